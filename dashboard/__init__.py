@@ -1,0 +1,1 @@
+"""The control-room console, the family page and the HTTP/websocket API behind them."""

@@ -1,0 +1,1 @@
+"""Dispatch: nearest available resource by road travel time and the incident lifecycle."""

@@ -1,0 +1,1 @@
+"""MQTT → TimescaleDB ingest: validation (pure), batching, durable storage, dead letters."""

@@ -1,0 +1,123 @@
+"""The validated readings that ingest stores and the rules evaluate.
+
+Plain frozen dataclasses: no I/O, no library beyond the standard one. One class per
+telemetry stream of the MQTT contract; a SenML pack can yield several of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class DeviceKind(StrEnum):
+    """The second level of every device topic: `{root}/{kind}/{id}/...`."""
+
+    WATER = "water"
+    ELDER = "elder"
+    UNIT = "unit"
+
+
+WATER_PARAMETERS: tuple[str, ...] = (
+    "temp_c",
+    "ph",
+    "do_mg_l",
+    "codmn_mg_l",
+    "cod_mg_l",
+    "nh3n_mg_l",
+    "tp_mg_l",
+    "tn_mg_l",
+    "turbidity_ntu",
+    "cond_us_cm",
+)
+
+# HJ 212 data flags. Only N (normal) data may raise a quality alarm or enter the hourly
+# averages; flagged data is stored so that the record is complete.
+DATA_FLAGS: frozenset[str] = frozenset("NFMSDCTB")
+
+HOME_SENSOR_KINDS: frozenset[str] = frozenset(
+    {"motion", "door", "smoke", "gas", "water_leak", "bed", "temperature"}
+)
+
+UNIT_STATUSES: frozenset[str] = frozenset(
+    {
+        "en_route",
+        "on_scene",
+        "transporting",
+        "at_hospital",
+        "returning",
+        "available",
+        "out_of_service",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WaterReading:
+    station_id: str
+    ts: datetime
+    values: dict[str, float]  # subset of WATER_PARAMETERS
+    flag: str = "N"
+    seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WearableReading:
+    person_id: str
+    ts: datetime
+    hr_bpm: float | None = None
+    spo2_pct: float | None = None
+    skin_temp_c: float | None = None
+    steps: int | None = None
+    battery_pct: float | None = None
+    lat: float | None = None
+    lon: float | None = None
+    fall: bool | None = None
+    sos: bool | None = None
+    cancel: bool | None = None
+    seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HomeSensorEvent:
+    person_id: str
+    sensor_id: str
+    ts: datetime
+    kind: str  # one of HOME_SENSOR_KINDS
+    value: float | bool
+    seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UnitPosition:
+    unit_id: str
+    ts: datetime
+    lat: float
+    lon: float
+    speed_kmh: float | None = None
+    heading_deg: float | None = None
+    seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UnitStatusReport:
+    unit_id: str
+    ts: datetime
+    status: str  # one of UNIT_STATUSES
+    incident_id: str | None = None
+    seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """A device's retained online flag; `ts` is when the platform received it (the flag
+    carries no time of its own)."""
+
+    kind: DeviceKind
+    device_id: str
+    online: bool
+    ts: datetime
+
+
+Reading = WaterReading | WearableReading | HomeSensorEvent | UnitPosition | UnitStatusReport | Presence

@@ -1,0 +1,201 @@
+"""Water-quality rules for one station: class exceeded (persistent) and anomaly (CANARY-like).
+
+Spikes are common at automatic stations (fouling, calibration, transmission), so the class
+alarm needs N consecutive readings worse than the target class to raise and M at or better
+than it to clear. Only HJ 212 flag "N" data counts: flagged readings are stored by ingest
+but leave this state untouched — they neither count nor break a run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from ingest.readings import WaterReading
+
+from ._codec import check_source, dt_from_json, dt_to_json, require_aware
+from ._mapping import ConfigError, config_from_mapping
+from .alarms import (
+    AlarmLedger,
+    AlarmTransition,
+    AlarmType,
+    RaisedAlarm,
+    Severity,
+    SourceKind,
+    raised_from_json,
+    raised_to_json,
+)
+from .anomaly import AnomalyConfig, ParameterHistory, observe
+from .gb3838 import Classification, WaterBody, WaterClass, class_limit, classify
+
+NORMAL_FLAG = "N"
+
+
+@dataclass(frozen=True, slots=True)
+class WaterConfig:
+    water_body: WaterBody = WaterBody.RIVER
+    target_class: WaterClass = WaterClass.III
+    raise_after: int = 3  # consecutive readings worse than the target
+    clear_after: int = 3  # consecutive readings at or better than the target
+    # Readings further apart than this are not "consecutive": a station back from a long
+    # outage starts its runs over. None disables the reset.
+    max_gap_s: float | None = 6 * 3600.0
+    anomaly: AnomalyConfig = field(default_factory=AnomalyConfig)
+
+    def __post_init__(self) -> None:
+        if self.raise_after < 1 or self.clear_after < 1:
+            raise ConfigError(f"water: raise_after and clear_after must be >= 1, got {self}")
+        if self.target_class is WaterClass.BELOW_V:
+            raise ConfigError("water: target_class must be one of I..V")
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> WaterConfig:
+        return config_from_mapping(cls, data)
+
+
+@dataclass(frozen=True, slots=True)
+class WaterState:
+    station_id: str
+    last_ts: datetime | None = None  # newest flag-N reading processed
+    worse_run: int = 0
+    better_run: int = 0
+    run_worst: WaterClass | None = None  # worst class seen in the current worse run
+    histories: dict[str, ParameterHistory] = field(default_factory=dict)
+    alarms: dict[AlarmType, RaisedAlarm] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "station_id": self.station_id,
+            "last_ts": dt_to_json(self.last_ts),
+            "worse_run": self.worse_run,
+            "better_run": self.better_run,
+            "run_worst": None if self.run_worst is None else int(self.run_worst),
+            "histories": {name: h.to_json() for name, h in sorted(self.histories.items())},
+            "alarms": raised_to_json(self.alarms),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> WaterState:
+        run_worst = data["run_worst"]
+        return cls(
+            station_id=data["station_id"],
+            last_ts=dt_from_json(data["last_ts"]),
+            worse_run=int(data["worse_run"]),
+            better_run=int(data["better_run"]),
+            run_worst=None if run_worst is None else WaterClass(run_worst),
+            histories={k: ParameterHistory.from_json(v) for k, v in data["histories"].items()},
+            alarms=raised_from_json(data["alarms"]),
+        )
+
+
+def evaluate_water(
+    state: WaterState, config: WaterConfig, reading: WaterReading, now: datetime
+) -> tuple[WaterState, list[AlarmTransition]]:
+    """Apply one reading; returns the new state (the given one is not modified) and the
+    alarm transitions it causes. Out-of-order and duplicate timestamps change nothing."""
+    require_aware(now)
+    check_source(state.station_id, reading.station_id, "station")
+    if reading.flag != NORMAL_FLAG:
+        return state, []
+    if state.last_ts is not None and reading.ts <= state.last_ts:
+        return state, []
+
+    ledger = AlarmLedger(SourceKind.STATION, state.station_id, state.alarms)
+    if _is_gap(state, config, reading.ts):
+        state = replace(state, worse_run=0, better_run=0, run_worst=None)
+    state = _apply_class_rule(state, config, reading, ledger)
+    state = _apply_anomaly_rule(state, config, reading, ledger)
+    return replace(state, last_ts=reading.ts, alarms=ledger.raised()), ledger.transitions
+
+
+def next_water_deadline(state: WaterState, config: WaterConfig) -> datetime | None:
+    """Water rules are driven by readings alone; there is never a timer to wait for."""
+    return None
+
+
+def _is_gap(state: WaterState, config: WaterConfig, ts: datetime) -> bool:
+    if state.last_ts is None or config.max_gap_s is None:
+        return False
+    return ts - state.last_ts > timedelta(seconds=config.max_gap_s)
+
+
+def _apply_class_rule(
+    state: WaterState, config: WaterConfig, reading: WaterReading, ledger: AlarmLedger
+) -> WaterState:
+    graded = classify(reading.values, config.water_body)
+    if graded is None:
+        return state  # nothing graded in this reading: it neither counts nor breaks a run
+    if graded.water_class > config.target_class:
+        run_worst = max(graded.water_class, state.run_worst or graded.water_class)
+        state = replace(state, worse_run=state.worse_run + 1, better_run=0, run_worst=run_worst)
+        if state.worse_run >= config.raise_after:
+            severity = Severity.CRITICAL if run_worst is WaterClass.BELOW_V else Severity.MAJOR
+            ledger.raise_(
+                AlarmType.WATER_CLASS_EXCEEDED,
+                severity,
+                reading.ts,
+                detail=_class_detail(graded, state, config),
+            )
+        return state
+    state = replace(state, worse_run=0, better_run=state.better_run + 1, run_worst=None)
+    if state.better_run >= config.clear_after:
+        ledger.clear(
+            AlarmType.WATER_CLASS_EXCEEDED,
+            reading.ts,
+            detail=_class_detail(graded, state, config),
+        )
+    return state
+
+
+def _class_detail(graded: Classification, state: WaterState, config: WaterConfig) -> dict[str, Any]:
+    return {
+        "class": graded.water_class.label,
+        "class_number": int(graded.water_class),
+        "target_class": config.target_class.label,
+        "worst_class_in_run": None if state.run_worst is None else state.run_worst.label,
+        "parameter": graded.worst_parameter,
+        "value": graded.value,
+        "threshold": class_limit(graded.worst_parameter, config.target_class, config.water_body),
+        "consecutive": max(state.worse_run, state.better_run),
+        "water_body": str(config.water_body),
+    }
+
+
+def _apply_anomaly_rule(
+    state: WaterState, config: WaterConfig, reading: WaterReading, ledger: AlarmLedger
+) -> WaterState:
+    # A parameter dropped from the config drops its history (and any event it was in).
+    wanted = set(config.anomaly.parameters)
+    histories = {name: h for name, h in state.histories.items() if name in wanted}
+    triggered: list[dict[str, Any]] = []
+    for parameter in config.anomaly.parameters:
+        if parameter not in reading.values:
+            continue
+        before = histories.get(parameter, ParameterHistory())
+        value = reading.values[parameter]
+        after, judgement = observe(before, parameter, value, config.anomaly)
+        histories[parameter] = after
+        if after.in_event and not before.in_event:
+            triggered.append(
+                {
+                    "parameter": parameter,
+                    "value": value,
+                    "mean": judgement.mean,
+                    "std": judgement.std,
+                    "probability": judgement.probability,
+                }
+            )
+    in_event = sorted(name for name, h in histories.items() if h.in_event)
+    if in_event:
+        # One alarm per station however many parameters are in an event at once.
+        ledger.raise_(
+            AlarmType.WATER_ANOMALY,
+            Severity.MINOR,
+            reading.ts,
+            detail={"parameters": in_event, "triggered": triggered},
+        )
+    else:
+        ledger.clear(AlarmType.WATER_ANOMALY, reading.ts, detail={"parameters": []})
+    return replace(state, histories=histories)

@@ -1,0 +1,223 @@
+"""Writes a batch of readings and dead letters to TimescaleDB in one transaction.
+
+Rows go through COPY into per-connection staging tables, then one INSERT .. ON CONFLICT
+DO NOTHING per stream moves them into the hypertables: COPY alone is fast but cannot skip a
+redelivered row, and a redelivered message must be a no-op. The hourly water rollup is
+updated from exactly the rows that were inserted, in the same statement.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import psycopg
+
+from ingest.devices import DeviceDirectory
+from ingest.readings import (
+    WATER_PARAMETERS,
+    HomeSensorEvent,
+    Presence,
+    Reading,
+    UnitPosition,
+    UnitStatusReport,
+    WaterReading,
+    WearableReading,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    received_at: datetime
+    topic: str
+    payload: bytes
+    reason: str
+    detail: str
+
+
+@dataclass(slots=True)
+class WriteResult:
+    stored: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    duplicates: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    dead_letters: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Stream:
+    name: str
+    table: str
+    columns: tuple[str, ...]
+
+
+_WATER = _Stream("water", "water_readings", ("station_id", "ts", "seq", "flag", *WATER_PARAMETERS))
+_WEARABLE = _Stream(
+    "wearable",
+    "wearable_readings",
+    ("person_id", "ts", "seq", "hr_bpm", "spo2_pct", "skin_temp_c", "steps", "battery_pct", "lat", "lon", "fall", "sos", "cancel"),
+)
+_HOME = _Stream("home", "home_events", ("person_id", "sensor_id", "ts", "seq", "kind", "value_bool", "value_num"))
+_GPS = _Stream("unit_gps", "unit_positions", ("unit_id", "ts", "seq", "lat", "lon", "speed_kmh", "heading_deg"))
+_STATUS = _Stream("unit_status", "unit_status_reports", ("unit_id", "ts", "seq", "status", "incident_id"))
+_STREAMS = (_WATER, _WEARABLE, _HOME, _GPS, _STATUS)
+
+
+def _row(reading: Reading) -> tuple[_Stream, tuple]:
+    match reading:
+        case WaterReading():
+            v = reading.values
+            return _WATER, (reading.station_id, reading.ts, reading.seq, reading.flag, *(v.get(p) for p in WATER_PARAMETERS))
+        case WearableReading():
+            r = reading
+            return _WEARABLE, (r.person_id, r.ts, r.seq, r.hr_bpm, r.spo2_pct, r.skin_temp_c, r.steps, r.battery_pct, r.lat, r.lon, r.fall, r.sos, r.cancel)
+        case HomeSensorEvent():
+            r = reading
+            is_bool = isinstance(r.value, bool)
+            return _HOME, (r.person_id, r.sensor_id, r.ts, r.seq, r.kind, r.value if is_bool else None, None if is_bool else r.value)
+        case UnitPosition():
+            r = reading
+            return _GPS, (r.unit_id, r.ts, r.seq, r.lat, r.lon, r.speed_kmh, r.heading_deg)
+        case UnitStatusReport():
+            r = reading
+            return _STATUS, (r.unit_id, r.ts, r.seq, r.status, r.incident_id)
+    raise TypeError(f"no stream for {type(reading).__name__}")
+
+
+def _water_rollup_sql() -> str:
+    cols = ", ".join(_WATER.columns)
+    agg_cols, aggs, updates = [], [], []
+    for p in WATER_PARAMETERS:
+        agg_cols += [f"n_{p}", f"sum_{p}", f"min_{p}", f"max_{p}"]
+        normal = "FILTER (WHERE flag = 'N')"
+        aggs += [f"count({p}) {normal}", f"sum({p}) {normal}", f"min({p}) {normal}", f"max({p}) {normal}"]
+        updates += [
+            f"n_{p} = h.n_{p} + excluded.n_{p}",
+            f"sum_{p} = COALESCE(h.sum_{p} + excluded.sum_{p}, h.sum_{p}, excluded.sum_{p})",
+            f"min_{p} = LEAST(h.min_{p}, excluded.min_{p})",
+            f"max_{p} = GREATEST(h.max_{p}, excluded.max_{p})",
+        ]
+    # ORDER BY gives every worker the same lock order on rollup rows, so two workers
+    # updating the same hours wait for each other instead of deadlocking.
+    return f"""
+        WITH inserted AS (
+            INSERT INTO water_readings ({cols}) SELECT {cols} FROM stage_water
+            ON CONFLICT DO NOTHING
+            RETURNING {cols}
+        ), rollup AS (
+            INSERT INTO water_hourly AS h (station_id, bucket, readings, flagged, {", ".join(agg_cols)})
+            SELECT station_id, time_bucket('1 hour', ts), count(*), count(*) FILTER (WHERE flag <> 'N'), {", ".join(aggs)}
+            FROM inserted GROUP BY 1, 2 ORDER BY 1, 2
+            ON CONFLICT (station_id, bucket) DO UPDATE SET
+                readings = h.readings + excluded.readings, flagged = h.flagged + excluded.flagged,
+                {", ".join(updates)}
+            RETURNING 1
+        )
+        SELECT count(*) FROM inserted
+    """
+
+
+_WATER_ROLLUP_SQL = _water_rollup_sql()
+
+_PRESENCE_SQL = """
+    INSERT INTO device_presence AS p (device_kind, device_id, online, changed_at)
+    VALUES (%s, %s, %s, %s)
+    ON CONFLICT (device_kind, device_id) DO UPDATE
+        SET online = excluded.online, changed_at = excluded.changed_at
+        WHERE p.online IS DISTINCT FROM excluded.online
+"""
+
+
+class TelemetryStore:
+    """Owns one connection. Not thread-safe: one store per writer thread."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self._conn = conn
+        self._staged = False
+
+    @property
+    def connection(self) -> psycopg.Connection:
+        return self._conn
+
+    def _create_staging(self, cur: psycopg.Cursor) -> None:
+        for s in _STREAMS:
+            cols = ", ".join(s.columns)
+            cur.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS stage_{s.name} ON COMMIT DELETE ROWS AS "
+                f"SELECT {cols} FROM {s.table} WITH NO DATA"
+            )
+        self._conn.commit()
+        self._staged = True
+
+    def write(self, readings: Iterable[Reading], dead_letters: Sequence[DeadLetter]) -> WriteResult:
+        """Store everything in one transaction; on any error nothing is stored."""
+        rows: dict[_Stream, list[tuple]] = defaultdict(list)
+        presences: list[Presence] = []
+        for reading in readings:
+            if isinstance(reading, Presence):
+                presences.append(reading)
+            else:
+                stream, row = _row(reading)
+                rows[stream].append(row)
+        result = WriteResult()
+        try:
+            with self._conn.cursor() as cur:
+                if not self._staged:
+                    self._create_staging(cur)
+                for stream, stream_rows in rows.items():
+                    with cur.copy(f"COPY stage_{stream.name} ({', '.join(stream.columns)}) FROM STDIN") as copy:
+                        for row in stream_rows:
+                            copy.write_row(row)
+                    inserted = self._move_from_stage(cur, stream)
+                    result.stored[stream.name] += inserted
+                    result.duplicates[stream.name] += len(stream_rows) - inserted
+                for p in presences:
+                    cur.execute(_PRESENCE_SQL, (p.kind.value, p.device_id, p.online, p.ts))
+                result.stored["presence"] += len(presences)
+                if dead_letters:
+                    with cur.copy("COPY dead_letters (received_at, topic, payload, reason, detail) FROM STDIN") as copy:
+                        for d in dead_letters:
+                            copy.write_row((d.received_at, d.topic, d.payload, d.reason, d.detail))
+                    result.dead_letters = len(dead_letters)
+            self._conn.commit()
+        except BaseException:
+            self._rollback_quietly()
+            raise
+        return result
+
+    def _move_from_stage(self, cur: psycopg.Cursor, stream: _Stream) -> int:
+        if stream is _WATER:
+            cur.execute(_WATER_ROLLUP_SQL)
+            return cur.fetchone()[0]
+        cols = ", ".join(stream.columns)
+        cur.execute(f"INSERT INTO {stream.table} ({cols}) SELECT {cols} FROM stage_{stream.name} ON CONFLICT DO NOTHING")
+        return cur.rowcount
+
+    def _rollback_quietly(self) -> None:
+        try:
+            self._conn.rollback()
+        except psycopg.Error:
+            pass  # the connection is gone; the caller reconnects
+
+
+def fetch_device_directory(conn: psycopg.Connection) -> DeviceDirectory:
+    """The registry's devices, as validation needs them."""
+    with conn.cursor() as cur:
+        stations = frozenset(r[0] for r in cur.execute("SELECT station_id FROM stations"))
+        persons = frozenset(r[0] for r in cur.execute("SELECT person_id FROM persons"))
+        units = frozenset(r[0] for r in cur.execute("SELECT unit_id FROM units"))
+        sensors = {(p, s): k for p, s, k in cur.execute("SELECT person_id, sensor_id, kind FROM home_sensors")}
+    conn.commit()
+    return DeviceDirectory(stations=stations, persons=persons, units=units, home_sensors=sensors)
+
+
+def drop_expired_chunks(conn: psycopg.Connection) -> int:
+    """Apply retention_policies. Only one worker does it at a time (advisory lock); the
+    others skip. Returns the number of chunks dropped."""
+    dropped = 0
+    with conn.transaction():
+        got_lock = conn.execute("SELECT pg_try_advisory_xact_lock(hashtext('watchpost-retention'))").fetchone()[0]
+        if got_lock:
+            for table, keep in conn.execute("SELECT hypertable, keep FROM retention_policies").fetchall():
+                dropped += len(conn.execute("SELECT drop_chunks(%s::regclass, older_than => %s::interval)", (table, keep)).fetchall())
+    return dropped

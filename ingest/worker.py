@@ -1,0 +1,341 @@
+"""The ingest worker: MQTT in, validated batches committed to TimescaleDB, then acknowledged.
+
+Two threads. paho's network thread receives, validates (pure, fast) and appends to the open
+batch. The writer thread (the caller of `run`) commits a batch when it is full or old
+enough, and only then sends the PUBACKs, so a crash at any point leaves every unacknowledged
+message with the broker, which redelivers it; the store's unique keys make the redelivery a
+no-op.
+
+Memory is bounded by the broker: the worker announces a Receive Maximum and never
+acknowledges before committing, so while the database is slow or down the broker stops
+sending once that many messages are outstanding. QoS 0 messages, which the broker does not
+count, are held back by `max_pending`: the network thread waits instead of growing.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from ingest.batch import Batch, Received
+from ingest.devices import DeviceDirectory
+from ingest.metrics import IngestMetrics
+from ingest.parse import Limits, RejectedMessage, parse_message
+from ingest.store import DeadLetter, TelemetryStore, WriteResult, drop_expired_chunks, fetch_device_directory
+from watchpost.settings import IngestSettings, MqttEndpoint
+
+log = logging.getLogger(__name__)
+
+# Reason recorded when validation itself failed unexpectedly: the message is kept (as a
+# dead letter) and the traceback logged, so a parser bug never stops ingestion.
+INTERNAL_ERROR = "internal_error"
+# Reason recorded when the database refused a message that validation accepted.
+STORE_REJECTED = "store_rejected"
+
+
+def subscriptions(root: str, share_group: str) -> list[str]:
+    """The device→platform topics of the contract. Platform→device topics (orders, partner
+    alerts) live under the same root and are deliberately not subscribed."""
+    filters = [
+        f"{root}/water/#",
+        f"{root}/elder/#",
+        f"{root}/unit/+/gps",
+        f"{root}/unit/+/status",
+        f"{root}/unit/+/online",
+    ]
+    return [f"$share/{share_group}/{f}" if share_group else f for f in filters]
+
+
+class IngestWorker:
+    def __init__(
+        self,
+        *,
+        mqtt_endpoint: MqttEndpoint,
+        topic_root: str,
+        database_url: str,
+        settings: IngestSettings,
+        metrics: IngestMetrics,
+        connect_db: Callable[[str], psycopg.Connection],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._endpoint = mqtt_endpoint
+        self._root = topic_root
+        self._database_url = database_url
+        self._settings = settings
+        self._metrics = metrics
+        self._connect_db = connect_db
+        self._clock = clock
+        self._limits = Limits(
+            max_payload_bytes=settings.max_payload_bytes,
+            max_senml_records=settings.max_senml_records,
+            future_tolerance=timedelta(seconds=settings.future_tolerance_s),
+            max_age=timedelta(seconds=settings.max_age_s),
+        )
+        self._max_pending = settings.receive_maximum
+        self._devices = DeviceDirectory()
+        self._lock = threading.Condition()
+        self._batch = Batch(opened_at=time.monotonic())
+        self._pending = 0  # received, not yet committed (all open and in-flight batches)
+        self._generation = 0  # bumped on every broker (re)connection
+        self._stopping = threading.Event()
+        self._store: TelemetryStore | None = None
+        self._client = self._make_client()
+        self.connected = threading.Event()
+
+    # --- MQTT side (paho's network thread) ---------------------------------------------
+
+    def _make_client(self) -> mqtt.Client:
+        client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=self._settings.client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        if self._endpoint.username:
+            client.username_pw_set(self._endpoint.username, self._endpoint.password)
+        if self._endpoint.tls:
+            client.tls_set()
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def _on_connect(self, client: mqtt.Client, _userdata, _flags, reason_code, _props) -> None:
+        if reason_code.is_failure:
+            log.error("broker refused the connection: %s", reason_code)
+            return
+        with self._lock:
+            self._generation += 1
+        self._metrics.broker_connects.inc()
+        options = SubscribeOptions(qos=1)
+        client.subscribe([(f, options) for f in subscriptions(self._root, self._settings.share_group)])
+        log.info("connected to the broker at %s:%s (generation %d)", self._endpoint.host, self._endpoint.port, self._generation)
+        self.connected.set()
+
+    def _on_disconnect(self, _client, _userdata, _flags, reason_code, _props) -> None:
+        self.connected.clear()
+        if not self._stopping.is_set():
+            log.warning("lost the broker connection (%s); reconnecting", reason_code)
+
+    def _on_message(self, _client, _userdata, msg: mqtt.MQTTMessage) -> None:
+        received_at = self._clock()
+        payload = msg.payload
+        try:
+            topic = msg.topic
+        except UnicodeDecodeError:
+            topic = repr(msg._topic)  # a broker should never pass this on; keep the message anyway
+        readings: list | None = None
+        dead: DeadLetter | None = None
+        try:
+            readings = parse_message(
+                topic, payload, root=self._root, devices=self._devices, now=received_at, limits=self._limits
+            )
+        except RejectedMessage as rejected:
+            dead = DeadLetter(received_at, topic, payload, rejected.reason.value, rejected.detail)
+        except Exception as exc:  # a validation bug: keep the message, say so loudly
+            log.exception("validation failed unexpectedly on %s", topic)
+            dead = DeadLetter(received_at, topic, payload, INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"[:500])
+        with self._lock:
+            while self._pending >= self._max_pending and not self._stopping.is_set():
+                self._lock.wait(0.5)
+            if not self._batch.items:
+                self._batch.opened_at = time.monotonic()
+            self._batch.items.append(Received(topic, payload, readings, dead, (self._generation, msg.mid, msg.qos)))
+            self._pending += 1
+            if len(self._batch) >= self._settings.batch_max_messages:
+                self._lock.notify_all()
+
+    # --- writer side (the thread that calls run) ---------------------------------------
+
+    def run(self) -> None:
+        """Runs until `stop()`; then commits and acknowledges what it holds and returns."""
+        self._load_devices_before_start()
+        next_refresh = time.monotonic() + self._settings.registry_refresh_s
+        next_maintenance = time.monotonic() + 60.0  # not at start-up: let ingest catch up first
+        self._client.connect_async(
+            self._endpoint.host, self._endpoint.port, keepalive=30, clean_start=False, properties=self._connect_properties()
+        )
+        self._client.loop_start()
+        try:
+            while True:
+                batch = self._next_batch()
+                if batch is None:
+                    break
+                if batch:
+                    self._commit(batch)
+                now = time.monotonic()
+                if now >= next_refresh:
+                    self._refresh_devices()
+                    next_refresh = now + self._settings.registry_refresh_s
+                if now >= next_maintenance:
+                    self._maintain()
+                    next_maintenance = now + self._settings.maintenance_interval_s
+        finally:
+            self._client.disconnect()
+            self._client.loop_stop()
+            if self._store is not None:
+                self._store.connection.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self._lock:
+            self._lock.notify_all()
+
+    def _connect_properties(self) -> Properties:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self._settings.session_expiry_s
+        props.ReceiveMaximum = min(self._settings.receive_maximum, 65535)
+        return props
+
+    def _next_batch(self) -> Batch | None:
+        """Wait until the open batch is due (full, or its oldest message has waited long
+        enough) and swap it out. Returns an empty batch after a second of silence so that
+        the caller can do its housekeeping, and None once stopping with nothing left."""
+        s = self._settings
+        idle_until = time.monotonic() + 1.0
+        with self._lock:
+            while True:
+                batch, now = self._batch, time.monotonic()
+                if self._stopping.is_set():
+                    if not batch:
+                        return None
+                    break
+                if len(batch) >= s.batch_max_messages:
+                    break
+                if batch:
+                    remaining = batch.opened_at + s.batch_max_wait_s - now
+                    if remaining <= 0:
+                        break
+                    self._lock.wait(remaining)
+                elif now >= idle_until:
+                    return Batch(opened_at=now)
+                else:
+                    self._lock.wait(idle_until - now)
+            self._batch = Batch(opened_at=time.monotonic())
+            return batch
+
+    def _commit(self, batch: Batch) -> None:
+        started = time.monotonic()
+        result = self._write_with_retry(batch)
+        if result is None:  # stopping while the database is unreachable: the broker keeps them
+            return
+        self._acknowledge(batch)
+        m = self._metrics
+        m.commit_seconds.observe(time.monotonic() - started)
+        m.batch_size.observe(len(batch))
+        m.messages.inc(len(batch))
+        for stream, n in result.stored.items():
+            m.stored.labels(stream).inc(n)
+        for stream, n in result.duplicates.items():
+            if n:
+                m.duplicates.labels(stream).inc(n)
+        m.count_dead_letters(Counter(d.reason for d in batch.dead_letters()))
+        m.last_commit.set(time.time())
+
+    def _acknowledge(self, batch: Batch) -> None:
+        with self._lock:
+            generation = self._generation
+        for item in batch.items:
+            acked_generation, mid, qos = item.ack
+            # A message received on an earlier connection is redelivered by the broker on
+            # the current one, with the same packet id; acknowledging the stale id could
+            # acknowledge a different, uncommitted message, so those wait for redelivery.
+            if qos and acked_generation == generation:
+                self._client.ack(mid, qos)
+        with self._lock:
+            self._pending -= len(batch)
+            self._metrics.pending.set(self._pending)
+            self._lock.notify_all()
+
+    def _write_with_retry(self, batch: Batch) -> WriteResult | None:
+        delay = 0.1
+        while True:
+            try:
+                return self._store_or_connect().write(batch.readings(), batch.dead_letters())
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                # Outage, restart or deadlock: the batch is intact, try again.
+                self._metrics.db_errors.inc()
+                self._drop_broken_connection()
+                if self._stopping.is_set():
+                    log.warning("stopping with %d uncommitted messages; the broker will redeliver them", len(batch))
+                    return None
+                log.warning("commit of %d messages failed (%s); retrying in %.1f s", len(batch), exc, delay)
+                time.sleep(delay * random.uniform(0.5, 1.0))
+                delay = min(delay * 2, self._settings.db_retry_max_s)
+            except psycopg.Error as exc:
+                log.error("the database refused a batch (%s); storing it message by message", exc)
+                return self._write_one_by_one(batch)
+
+    def _write_one_by_one(self, batch: Batch) -> WriteResult:
+        """A batch the database refuses as data: find the messages it refuses and
+        dead-letter those, so one bad message never holds up the rest."""
+        total = WriteResult()
+        store = self._store_or_connect()
+        for item in batch.items:
+            try:
+                result = store.write(item.readings or [], [item.dead_letter] if item.dead_letter else [])
+            except (psycopg.OperationalError, psycopg.InterfaceError):
+                raise
+            except psycopg.Error as exc:
+                dead = DeadLetter(self._clock(), item.topic, item.payload, STORE_REJECTED, str(exc)[:500])
+                result = store.write([], [dead])
+            for stream, n in result.stored.items():
+                total.stored[stream] += n
+            for stream, n in result.duplicates.items():
+                total.duplicates[stream] += n
+            total.dead_letters += result.dead_letters
+        return total
+
+    def _store_or_connect(self) -> TelemetryStore:
+        if self._store is None:
+            self._store = TelemetryStore(self._connect_db(self._database_url))
+        return self._store
+
+    def _drop_broken_connection(self, force: bool = False) -> None:
+        store = self._store
+        if store is not None and (force or store.connection.broken or store.connection.closed):
+            store.connection.close()
+            self._store = None
+
+    def _load_devices_before_start(self) -> None:
+        """Without the registry every message would be dead-lettered as an unknown device,
+        so ingest does not subscribe until it has read the registry once."""
+        delay = 0.5
+        while not self._stopping.is_set():
+            try:
+                self._devices = fetch_device_directory(self._store_or_connect().connection)
+                return
+            except psycopg.Error as exc:
+                self._drop_broken_connection(force=True)
+                log.warning("waiting for the database (%s); retrying in %.1f s", exc, delay)
+                self._stopping.wait(delay)
+                delay = min(delay * 2, self._settings.db_retry_max_s)
+
+    def _refresh_devices(self) -> None:
+        try:
+            self._devices = fetch_device_directory(self._store_or_connect().connection)
+        except psycopg.Error as exc:
+            self._drop_broken_connection()
+            log.warning("could not refresh the device registry (%s); keeping the previous one", exc)
+
+    def _maintain(self) -> None:
+        try:
+            dropped = drop_expired_chunks(self._store_or_connect().connection)
+            if dropped:
+                log.info("retention dropped %d chunks", dropped)
+        except psycopg.Error as exc:
+            self._drop_broken_connection()
+            log.warning("retention maintenance failed (%s); will try again", exc)

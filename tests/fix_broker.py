@@ -1,0 +1,128 @@
+"""A real Mosquitto for tests, started on a free port with the project's own configuration
+(password file, ACL, persistence), and a publisher that waits for every PUBACK."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from watchpost.broker import GATEWAY_USER, INGEST_USER, BrokerFiles, device_password, write_broker_files
+
+TEST_ROOT = "jiashan"
+TEST_DEVICES = ("WS-001", "WS-002", "P-0001", "P-0002", "AMB-01", "AMB-02", "qingpu")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Broker:
+    port: int
+    secret: bytes
+    files: BrokerFiles
+    process: subprocess.Popen | None = None
+
+    def url(self, username: str) -> str:
+        return f"mqtt://{username}:{device_password(self.secret, username)}@127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.process = subprocess.Popen(
+            [mosquitto, "-c", str(self.files.config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError(f"mosquitto did not start: {self.process.stderr.read().decode() if self.process.stderr else ''}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(10)
+        self.process = None
+
+
+@pytest.fixture
+def broker() -> Iterator[Broker]:
+    # Not under pytest's tmp_path: that is private to root, and Mosquitto started as root
+    # drops to the `mosquitto` user, which must reach its files.
+    directory = Path(tempfile.mkdtemp(prefix="watchpost-broker-"))
+    directory.chmod(0o711)
+    secret = os.urandom(32)
+    port = free_port()
+    files = write_broker_files(directory, port=port, root=TEST_ROOT, secret=secret, device_users=TEST_DEVICES)
+    b = Broker(port=port, secret=secret, files=files)
+    b.start()
+    yield b
+    b.stop()
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+class Publisher:
+    """A paho client that publishes QoS 1 and can wait until the broker acknowledged all."""
+
+    def __init__(self, broker: Broker, username: str = GATEWAY_USER, client_id: str | None = None) -> None:
+        self.client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id or f"pub-{os.urandom(4).hex()}",
+            protocol=mqtt.MQTTv5,
+        )
+        self.client.username_pw_set(username, device_password(broker.secret, username))
+        self.client.max_inflight_messages_set(1000)
+        self.client.max_queued_messages_set(0)
+        self._lock = threading.Condition()
+        self.acked: dict[int, int] = {}  # mid -> reason code value
+        self.client.on_publish = self._on_publish
+        self.client.connect("127.0.0.1", broker.port)
+        self.client.loop_start()
+
+    def _on_publish(self, _c, _u, mid, reason_code, _p) -> None:
+        with self._lock:
+            self.acked[mid] = reason_code.value
+            self._lock.notify_all()
+
+    def publish(self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False) -> int:
+        return self.client.publish(topic, payload, qos=qos, retain=retain).mid
+
+    def wait_acked(self, mids: list[int], timeout: float = 30) -> dict[int, int]:
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while not all(m in self.acked for m in mids):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{sum(m not in self.acked for m in mids)} of {len(mids)} not acknowledged")
+                self._lock.wait(left)
+            return {m: self.acked[m] for m in mids}
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def publisher(broker: Broker) -> Iterator[Publisher]:
+    p = Publisher(broker)
+    yield p
+    p.close()
+
+
+__all__ = ["Broker", "Publisher", "INGEST_USER", "TEST_ROOT", "free_port"]

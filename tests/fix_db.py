@@ -1,0 +1,72 @@
+"""A real TimescaleDB for tests: one migrated template database per session, and a fresh
+copy of it for every test that asks for `database_url`."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from watchpost import registry
+from watchpost.db import migrate
+
+SMALL_REGISTRY = Path(__file__).parent / "fixtures" / "registry-small.yaml"
+
+
+def _server_url() -> str:
+    url = os.environ.get("WATCHPOST_TEST_DATABASE_URL") or os.environ.get("WATCHPOST_DATABASE_URL")
+    if not url:
+        pytest.exit("set WATCHPOST_DATABASE_URL (make test does: it starts TimescaleDB first)", returncode=2)
+    return url
+
+
+def _with_dbname(url: str, name: str) -> str:
+    return psycopg.conninfo.make_conninfo(url, dbname=name)
+
+
+@pytest.fixture(scope="session")
+def template_database() -> Iterator[str]:
+    server = _server_url()
+    name = f"wp_template_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = _with_dbname(server, name)
+    migrate(url)
+    with psycopg.connect(url) as conn:
+        registry.load(conn, registry.read_document(SMALL_REGISTRY))
+    with psycopg.connect(server, autocommit=True) as conn:
+        # TimescaleDB's scheduler keeps a session in every database with the extension, and
+        # a template must have none to be copied: close the template to new sessions.
+        conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+    yield name
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database_url(template_database: str) -> Iterator[str]:
+    """A fresh database with the schema and the small test registry loaded."""
+    server = _server_url()
+    name = f"wp_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        for attempt in range(50):
+            try:
+                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+                break
+            except psycopg.errors.ObjectInUse:  # a scheduler session still closing
+                conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (template_database,))
+                time.sleep(0.1)
+    yield _with_dbname(server, name)
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def count(url: str, sql: str, *params: object) -> int:
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql, params).fetchone()[0]

@@ -1,0 +1,95 @@
+"""`watchpost ingest` as a real child process, so tests can kill -9 it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fix_broker import TEST_ROOT, Broker
+from tests.fix_db import count
+from watchpost.broker import INGEST_USER
+
+
+class IngestProcess:
+    def __init__(self, broker: Broker, database_url: str, log_path: Path, client_id: str, **settings: str) -> None:
+        self.env = {
+            **os.environ,
+            "WATCHPOST_DATABASE_URL": database_url,
+            "WATCHPOST_MQTT_URL": broker.url(INGEST_USER),
+            "WATCHPOST_TOPIC_ROOT": TEST_ROOT,
+            "WATCHPOST_INGEST__CLIENT_ID": client_id,
+            "WATCHPOST_INGEST__REGISTRY_REFRESH_S": "1",
+            **{f"WATCHPOST_{k.upper()}": v for k, v in settings.items()},
+        }
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+        self._connects_seen = 0
+
+    def start(self, wait_connected: bool = True) -> None:
+        self._connects_seen = self.log().count("connected to the broker")
+        log = self.log_path.open("a")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "watchpost.cli", "ingest"], env=self.env, stdout=log, stderr=log
+        )
+        if wait_connected:
+            self.wait_connected()
+
+    def wait_connected(self, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while self.log().count("connected to the broker") <= self._connects_seen:
+            if self.process and self.process.poll() is not None:
+                raise RuntimeError(f"ingest exited:\n{self.log()}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"ingest did not connect:\n{self.log()}")
+            time.sleep(0.05)
+        self._connects_seen = self.log().count("connected to the broker")
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(30)
+        self.process = None
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+@pytest.fixture
+def start_ingest(broker: Broker, database_url: str, tmp_path: Path) -> Iterator[Callable[..., IngestProcess]]:
+    started: list[IngestProcess] = []
+
+    def start(client_id: str = "ingest-test-1", **settings: str) -> IngestProcess:
+        p = IngestProcess(broker, database_url, tmp_path / f"{client_id}.log", client_id, **settings)
+        p.start()
+        started.append(p)
+        return p
+
+    yield start
+    for p in started:
+        p.kill(signal.SIGTERM)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 30, interval: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not reached in time")
+        time.sleep(interval)
+
+
+def stored_total(url: str) -> int:
+    return sum(
+        count(url, f"SELECT count(*) FROM {t}")
+        for t in ("water_readings", "wearable_readings", "home_events", "unit_positions", "unit_status_reports")
+    )

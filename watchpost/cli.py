@@ -1,0 +1,147 @@
+"""The `watchpost` command line. Each subcommand is its process's composition root: it
+reads the settings once and wires the adapters; nothing below it reads the environment."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from watchpost.settings import Settings, SettingsError, load_settings
+
+app = typer.Typer(help="Watchpost: real-time monitoring and dispatch for Jiashan county.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+registry_app = typer.Typer(help="Reference data.", no_args_is_help=True)
+broker_app = typer.Typer(help="The MQTT broker's configuration and credentials.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(registry_app, name="registry")
+app.add_typer(broker_app, name="broker")
+
+ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML settings file (WATCHPOST_* variables override it)")]
+
+
+def _settings(config: Path | None) -> Settings:
+    try:
+        settings = load_settings(toml_path=config)
+    except SettingsError as exc:
+        typer.echo(f"configuration error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    return settings
+
+
+def watchpost_home() -> Path:
+    default = "/var/lib/watchpost" if os.geteuid() == 0 else os.path.expanduser("~/.local/share/watchpost")
+    return Path(os.environ.get("WATCHPOST_HOME", default))
+
+
+@db_app.command("migrate")
+def db_migrate(config: ConfigOption = None) -> None:
+    """Create or update the schema (idempotent)."""
+    from watchpost.db import MigrationError, migrate
+
+    settings = _settings(config)
+    try:
+        license_ = migrate(settings.database_url)
+    except MigrationError as exc:
+        typer.echo(f"migration failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"schema is current (TimescaleDB {license_} edition)")
+
+
+@registry_app.command("load")
+def registry_load(file: Path, config: ConfigOption = None) -> None:
+    """Load reference data from a JSON or YAML file (upsert)."""
+    from watchpost import registry
+    from watchpost.db import connect
+
+    settings = _settings(config)
+    try:
+        doc = registry.read_document(file)
+        with connect(settings.database_url) as conn:
+            counts = registry.load(conn, doc)
+    except registry.RegistryError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    typer.echo("loaded " + ", ".join(f"{n} {section}" for section, n in counts.items()))
+
+
+@broker_app.command("sync")
+def broker_sync(
+    config: ConfigOption = None,
+    directory: Annotated[Path | None, typer.Option(help="where the broker's files live")] = None,
+    port: Annotated[int, typer.Option(help="the broker's listening port")] = 1884,
+) -> None:
+    """Write the broker's config, password file and ACL for every registered device, and
+    tell a running broker to reload them."""
+    from watchpost.broker import load_or_create_secret, write_broker_files
+    from watchpost.db import connect
+
+    settings = _settings(config)
+    home = watchpost_home()
+    directory = directory or home / "mosquitto"
+    with connect(settings.database_url) as conn:
+        users = [
+            r[0]
+            for r in conn.execute(
+                "SELECT station_id FROM stations UNION SELECT person_id FROM persons "
+                "UNION SELECT unit_id FROM units UNION SELECT partner_id FROM partners"
+            )
+        ]
+    files = write_broker_files(
+        directory, port=port, root=settings.topic_root, secret=load_or_create_secret(home / "mqtt-secret"), device_users=users
+    )
+    pid_file = directory / "mosquitto.pid"
+    if pid_file.exists():
+        try:
+            os.kill(int(pid_file.read_text()), signal.SIGHUP)
+        except (ProcessLookupError, ValueError):
+            pass
+    typer.echo(str(files.config))
+
+
+@broker_app.command("password")
+def broker_password(username: str) -> None:
+    """Print the MQTT password of a device or service account."""
+    from watchpost.broker import device_password, load_or_create_secret
+
+    typer.echo(device_password(load_or_create_secret(watchpost_home() / "mqtt-secret"), username))
+
+
+@app.command("ingest")
+def ingest(config: ConfigOption = None) -> None:
+    """Run an ingest worker: MQTT → validated → TimescaleDB, until SIGTERM or Ctrl-C."""
+    from prometheus_client import start_http_server
+
+    from ingest.metrics import IngestMetrics
+    from ingest.worker import IngestWorker
+    from watchpost.db import connect
+
+    settings = _settings(config)
+    metrics = IngestMetrics()
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, addr="127.0.0.1", registry=metrics.registry)
+    worker = IngestWorker(
+        mqtt_endpoint=settings.mqtt,
+        topic_root=settings.topic_root,
+        database_url=settings.database_url,
+        settings=settings.ingest,
+        metrics=metrics,
+        connect_db=lambda url: connect(url, application_name=settings.ingest.client_id),
+    )
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: worker.stop())
+    worker.run()
+
+
+if __name__ == "__main__":
+    app()

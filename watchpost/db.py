@@ -1,0 +1,65 @@
+"""Database connection and schema migration."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import psycopg
+
+log = logging.getLogger(__name__)
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema.sql"
+
+# Hypertables that get columnstore compression where the server's TimescaleDB edition
+# allows it (license 'timescale'). The Apache edition refuses compression, so there it is
+# skipped: data stays uncompressed and retention alone bounds its size.
+_COMPRESSIBLE = {
+    "water_readings": "station_id",
+    "wearable_readings": "person_id",
+    "home_events": "person_id",
+    "unit_positions": "unit_id",
+    "unit_status_reports": "unit_id",
+}
+
+
+class MigrationError(RuntimeError):
+    """The database cannot be brought to Watchpost's schema; the message says why."""
+
+
+def connect(url: str, *, autocommit: bool = False, application_name: str = "watchpost") -> psycopg.Connection:
+    return psycopg.connect(url, autocommit=autocommit, application_name=application_name, connect_timeout=10)
+
+
+def migrate(url: str) -> str:
+    """Apply schema.sql (idempotent). Returns the TimescaleDB license found."""
+    with connect(url, autocommit=True, application_name="watchpost-migrate") as conn:
+        available = conn.execute(
+            "SELECT default_version FROM pg_available_extensions WHERE name = 'timescaledb'"
+        ).fetchone()
+        if available is None:
+            raise MigrationError(
+                "the database server has no TimescaleDB extension: run scripts/timescaledb.sh start, "
+                "or point WATCHPOST_DATABASE_URL at a server with TimescaleDB >= 2.19"
+            )
+        # Serialise concurrent migrations (several processes starting at once).
+        conn.execute("SELECT pg_advisory_lock(hashtext('watchpost-migrate'))")
+        try:
+            conn.execute(SCHEMA_PATH.read_text())
+            license_ = conn.execute("SHOW timescaledb.license").fetchone()[0]
+            if license_ == "timescale":
+                _enable_compression(conn)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext('watchpost-migrate'))")
+    log.info("schema applied (TimescaleDB license %s)", license_)
+    return license_
+
+
+def _enable_compression(conn: psycopg.Connection) -> None:
+    """Columnstore compression of chunks older than a week. Untested here: the machines
+    this project is tested on run the Apache edition (see docs/storage.md)."""
+    for table, segment_by in _COMPRESSIBLE.items():
+        conn.execute(
+            f"ALTER TABLE {table} SET (timescaledb.compress, timescaledb.compress_segmentby = '{segment_by}')"
+        )
+        conn.execute(f"SELECT add_compression_policy('{table}', INTERVAL '7 days', if_not_exists => TRUE)")

@@ -1,0 +1,147 @@
+"""Reference data: stations, persons and their home sensors, facilities, units, partners,
+users and family links. `watchpost registry load FILE` reads a JSON or YAML document of the
+shape documented in docs/registry.md and upserts it in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psycopg
+import yaml
+from psycopg.types.json import Jsonb
+
+
+class RegistryError(ValueError):
+    """The registry document is malformed; the message lists every problem found."""
+
+
+# section -> (table, key columns, required fields, optional fields with defaults)
+_SECTIONS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], dict[str, Any]]] = {
+    "partners": ("partners", ("partner_id",), ("partner_id", "name"), {"adcode": None}),
+    "facilities": (
+        "facilities",
+        ("facility_id",),
+        ("facility_id", "kind", "name", "lat", "lon"),
+        {"town": None, "village": None},
+    ),
+    "stations": (
+        "stations",
+        ("station_id",),
+        ("station_id", "name", "lat", "lon"),
+        {"town": None, "water_body": "river", "target_class": 3, "partner_id": None, "report_interval_s": 60, "thresholds": {}},
+    ),
+    "persons": (
+        "persons",
+        ("person_id",),
+        ("person_id", "name", "lat", "lon"),
+        {"address": None, "town": None, "village": None, "report_interval_s": 60, "thresholds": {}},
+    ),
+    "units": (
+        "units",
+        ("unit_id",),
+        ("unit_id", "kind", "name"),
+        {"base_facility_id": None, "town": None, "report_interval_s": 5},
+    ),
+    "users": ("users", ("username",), ("username", "display_name", "role"), {}),
+}
+# Loaded in this order so that references resolve.
+_ORDER = ("partners", "facilities", "stations", "persons", "units", "users")
+
+
+def read_document(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        raise RegistryError(f"cannot read {path}: {exc}") from exc
+    try:
+        doc = orjson.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
+        raise RegistryError(f"{path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise RegistryError(f"{path}: the registry must be a mapping of sections")
+    return doc
+
+
+def validate(doc: Mapping[str, Any]) -> list[str]:
+    """Every problem in the document, as 'section[index].field: what is wrong'."""
+    problems = [f"{name}: unknown section" for name in doc if name not in _SECTIONS]
+    for section, (_, key, required, optional) in _SECTIONS.items():
+        items = doc.get(section, [])
+        if not isinstance(items, list):
+            problems.append(f"{section}: must be a list")
+            continue
+        seen: set[tuple] = set()
+        for i, item in enumerate(items):
+            where = f"{section}[{i}]"
+            if not isinstance(item, dict):
+                problems.append(f"{where}: must be a mapping")
+                continue
+            extra = {"home_sensors"} if section == "persons" else {"persons"} if section == "users" else set()
+            for f in required:
+                if item.get(f) is None:
+                    problems.append(f"{where}.{f}: required")
+            for f in item:
+                if f not in required and f not in optional and f not in extra:
+                    problems.append(f"{where}.{f}: unknown field")
+            ident = tuple(item.get(k) for k in key)
+            if ident in seen:
+                problems.append(f"{where}: duplicate {', '.join(key)} {ident}")
+            seen.add(ident)
+    return problems
+
+
+def load(conn: psycopg.Connection, doc: Mapping[str, Any]) -> dict[str, int]:
+    """Upsert the document in one transaction. Records not in the document are kept.
+    Returns the number of records per section."""
+    problems = validate(doc)
+    if problems:
+        raise RegistryError("registry is invalid:\n  " + "\n  ".join(problems))
+    counts: dict[str, int] = {}
+    with conn.transaction(), conn.cursor() as cur:
+        for section in _ORDER:
+            table, key, required, optional = _SECTIONS[section]
+            items = doc.get(section, [])
+            columns = (*required, *optional)
+            rows = [_row(item, required, optional) for item in items]
+            if rows:
+                updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
+                cur.executemany(
+                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
+                    f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}",
+                    rows,
+                )
+            counts[section] = len(rows)
+        sensors = [
+            (p["person_id"], s["sensor_id"], s["kind"]) for p in doc.get("persons", []) for s in p.get("home_sensors", [])
+        ]
+        if sensors:
+            cur.executemany(
+                "INSERT INTO home_sensors (person_id, sensor_id, kind) VALUES (%s, %s, %s) "
+                "ON CONFLICT (person_id, sensor_id) DO UPDATE SET kind = excluded.kind",
+                sensors,
+            )
+        counts["home_sensors"] = len(sensors)
+        links = [
+            (u["username"], link["person_id"], link.get("position", n + 1), link.get("ack_timeout_s", 120))
+            for u in doc.get("users", [])
+            for n, link in enumerate(u.get("persons", []))
+        ]
+        if links:
+            cur.executemany(
+                "INSERT INTO family_links (username, person_id, position, ack_timeout_s) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (username, person_id) DO UPDATE SET position = excluded.position, "
+                "ack_timeout_s = excluded.ack_timeout_s",
+                links,
+            )
+        counts["family_links"] = len(links)
+        cur.execute("SELECT pg_notify('watchpost_registry', 'loaded')")
+    return counts
+
+
+def _row(item: Mapping[str, Any], required: Sequence[str], optional: Mapping[str, Any]) -> tuple:
+    values = [item[f] for f in required] + [item.get(f, default) for f, default in optional.items()]
+    return tuple(Jsonb(v) if isinstance(v, dict) else v for v in values)
