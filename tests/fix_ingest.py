@@ -69,8 +69,8 @@ class IngestProcess:
 def start_ingest(broker: Broker, database_url: str, tmp_path: Path) -> Iterator[Callable[..., IngestProcess]]:
     started: list[IngestProcess] = []
 
-    def start(client_id: str = "ingest-test-1", **settings: str) -> IngestProcess:
-        p = IngestProcess(broker, database_url, tmp_path / f"{client_id}.log", client_id, **settings)
+    def start(client_id: str = "ingest-test-1", db_url: str | None = None, **settings: str) -> IngestProcess:
+        p = IngestProcess(broker, db_url or database_url, tmp_path / f"{client_id}.log", client_id, **settings)
         p.start()
         started.append(p)
         return p

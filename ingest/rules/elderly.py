@@ -1,0 +1,226 @@
+"""Rules for an elderly person living alone: the entry points for wearable readings, home
+sensor events and timers, plus the SOS and fall rules.
+
+Ordering: continuous values (vitals, steps, sensor states) from a reading older than one
+already processed are dropped, because a newer value supersedes them. SOS and fall are
+events, not values: a delayed press is still a press, so they are handled whatever their
+order and deduplicated by their own timestamps.
+
+Timers (fall cancel window, inactivity, night bed/door) are derived from the state: the
+caller asks `next_person_deadline` when to call `tick_person` next, so they survive a
+restart. Evaluating a reading never fires a timer; the caller ticks after a batch, so that a
+fall and the "I'm OK" right behind it in the same backlog never raise an emergency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from ingest.readings import HomeSensorEvent, WearableReading
+
+from ._codec import check_source, dt_to_json, require_aware
+from .alarms import AlarmLedger, AlarmTransition, AlarmType, Severity, SourceKind
+from .home import apply_home_event, bed_deadline, door_deadline
+from .inactivity import begin_monitoring, inactivity_deadline, record_motion
+from .person_config import PersonConfig
+from .person_state import FallEpisode, PersonState
+from .vitals import apply_vitals
+
+# Timer-driven alarms: (severity, emergency incident).
+_TIMED: dict[AlarmType, tuple[Severity, bool]] = {
+    AlarmType.FALL_UNCANCELLED: (Severity.CRITICAL, True),
+    AlarmType.INACTIVITY: (Severity.MAJOR, False),
+    AlarmType.BED_EXIT_NIGHT: (Severity.MAJOR, False),
+    AlarmType.DOOR_OPEN_NIGHT: (Severity.MINOR, False),
+}
+# Alarms no later reading can clear: a person is safe when someone has checked, so only
+# an operator (or the wearer's "I'm OK", for a fall) ends them.
+LATCHED: frozenset[AlarmType] = frozenset(
+    {AlarmType.SOS, AlarmType.FALL, AlarmType.FALL_UNCANCELLED}
+)
+
+Result = tuple[PersonState, list[AlarmTransition]]
+
+
+def evaluate_wearable(
+    state: PersonState, config: PersonConfig, reading: WearableReading, now: datetime
+) -> Result:
+    """Apply one wearable reading. Returns a new state and the transitions it causes."""
+    require_aware(now)
+    check_source(state.person_id, reading.person_id, "person")
+    ledger = AlarmLedger(SourceKind.PERSON, state.person_id, state.alarms)
+    state = begin_monitoring(state, reading.ts)
+    state = _apply_sos(state, reading, ledger)
+    state = _apply_fall(state, config, reading, now, ledger)
+    state = _apply_cancel(state, config, reading, now, ledger)
+    if state.last_wearable_ts is None or reading.ts > state.last_wearable_ts:
+        state = replace(
+            state,
+            vitals=apply_vitals(state.vitals, config, reading, ledger),
+            last_wearable_ts=reading.ts,
+        )
+        state = _apply_steps(state, reading, ledger)
+    return replace(state, alarms=ledger.raised()), ledger.transitions
+
+
+def evaluate_home_sensor(
+    state: PersonState, config: PersonConfig, event: HomeSensorEvent, now: datetime
+) -> Result:
+    """Apply one home-sensor event. Returns a new state and the transitions it causes."""
+    require_aware(now)
+    check_source(state.person_id, event.person_id, "person")
+    ledger = AlarmLedger(SourceKind.PERSON, state.person_id, state.alarms)
+    state = begin_monitoring(state, event.ts)
+    state = apply_home_event(state, event, ledger)
+    return replace(state, alarms=ledger.raised()), ledger.transitions
+
+
+def tick_person(state: PersonState, config: PersonConfig, now: datetime) -> Result:
+    """Fire every timer that is due at `now` (deadline <= now)."""
+    require_aware(now)
+    state = begin_monitoring(state, now)
+    ledger = AlarmLedger(SourceKind.PERSON, state.person_id, state.alarms)
+    for alarm_type, deadline in sorted(_deadlines(state, config).items()):
+        if deadline <= now:
+            severity, emergency = _TIMED[alarm_type]
+            ledger.raise_(
+                alarm_type,
+                severity,
+                now,
+                emergency=emergency,
+                detail=_timer_detail(alarm_type, state, deadline),
+            )
+    return replace(state, alarms=ledger.raised()), ledger.transitions
+
+
+def next_person_deadline(state: PersonState, config: PersonConfig) -> datetime | None:
+    """When `tick_person` must next be called, or None if no timer is running."""
+    return min(_deadlines(state, config).values(), default=None)
+
+
+def resolve_person_alarm(state: PersonState, alarm_type: AlarmType, now: datetime) -> Result:
+    """An operator closed a latched alarm (SOS, fall): clear it so a new press or fall can
+    raise again. Resolving either fall alarm ends the whole fall episode."""
+    require_aware(now)
+    if alarm_type not in LATCHED:
+        raise ValueError(
+            f"only latched alarms ({', '.join(sorted(LATCHED))}) are resolved by an operator; "
+            f"{alarm_type} clears itself when its condition ends"
+        )
+    ledger = AlarmLedger(SourceKind.PERSON, state.person_id, state.alarms)
+    detail = {"reason": "resolved"}
+    if alarm_type is AlarmType.SOS:
+        ledger.clear(AlarmType.SOS, now, detail=detail)
+    else:
+        ledger.clear(AlarmType.FALL, now, detail=detail)
+        ledger.clear(AlarmType.FALL_UNCANCELLED, now, detail=detail)
+        state = replace(state, fall=None)
+    return replace(state, alarms=ledger.raised()), ledger.transitions
+
+
+def _apply_sos(state: PersonState, reading: WearableReading, ledger: AlarmLedger) -> PersonState:
+    if not reading.sos:
+        return state
+    if state.last_sos_ts is not None and reading.ts <= state.last_sos_ts:
+        return state  # this press, or an older one, was handled already
+    ledger.raise_(
+        AlarmType.SOS, Severity.CRITICAL, reading.ts, emergency=True, detail=_where(reading)
+    )
+    return replace(state, last_sos_ts=reading.ts)
+
+
+def _apply_fall(
+    state: PersonState,
+    config: PersonConfig,
+    reading: WearableReading,
+    now: datetime,
+    ledger: AlarmLedger,
+) -> PersonState:
+    if not reading.fall:
+        return state
+    if state.last_fall_ts is not None and reading.ts <= state.last_fall_ts:
+        return state
+    state = replace(state, last_fall_ts=reading.ts)
+    if state.fall is not None:
+        return state  # one fall episode at a time; the open one already alerted everyone
+    episode = FallEpisode(fall_ts=reading.ts, deadline=now + config.fall_cancel_window)
+    ledger.raise_(
+        AlarmType.FALL,
+        Severity.MAJOR,
+        reading.ts,
+        detail={**_where(reading), "cancel_deadline": dt_to_json(episode.deadline)},
+    )
+    return replace(state, fall=episode)
+
+
+def _apply_cancel(
+    state: PersonState,
+    config: PersonConfig,
+    reading: WearableReading,
+    now: datetime,
+    ledger: AlarmLedger,
+) -> PersonState:
+    episode = state.fall
+    if not reading.cancel or episode is None or reading.ts < episode.fall_ts:
+        return state
+    # In time if pressed within the window by the wearable's clock (a delayed message), or
+    # received within it by ours (a wearable clock running behind).
+    pressed_in_time = reading.ts - episode.fall_ts <= config.fall_cancel_window
+    if not (pressed_in_time or now <= episode.deadline):
+        return state  # too late: the emergency stands until an operator resolves it
+    detail = {"reason": "cancelled", "cancelled_at": dt_to_json(reading.ts)}
+    ledger.clear(AlarmType.FALL, reading.ts, detail=detail)
+    # Raised only if the tick ran before a delayed in-time cancel arrived.
+    ledger.clear(AlarmType.FALL_UNCANCELLED, reading.ts, detail=detail)
+    return replace(state, fall=None)
+
+
+def _apply_steps(
+    state: PersonState, reading: WearableReading, ledger: AlarmLedger
+) -> PersonState:
+    if reading.steps is None:
+        return state
+    previous = state.steps
+    # A counter that went down was reset (a new day, a reboot); any steps since are motion.
+    moved = previous is not None and (
+        reading.steps > previous or (reading.steps < previous and reading.steps > 0)
+    )
+    state = replace(state, steps=reading.steps)
+    return record_motion(state, reading.ts, ledger, source="steps") if moved else state
+
+
+def _deadlines(state: PersonState, config: PersonConfig) -> dict[AlarmType, datetime]:
+    deadlines: dict[AlarmType, datetime | None] = {
+        AlarmType.FALL_UNCANCELLED: (
+            state.fall.deadline
+            if state.fall is not None and AlarmType.FALL_UNCANCELLED not in state.alarms
+            else None
+        ),
+        AlarmType.INACTIVITY: inactivity_deadline(state, config),
+        AlarmType.BED_EXIT_NIGHT: bed_deadline(state, config),
+        AlarmType.DOOR_OPEN_NIGHT: door_deadline(state, config),
+    }
+    return {k: v for k, v in deadlines.items() if v is not None}
+
+
+def _timer_detail(alarm_type: AlarmType, state: PersonState, deadline: datetime) -> dict[str, Any]:
+    detail: dict[str, Any] = {"due_at": dt_to_json(deadline)}
+    if alarm_type is AlarmType.FALL_UNCANCELLED and state.fall is not None:
+        detail["fall_at"] = dt_to_json(state.fall.fall_ts)
+    elif alarm_type is AlarmType.INACTIVITY:
+        detail["inactive_since"] = dt_to_json(state.inactive_since)
+    elif alarm_type is AlarmType.BED_EXIT_NIGHT:
+        detail["sensors"] = sorted(k for k, s in state.sensors.items() if s.kind == "bed")
+    elif alarm_type is AlarmType.DOOR_OPEN_NIGHT:
+        detail["sensors"] = sorted(
+            k for k, s in state.sensors.items() if s.kind == "door" and s.value
+        )
+    return detail
+
+
+def _where(reading: WearableReading) -> dict[str, Any]:
+    if reading.lat is None or reading.lon is None:
+        return {}
+    return {"lat": reading.lat, "lon": reading.lon}

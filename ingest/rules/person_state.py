@@ -1,0 +1,110 @@
+"""Everything the elderly rules remember about one person, as a small JSON-able value.
+
+Ingest persists it with the person's readings in one transaction; every timer the rules
+need (fall cancel window, inactivity, night bed/door) is derived from these fields, so a
+restart loses nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ._codec import dt_from_json, dt_from_json_required, dt_to_json
+from .alarms import AlarmType, RaisedAlarm, raised_from_json, raised_to_json
+from .vitals import Run
+
+
+@dataclass(frozen=True, slots=True)
+class FallEpisode:
+    fall_ts: datetime  # device time of the fall
+    # Platform time by which "I'm OK" must arrive: counted from when the platform learnt of
+    # the fall, so a wearable with a slow clock or a delayed message still gets its window.
+    deadline: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {"fall_ts": dt_to_json(self.fall_ts), "deadline": dt_to_json(self.deadline)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FallEpisode:
+        return cls(
+            fall_ts=dt_from_json_required(data["fall_ts"]),
+            deadline=dt_from_json_required(data["deadline"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SensorState:
+    """The latest state of one stateful home sensor (door, bed, smoke, gas, water leak)."""
+
+    kind: str
+    value: bool
+    since: datetime  # ts at which it took this value
+    last_ts: datetime  # ts of its latest event, to drop stale and duplicate ones
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "value": self.value,
+            "since": dt_to_json(self.since),
+            "last_ts": dt_to_json(self.last_ts),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SensorState:
+        return cls(
+            kind=data["kind"],
+            value=bool(data["value"]),
+            since=dt_from_json_required(data["since"]),
+            last_ts=dt_from_json_required(data["last_ts"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PersonState:
+    """Immutable: the rules return a new PersonState and never modify the one given."""
+
+    person_id: str
+    alarms: dict[AlarmType, RaisedAlarm] = field(default_factory=dict)
+    last_sos_ts: datetime | None = None  # newest SOS press handled
+    last_fall_ts: datetime | None = None  # newest fall event handled
+    fall: FallEpisode | None = None  # the fall whose cancel window is open or expired
+    last_wearable_ts: datetime | None = None  # newest wearable reading for vitals and steps
+    vitals: dict[AlarmType, Run] = field(default_factory=dict)
+    steps: int | None = None  # latest step counter
+    # Last sign of motion, or when monitoring began: the inactivity clock runs from here.
+    inactive_since: datetime | None = None
+    sensors: dict[str, SensorState] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "person_id": self.person_id,
+            "alarms": raised_to_json(self.alarms),
+            "last_sos_ts": dt_to_json(self.last_sos_ts),
+            "last_fall_ts": dt_to_json(self.last_fall_ts),
+            "fall": None if self.fall is None else self.fall.to_json(),
+            "last_wearable_ts": dt_to_json(self.last_wearable_ts),
+            "vitals": {str(k): run.to_json() for k, run in sorted(self.vitals.items())},
+            "steps": self.steps,
+            "inactive_since": dt_to_json(self.inactive_since),
+            "sensors": {k: s.to_json() for k, s in sorted(self.sensors.items())},
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PersonState:
+        fall = data["fall"]
+        steps = data["steps"]
+        return cls(
+            person_id=data["person_id"],
+            alarms=raised_from_json(data["alarms"]),
+            last_sos_ts=dt_from_json(data["last_sos_ts"]),
+            last_fall_ts=dt_from_json(data["last_fall_ts"]),
+            fall=None if fall is None else FallEpisode.from_json(fall),
+            last_wearable_ts=dt_from_json(data["last_wearable_ts"]),
+            vitals={AlarmType(k): Run.from_json(v) for k, v in data["vitals"].items()},
+            steps=None if steps is None else int(steps),
+            inactive_since=dt_from_json(data["inactive_since"]),
+            sensors={k: SensorState.from_json(v) for k, v in data["sensors"].items()},
+        )

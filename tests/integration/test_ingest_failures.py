@@ -1,0 +1,134 @@
+"""Crashes, outages and hostile input: nothing the broker accepted is lost or doubled."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import orjson
+import pytest
+
+from tests.fix_broker import TEST_ROOT, Publisher
+from tests.fix_db import count
+from tests.fix_ingest import stored_total, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def mixed_messages(n: int, start: float) -> list[tuple[str, bytes]]:
+    """n valid messages over several streams, each with its own (device, ts) key."""
+    out = []
+    for i in range(n):
+        ts = start + i * 0.001
+        match i % 4:
+            case 0:
+                out.append((f"{TEST_ROOT}/water/WS-00{1 + i % 2}/telemetry", orjson.dumps({"ts": ts, "ph": 7.1, "seq": i})))
+            case 1:
+                out.append((f"{TEST_ROOT}/elder/P-000{1 + i % 2}/wearable", orjson.dumps({"ts": ts, "hr_bpm": 70, "seq": i})))
+            case 2:
+                out.append((f"{TEST_ROOT}/unit/AMB-0{1 + i % 2}/gps", orjson.dumps({"ts": ts, "lat": 30.8, "lon": 120.9})))
+            case 3:
+                out.append((f"{TEST_ROOT}/elder/P-0001/home/motion-1", orjson.dumps({"ts": ts, "kind": "motion", "value": True})))
+    return out
+
+
+def publish_all(publisher: Publisher, messages: list[tuple[str, bytes]], window: int = 500) -> None:
+    mids: list[int] = []
+    for topic, payload in messages:
+        mids.append(publisher.publish(topic, payload))
+        if len(mids) >= window:
+            publisher.wait_acked(mids, timeout=60)
+            mids.clear()
+    publisher.wait_acked(mids, timeout=60)
+
+
+def test_kill_9_mid_stream_loses_and_duplicates_nothing(start_ingest, publisher: Publisher, database_url: str) -> None:
+    n = 20_000
+    messages = mixed_messages(n, time.time() - 3600)
+    ingest = start_ingest()
+    sender = threading.Thread(target=publish_all, args=(publisher, messages))
+    sender.start()
+    wait_for(lambda: stored_total(database_url) > 2000, timeout=60)
+    ingest.kill()  # SIGKILL: no chance to flush or acknowledge
+    killed_at = stored_total(database_url)
+    ingest.start()
+    sender.join(120)
+    wait_for(lambda: stored_total(database_url) >= n, timeout=120)
+    time.sleep(1.0)  # anything extra would show up now
+    assert killed_at < n, "the kill happened after everything was stored; the test proved nothing"
+    assert stored_total(database_url) == n
+    assert count(database_url, "SELECT count(*) FROM dead_letters") == 0
+
+
+def test_database_outage_of_10_s_loses_nothing(start_ingest, publisher: Publisher, database_url: str, db_proxy) -> None:
+    n = 6000
+    messages = mixed_messages(n, time.time() - 3600)
+    ingest = start_ingest(db_url=db_proxy.url_for(database_url))
+    publish_all(publisher, messages[:2000])
+    wait_for(lambda: stored_total(database_url) == 2000)
+    db_proxy.cut()
+    sender = threading.Thread(target=publish_all, args=(publisher, messages[2000:]))
+    sender.start()
+    time.sleep(10)
+    assert stored_total(database_url) == 2000  # the outage was real
+    db_proxy.restore()
+    sender.join(60)
+    wait_for(lambda: stored_total(database_url) == n, timeout=60)
+    assert ingest.alive
+    assert "retrying" in ingest.log()
+
+
+def hostile_payloads(now: float) -> list[tuple[str, bytes, str]]:
+    """(topic, payload, expected reason) — 1,000 of them, cycling through every kind."""
+    w = f"{TEST_ROOT}/water/WS-001/telemetry"
+    p = f"{TEST_ROOT}/elder/P-0001/wearable"
+    kinds = [
+        (w, b"\x00\xff\xfe garbage \x80", "not_json"),
+        (w, b"{" + b'"ph": 7,' * 140_000 + b'"ts": 1}', "oversized"),  # about 1 MB
+        (w, b'{"ts": %d, "ph": NaN}' % now, "not_json"),  # NaN is not JSON
+        (w, b'{"ts": %d, "ph": Infinity}' % now, "not_json"),
+        (w, b'{"ts": %d, "ph": 1e999}' % now, "not_json"),  # orjson refuses numbers beyond a double
+        (w, orjson.dumps({"ts": now, "ph": "7.1"}), "wrong_type"),
+        (w, orjson.dumps({"ts": now, "ph": True}), "wrong_type"),
+        (w, orjson.dumps({"ts": now, "ph": 19.0}), "out_of_range"),
+        (w, orjson.dumps({"ts": now + 86400 * 365}), "time_in_future"),
+        (w, orjson.dumps({"ts": now - 86400 * 400, "ph": 7}), "time_too_old"),
+        (w, orjson.dumps({"ts": "yesterday", "ph": 7}), "bad_timestamp"),
+        (w, orjson.dumps({"ph": 7}), "missing_field"),
+        (w, orjson.dumps([1, 2, 3]), "bad_senml"),
+        (w, b'"just a string"', "not_object"),
+        (w, orjson.dumps({"ts": now, "ph'; DROP TABLE water_readings; --": 7}), "unknown_field"),
+        (f"{TEST_ROOT}/water/WS-404/telemetry", orjson.dumps({"ts": now, "ph": 7}), "unknown_device"),
+        (p, orjson.dumps({"ts": now, "hr_bpm": -5}), "out_of_range"),
+        (p, orjson.dumps({"ts": now, "fall": "yes"}), "wrong_type"),
+        (p, orjson.dumps({"ts": now, "steps": 1.5}), "wrong_type"),
+        (f"{TEST_ROOT}/elder/P-0001/home/smoke-9", orjson.dumps({"ts": now, "kind": "smoke", "value": True}), "unknown_device"),
+    ]
+    return [kinds[i % len(kinds)] for i in range(1000)]
+
+
+def test_hostile_payloads_are_dead_lettered_with_reasons_and_ingest_survives(
+    start_ingest, publisher: Publisher, database_url: str
+) -> None:
+    now = math.floor(time.time())
+    ingest = start_ingest()
+    bad = hostile_payloads(now)
+    good = mixed_messages(1000, now - 600)
+    mids = []
+    for (bt, bp, _), (gt, gp) in zip(bad, good):
+        mids.append(publisher.publish(bt, bp))
+        mids.append(publisher.publish(gt, gp))
+    publisher.wait_acked(mids, timeout=120)
+    wait_for(lambda: count(database_url, "SELECT count(*) FROM dead_letters") == 1000, timeout=60)
+    wait_for(lambda: stored_total(database_url) == 1000)
+    expected: dict[str, int] = {}
+    for _, _, reason in bad:
+        expected[reason] = expected.get(reason, 0) + 1
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        got = dict(conn.execute("SELECT reason, count(*) FROM dead_letters GROUP BY reason").fetchall())
+        assert got == expected
+        assert conn.execute("SELECT count(*) FROM dead_letters WHERE detail = ''").fetchone()[0] == 0
+    assert ingest.alive

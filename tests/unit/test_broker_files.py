@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import base64
+import hashlib
+
+from watchpost.broker import acl_text, device_password, password_line
+
+
+def test_password_line_is_mosquittos_pbkdf2_format() -> None:
+    # A line made by `mosquitto_passwd -b` for testuser/secret.
+    made_by_mosquitto = "testuser:$7$101$1SxzFZK/t8HYvdJg$dnSN7ZMm7RaGb4Se52UBAt46RY27fD8tmit02VRI+3GCRYNZwFhJrq7uMXZNWDGro2psVe4JtEEi/+imwI+c2w=="
+    salt = base64.b64decode("1SxzFZK/t8HYvdJg")
+    assert password_line("testuser", "secret", salt) == made_by_mosquitto
+    assert hashlib.sha512  # the standard library computes it; no mosquitto_passwd needed
+
+
+def test_device_passwords_differ_per_device_and_per_secret() -> None:
+    assert device_password(b"a", "WS-001") != device_password(b"a", "WS-002")
+    assert device_password(b"a", "WS-001") != device_password(b"b", "WS-001")
+
+
+def test_devices_may_write_only_under_their_own_id() -> None:
+    acl = acl_text("jiashan")
+    assert "pattern write jiashan/water/%u/telemetry" in acl
+    assert "pattern write jiashan/#" not in acl
