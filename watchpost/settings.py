@@ -16,6 +16,11 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 ENV_PREFIX = "WATCHPOST_"
+# Variables of the same prefix that are not process settings: they steer the local
+# service scripts (scripts/services.sh, scripts/timescaledb.sh) and the test fixtures.
+_SCRIPT_VARIABLES = frozenset(
+    {"WATCHPOST_CONFIG", "WATCHPOST_HOME", "WATCHPOST_PG_PORT", "WATCHPOST_BROKER_PORT", "WATCHPOST_TEST_DATABASE_URL"}
+)
 
 
 class SettingsError(ValueError):
@@ -105,7 +110,7 @@ def load_settings(environ: Mapping[str, str] | None = None, toml_path: Path | No
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise SettingsError(f"cannot read configuration file {path}: {exc}") from exc
     for key, raw in environ.items():
-        if not key.startswith(ENV_PREFIX) or key == "WATCHPOST_CONFIG":
+        if not key.startswith(ENV_PREFIX) or key in _SCRIPT_VARIABLES:
             continue
         name = key[len(ENV_PREFIX):].lower()
         if "__" in name:

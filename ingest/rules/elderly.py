@@ -177,9 +177,7 @@ def _apply_cancel(
     return replace(state, fall=None)
 
 
-def _apply_steps(
-    state: PersonState, reading: WearableReading, ledger: AlarmLedger
-) -> PersonState:
+def _apply_steps(state: PersonState, reading: WearableReading, ledger: AlarmLedger) -> PersonState:
     if reading.steps is None:
         return state
     previous = state.steps

@@ -98,11 +98,17 @@ def classify_parameter(parameter: str, value: float, body: WaterBody) -> WaterCl
         low, high = PH_RANGE
         return WaterClass.I if low <= value <= high else WaterClass.BELOW_V
     if parameter == "do_mg_l":
-        return next((c for c, floor in zip(_GRADED, _DO_FLOORS) if value >= floor), WaterClass.BELOW_V)
+        return next(
+            (c for c, floor in zip(_GRADED, _DO_FLOORS, strict=True) if value >= floor),
+            WaterClass.BELOW_V,
+        )
     ceilings = _ceilings(parameter, body)
     if ceilings is None:
         return None
-    return next((c for c, ceiling in zip(_GRADED, ceilings) if value <= ceiling), WaterClass.BELOW_V)
+    return next(
+        (c for c, ceiling in zip(_GRADED, ceilings, strict=True) if value <= ceiling),
+        WaterClass.BELOW_V,
+    )
 
 
 def class_limit(

@@ -59,7 +59,10 @@ def apply_home_event(
         active = _sensors_on(state, event.kind)
         if active:
             ledger.raise_(
-                alarm_type, severity, event.ts, emergency=emergency,
+                alarm_type,
+                severity,
+                event.ts,
+                emergency=emergency,
                 detail={**detail, "sensors": active},
             )
         else:

@@ -15,6 +15,9 @@ from typing import Any
 from ._mapping import ConfigError, config_from_mapping
 from .timewindows import DailyWindow, resolve_timezone
 
+DEFAULT_ACTIVE_WINDOW = DailyWindow(time(7, 0), time(22, 0))
+DEFAULT_NIGHT_WINDOW = DailyWindow(time(22, 0), time(6, 0))
+
 
 @dataclass(frozen=True, slots=True)
 class PersonConfig:
@@ -42,9 +45,9 @@ class PersonConfig:
     # No motion for this long, counting only time inside the active window (the quiet
     # hours outside it pause the count rather than reset it).
     inactivity_s: float = 4 * 3600.0
-    active_window: DailyWindow = DailyWindow(time(7, 0), time(22, 0))
+    active_window: DailyWindow = DEFAULT_ACTIVE_WINDOW
 
-    night_window: DailyWindow = DailyWindow(time(22, 0), time(6, 0))
+    night_window: DailyWindow = DEFAULT_NIGHT_WINDOW
     bed_exit_s: float = 30 * 60.0  # out of bed at night
     door_open_s: float = 2 * 60.0  # front door open at night
 

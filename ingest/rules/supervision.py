@@ -144,7 +144,9 @@ def evaluate_device(
         detail = {"battery_pct": battery}
         if battery < config.battery_low_pct:
             ledger.raise_(
-                AlarmType.BATTERY_LOW, Severity.WARNING, reading.ts,
+                AlarmType.BATTERY_LOW,
+                Severity.WARNING,
+                reading.ts,
                 detail={**detail, "threshold": config.battery_low_pct},
             )
         elif battery >= config.battery_clear_pct:

@@ -119,8 +119,12 @@ def apply_vitals(
                 Severity.CRITICAL if emergency else Severity.MAJOR,
                 reading.ts,
                 emergency=emergency,
-                detail={**detail, "threshold": _threshold(rule.alarm_type, config),
-                        "mildest": run.mildest, "since": dt_to_json(run.since)},
+                detail={
+                    **detail,
+                    "threshold": _threshold(rule.alarm_type, config),
+                    "mildest": run.mildest,
+                    "since": dt_to_json(run.since),
+                },
             )
         elif not run.abnormal and run.held >= clear_after:
             ledger.clear(rule.alarm_type, reading.ts, detail=detail)

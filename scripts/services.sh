@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Local services for Watchpost: TimescaleDB and the project's Mosquitto.
+#
+#   scripts/services.sh up     install what is missing, start both, migrate, load the demo
+#                              registry, write .env.local with the URLs (idempotent)
+#   scripts/services.sh down   stop both
+#
+# A broker or database given in WATCHPOST_MQTT_URL / WATCHPOST_DATABASE_URL is used as it is
+# and not started here.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [[ $(id -u) == 0 ]]; then default_home=/var/lib/watchpost; else default_home=${XDG_DATA_HOME:-$HOME/.local/share}/watchpost; fi
+export WATCHPOST_HOME=${WATCHPOST_HOME:-$default_home}
+BROKER_PORT=${WATCHPOST_BROKER_PORT:-1884}
+BROKER_DIR=$WATCHPOST_HOME/mosquitto
+WP=.venv/bin/watchpost
+
+log() { echo "services: $*" >&2; }
+
+ensure_packages() {
+    local missing=()
+    command -v mosquitto >/dev/null || [[ -x /usr/sbin/mosquitto ]] || missing+=(mosquitto)
+    command -v debootstrap >/dev/null || missing+=(debootstrap)
+    command -v psql >/dev/null || missing+=(postgresql-client)
+    if ((${#missing[@]})); then
+        log "installing ${missing[*]}"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
+ensure_venv() {
+    local stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+    [[ -f $stamp ]] && return
+    log "installing the Python environment in .venv"
+    [[ -x .venv/bin/python ]] || python3 -m venv .venv
+    .venv/bin/pip install -q --upgrade pip >/dev/null
+    .venv/bin/pip install -q -e '.[test]'
+    rm -f .venv/.installed-* && touch "$stamp"
+}
+
+broker_running() { [[ -f $BROKER_DIR/mosquitto.pid ]] && kill -0 "$(cat "$BROKER_DIR/mosquitto.pid")" 2>/dev/null; }
+
+up() {
+    ensure_packages
+    ensure_venv
+    if [[ -z ${WATCHPOST_DATABASE_URL:-} ]]; then
+        WATCHPOST_DATABASE_URL=$(scripts/timescaledb.sh start)
+    fi
+    export WATCHPOST_DATABASE_URL
+    $WP db migrate >&2
+    $WP registry load config/registry-demo.yaml >&2
+    if [[ -z ${WATCHPOST_MQTT_URL:-} ]]; then
+        $WP broker sync --directory "$BROKER_DIR" --port "$BROKER_PORT" >/dev/null
+        if ! broker_running; then
+            log "starting Mosquitto on 127.0.0.1:$BROKER_PORT"
+            "$(command -v mosquitto || echo /usr/sbin/mosquitto)" -c "$BROKER_DIR/mosquitto.conf" -d
+            # mosquitto -d writes no pid file unless configured; find it by its config path
+            sleep 0.3
+            pgrep -f -n "mosquitto -c $BROKER_DIR/mosquitto.conf" >"$BROKER_DIR/mosquitto.pid"
+        fi
+        WATCHPOST_MQTT_URL="mqtt://watchpost-ingest:$($WP broker password watchpost-ingest)@127.0.0.1:$BROKER_PORT"
+    fi
+    umask 077
+    cat >.env.local <<ENV
+WATCHPOST_DATABASE_URL=$WATCHPOST_DATABASE_URL
+WATCHPOST_MQTT_URL=$WATCHPOST_MQTT_URL
+ENV
+    log "services are up; their URLs are in .env.local"
+}
+
+down() {
+    if broker_running; then kill "$(cat "$BROKER_DIR/mosquitto.pid")"; rm -f "$BROKER_DIR/mosquitto.pid"; fi
+    scripts/timescaledb.sh stop
+}
+
+case ${1:-up} in
+    up) up ;;
+    down) down ;;
+    *) echo "usage: $0 up|down" >&2; exit 2 ;;
+esac
