@@ -91,6 +91,7 @@ class IngestWorker:
         self._generation = 0  # bumped on every broker (re)connection
         self._stopping = threading.Event()
         self._store: TelemetryStore | None = None
+        metrics.pending.set_function(lambda: self._pending)
         self._client = self._make_client()
         self.connected = threading.Event()
 
@@ -257,7 +258,6 @@ class IngestWorker:
                 self._client.ack(mid, qos)
         with self._lock:
             self._pending -= len(batch)
-            self._metrics.pending.set(self._pending)
             self._lock.notify_all()
 
     def _write_with_retry(self, batch: Batch) -> WriteResult | None:

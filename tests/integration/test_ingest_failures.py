@@ -132,3 +132,43 @@ def test_hostile_payloads_are_dead_lettered_with_reasons_and_ingest_survives(
         assert got == expected
         assert conn.execute("SELECT count(*) FROM dead_letters WHERE detail = ''").fetchone()[0] == 0
     assert ingest.alive
+
+
+def test_while_the_database_is_down_a_worker_holds_at_most_its_receive_maximum(
+    start_ingest, publisher: Publisher, database_url: str, db_proxy
+) -> None:
+    import urllib.request
+
+    from tests.fix_broker import free_port
+
+    port = free_port()
+    start_ingest(db_url=db_proxy.url_for(database_url), metrics_port=str(port), ingest__receive_maximum="500")
+
+    def pending() -> float:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+        return float(next(line.split()[1] for line in text.splitlines() if line.startswith("watchpost_ingest_pending_messages ")))
+
+    db_proxy.cut()
+    publish_all(publisher, mixed_messages(3000, time.time() - 600))  # the broker accepts all of them
+    time.sleep(2)
+    assert 0 < pending() <= 500
+    db_proxy.restore()
+    wait_for(lambda: stored_total(database_url) == 3000, timeout=60)
+    assert pending() == 0
+
+
+def test_a_broker_restart_mid_stream_loses_nothing(broker, start_ingest, publisher: Publisher, database_url: str) -> None:
+    messages = mixed_messages(4000, time.time() - 600)
+    ingest = start_ingest()
+    publish_all(publisher, messages[:2000])
+    wait_for(lambda: stored_total(database_url) == 2000)
+    publisher.close()
+    broker.stop()  # a clean stop: Mosquitto saves its sessions
+    broker.start()
+    ingest.wait_connected()
+    again = Publisher(broker)
+    try:
+        publish_all(again, messages[2000:])
+    finally:
+        again.close()
+    wait_for(lambda: stored_total(database_url) == 4000, timeout=60)
