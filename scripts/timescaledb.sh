@@ -17,10 +17,19 @@ WATCHPOST_HOME=${WATCHPOST_HOME:-$default_home}
 PORT=${WATCHPOST_PG_PORT:-5433}
 SUITE=trixie
 PG_MAJOR=17
-ROOTFS=$WATCHPOST_HOME/timescaledb-root
-DATA_IN_ROOT=/var/lib/watchpost/pgdata          # path as seen inside the chroot
-LOG_IN_ROOT=/var/lib/watchpost/postgresql.log
 PASSWORD_FILE=$WATCHPOST_HOME/db-password
+if [[ -e /usr/lib/postgresql/$PG_MAJOR/lib/timescaledb.so && -x /usr/lib/postgresql/$PG_MAJOR/bin/postgres ]]; then
+    # The host packages TimescaleDB natively: no chroot needed.
+    NATIVE=1
+    ROOTFS=""
+    STATE_IN_ROOT=$WATCHPOST_HOME/native
+else
+    NATIVE=0
+    ROOTFS=$WATCHPOST_HOME/timescaledb-root
+    STATE_IN_ROOT=/var/lib/watchpost               # path as seen inside the chroot
+fi
+DATA_IN_ROOT=$STATE_IN_ROOT/pgdata
+LOG_IN_ROOT=$STATE_IN_ROOT/postgresql.log
 
 log() { echo "timescaledb: $*" >&2; }
 
@@ -28,10 +37,14 @@ url() {
     printf 'postgresql://watchpost:%s@127.0.0.1:%s/watchpost\n' "$(cat "$PASSWORD_FILE")" "$PORT"
 }
 
-in_root() { chroot "$ROOTFS" /usr/bin/env -i PATH=/usr/lib/postgresql/$PG_MAJOR/bin:/usr/bin:/bin LANG=C.UTF-8 "$@"; }
+in_root() {
+    if ((NATIVE)); then /usr/bin/env -i PATH=/usr/lib/postgresql/$PG_MAJOR/bin:/usr/bin:/bin LANG=C.UTF-8 "$@"; return; fi
+    chroot "$ROOTFS" /usr/bin/env -i PATH=/usr/lib/postgresql/$PG_MAJOR/bin:/usr/bin:/bin LANG=C.UTF-8 "$@"
+}
 as_postgres() { in_root /usr/sbin/runuser -u postgres -- "$@"; }
 
 provision_root() {
+    ((NATIVE)) && return
     [[ -x $ROOTFS/usr/lib/postgresql/$PG_MAJOR/bin/postgres ]] && return
     [[ $(id -u) == 0 ]] || { log "building the TimescaleDB root needs root (or set WATCHPOST_DATABASE_URL)"; exit 1; }
     command -v debootstrap >/dev/null || { apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null; }
@@ -45,6 +58,7 @@ provision_root() {
 }
 
 mount_pseudo_filesystems() {
+    ((NATIVE)) && return
     mountpoint -q "$ROOTFS/proc" || mount -t proc proc "$ROOTFS/proc"
     mountpoint -q "$ROOTFS/dev" || mount --bind /dev "$ROOTFS/dev"
     mountpoint -q "$ROOTFS/dev/shm" || mount -t tmpfs -o mode=1777 shm "$ROOTFS/dev/shm"
@@ -55,12 +69,12 @@ init_cluster() {
     log "initialising the cluster"
     umask 077
     [[ -f $PASSWORD_FILE ]] || head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$PASSWORD_FILE"
-    mkdir -p "$ROOTFS/var/lib/watchpost"
-    cp "$PASSWORD_FILE" "$ROOTFS/var/lib/watchpost/pwfile"
-    in_root chown -R postgres:postgres /var/lib/watchpost
-    as_postgres initdb -D "$DATA_IN_ROOT" -U watchpost --pwfile=/var/lib/watchpost/pwfile \
+    mkdir -p "$ROOTFS$STATE_IN_ROOT"
+    cp "$PASSWORD_FILE" "$ROOTFS$STATE_IN_ROOT/pwfile"
+    in_root chown -R postgres:postgres "$STATE_IN_ROOT"
+    as_postgres initdb -D "$DATA_IN_ROOT" -U watchpost --pwfile="$STATE_IN_ROOT/pwfile" \
         --auth-local=scram-sha-256 --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null
-    rm -f "$ROOTFS/var/lib/watchpost/pwfile"
+    rm -f "$ROOTFS$STATE_IN_ROOT/pwfile"
     # Tuned for a small shared box: the project's tests and benchmarks run broker, database
     # and services on 2 cores. synchronous_commit stays on: ingest acknowledges to the
     # broker only after its commit is durable.
@@ -86,6 +100,7 @@ start() {
     mount_pseudo_filesystems
     mkdir -p "$ROOTFS/run/postgresql"
     in_root chown postgres:postgres /run/postgresql
+    ((NATIVE)) && chmod 711 "$WATCHPOST_HOME"
     init_cluster
     if ! running; then
         log "starting PostgreSQL $PG_MAJOR + TimescaleDB on 127.0.0.1:$PORT"
@@ -100,7 +115,8 @@ start() {
 }
 
 stop() {
-    [[ -d $ROOTFS ]] || return 0
+    ((NATIVE)) || [[ -d $ROOTFS ]] || return 0
+    [[ -f $ROOTFS$DATA_IN_ROOT/PG_VERSION ]] || return 0
     running && as_postgres pg_ctl -D "$DATA_IN_ROOT" -m fast -w stop >/dev/null
     return 0
 }
