@@ -9,7 +9,7 @@ updated from exactly the rows that were inserted, in the same statement.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -128,11 +128,17 @@ _PRESENCE_SQL = """
 """
 
 
+# Called inside the batch's transaction with the batch's readings: the seam where the
+# detection rules run, so their states and alarms commit together with the readings.
+OnStored = Callable[[psycopg.Cursor, list[Reading]], None]
+
+
 class TelemetryStore:
     """Owns one connection. Not thread-safe: one store per writer thread."""
 
-    def __init__(self, conn: psycopg.Connection) -> None:
+    def __init__(self, conn: psycopg.Connection, on_stored: OnStored | None = None) -> None:
         self._conn = conn
+        self._on_stored = on_stored
         self._staged = False
 
     @property
@@ -151,6 +157,7 @@ class TelemetryStore:
 
     def write(self, readings: Iterable[Reading], dead_letters: Sequence[DeadLetter]) -> WriteResult:
         """Store everything in one transaction; on any error nothing is stored."""
+        readings = list(readings)
         rows: dict[_Stream, list[tuple]] = defaultdict(list)
         presences: list[Presence] = []
         for reading in readings:
@@ -174,6 +181,8 @@ class TelemetryStore:
                 for p in presences:
                     cur.execute(_PRESENCE_SQL, (p.kind.value, p.device_id, p.online, p.ts))
                 result.stored["presence"] += len(presences)
+                if self._on_stored is not None:
+                    self._on_stored(cur, readings)
                 if dead_letters:
                     with cur.copy("COPY dead_letters (received_at, topic, payload, reason, detail) FROM STDIN") as copy:
                         for d in dead_letters:

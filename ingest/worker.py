@@ -33,6 +33,7 @@ from ingest.batch import Batch, Received
 from ingest.devices import DeviceDirectory
 from ingest.metrics import IngestMetrics
 from ingest.parse import Limits, RejectedMessage, parse_message
+from ingest.rule_store import RuleRunner, fetch_rule_configs
 from ingest.store import DeadLetter, TelemetryStore, WriteResult, drop_expired_chunks, fetch_device_directory
 from watchpost.settings import IngestSettings, MqttEndpoint
 
@@ -91,6 +92,8 @@ class IngestWorker:
         self._generation = 0  # bumped on every broker (re)connection
         self._stopping = threading.Event()
         self._store: TelemetryStore | None = None
+        self._rules = RuleRunner() if settings.rules_enabled else None
+        self._supervised: set[str] = set()
         metrics.pending.set_function(lambda: self._pending)
         self._client = self._make_client()
         self.connected = threading.Event()
@@ -166,6 +169,7 @@ class IngestWorker:
         self._load_devices_before_start()
         next_refresh = time.monotonic() + self._settings.registry_refresh_s
         next_maintenance = time.monotonic() + 60.0  # not at start-up: let ingest catch up first
+        next_timers = time.monotonic()
         self._client.connect_async(
             self._endpoint.host, self._endpoint.port, keepalive=30, clean_start=False, properties=self._connect_properties()
         )
@@ -181,6 +185,9 @@ class IngestWorker:
                 if now >= next_refresh:
                     self._refresh_devices()
                     next_refresh = now + self._settings.registry_refresh_s
+                if self._rules is not None and now >= next_timers:
+                    self._run_timers()
+                    next_timers = now + self._settings.timer_interval_s
                 if now >= next_maintenance:
                     self._maintain()
                     next_maintenance = now + self._settings.maintenance_interval_s
@@ -301,7 +308,11 @@ class IngestWorker:
 
     def _store_or_connect(self) -> TelemetryStore:
         if self._store is None:
-            self._store = TelemetryStore(self._connect_db(self._database_url))
+            on_stored = None
+            if self._rules is not None:
+                rules = self._rules
+                on_stored = lambda cur, readings: rules.on_stored(cur, readings, self._clock())  # noqa: E731
+            self._store = TelemetryStore(self._connect_db(self._database_url), on_stored)
         return self._store
 
     def _drop_broken_connection(self, force: bool = False) -> None:
@@ -316,7 +327,7 @@ class IngestWorker:
         delay = 0.5
         while not self._stopping.is_set():
             try:
-                self._devices = fetch_device_directory(self._store_or_connect().connection)
+                self._read_registry()
                 return
             except psycopg.Error as exc:
                 self._drop_broken_connection(force=True)
@@ -324,9 +335,27 @@ class IngestWorker:
                 self._stopping.wait(delay)
                 delay = min(delay * 2, self._settings.db_retry_max_s)
 
+    def _read_registry(self) -> None:
+        conn = self._store_or_connect().connection
+        self._devices = fetch_device_directory(conn)
+        if self._rules is not None:
+            self._rules.configs, device_keys = fetch_rule_configs(conn)
+            new = set(device_keys) - self._supervised
+            if new:
+                self._rules.supervise_devices(conn, new, self._clock())
+                self._supervised |= new
+
+    def _run_timers(self) -> None:
+        assert self._rules is not None
+        try:
+            self._rules.run_due_timers(self._store_or_connect().connection, self._clock())
+        except psycopg.Error as exc:
+            self._drop_broken_connection()
+            log.warning("timer pass failed (%s); will try again", exc)
+
     def _refresh_devices(self) -> None:
         try:
-            self._devices = fetch_device_directory(self._store_or_connect().connection)
+            self._read_registry()
         except psycopg.Error as exc:
             self._drop_broken_connection()
             log.warning("could not refresh the device registry (%s); keeping the previous one", exc)

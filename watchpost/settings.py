@@ -77,6 +77,10 @@ class IngestSettings:
     # Longest wait between retries of a failed commit or a lost database connection.
     db_retry_max_s: float = 10.0
     registry_refresh_s: float = 30.0
+    # Detection rules run in ingest's transactions; off only for measuring bare ingest.
+    rules_enabled: bool = True
+    # How often due timers (fall windows, inactivity, silent devices, escalation) are ticked.
+    timer_interval_s: float = 1.0
     maintenance_interval_s: float = 3600.0
 
 

@@ -1,0 +1,247 @@
+"""Alarm transitions into the database: the alarm's lifecycle and audit trail, emergency
+incidents, family escalation, and the durable event stream with its NOTIFY.
+
+Every function takes the cursor of a transaction the caller owns, so alarms commit
+together with the readings and rule states that caused them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from ingest.rules import Action, AlarmTransition, AlarmType, SourceKind
+
+EVENTS_CHANNEL = "watchpost_events"
+# PostgreSQL refuses NOTIFY payloads of 8000 bytes or more; a larger event is announced by
+# id alone and listeners read it from the events table.
+_NOTIFY_LIMIT = 7900
+_EVENTS_LOCK = "hashtext('watchpost-events')"
+CONTROL_ROOM = "control_room"
+
+# Emergency alarm -> (incident kind, priority 1..4, 1 most urgent)
+_INCIDENT_FOR: dict[AlarmType, tuple[str, int]] = {
+    AlarmType.SOS: ("medical", 1),
+    AlarmType.FALL_UNCANCELLED: ("medical", 2),
+    AlarmType.HEART_RATE_LOW: ("medical", 1),
+    AlarmType.HEART_RATE_HIGH: ("medical", 1),
+    AlarmType.SPO2_LOW: ("medical", 2),
+    AlarmType.SMOKE: ("fire", 1),
+    AlarmType.GAS: ("fire", 1),
+}
+
+_ALARM_COLUMNS = (
+    "alarm_id, source_kind, source_id, alarm_type, severity, emergency, state, person_id, first_seen, "
+    "last_seen, repeat_count, acked_at, acked_by, cleared_at, cleared_by, control_room, detail"
+)
+
+
+def person_of(source_kind: str, source_id: str) -> str | None:
+    """Whose alarm this is: the person, or the person whose wearable or home sensor it is."""
+    if source_kind == SourceKind.PERSON:
+        return source_id
+    if source_kind == SourceKind.DEVICE and source_id.startswith("elder:"):
+        return source_id[len("elder:"):].split("/", 1)[0]
+    return None
+
+
+def apply_transitions(cur: psycopg.Cursor, transitions: Iterable[AlarmTransition], now: datetime) -> int:
+    """Record rule transitions. Returns the number of events emitted."""
+    emitted = 0
+    for t in transitions:
+        if t.action is Action.RAISE:
+            emitted += _raise(cur, t, now)
+        else:
+            emitted += _clear(cur, t, now, actor=f"rule:{t.alarm_type}")
+    return emitted
+
+
+def _raise(cur: psycopg.Cursor, t: AlarmTransition, now: datetime) -> int:
+    person_id = person_of(t.source_kind, t.source_id)
+    # The unique partial index makes a concurrent second raise a repeat, never a duplicate.
+    row = _one(
+        cur,
+        f"""INSERT INTO alarms (source_kind, source_id, alarm_type, severity, emergency, person_id,
+                                first_seen, last_seen, control_room, detail)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+            ON CONFLICT (source_kind, source_id, alarm_type) WHERE state <> 'cleared'
+            DO UPDATE SET last_seen = GREATEST(alarms.last_seen, excluded.last_seen),
+                          repeat_count = alarms.repeat_count + 1
+            RETURNING {_ALARM_COLUMNS}, (xmax = 0) AS inserted""",
+        (
+            t.source_kind.value, t.source_id, t.alarm_type.value, t.severity.value, t.emergency, person_id,
+            t.at, t.at, t.source_kind != SourceKind.PERSON, Jsonb(t.detail),
+        ),
+    )
+    inserted = row.pop("inserted")
+    _audit(cur, row["alarm_id"], now, "raised" if inserted else "repeated", f"rule:{t.alarm_type}", t.detail)
+    if not inserted:
+        return emit(cur, "alarm.updated", person_id, {**row, "change": "repeated"}, now)
+    emitted = 0
+    if t.source_kind == SourceKind.PERSON:
+        row, escalation = _start_escalation(cur, row, severe=t.emergency or t.severity == "critical", now=now)
+        row["escalation"] = escalation
+    emitted += emit(cur, "alarm.raised", person_id, row, now)
+    if t.emergency and t.alarm_type in _INCIDENT_FOR and person_id is not None:
+        emitted += _open_incident(cur, row, person_id, now)
+    return emitted
+
+
+def _clear(cur: psycopg.Cursor, t: AlarmTransition | None, now: datetime, *, actor: str, alarm_id: int | None = None) -> int:
+    if alarm_id is None:
+        assert t is not None
+        where, params = "source_kind = %s AND source_id = %s AND alarm_type = %s", (t.source_kind.value, t.source_id, t.alarm_type.value)
+    else:
+        where, params = "alarm_id = %s", (alarm_id,)
+    row = _one(
+        cur,
+        f"UPDATE alarms SET state = 'cleared', cleared_at = %s, cleared_by = %s WHERE {where} AND state <> 'cleared' RETURNING {_ALARM_COLUMNS}",
+        (now, actor, *params),
+    )
+    if row is None:
+        return 0
+    _audit(cur, row["alarm_id"], now, "cleared", actor, t.detail if t else {})
+    cur.execute("UPDATE escalations SET next_at = NULL WHERE alarm_id = %s", (row["alarm_id"],))
+    return emit(cur, "alarm.cleared", row["person_id"], row, now)
+
+
+def acknowledge(cur: psycopg.Cursor, alarm_id: int, actor: str, now: datetime) -> dict[str, Any] | None:
+    """An operator (or a family member: "I'm on my way") acknowledges. Acknowledging stops
+    the escalation; the alarm stays open until its condition clears."""
+    row = _one(
+        cur,
+        f"UPDATE alarms SET state = 'acked', acked_at = %s, acked_by = %s WHERE alarm_id = %s AND state = 'active' RETURNING {_ALARM_COLUMNS}",
+        (now, actor, alarm_id),
+    )
+    if row is None:
+        return None
+    _audit(cur, alarm_id, now, "acked", actor, {})
+    cur.execute("UPDATE escalations SET next_at = NULL, acked_by = %s WHERE alarm_id = %s", (actor, alarm_id))
+    emit(cur, "alarm.updated", row["person_id"], {**row, "change": "acked"}, now)
+    return row
+
+
+# --- escalation ----------------------------------------------------------------------------
+
+
+def _family_chain(cur: psycopg.Cursor, person_id: str) -> list[tuple[str, int]]:
+    rows = _all(cur, "SELECT username, ack_timeout_s FROM family_links WHERE person_id = %s ORDER BY position, username", (person_id,))
+    return [(r["username"], r["ack_timeout_s"]) for r in rows]
+
+
+def _start_escalation(cur: psycopg.Cursor, alarm: dict[str, Any], *, severe: bool, now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Family contacts in order, each with an acknowledgement timeout, then the control
+    room. A severe alarm goes to the whole family and the control room at once."""
+    chain = _family_chain(cur, alarm["person_id"])
+    if severe or not chain:
+        step, notified, next_at = len(chain), CONTROL_ROOM, None
+        notify = [f"family:{u}" for u, _ in chain] + [CONTROL_ROOM]
+    else:
+        username, timeout_s = chain[0]
+        step, notified, next_at = 0, f"family:{username}", now + timedelta(seconds=timeout_s)
+        notify = [notified]
+    cur.execute(
+        "INSERT INTO escalations (alarm_id, person_id, step, notified, next_at) VALUES (%s, %s, %s, %s, %s)",
+        (alarm["alarm_id"], alarm["person_id"], step, notified, next_at),
+    )
+    if notified == CONTROL_ROOM:
+        cur.execute("UPDATE alarms SET control_room = true WHERE alarm_id = %s", (alarm["alarm_id"],))
+        alarm = {**alarm, "control_room": True}
+    _audit(cur, alarm["alarm_id"], now, "escalated", "timer", {"notify": notify})
+    return alarm, {"step": step, "notify": notify, "next_at": next_at}
+
+
+def run_due_escalations(cur: psycopg.Cursor, now: datetime, limit: int = 500) -> int:
+    """Advance every escalation whose acknowledgement timeout has passed. Several workers
+    may run this at once: SKIP LOCKED gives each escalation to one of them."""
+    due_rows = _all(
+        cur,
+        "SELECT alarm_id, person_id, step FROM escalations WHERE next_at <= %s ORDER BY next_at LIMIT %s FOR UPDATE SKIP LOCKED",
+        (now, limit),
+    )
+    emitted = 0
+    for due in due_rows:
+        chain = _family_chain(cur, due["person_id"])
+        step = due["step"] + 1
+        if step < len(chain):
+            username, timeout_s = chain[step]
+            notified, next_at = f"family:{username}", now + timedelta(seconds=timeout_s)
+        else:
+            step, notified, next_at = len(chain), CONTROL_ROOM, None
+        cur.execute(
+            "UPDATE escalations SET step = %s, notified = %s, next_at = %s WHERE alarm_id = %s",
+            (step, notified, next_at, due["alarm_id"]),
+        )
+        extra = ", control_room = true" if notified == CONTROL_ROOM else ""
+        row = _one(cur, f"UPDATE alarms SET last_seen = last_seen{extra} WHERE alarm_id = %s RETURNING {_ALARM_COLUMNS}", (due["alarm_id"],))
+        _audit(cur, due["alarm_id"], now, "escalated", "timer", {"notify": [notified], "step": step})
+        escalation = {"step": step, "notify": [notified], "next_at": next_at}
+        emitted += emit(cur, "alarm.updated", due["person_id"], {**row, "change": "escalated", "escalation": escalation}, now)
+    return emitted
+
+
+# --- incidents -----------------------------------------------------------------------------
+
+
+def _open_incident(cur: psycopg.Cursor, alarm: dict[str, Any], person_id: str, now: datetime) -> int:
+    """An emergency alarm opens an incident for the dispatcher, or joins the person's open
+    one (an SOS after a fall is the same emergency), raising its priority if needed."""
+    kind, priority = _INCIDENT_FOR[AlarmType(alarm["alarm_type"])]
+    row = _one(
+        cur,
+        """INSERT INTO incidents (kind, priority, lat, lon, person_id, description, created_at, created_by, updated_at)
+           SELECT %s, %s, p.lat, p.lon, p.person_id, %s, %s, %s, %s FROM persons p WHERE p.person_id = %s
+           ON CONFLICT (person_id) WHERE person_id IS NOT NULL AND state NOT IN ('closed', 'cancelled')
+           DO UPDATE SET priority = LEAST(incidents.priority, excluded.priority), updated_at = excluded.updated_at
+           RETURNING *, (xmax = 0) AS inserted""",
+        (kind, priority, f"{alarm['alarm_type']} alarm {alarm['alarm_id']}", now, f"alarm:{alarm['alarm_id']}", now, person_id),
+    )
+    if row is None:  # the person is not in the registry (removed meanwhile): nothing to locate
+        return 0
+    inserted = row.pop("inserted")
+    cur.execute("INSERT INTO incident_alarms (incident_id, alarm_id) VALUES (%s, %s) ON CONFLICT DO NOTHING", (row["incident_id"], alarm["alarm_id"]))
+    row["alarm_ids"] = [alarm["alarm_id"]]
+    return emit(cur, "incident.created" if inserted else "incident.updated", person_id, row, now)
+
+
+# --- events --------------------------------------------------------------------------------
+
+
+def emit(cur: psycopg.Cursor, event_type: str, person_id: str | None, data: dict[str, Any], now: datetime) -> int:
+    """Append an event to the durable stream and NOTIFY listeners (delivered at commit)."""
+    cur.execute(f"SELECT pg_advisory_xact_lock({_EVENTS_LOCK})")
+    body = orjson.loads(orjson.dumps(data, default=str))  # datetimes -> ISO text, as clients see them
+    event_id = _one(
+        cur, "INSERT INTO events (ts, type, person_id, data) VALUES (%s, %s, %s, %s) RETURNING event_id",
+        (now, event_type, person_id, Jsonb(body)),
+    )["event_id"]
+    payload = orjson.dumps({"id": event_id, "type": event_type, "ts": now.isoformat(), "person_id": person_id, "data": body})
+    if len(payload) > _NOTIFY_LIMIT:
+        payload = orjson.dumps({"id": event_id, "type": event_type, "person_id": person_id})
+    cur.execute("SELECT pg_notify(%s, %s)", (EVENTS_CHANNEL, payload.decode()))
+    return 1
+
+
+def _audit(cur: psycopg.Cursor, alarm_id: int, at: datetime, action: str, actor: str, detail: dict[str, Any]) -> None:
+    cur.execute(
+        "INSERT INTO alarm_audit (alarm_id, at, action, actor, detail) VALUES (%s, %s, %s, %s, %s)",
+        (alarm_id, at, action, actor, Jsonb(orjson.loads(orjson.dumps(detail, default=str)))),
+    )
+
+
+def _all(cur: psycopg.Cursor, sql: str, params: tuple) -> list[dict[str, Any]]:
+    with cur.connection.cursor(row_factory=dict_row) as c:
+        c.execute(sql, params)
+        return c.fetchall()
+
+
+def _one(cur: psycopg.Cursor, sql: str, params: tuple) -> dict[str, Any] | None:
+    with cur.connection.cursor(row_factory=dict_row) as c:
+        c.execute(sql, params)
+        return c.fetchone()

@@ -1,0 +1,152 @@
+"""Runs the detection rules inside ingest's transactions: loads the states of the sources a
+batch touches (locked, so two workers serialise per source), evaluates, saves the states
+with their next deadlines, and records the alarm transitions — all in the batch's
+transaction, so a replayed batch finds the states it already advanced and raises nothing
+new. Timers (fall windows, inactivity, silent devices, escalation) are ticked from the
+deadlines stored in the database, so a killed worker's timers fire in another.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+import orjson
+import psycopg
+
+from ingest.alarm_store import apply_transitions, run_due_escalations
+from ingest.readings import Reading
+from ingest.rules import ConfigError, PersonConfig, WaterConfig
+from ingest.rules.engine import RuleConfigs, State, deadline_of, evaluate, new_state, source_keys, state_from_json, tick
+
+log = logging.getLogger(__name__)
+
+# How many due sources one timer pass takes; the rest wait for the next pass (a second).
+TIMER_BATCH = 500
+
+
+def load_states(cur: psycopg.Cursor, keys: Iterable[str], now: datetime) -> dict[str, State]:
+    """The states of `keys`, row-locked until commit; missing ones are created. Keys are
+    locked in sorted order so two workers never deadlock on each other's sources."""
+    keys = sorted(set(keys))
+    states = _select_for_update(cur, keys)
+    missing = [k for k in keys if k not in states]
+    if missing:
+        fresh = {k: new_state(k, now) for k in missing}
+        cur.execute(
+            "INSERT INTO rule_state (source_key, state) SELECT * FROM unnest(%s::text[], %s::text[]::jsonb[]) "
+            "ON CONFLICT (source_key) DO NOTHING",
+            (missing, [orjson.dumps(s.to_json()).decode() for s in fresh.values()]),
+        )
+        # Created here or, a moment ago, by another worker: read them locked either way.
+        states.update(_select_for_update(cur, missing))
+    return states
+
+
+def _select_for_update(cur: psycopg.Cursor, keys: list[str]) -> dict[str, State]:
+    cur.execute(
+        "SELECT source_key, state FROM rule_state WHERE source_key = ANY(%s) ORDER BY source_key FOR UPDATE", (keys,)
+    )
+    return {key: state_from_json(key, data) for key, data in cur.fetchall()}
+
+
+def save_states(cur: psycopg.Cursor, states: Mapping[str, State], configs: RuleConfigs, now: datetime) -> None:
+    if not states:
+        return
+    keys = list(states)
+    cur.execute(
+        """UPDATE rule_state AS r SET state = u.state::jsonb, next_deadline = u.next_deadline, updated_at = %s
+           FROM unnest(%s::text[], %s::text[], %s::timestamptz[]) AS u(source_key, state, next_deadline)
+           WHERE r.source_key = u.source_key""",
+        (
+            now,
+            keys,
+            [orjson.dumps(states[k].to_json()).decode() for k in keys],
+            [deadline_of(k, states[k], configs) for k in keys],
+        ),
+    )
+
+
+class RuleRunner:
+    """The seam between storage and the rules; `configs` is refreshed from the registry."""
+
+    def __init__(self) -> None:
+        self.configs = RuleConfigs()
+
+    def on_stored(self, cur: psycopg.Cursor, readings: list[Reading], now: datetime) -> None:
+        """Called by the telemetry store inside the batch's transaction."""
+        if not readings:
+            return
+        states = load_states(cur, (k for r in readings for k in source_keys(r)), now)
+        changed, transitions = evaluate(readings, states, self.configs, now)
+        save_states(cur, {k: states[k] for k in changed}, self.configs, now)
+        apply_transitions(cur, transitions, now)
+
+    def run_due_timers(self, conn: psycopg.Connection, now: datetime) -> int:
+        """Tick every source whose deadline has passed and advance due escalations, in one
+        transaction. Returns the number of events emitted."""
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute(
+                "SELECT source_key, state FROM rule_state WHERE next_deadline <= %s "
+                "ORDER BY next_deadline LIMIT %s FOR UPDATE SKIP LOCKED",
+                (now, TIMER_BATCH),
+            )
+            states: dict[str, State] = {}
+            transitions = []
+            for key, data in cur.fetchall():
+                states[key], out = tick(key, state_from_json(key, data), self.configs, now)
+                transitions.extend(out)
+            save_states(cur, states, self.configs, now)
+            return apply_transitions(cur, transitions, now) + run_due_escalations(cur, now)
+
+    def supervise_devices(self, conn: psycopg.Connection, device_keys: Iterable[str], now: datetime) -> None:
+        """Give every registered device a state, so one that never reports is noticed."""
+        keys = [f"device:{k}" for k in device_keys]
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute("SELECT source_key FROM rule_state WHERE source_key = ANY(%s)", (keys,))
+            have = {r[0] for r in cur.fetchall()}
+            missing = [k for k in keys if k not in have]
+            if missing:
+                fresh = {k: new_state(k, now) for k in missing}
+                cur.execute(
+                    "INSERT INTO rule_state (source_key, state, next_deadline) "
+                    "SELECT * FROM unnest(%s::text[], %s::text[]::jsonb[], %s::timestamptz[]) ON CONFLICT DO NOTHING",
+                    (
+                        missing,
+                        [orjson.dumps(s.to_json()).decode() for s in fresh.values()],
+                        [deadline_of(k, s, self.configs) for k, s in fresh.items()],
+                    ),
+                )
+
+
+def fetch_rule_configs(conn: psycopg.Connection) -> tuple[RuleConfigs, list[str]]:
+    """Per-source thresholds from the registry, and the device keys to supervise. A
+    malformed threshold is logged and that source keeps the defaults (the registry loader
+    validates them, so this only happens to a hand-edited database)."""
+    stations: dict[str, WaterConfig] = {}
+    persons: dict[str, PersonConfig] = {}
+    intervals: dict[str, float] = {}
+    devices: list[str] = []
+    with conn.cursor() as cur:
+        for sid, body, target, interval, thresholds in cur.execute(
+            "SELECT station_id, water_body, target_class, report_interval_s, thresholds FROM stations"
+        ):
+            try:
+                stations[sid] = WaterConfig.from_mapping({"water_body": body, "target_class": target, **thresholds})
+            except ConfigError as exc:
+                log.error("station %s keeps default thresholds: %s", sid, exc)
+            intervals[f"water:{sid}"] = interval
+        for pid, interval, thresholds in cur.execute("SELECT person_id, report_interval_s, thresholds FROM persons"):
+            try:
+                persons[pid] = PersonConfig.from_mapping(thresholds)
+            except ConfigError as exc:
+                log.error("person %s keeps default thresholds: %s", pid, exc)
+            intervals[f"elder:{pid}"] = interval
+        for uid, interval in cur.execute("SELECT unit_id, report_interval_s FROM units"):
+            intervals[f"unit:{uid}"] = interval
+        devices = list(intervals) + [
+            f"elder:{p}/home/{s}" for p, s in cur.execute("SELECT person_id, sensor_id FROM home_sensors")
+        ]
+    conn.commit()
+    return RuleConfigs(stations=stations, persons=persons, device_intervals=intervals), devices

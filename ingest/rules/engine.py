@@ -1,0 +1,123 @@
+"""Runs the rules over a batch of readings: which sources a reading touches, and the
+states and transitions that result. Pure: states and configs come in, `now` is passed.
+
+A reading touches up to two sources: the thing it measures (a station or a person) and the
+device that sent it (for silence and battery supervision). Sources are keyed by strings
+such as "station:WS-001", "person:P-1", "device:elder:P-1/home/door-1", which is also how
+the ingest layer stores their states.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ingest.readings import HomeSensorEvent, Reading, WaterReading, WearableReading
+
+from .alarms import AlarmTransition
+from .deadlines import next_deadline
+from .elderly import evaluate_home_sensor, evaluate_wearable, tick_person
+from .person_config import PersonConfig
+from .person_state import PersonState
+from .supervision import DeviceConfig, DeviceState, device_key_of, evaluate_device, tick_device
+from .water import WaterConfig, WaterState, evaluate_water
+
+State = WaterState | PersonState | DeviceState
+
+STATION = "station:"
+PERSON = "person:"
+DEVICE = "device:"
+
+# Home sensors report events, not heartbeats: a door sensor may rightly say nothing all
+# day. They count as silent after this interval × the device tolerance (3): half a day.
+HOME_SENSOR_INTERVAL_S = 4 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class RuleConfigs:
+    """Per-source thresholds, from the registry. Sources not listed get the defaults."""
+
+    stations: Mapping[str, WaterConfig] = field(default_factory=dict)
+    persons: Mapping[str, PersonConfig] = field(default_factory=dict)
+    # device key -> expected reporting interval (s)
+    device_intervals: Mapping[str, float] = field(default_factory=dict)
+
+    def for_key(self, key: str) -> WaterConfig | PersonConfig | DeviceConfig:
+        if key.startswith(STATION):
+            return self.stations.get(key[len(STATION):]) or WaterConfig()
+        if key.startswith(PERSON):
+            return self.persons.get(key[len(PERSON):]) or PersonConfig()
+        device = key[len(DEVICE):]
+        if "/home/" in device:
+            return DeviceConfig(interval_s=HOME_SENSOR_INTERVAL_S)
+        return DeviceConfig(interval_s=self.device_intervals.get(device, 60.0))
+
+
+def source_keys(reading: Reading) -> list[str]:
+    keys = [DEVICE + device_key_of(reading)]
+    if isinstance(reading, WaterReading):
+        keys.append(STATION + reading.station_id)
+    elif isinstance(reading, WearableReading | HomeSensorEvent):
+        keys.append(PERSON + reading.person_id)
+    return keys
+
+
+def new_state(key: str, now: datetime) -> State:
+    """The state of a source seen for the first time. A device is supervised from `now`,
+    so one that never reports is noticed too."""
+    if key.startswith(STATION):
+        return WaterState(station_id=key[len(STATION):])
+    if key.startswith(PERSON):
+        return PersonState(person_id=key[len(PERSON):])
+    return DeviceState(device_key=key[len(DEVICE):], last_seen=now)
+
+
+def state_from_json(key: str, data: Mapping[str, Any]) -> State:
+    if key.startswith(STATION):
+        return WaterState.from_json(data)
+    if key.startswith(PERSON):
+        return PersonState.from_json(data)
+    return DeviceState.from_json(data)
+
+
+def evaluate(
+    readings: Iterable[Reading], states: dict[str, State], configs: RuleConfigs, now: datetime
+) -> tuple[set[str], list[AlarmTransition]]:
+    """Apply readings (in measurement-time order per source) to `states`, which is updated
+    in place with the new immutable states. Returns the keys changed and the transitions."""
+    changed: set[str] = set()
+    transitions: list[AlarmTransition] = []
+    for reading in sorted(readings, key=lambda r: r.ts):
+        for key in source_keys(reading):
+            state = states.get(key) or new_state(key, now)
+            config = configs.for_key(key)
+            match state:
+                case DeviceState():
+                    state, out = evaluate_device(state, config, reading, now)
+                case WaterState():
+                    state, out = evaluate_water(state, config, reading, now)
+                case PersonState() if isinstance(reading, WearableReading):
+                    state, out = evaluate_wearable(state, config, reading, now)
+                case PersonState():
+                    state, out = evaluate_home_sensor(state, config, reading, now)
+            states[key] = state
+            changed.add(key)
+            transitions.extend(out)
+    return changed, transitions
+
+
+def tick(key: str, state: State, configs: RuleConfigs, now: datetime) -> tuple[State, list[AlarmTransition]]:
+    """Fire whatever timers of this source are due at `now`."""
+    config = configs.for_key(key)
+    match state:
+        case PersonState():
+            return tick_person(state, config, now)
+        case DeviceState():
+            return tick_device(state, config, now)
+    return state, []
+
+
+def deadline_of(key: str, state: State, configs: RuleConfigs) -> datetime | None:
+    return next_deadline(state, configs.for_key(key))
