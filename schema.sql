@@ -81,6 +81,15 @@ CREATE TABLE IF NOT EXISTS family_links (
     PRIMARY KEY (username, person_id)
 );
 
+-- Bumped by every registry load, so running processes re-read the registry only when it
+-- changed (reading it for 20,000 persons is not free).
+CREATE TABLE IF NOT EXISTS registry_version (
+    singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    version     bigint NOT NULL DEFAULT 0,
+    loaded_at   timestamptz
+);
+INSERT INTO registry_version (singleton) VALUES (true) ON CONFLICT DO NOTHING;
+
 -- ---------------------------------------------------------------------------------------
 -- Telemetry: one hypertable per stream. The time column is the device's measurement time;
 -- the unique key (device, time) makes a redelivered message a no-op.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -34,7 +35,9 @@ class EtaField:
     limit_s: float | None
     next_hop: NDArray[np.int32] | None  # next node towards the target, when paths were kept
 
-    def etas_for(self, nodes: ArrayLike, *, access_m: ArrayLike | None = None) -> NDArray[np.float64]:
+    def etas_for(
+        self, nodes: ArrayLike, *, access_m: ArrayLike | None = None
+    ) -> NDArray[np.float64]:
         """ETA of units standing at `nodes`; `access_m` adds each unit's snap distance at
         ACCESS_SPEED_KMH."""
         seconds = self.seconds[np.asarray(nodes, dtype=np.int64)]
@@ -47,20 +50,26 @@ class EtaField:
         if self.next_hop is None:
             raise ValueError("this field was computed without paths; pass with_paths=True")
         if not np.isfinite(self.seconds[node]):
-            raise Unreachable(f"node {node} cannot reach node {self.target}" + _beyond(self.limit_s))
+            raise Unreachable(
+                f"node {node} cannot reach node {self.target}" + _beyond(self.limit_s)
+            )
         path = [int(node)]
         while path[-1] != self.target:
             path.append(int(self.next_hop[path[-1]]))
         return path
 
 
-def eta_to(graph: RoadGraph, node: int, *, limit_s: float | None = None, with_paths: bool = False) -> EtaField:
+def eta_to(
+    graph: RoadGraph, node: int, *, limit_s: float | None = None, with_paths: bool = False
+) -> EtaField:
     """Travel time from every node to `node`. `limit_s` stops the search there (nodes
     farther away get inf), which bounds the work for a county-wide graph."""
     _check_node(graph, node)
     limit = np.inf if limit_s is None else float(limit_s)
     if with_paths:
-        seconds, pred = dijkstra(graph.reverse, directed=True, indices=int(node), limit=limit, return_predecessors=True)
+        seconds, pred = dijkstra(
+            graph.reverse, directed=True, indices=int(node), limit=limit, return_predecessors=True
+        )
         return EtaField(int(node), seconds, limit_s, pred.astype(np.int32))
     seconds = dijkstra(graph.reverse, directed=True, indices=int(node), limit=limit)
     return EtaField(int(node), seconds, limit_s, None)
@@ -83,7 +92,7 @@ def route(graph: RoadGraph, from_node: int, to_node: int) -> list[int]:
 
 def route_travel_s(graph: RoadGraph, path: Sequence[int]) -> list[float]:
     """Seconds spent on each leg of `path`, for a simulator to drive it in real time."""
-    return [graph.travel_s_between(u, v) for u, v in zip(path[:-1], path[1:], strict=True)]
+    return [graph.travel_s_between(u, v) for u, v in pairwise(path)]
 
 
 def _check_node(graph: RoadGraph, node: int) -> None:
@@ -93,4 +102,3 @@ def _check_node(graph: RoadGraph, node: int) -> None:
 
 def _beyond(limit_s: float | None) -> str:
     return f" within {limit_s:g} s" if limit_s is not None else ""
-

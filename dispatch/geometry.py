@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -53,7 +54,9 @@ def haversine_m(lat1: ArrayLike, lon1: ArrayLike, lat2: ArrayLike, lon2: ArrayLi
     return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
 
 
-def points_in_rings(x: ArrayLike, y: ArrayLike, rings: Sequence[NDArray[np.float64]]) -> NDArray[np.bool_]:
+def points_in_rings(
+    x: ArrayLike, y: ArrayLike, rings: Sequence[NDArray[np.float64]]
+) -> NDArray[np.bool_]:
     """Even-odd rule over all rings (outer rings and holes alike), so a MultiPolygon whose
     parts do not overlap needs no special casing. Each ring is an (n, 2) array of (x, y)."""
     px = np.atleast_1d(np.asarray(x, dtype=np.float64)).ravel()
@@ -76,8 +79,14 @@ def points_in_rings(x: ArrayLike, y: ArrayLike, rings: Sequence[NDArray[np.float
 
 
 def segments_cross(
-    ax: ArrayLike, ay: ArrayLike, bx: ArrayLike, by: ArrayLike,
-    cx: ArrayLike, cy: ArrayLike, dx: ArrayLike, dy: ArrayLike,
+    ax: ArrayLike,
+    ay: ArrayLike,
+    bx: ArrayLike,
+    by: ArrayLike,
+    cx: ArrayLike,
+    cy: ArrayLike,
+    dx: ArrayLike,
+    dy: ArrayLike,
 ) -> NDArray[np.bool_]:
     """Whether segment AB properly crosses segment CD (element-wise). Touching at an end
     point does not count: generated coordinates are jittered, so that case has measure 0."""
@@ -85,7 +94,9 @@ def segments_cross(
     def orient(px, py, qx, qy, rx, ry):  # sign of the turn p -> q -> r
         return np.sign((qx - px) * (ry - py) - (qy - py) * (rx - px))
 
-    ax, ay, bx, by, cx, cy, dx, dy = (np.asarray(v, dtype=np.float64) for v in (ax, ay, bx, by, cx, cy, dx, dy))
+    ax, ay, bx, by, cx, cy, dx, dy = (
+        np.asarray(v, dtype=np.float64) for v in (ax, ay, bx, by, cx, cy, dx, dy)
+    )
     o1 = orient(ax, ay, bx, by, cx, cy)
     o2 = orient(ax, ay, bx, by, dx, dy)
     o3 = orient(cx, cy, dx, dy, ax, ay)
@@ -93,7 +104,9 @@ def segments_cross(
     return (o1 * o2 < 0) & (o3 * o4 < 0)
 
 
-def clip_to_halfplane(ring: NDArray[np.float64], normal: ArrayLike, offset: float) -> NDArray[np.float64]:
+def clip_to_halfplane(
+    ring: NDArray[np.float64], normal: ArrayLike, offset: float
+) -> NDArray[np.float64]:
     """Sutherland–Hodgman: the part of a closed ring where normal · p <= offset. A concave
     ring cut in two comes back as one ring joined along the cut line, which is harmless for
     drawing a map."""
@@ -117,7 +130,7 @@ def clip_to_halfplane(ring: NDArray[np.float64], normal: ArrayLike, offset: floa
 def densify(points: NDArray[np.float64], step: float) -> NDArray[np.float64]:
     """The polyline resampled at about `step` along its length, keeping every vertex."""
     pieces = []
-    for p, q in zip(points[:-1], points[1:], strict=True):
+    for p, q in pairwise(points):
         n = max(1, int(np.ceil(np.hypot(*(q - p)) / step)))
         t = np.arange(n)[:, None] / n
         pieces.append(p + (q - p) * t)

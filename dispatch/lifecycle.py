@@ -51,22 +51,26 @@ _UNIT_WORKFLOW: dict[UnitStatus, frozenset[UnitStatus]] = {
     U.OUT_OF_SERVICE: frozenset({U.AVAILABLE}),
 }
 # A breakdown or a crew change can happen in any state.
-UNIT_TRANSITIONS: Mapping[UnitStatus, frozenset[UnitStatus]] = MappingProxyType({
-    state: nexts | {U.OUT_OF_SERVICE} if state is not U.OUT_OF_SERVICE else nexts
-    for state, nexts in _UNIT_WORKFLOW.items()
-})
+UNIT_TRANSITIONS: Mapping[UnitStatus, frozenset[UnitStatus]] = MappingProxyType(
+    {
+        state: nexts | {U.OUT_OF_SERVICE} if state is not U.OUT_OF_SERVICE else nexts
+        for state, nexts in _UNIT_WORKFLOW.items()
+    }
+)
 
 _OPEN_INCIDENT = (I.NEW, I.DISPATCHED, I.ON_SCENE, I.TRANSPORTING)
-INCIDENT_TRANSITIONS: Mapping[IncidentStatus, frozenset[IncidentStatus]] = MappingProxyType({
-    # dispatched -> new: every candidate refused or was stood down; back to the queue.
-    I.NEW: frozenset({I.DISPATCHED, I.CANCELLED}),
-    I.DISPATCHED: frozenset({I.ON_SCENE, I.NEW, I.CANCELLED}),
-    # on_scene -> closed: treated on scene, no transport.
-    I.ON_SCENE: frozenset({I.TRANSPORTING, I.CLOSED, I.CANCELLED}),
-    I.TRANSPORTING: frozenset({I.CLOSED, I.CANCELLED}),
-    I.CLOSED: frozenset(),
-    I.CANCELLED: frozenset(),
-})
+INCIDENT_TRANSITIONS: Mapping[IncidentStatus, frozenset[IncidentStatus]] = MappingProxyType(
+    {
+        # dispatched -> new: every candidate refused or was stood down; back to the queue.
+        I.NEW: frozenset({I.DISPATCHED, I.CANCELLED}),
+        I.DISPATCHED: frozenset({I.ON_SCENE, I.NEW, I.CANCELLED}),
+        # on_scene -> closed: treated on scene, no transport.
+        I.ON_SCENE: frozenset({I.TRANSPORTING, I.CLOSED, I.CANCELLED}),
+        I.TRANSPORTING: frozenset({I.CLOSED, I.CANCELLED}),
+        I.CLOSED: frozenset(),
+        I.CANCELLED: frozenset(),
+    }
+)
 
 S = TypeVar("S", UnitStatus, IncidentStatus)
 
@@ -74,10 +78,20 @@ S = TypeVar("S", UnitStatus, IncidentStatus)
 class IllegalTransition(ValueError):
     """A status change the lifecycle does not allow; says what was expected and what came."""
 
-    def __init__(self, machine: str, current: str, new: str, expected: frozenset[str], *, known: bool = True) -> None:
+    def __init__(
+        self, machine: str, current: str, new: str, expected: frozenset[str], *, known: bool = True
+    ) -> None:
         self.machine, self.current, self.new, self.expected = machine, current, new, expected
-        allowed = f"one of {', '.join(sorted(expected))}" if expected else f"nothing ({current!r} is final)"
-        what = f"go from {current!r} to {new!r}" if known else f"go from {current!r} to unknown status {new!r}"
+        allowed = (
+            f"one of {', '.join(sorted(expected))}"
+            if expected
+            else f"nothing ({current!r} is final)"
+        )
+        what = (
+            f"go from {current!r} to {new!r}"
+            if known
+            else f"go from {current!r} to unknown status {new!r}"
+        )
         super().__init__(f"{machine} cannot {what}: expected {allowed}")
 
 
@@ -96,11 +110,15 @@ def transition(current: S, new: S | str) -> S:
     try:
         target = status_type(new)
     except ValueError:
-        raise IllegalTransition(machine, current.value, str(new), frozenset(s.value for s in expected), known=False) from None
+        raise IllegalTransition(
+            machine, current.value, str(new), frozenset(s.value for s in expected), known=False
+        ) from None
     if target is current:
         return current
     if target not in expected:
-        raise IllegalTransition(machine, current.value, target.value, frozenset(s.value for s in expected))
+        raise IllegalTransition(
+            machine, current.value, target.value, frozenset(s.value for s in expected)
+        )
     return target
 
 

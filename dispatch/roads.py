@@ -25,17 +25,34 @@ from .geometry import LocalProjection
 
 # Index order is the code stored per edge (int8).
 ROAD_CLASSES: tuple[str, ...] = (
-    "motorway", "trunk", "primary", "secondary", "tertiary", "residential", "service", "track",
+    "motorway",
+    "trunk",
+    "primary",
+    "secondary",
+    "tertiary",
+    "residential",
+    "service",
+    "track",
 )
-ROAD_CLASS_CODE: Mapping[str, int] = MappingProxyType({name: i for i, name in enumerate(ROAD_CLASSES)})
+ROAD_CLASS_CODE: Mapping[str, int] = MappingProxyType(
+    {name: i for i, name in enumerate(ROAD_CLASSES)}
+)
 
 # Free-flow speeds used when a road carries no usable maxspeed: China's legal limits for
 # expressways and class roads, lowered for town and village roads where tricycles, farm
 # vehicles and narrow bridges set the real pace.
-DEFAULT_SPEED_KMH: Mapping[str, float] = MappingProxyType({
-    "motorway": 100.0, "trunk": 70.0, "primary": 60.0, "secondary": 50.0,
-    "tertiary": 40.0, "residential": 30.0, "service": 20.0, "track": 15.0,
-})
+DEFAULT_SPEED_KMH: Mapping[str, float] = MappingProxyType(
+    {
+        "motorway": 100.0,
+        "trunk": 70.0,
+        "primary": 60.0,
+        "secondary": 50.0,
+        "tertiary": 40.0,
+        "residential": 30.0,
+        "service": 20.0,
+        "track": 15.0,
+    }
+)
 
 # An edge of zero length (two nodes at one coordinate) would be a zero in the sparse matrix,
 # and a zero there is ambiguous (edge or no edge); a centisecond changes no ranking.
@@ -74,12 +91,19 @@ class RoadGraph:
     def __post_init__(self) -> None:
         n, m = len(self.lat), len(self.edge_from)
         for name, arr, size in (
-            ("node_id", self.node_id, n), ("lon", self.lon, n), ("edge_to", self.edge_to, m),
-            ("length_m", self.length_m, m), ("road_class", self.road_class, m), ("speed_kmh", self.speed_kmh, m),
+            ("node_id", self.node_id, n),
+            ("lon", self.lon, n),
+            ("edge_to", self.edge_to, m),
+            ("length_m", self.length_m, m),
+            ("road_class", self.road_class, m),
+            ("speed_kmh", self.speed_kmh, m),
         ):
             if len(arr) != size:
                 raise RoadGraphError(f"{name} has {len(arr)} entries, expected {size}")
-        if m and (min(self.edge_from.min(), self.edge_to.min()) < 0 or max(self.edge_from.max(), self.edge_to.max()) >= n):
+        if m and (
+            min(self.edge_from.min(), self.edge_to.min()) < 0
+            or max(self.edge_from.max(), self.edge_to.max()) >= n
+        ):
             raise RoadGraphError(f"edges refer to nodes outside 0..{n - 1}")
         if m and (not np.all(self.speed_kmh > 0) or not np.all(self.length_m >= 0)):
             raise RoadGraphError("every speed must be > 0 and every length >= 0")
@@ -90,6 +114,9 @@ class RoadGraph:
         forward = _fastest_edge_matrix(self.edge_from, self.edge_to, travel_s, n)
         object.__setattr__(self, "forward", forward)
         object.__setattr__(self, "reverse", forward.T.tocsr())
+
+    def __repr__(self) -> str:
+        return f"RoadGraph({self.n_nodes} nodes, {self.n_edges} edges)"
 
     @classmethod
     def from_edges(
@@ -109,7 +136,9 @@ class RoadGraph:
         if classes.dtype.kind in "US":
             unknown = sorted(set(classes.tolist()) - set(ROAD_CLASSES))
             if unknown:
-                raise RoadGraphError(f"unknown road class {unknown[0]!r}; expected one of {', '.join(ROAD_CLASSES)}")
+                raise RoadGraphError(
+                    f"unknown road class {unknown[0]!r}; expected one of {', '.join(ROAD_CLASSES)}"
+                )
             classes = np.array([ROAD_CLASS_CODE[c] for c in classes.tolist()], dtype=np.int8)
         classes = classes.astype(np.int8)
         if speed_kmh is None:
@@ -117,7 +146,9 @@ class RoadGraph:
             speed_kmh = defaults[classes] if classes.size else np.empty(0)
         lat = np.asarray(lat, dtype=np.float64)
         return cls(
-            node_id=np.arange(len(lat), dtype=np.int64) if node_id is None else np.asarray(node_id, dtype=np.int64),
+            node_id=np.arange(len(lat), dtype=np.int64)
+            if node_id is None
+            else np.asarray(node_id, dtype=np.int64),
             lat=lat,
             lon=np.asarray(lon, dtype=np.float64),
             edge_from=np.asarray(edge_from, dtype=np.int32),
@@ -151,7 +182,10 @@ class RoadGraph:
     def projection(self) -> LocalProjection:
         if not self.n_nodes:
             return LocalProjection(0.0, 0.0)
-        return LocalProjection(float((self.lat.min() + self.lat.max()) / 2), float((self.lon.min() + self.lon.max()) / 2))
+        return LocalProjection(
+            float((self.lat.min() + self.lat.max()) / 2),
+            float((self.lon.min() + self.lon.max()) / 2),
+        )
 
     @cached_property
     def _snap_index(self) -> tuple[cKDTree, NDArray[np.int64]]:
@@ -170,7 +204,9 @@ class RoadGraph:
         nodes, dist = self.snap_many([lat], [lon])
         return Snap(int(nodes[0]), float(dist[0]))
 
-    def snap_many(self, lat: ArrayLike, lon: ArrayLike) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    def snap_many(
+        self, lat: ArrayLike, lon: ArrayLike
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         tree, nodes = self._snap_index
         x, y = self.projection.to_xy(np.atleast_1d(lat), np.atleast_1d(lon))
         dist, idx = tree.query(np.column_stack([x, y]))
@@ -183,16 +219,23 @@ class RoadGraph:
         rebuilt on load, which takes ~1 s per million edges."""
         return {
             "format": np.array(_FORMAT),
-            "node_id": self.node_id, "lat": self.lat, "lon": self.lon,
-            "edge_from": self.edge_from, "edge_to": self.edge_to, "length_m": self.length_m,
-            "road_class": self.road_class, "speed_kmh": self.speed_kmh,
+            "node_id": self.node_id,
+            "lat": self.lat,
+            "lon": self.lon,
+            "edge_from": self.edge_from,
+            "edge_to": self.edge_to,
+            "length_m": self.length_m,
+            "road_class": self.road_class,
+            "speed_kmh": self.speed_kmh,
         }
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, Any]) -> RoadGraph:
         version = int(np.asarray(arrays.get("format", -1)))
         if version != _FORMAT:
-            raise RoadGraphError(f"road graph format {version}, this version reads format {_FORMAT}")
+            raise RoadGraphError(
+                f"road graph format {version}, this version reads format {_FORMAT}"
+            )
         return cls(
             node_id=np.asarray(arrays["node_id"], dtype=np.int64),
             lat=np.asarray(arrays["lat"], dtype=np.float64),
@@ -218,10 +261,14 @@ class RoadGraph:
         new_index[keep] = np.arange(int(keep.sum()))
         edges = keep[self.edge_from] & keep[self.edge_to]
         return RoadGraph(
-            node_id=self.node_id[keep], lat=self.lat[keep], lon=self.lon[keep],
+            node_id=self.node_id[keep],
+            lat=self.lat[keep],
+            lon=self.lon[keep],
             edge_from=new_index[self.edge_from[edges]].astype(np.int32),
             edge_to=new_index[self.edge_to[edges]].astype(np.int32),
-            length_m=self.length_m[edges], road_class=self.road_class[edges], speed_kmh=self.speed_kmh[edges],
+            length_m=self.length_m[edges],
+            road_class=self.road_class[edges],
+            speed_kmh=self.speed_kmh[edges],
         )
 
     def largest_component(self) -> RoadGraph:

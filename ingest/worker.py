@@ -35,6 +35,7 @@ from ingest.metrics import IngestMetrics
 from ingest.parse import Limits, RejectedMessage, parse_message
 from ingest.rule_store import RuleRunner, fetch_rule_configs
 from ingest.store import DeadLetter, TelemetryStore, WriteResult, drop_expired_chunks, fetch_device_directory
+from watchpost.registry import registry_version
 from watchpost.settings import IngestSettings, MqttEndpoint
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ class IngestWorker:
         self._store: TelemetryStore | None = None
         self._rules = RuleRunner() if settings.rules_enabled else None
         self._supervised: set[str] = set()
+        self._registry_version: int | None = None
         metrics.pending.set_function(lambda: self._pending)
         self._client = self._make_client()
         self.connected = threading.Event()
@@ -159,7 +161,8 @@ class IngestWorker:
                 self._batch.opened_at = time.monotonic()
             self._batch.items.append(Received(topic, payload, readings, dead, (self._generation, msg.mid, msg.qos)))
             self._pending += 1
-            if len(self._batch) >= self._settings.batch_max_messages:
+            # Wake the writer when a batch opens (its wait clock starts now) and when it fills.
+            if len(self._batch) == 1 or len(self._batch) >= self._settings.batch_max_messages:
                 self._lock.notify_all()
 
     # --- writer side (the thread that calls run) ---------------------------------------
@@ -337,6 +340,9 @@ class IngestWorker:
 
     def _read_registry(self) -> None:
         conn = self._store_or_connect().connection
+        version = registry_version(conn)
+        if version == self._registry_version:
+            return
         self._devices = fetch_device_directory(conn)
         if self._rules is not None:
             self._rules.configs, device_keys = fetch_rule_configs(conn)
@@ -344,6 +350,7 @@ class IngestWorker:
             if new:
                 self._rules.supervise_devices(conn, new, self._clock())
                 self._supervised |= new
+        self._registry_version = version
 
     def _run_timers(self) -> None:
         assert self._rules is not None

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import orjson
 import psycopg
+from psycopg.types.json import set_json_loads
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +30,10 @@ class MigrationError(RuntimeError):
 
 
 def connect(url: str, *, autocommit: bool = False, application_name: str = "watchpost") -> psycopg.Connection:
-    return psycopg.connect(url, autocommit=autocommit, application_name=application_name, connect_timeout=10)
+    conn = psycopg.connect(url, autocommit=autocommit, application_name=application_name, connect_timeout=10)
+    # orjson parses the rule states (jsonb) several times faster than the standard library.
+    set_json_loads(orjson.loads, conn)
+    return conn
 
 
 def migrate(url: str) -> str:

@@ -58,7 +58,7 @@ class IngestSettings:
     # waited this long, whichever comes first: large batches make COPY cheap, the wait
     # bounds the latency an alarm sees.
     batch_max_messages: int = 5000
-    batch_max_wait_s: float = 0.05
+    batch_max_wait_s: float = 0.02
     # MQTT v5 Receive Maximum: how many unacknowledged QoS 1 messages the broker may push
     # to one ingest worker. Messages are acknowledged only after their batch commits, so
     # this is also the bound on what a worker holds in memory while the database is slow.
@@ -132,7 +132,6 @@ def _build(cls: type, values: Mapping[str, Any], prefix: str) -> Any:
         raise SettingsError(f"unknown setting(s): {', '.join(prefix + u for u in unknown)}")
     kwargs: dict[str, Any] = {}
     for name, raw in values.items():
-        f = known[name]
         default = getattr(cls(), name)
         if dataclasses.is_dataclass(default):
             if not isinstance(raw, Mapping):

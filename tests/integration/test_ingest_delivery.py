@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import orjson
-import pytest
 
 from tests.fix_broker import TEST_ROOT, Publisher
 from tests.fix_db import count

@@ -1,0 +1,333 @@
+"""What the benchmarks share: a broker with the project's configuration on a free port, a
+fresh migrated database with a benchmark registry, QoS 1 publishers that check every PUBACK,
+and `watchpost ingest` workers as child processes."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+ROOT_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT_DIR))
+
+from watchpost import registry  # noqa: E402
+from watchpost.broker import GATEWAY_USER, INGEST_USER, device_password, write_broker_files  # noqa: E402
+from watchpost.db import migrate  # noqa: E402
+
+TOPIC_ROOT = "jiashan"
+STATIONS, PERSONS, UNITS = 100, 5000, 40
+
+
+def bench_registry() -> dict:
+    return {
+        "stations": [{"station_id": f"WS-{i:03d}", "name": f"station {i}", "lat": 30.8, "lon": 120.9} for i in range(STATIONS)],
+        "persons": [
+            {
+                "person_id": f"P-{i:05d}",
+                "name": f"person {i}",
+                "lat": 30.8,
+                "lon": 120.9,
+                "home_sensors": [{"sensor_id": "motion-1", "kind": "motion"}, {"sensor_id": "door-1", "kind": "door"}],
+            }
+            for i in range(PERSONS)
+        ],
+        "units": [{"unit_id": f"AMB-{i:02d}", "kind": "ambulance", "name": f"unit {i}"} for i in range(UNITS)],
+    }
+
+
+def message(i: int, base_ts: float) -> tuple[str, bytes]:
+    """Message i of the mixed stream: half wearables, then home sensors, water, GPS, status.
+    Each (device, ts) is unique, so every message must become exactly one row."""
+    ts = base_ts + i * 0.001
+    k = i % 20
+    if k < 10:
+        p = f"P-{i % PERSONS:05d}"
+        return f"{TOPIC_ROOT}/elder/{p}/wearable", orjson.dumps(
+            {"ts": ts, "seq": i, "hr_bpm": 60 + i % 40, "spo2_pct": 96.5, "skin_temp_c": 33.1, "steps": i % 5000, "battery_pct": 80}
+        )
+    if k < 14:
+        p = f"P-{i % PERSONS:05d}"
+        return f"{TOPIC_ROOT}/elder/{p}/home/motion-1", orjson.dumps({"ts": ts, "kind": "motion", "value": bool(i % 2)})
+    if k < 17:
+        s = f"WS-{i % STATIONS:03d}"
+        return f"{TOPIC_ROOT}/water/{s}/telemetry", orjson.dumps(
+            {"ts": ts, "seq": i, "temp_c": 18.2, "ph": 7.3, "do_mg_l": 6.4, "codmn_mg_l": 4.1, "nh3n_mg_l": 0.6, "tp_mg_l": 0.12, "turbidity_ntu": 12, "cond_us_cm": 540}
+        )
+    u = f"AMB-{i % UNITS:02d}"
+    if k < 19:
+        return f"{TOPIC_ROOT}/unit/{u}/gps", orjson.dumps({"ts": ts, "lat": 30.83, "lon": 120.92, "speed_kmh": 42.0, "heading_deg": 90})
+    return f"{TOPIC_ROOT}/unit/{u}/status", orjson.dumps({"ts": ts, "status": "en_route"})
+
+
+# --- broker -------------------------------------------------------------------------------
+
+
+class Broker:
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="watchpost-bench-broker-"))
+        self.dir.chmod(0o711)
+        self.secret = os.urandom(32)
+        with socket_free() as port:
+            self.port = port
+        self.files = write_broker_files(self.dir, port=self.port, root=TOPIC_ROOT, secret=self.secret, device_users=[])
+        self.proc = subprocess.Popen(
+            [shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(self.files.config)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        time.sleep(0.3)
+
+    def url(self, user: str) -> str:
+        return f"mqtt://{user}:{device_password(self.secret, user)}@127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class socket_free:
+    def __enter__(self) -> int:
+
+        self.s = socket.socket()
+        self.s.bind(("127.0.0.1", 0))
+        return self.s.getsockname()[1]
+
+    def __exit__(self, *exc: object) -> None:
+        self.s.close()
+
+
+def _publish_range(port: int, password: str, start: int, stop: int, base_ts: float, window: int) -> None:
+    """One publisher process: QoS 1 with at most `window` unacknowledged, every PUBACK checked."""
+    done = threading.Semaphore(0)
+    failures = []
+
+    def on_publish(_c, _u, _mid, reason_code, _p):
+        if reason_code.is_failure:
+            failures.append(reason_code)
+        done.release()
+
+    c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{start}", protocol=mqtt.MQTTv5)
+    c.username_pw_set(GATEWAY_USER, password)
+    c.max_inflight_messages_set(window)
+    c.max_queued_messages_set(0)
+    c.on_publish = on_publish
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    outstanding = 0
+    for i in range(start, stop):
+        topic, payload = message(i, base_ts)
+        c.publish(topic, payload, qos=1)
+        outstanding += 1
+        if outstanding >= window:
+            done.acquire()
+            outstanding -= 1
+    for _ in range(outstanding):
+        if not done.acquire(timeout=120):
+            raise SystemExit("publisher: PUBACKs missing")
+    c.disconnect()
+    c.loop_stop()
+    if failures:
+        raise SystemExit(f"publisher: {len(failures)} messages refused: {failures[:3]}")
+
+
+def publish(broker: Broker, n: int, base_ts: float, processes: int = 4, window: int = 200) -> float:
+    """Publish messages 0..n-1 from several processes; returns seconds taken."""
+    ctx = mp.get_context("fork")
+    per = (n + processes - 1) // processes
+    password = device_password(broker.secret, GATEWAY_USER)
+    started = time.perf_counter()
+    procs = [
+        ctx.Process(target=_publish_range, args=(broker.port, password, k * per, min(n, (k + 1) * per), base_ts, window))
+        for k in range(processes)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+        if p.exitcode != 0:
+            raise SystemExit("a publisher failed")
+    return time.perf_counter() - started
+
+
+def consumer_client(broker: Broker, client_id: str, manual_ack: bool = False) -> mqtt.Client:
+    c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=manual_ack)
+    c.username_pw_set(INGEST_USER, device_password(broker.secret, INGEST_USER))
+    return c
+
+
+def connect_persistent(c: mqtt.Client, port: int, receive_maximum: int = 20000) -> None:
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 3600
+    props.ReceiveMaximum = receive_maximum
+    c.connect("127.0.0.1", port, clean_start=False, properties=props)
+
+
+def make_session(broker: Broker, client_id: str) -> None:
+    """Create a persistent session subscribed to the device topics, then leave."""
+    c = consumer_client(broker, client_id)
+    subscribed = threading.Event()
+    c.on_subscribe = lambda *a: subscribed.set()
+    connect_persistent(c, broker.port)
+    c.loop_start()
+    c.subscribe(f"{TOPIC_ROOT}/#", qos=1)
+    subscribed.wait(10)
+    c.disconnect()
+    c.loop_stop()
+
+
+def drain_with(broker: Broker, client_id: str, n: int, handle) -> float:
+    """Reconnect a preloaded session and time until `handle` has seen n messages."""
+    done = threading.Event()
+    seen = [0]
+    started = [0.0]
+
+    def on_message(client, _u, msg):
+        if seen[0] == 0:
+            started[0] = time.perf_counter()
+        handle(client, msg)
+        seen[0] += 1
+        if seen[0] >= n:
+            done.set()
+
+    c = consumer_client(broker, client_id, manual_ack=handle is not None and getattr(handle, "manual", False))
+    c.on_message = on_message
+    connect_persistent(c, broker.port)
+    c.loop_start()
+    if not done.wait(600):
+        raise SystemExit(f"{client_id}: only {seen[0]} of {n} drained")
+    elapsed = time.perf_counter() - started[0]
+    c.disconnect()
+    c.loop_stop()
+    return elapsed
+
+
+
+
+class Workers:
+    def __init__(self, broker: Broker, url: str, count: int, log_dir: Path, env: dict | None = None) -> None:
+        self.extra_env = env or {}
+        self.procs: list[subprocess.Popen] = []
+        self.logs = [log_dir / f"ingest-{k}.log" for k in range(count)]
+        self.broker, self.url, self.count = broker, url, count
+
+    def start(self) -> None:
+        for k, log in enumerate(self.logs):
+            env = {
+                **os.environ,
+                "WATCHPOST_DATABASE_URL": self.url,
+                "WATCHPOST_MQTT_URL": self.broker.url(INGEST_USER),
+                "WATCHPOST_TOPIC_ROOT": TOPIC_ROOT,
+                "WATCHPOST_INGEST__CLIENT_ID": f"bench-ingest-{k}",
+                **self.extra_env,
+            }
+            self.procs.append(
+                subprocess.Popen([sys.executable, "-m", "watchpost.cli", "ingest"], env=env, stdout=log.open("a"), stderr=subprocess.STDOUT, cwd=ROOT_DIR)
+            )
+
+    def wait_connected(self, times: int = 1) -> float:
+        """Wall-clock time of the latest of the workers' `times`-th connection."""
+        stamps: list[float] = []
+        deadline = time.monotonic() + 60
+        for log in self.logs:
+            while True:
+                found = re.findall(r"^(\S+ \S+) INFO .*connected to the broker", log.read_text() if log.exists() else "", re.M)
+                if len(found) >= times:
+                    stamps.append(datetime.strptime(found[times - 1], "%Y-%m-%d %H:%M:%S,%f").timestamp())
+                    break
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"worker did not connect: {log.read_text()}")
+                time.sleep(0.05)
+        return min(stamps)
+
+    def peak_rss_mb(self) -> list[float]:
+        out = []
+        for p in self.procs:
+            status = Path(f"/proc/{p.pid}/status").read_text()
+            out.append(int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024)
+        return out
+
+    def stop(self) -> None:
+        for p in self.procs:
+            p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            p.wait(60)
+        self.procs = []
+
+
+def stored(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT (SELECT count(*) FROM wearable_readings) + (SELECT count(*) FROM home_events) + "
+            "(SELECT count(*) FROM water_readings) + (SELECT count(*) FROM unit_positions) + "
+            "(SELECT count(*) FROM unit_status_reports) + (SELECT count(*) FROM dead_letters)"
+        ).fetchone()[0]
+
+
+def wait_stored(url: str, n: int, timeout: float = 600) -> float:
+    deadline = time.monotonic() + timeout
+    while (have := stored(url)) < n:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"only {have} of {n} stored")
+        time.sleep(0.02)
+    return time.time()
+
+
+def truncate(url: str) -> None:
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "TRUNCATE wearable_readings, home_events, water_readings, water_hourly, unit_positions, "
+            "unit_status_reports, dead_letters, rule_state, alarm_audit, escalations, incident_alarms, incidents, alarms, events"
+        )
+
+
+def platform_summary() -> str:
+    try:
+        model = re.search(r"model name\s+: (.*)", Path("/proc/cpuinfo").read_text()).group(1)
+    except (OSError, AttributeError):
+        model = "unknown CPU"
+    return f"{model}, Python {sys.version.split()[0]}"
+
+
+
+
+class bench_database:
+    """A fresh migrated database with the benchmark registry; dropped on exit."""
+
+    def __init__(self, registry_doc: dict | None = None) -> None:
+        self.server = os.environ.get("WATCHPOST_DATABASE_URL")
+        if not self.server:
+            raise SystemExit("set WATCHPOST_DATABASE_URL (scripts/timescaledb.sh start prints it)")
+        self.name = f"wp_bench_{uuid.uuid4().hex[:8]}"
+        self.doc = registry_doc or bench_registry()
+
+    def __enter__(self) -> str:
+        with psycopg.connect(self.server, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.name}"')
+        url = psycopg.conninfo.make_conninfo(self.server, dbname=self.name)
+        migrate(url)
+        with psycopg.connect(url) as conn:
+            registry.load(conn, self.doc)
+        return url
+
+    def __exit__(self, *exc: object) -> None:
+        with psycopg.connect(self.server, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')

@@ -1,0 +1,59 @@
+"""Fixtures for the dispatch core: a builder of small hand-made road graphs laid out in
+metres, and the synthetic Jiashan network and registry, built once per session."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+import pytest
+
+from dispatch.geometry import LocalProjection, haversine_m
+from dispatch.jiashan_roads import JiashanNetwork, build_jiashan_network
+from dispatch.roads import RoadGraph
+from simulators.jiashan_registry import DEFAULT_GEOJSON
+
+PLANE = LocalProjection(30.85, 120.90)  # somewhere in Jiashan
+
+
+def graph_in_metres(
+    points: Mapping[str, tuple[float, float]], roads: Iterable[tuple[str, ...]]
+) -> tuple[RoadGraph, dict[str, int]]:
+    """A graph from named points at (x east, y north) metres and roads (from, to, class)
+    between them, two-way unless a fourth element says "oneway". Lengths are straight."""
+    names = list(points)
+    index = {name: i for i, name in enumerate(names)}
+    lat, lon = PLANE.to_latlon([points[n][0] for n in names], [points[n][1] for n in names])
+    src, dst, cls = [], [], []
+    for road in roads:
+        a, b, road_class = road[:3]
+        pairs = [(a, b)] if len(road) > 3 and road[3] == "oneway" else [(a, b), (b, a)]
+        for u, v in pairs:
+            src.append(index[u])
+            dst.append(index[v])
+            cls.append(road_class)
+    length = haversine_m(lat[src], lon[src], lat[dst], lon[dst])
+    return RoadGraph.from_edges(lat, lon, src, dst, length, cls), index
+
+
+@pytest.fixture
+def plane() -> LocalProjection:
+    """The metric plane `make_graph` lays its points out on."""
+    return PLANE
+
+
+@pytest.fixture
+def make_graph() -> Callable[..., tuple[RoadGraph, dict[str, int]]]:
+    return graph_in_metres
+
+
+@pytest.fixture(scope="session")
+def geojson_path() -> Path:
+    if not DEFAULT_GEOJSON.exists():
+        pytest.skip(f"region boundaries not found at {DEFAULT_GEOJSON} (see shared/data/README.md)")
+    return DEFAULT_GEOJSON
+
+
+@pytest.fixture(scope="session")
+def jiashan(geojson_path: Path) -> JiashanNetwork:
+    return build_jiashan_network(geojson_path)
