@@ -90,6 +90,8 @@ def _raise(cur: psycopg.Cursor, t: AlarmTransition, now: datetime) -> int:
     emitted += emit(cur, "alarm.raised", person_id, row, now)
     if t.emergency and t.alarm_type in _INCIDENT_FOR and person_id is not None:
         emitted += _open_incident(cur, row, person_id, now)
+    if t.alarm_type is AlarmType.WATER_CLASS_EXCEEDED:
+        emitted += _open_water_incident(cur, row, now)
     return emitted
 
 
@@ -108,7 +110,18 @@ def _clear(cur: psycopg.Cursor, t: AlarmTransition | None, now: datetime, *, act
         return 0
     _audit(cur, row["alarm_id"], now, "cleared", actor, t.detail if t else {})
     cur.execute("UPDATE escalations SET next_at = NULL WHERE alarm_id = %s", (row["alarm_id"],))
-    return emit(cur, "alarm.cleared", row["person_id"], row, now)
+    emitted = emit(cur, "alarm.cleared", row["person_id"], row, now)
+    # The readings are back within the target: the patrol's finding is verified, and the
+    # incident waits for the control room to close it out.
+    verified = _one(
+        cur,
+        "UPDATE incidents SET loop_stage = 'verified', updated_at = %s WHERE alarm_id = %s AND kind = 'water' "
+        "AND state NOT IN ('closed', 'cancelled') RETURNING *",
+        (now, row["alarm_id"]),
+    )
+    if verified is not None:
+        emitted += emit(cur, "incident.updated", None, verified, now)
+    return emitted
 
 
 def acknowledge(cur: psycopg.Cursor, alarm_id: int, actor: str, now: datetime) -> dict[str, Any] | None:
@@ -208,6 +221,26 @@ def _open_incident(cur: psycopg.Cursor, alarm: dict[str, Any], person_id: str, n
     cur.execute("INSERT INTO incident_alarms (incident_id, alarm_id) VALUES (%s, %s) ON CONFLICT DO NOTHING", (row["incident_id"], alarm["alarm_id"]))
     row["alarm_ids"] = [alarm["alarm_id"]]
     return emit(cur, "incident.created" if inserted else "incident.updated", person_id, row, now)
+
+
+def _open_water_incident(cur: psycopg.Cursor, alarm: dict[str, Any], now: datetime) -> int:
+    """A station worse than its target class opens the closed loop patrol → discover →
+    supervise → close out, as an incident for the nearest town's river patrol. One open
+    incident per station: a new exceedance while one is open joins it."""
+    row = _one(
+        cur,
+        """INSERT INTO incidents (kind, priority, lat, lon, station_id, alarm_id, description, created_at, created_by, updated_at)
+           SELECT 'water', 3, s.lat, s.lon, s.station_id, %s, %s, %s, %s, %s FROM stations s WHERE s.station_id = %s
+           ON CONFLICT (station_id) WHERE station_id IS NOT NULL AND state NOT IN ('closed', 'cancelled')
+           DO UPDATE SET alarm_id = excluded.alarm_id, updated_at = excluded.updated_at
+           RETURNING *, (xmax = 0) AS inserted""",
+        (alarm["alarm_id"], f"water quality worse than target at {alarm['source_id']}", now, f"alarm:{alarm['alarm_id']}", now, alarm["source_id"]),
+    )
+    if row is None:
+        return 0
+    inserted = row.pop("inserted")
+    cur.execute("INSERT INTO incident_alarms (incident_id, alarm_id) VALUES (%s, %s) ON CONFLICT DO NOTHING", (row["incident_id"], alarm["alarm_id"]))
+    return emit(cur, "incident.created" if inserted else "incident.updated", None, row, now)
 
 
 # --- events --------------------------------------------------------------------------------

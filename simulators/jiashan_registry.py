@@ -22,7 +22,7 @@ from dispatch.geometry import haversine_m
 from dispatch.jiashan_geo import JiashanGeography, load_geography
 
 DEFAULT_SEED = 330421
-DEFAULT_GEOJSON = Path(__file__).resolve().parents[2] / "shared" / "data" / "jiashan-region.geojson"
+DEFAULT_GEOJSON = Path(__file__).resolve().parent / "data" / "jiashan-region.geojson"
 
 # One ambulance per 30,000 residents (DOMAIN.md) for ~650,000 people is 22; the county
 # emergency centre keeps the largest share as the reserve that covers the seat.
@@ -391,7 +391,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--persons", type=int, default=200)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument(
-        "--geojson", type=Path, default=DEFAULT_GEOJSON, help="region boundaries (shared/data)"
+        "--geojson", type=Path, default=DEFAULT_GEOJSON, help="region boundaries (simulators/data)"
     )
     args = parser.parse_args(argv)
     doc = generate_registry(args.persons, seed=args.seed, geojson_path=args.geojson)

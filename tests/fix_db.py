@@ -7,6 +7,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -49,22 +50,31 @@ def template_database() -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture
-def database_url(template_database: str) -> Iterator[str]:
-    """A fresh database with the schema and the small test registry loaded."""
+@contextmanager
+def copy_database(template: str) -> Iterator[str]:
+    """A fresh database copied from a template; dropped afterwards."""
     server = _server_url()
     name = f"wp_test_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(server, autocommit=True) as conn:
-        for attempt in range(50):
+        for _ in range(50):
             try:
-                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
                 break
             except psycopg.errors.ObjectInUse:  # a scheduler session still closing
-                conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (template_database,))
+                conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (template,))
                 time.sleep(0.1)
-    yield _with_dbname(server, name)
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield _with_dbname(server, name)
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database_url(template_database: str) -> Iterator[str]:
+    """A fresh database with the schema and the small test registry loaded."""
+    with copy_database(template_database) as url:
+        yield url
 
 
 def count(url: str, sql: str, *params: object) -> int:

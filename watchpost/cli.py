@@ -18,9 +18,11 @@ app = typer.Typer(help="Watchpost: real-time monitoring and dispatch for Jiashan
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 registry_app = typer.Typer(help="Reference data.", no_args_is_help=True)
 broker_app = typer.Typer(help="The MQTT broker's configuration and credentials.", no_args_is_help=True)
+roads_app = typer.Typer(help="The road network dispatch routes on.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(registry_app, name="registry")
 app.add_typer(broker_app, name="broker")
+app.add_typer(roads_app, name="roads")
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML settings file (WATCHPOST_* variables override it)")]
 
@@ -141,6 +143,70 @@ def ingest(config: ConfigOption = None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: worker.stop())
     worker.run()
+
+
+@roads_app.command("load")
+def roads_load(
+    config: ConfigOption = None,
+    geojson: Annotated[Path | None, typer.Option(help="GeoJSON LineStrings with highway/maxspeed/oneway properties")] = None,
+    osm: Annotated[Path | None, typer.Option(help="an OpenStreetMap XML extract")] = None,
+    synthetic_jiashan: Annotated[Path | None, typer.Option(help="build the simulated Jiashan network inside this county boundary GeoJSON")] = None,
+) -> None:
+    """Replace the road network with one imported from a file, or the simulated Jiashan one."""
+    from dispatch import road_import
+    from dispatch.jiashan_roads import build_jiashan_network
+    from dispatch.store import save_road_graph
+    from watchpost.db import connect
+
+    settings = _settings(config)
+    sources = [s for s in (geojson, osm, synthetic_jiashan) if s is not None]
+    if len(sources) != 1:
+        typer.echo("give exactly one of --geojson, --osm, --synthetic-jiashan", err=True)
+        raise typer.Exit(2)
+    try:
+        if geojson:
+            graph = road_import.load_geojson(geojson)
+        elif osm:
+            graph = road_import.load_osm_xml(osm)
+        else:
+            graph = build_jiashan_network(synthetic_jiashan).graph
+    except (OSError, ValueError) as exc:
+        typer.echo(f"cannot import the road network: {exc}", err=True)
+        raise typer.Exit(1) from None
+    with connect(settings.database_url) as conn:
+        save_road_graph(conn, graph)
+    typer.echo(f"road network: {graph.n_nodes} nodes, {graph.n_edges} edges")
+
+
+@app.command("dispatch")
+def dispatch(config: ConfigOption = None, client_id: str = "watchpost-dispatch-1") -> None:
+    """Run a dispatcher: assign the nearest unit by road time, drive incident lifecycles,
+    send partner alerts. Several may run at once."""
+    import asyncio
+
+    from dispatch.service import Dispatcher, run_dispatcher
+    from watchpost.db import connect
+
+    settings = _settings(config)
+    dispatcher = Dispatcher(
+        database_url=settings.database_url,
+        mqtt_endpoint=settings.mqtt,
+        topic_root=settings.topic_root,
+        client_id=client_id,
+        # Not a shared group: every dispatcher hears every crew report, in order; the
+        # database applies each once (see dispatch.store.apply_unit_status).
+        share_group="",
+        connect_db=lambda url: connect(url, application_name=client_id),
+    )
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_dispatcher(dispatcher, stop)
+
+    asyncio.run(main())
 
 
 if __name__ == "__main__":

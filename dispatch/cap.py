@@ -1,0 +1,89 @@
+"""CAP 1.2 (OASIS Common Alerting Protocol) documents for water alarms at cross-border
+stations, shared with the partner district. Pure: the alarm and station come in, XML goes
+out. A raise is an Alert, a repeat or escalation an Update, a clear a Cancel; Update and
+Cancel reference the original alert, as CAP requires."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from xml.etree import ElementTree as ET
+
+CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
+SENDER = "watchpost@jiashan.gov.cn"
+
+_SEVERITY = {"critical": "Severe", "major": "Moderate", "minor": "Minor", "warning": "Minor"}
+_MSG_TYPE = {"alarm.raised": "Alert", "alarm.updated": "Update", "alarm.cleared": "Cancel"}
+# A circle of this radius (km) around the station: the stretch of river the alert is about.
+AREA_RADIUS_KM = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class StationInfo:
+    station_id: str
+    name: str
+    lat: float
+    lon: float
+    partner_id: str
+
+
+def identifier(alarm_id: int, sequence: int) -> str:
+    return f"watchpost-water-{alarm_id}-{sequence}"
+
+
+def _ts(value: datetime) -> str:
+    # CAP: seconds and an explicit offset, never "Z"; UTC is written "-00:00".
+    text = value.isoformat(timespec="seconds")
+    return text[:-6] + "-00:00" if text.endswith("+00:00") else text
+
+
+def water_alert(
+    *, event_type: str, alarm: dict, station: StationInfo, sent: datetime, sequence: int, first_sent: datetime | None
+) -> str:
+    """One CAP document. `sequence` numbers the documents of one alarm (0 for the Alert);
+    `first_sent` is when the Alert went out, referenced by Update and Cancel."""
+    msg_type = _MSG_TYPE[event_type]
+    root = ET.Element("alert", xmlns=CAP_NS)
+    for tag, text in (
+        ("identifier", identifier(alarm["alarm_id"], sequence)),
+        ("sender", SENDER),
+        ("sent", _ts(sent)),
+        ("status", "Actual"),
+        ("msgType", msg_type),
+        ("scope", "Restricted"),
+        ("restriction", f"Cross-border water-quality partners: {station.partner_id}"),
+        ("addresses", station.partner_id),
+    ):
+        ET.SubElement(root, tag).text = text
+    if msg_type != "Alert" and first_sent is not None:
+        ET.SubElement(root, "references").text = f"{SENDER},{identifier(alarm['alarm_id'], 0)},{_ts(first_sent)}"
+    info = ET.SubElement(root, "info")
+    detail = alarm.get("detail") or {}
+    for tag, text in (
+        ("language", "zh-CN"),
+        ("category", "Env"),
+        ("event", "Water quality exceedance" if alarm["alarm_type"] == "water_class_exceeded" else "Water quality anomaly"),
+        ("responseType", "Monitor" if msg_type != "Cancel" else "AllClear"),
+        ("urgency", "Expected" if msg_type != "Cancel" else "Past"),
+        ("severity", _SEVERITY.get(alarm["severity"], "Unknown")),
+        ("certainty", "Observed"),
+        ("senderName", "Jiashan County water-quality monitoring (Watchpost)"),
+        ("headline", f"{station.name}: {alarm['alarm_type'].replace('_', ' ')}"),
+        ("description", _description(alarm, detail, msg_type)),
+    ):
+        ET.SubElement(info, tag).text = text
+    for name, value in (("station_id", station.station_id), ("alarm_id", str(alarm["alarm_id"]))):
+        param = ET.SubElement(info, "parameter")
+        ET.SubElement(param, "valueName").text = name
+        ET.SubElement(param, "value").text = value
+    area = ET.SubElement(info, "area")
+    ET.SubElement(area, "areaDesc").text = f"{station.name} ({station.station_id})"
+    ET.SubElement(area, "circle").text = f"{station.lat:.5f},{station.lon:.5f} {AREA_RADIUS_KM}"
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")
+
+
+def _description(alarm: dict, detail: dict, msg_type: str) -> str:
+    if msg_type == "Cancel":
+        return "Water quality is back within the station's target class."
+    parts = [f"{k}={v}" for k, v in sorted(detail.items()) if isinstance(v, str | int | float)]
+    return f"Alarm {alarm['alarm_id']} at {alarm['first_seen']}; " + ", ".join(parts)

@@ -1,0 +1,278 @@
+"""The dispatcher process: incidents in, orders out, unit lifecycles, partner alerts.
+
+One asyncio loop with three named tasks in a TaskGroup:
+* `mqtt`: unit status and GPS from the crews (a persistent session, so none is lost while
+  the dispatcher restarts; every dispatcher hears every report, in order, and the database
+  applies each once — a shared group would split one unit's reports across dispatchers and
+  reorder them);
+* `events`: LISTEN on the event stream — a new incident is served at once, and a water alarm
+  at a cross-border station becomes a CAP document for the partner;
+* `clock`: every second, overdue orders count as refused, and the queue is served (which also
+  covers any notification missed during a reconnect).
+
+All database work runs on one worker thread, in order, through `self._db`; orders are
+published only after the transaction that decided them has committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import random
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import aiomqtt
+import orjson
+import psycopg
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from dispatch import store
+from dispatch.assignment import REDISPATCH_AFTER_S
+from dispatch.cap import StationInfo, identifier, water_alert
+from dispatch.roads import RoadGraph
+from ingest.alarm_store import EVENTS_CHANNEL
+from watchpost.settings import MqttEndpoint
+
+log = logging.getLogger(__name__)
+
+# Backoff bounds for reconnecting to the broker and the database.
+RECONNECT_MIN_S, RECONNECT_MAX_S = 0.5, 30.0
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        mqtt_endpoint: MqttEndpoint,
+        topic_root: str,
+        client_id: str,
+        share_group: str,
+        connect_db: Callable[[str], psycopg.Connection],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        redispatch_after_s: float = REDISPATCH_AFTER_S,
+    ) -> None:
+        self._url = database_url
+        self._endpoint = mqtt_endpoint
+        self._root = topic_root
+        self._client_id = client_id
+        self._share_group = share_group
+        self._connect_db = connect_db
+        self._clock = clock
+        self._redispatch_after_s = redispatch_after_s
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dispatch-db")
+        self._conn: psycopg.Connection | None = None
+        self._graph: RoadGraph | None = None
+        self._facilities: store.Facilities | None = None
+        self._partner_stations: dict[str, StationInfo] = {}
+        self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=10_000)
+        self.ready = asyncio.Event()
+
+    # --- database thread ------------------------------------------------------------------
+
+    async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run `fn(conn, *args)` on the database thread, reconnecting once if the
+        connection was lost."""
+        def call() -> Any:
+            for attempt in (1, 2):
+                try:
+                    if self._conn is None or self._conn.closed:
+                        self._conn = self._connect_db(self._url)
+                    return fn(self._conn, *args)
+                except psycopg.OperationalError:
+                    if self._conn is not None:
+                        self._conn.close()
+                    self._conn = None
+                    if attempt == 2:
+                        raise
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    def _load_reference(self, conn: psycopg.Connection) -> None:
+        self._graph = store.load_road_graph(conn)
+        self._facilities = store.load_facilities(conn, self._graph)
+        rows = conn.execute(
+            "SELECT station_id, name, lat, lon, partner_id FROM stations WHERE partner_id IS NOT NULL"
+        ).fetchall()
+        conn.commit()
+        self._partner_stations = {r[0]: StationInfo(*r) for r in rows}
+
+    # --- the process ----------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self._retry_forever(lambda: self._db(self._load_reference), "reading the road network and facilities", stop)
+        log.info("road network: %d nodes, %d edges", self._graph.n_nodes, self._graph.n_edges)
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._mqtt_loop(stop), name="mqtt")
+            tasks.create_task(self._events_loop(stop), name="events")
+            tasks.create_task(self._clock_loop(stop), name="clock")
+            await stop.wait()
+            raise _Stopped
+        # (TaskGroup cancels the others when one raises; _Stopped is swallowed by run_dispatcher)
+
+    async def _retry_forever(self, attempt: Callable[[], Any], what: str, stop: asyncio.Event) -> Any:
+        delay = RECONNECT_MIN_S
+        while not stop.is_set():
+            try:
+                return await attempt()
+            except (psycopg.Error, LookupError, aiomqtt.MqttError, OSError) as exc:
+                log.warning("%s failed (%s); retrying in %.1f s", what, exc, delay)
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                delay = min(delay * 2, RECONNECT_MAX_S)
+        return None
+
+    async def _mqtt_loop(self, stop: asyncio.Event) -> None:
+        delay = RECONNECT_MIN_S
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 86400
+        share = f"$share/{self._share_group}/" if self._share_group else ""
+        while not stop.is_set():
+            try:
+                async with aiomqtt.Client(
+                    self._endpoint.host, self._endpoint.port,
+                    username=self._endpoint.username, password=self._endpoint.password,
+                    identifier=self._client_id, protocol=aiomqtt.ProtocolVersion.V5,
+                    clean_start=False, properties=props,
+                ) as client:
+                    await client.subscribe(f"{share}{self._root}/unit/+/status", qos=1)
+                    await client.subscribe(f"{share}{self._root}/unit/+/gps", qos=1)
+                    delay = RECONNECT_MIN_S
+                    self.ready.set()
+                    log.info("dispatcher connected to the broker")
+                    async with asyncio.TaskGroup() as inner:
+                        inner.create_task(self._publish_outbox(client), name="outbox")
+                        async for message in client.messages:
+                            await self._on_unit_message(str(message.topic), message.payload)
+            except aiomqtt.MqttError as exc:
+                self.ready.clear()
+                log.warning("broker connection lost (%s); reconnecting in %.1f s", exc, delay)
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                delay = min(delay * 2, RECONNECT_MAX_S)
+
+    async def _publish_outbox(self, client: aiomqtt.Client) -> None:
+        while True:
+            topic, payload = await self._outbox.get()
+            await client.publish(topic, payload, qos=1)
+
+    async def _on_unit_message(self, topic: str, payload: bytes) -> None:
+        parts = topic.split("/")
+        unit_id, channel = parts[-2], parts[-1]
+        try:
+            doc = orjson.loads(payload)
+            ts = datetime.fromtimestamp(doc["ts"], UTC) if isinstance(doc.get("ts"), int | float) else datetime.fromisoformat(doc["ts"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            # Ingest dead-letters malformed reports with their reason; here they are skipped.
+            log.info("ignoring malformed %s from %s: %s", channel, unit_id, exc)
+            return
+        try:
+            if channel == "status" and isinstance(doc.get("status"), str):
+                freed = await self._db(store.apply_unit_status, unit_id, doc["status"], ts, self._clock())
+                if freed:
+                    await self._serve_queue()
+            elif channel == "gps" and isinstance(doc.get("lat"), int | float) and isinstance(doc.get("lon"), int | float):
+                await self._db(store.record_position, unit_id, float(doc["lat"]), float(doc["lon"]), ts)
+        except psycopg.Error as exc:
+            log.error("could not record %s of %s: %s", channel, unit_id, exc)
+
+    async def _events_loop(self, stop: asyncio.Event) -> None:
+        delay = RECONNECT_MIN_S
+        while not stop.is_set():
+            try:
+                async with await psycopg.AsyncConnection.connect(self._url, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {EVENTS_CHANNEL}")
+                    delay = RECONNECT_MIN_S
+                    await self._serve_queue()  # whatever arrived while not listening
+                    async for note in conn.notifies():
+                        await self._on_event(orjson.loads(note.payload))
+            except psycopg.Error as exc:
+                log.warning("event stream lost (%s); reconnecting in %.1f s", exc, delay)
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                delay = min(delay * 2, RECONNECT_MAX_S)
+
+    async def _on_event(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        if kind == "incident.created":
+            await self._serve_queue()
+        elif kind.startswith("alarm.") and event.get("data", {}).get("source_kind") == "station":
+            station = self._partner_stations.get(event["data"].get("source_id"))
+            if station is not None:
+                await self._send_cap(event, station)
+
+    async def _send_cap(self, event: dict[str, Any], station: StationInfo) -> None:
+        document = await self._db(_record_cap, event, station, self._clock())
+        if document is not None:
+            await self._outbox.put((f"{self._root}/partner/{station.partner_id}/water-alert", document.encode()))
+
+    async def _clock_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                refused = await self._db(store.refuse_overdue, self._clock(), self._redispatch_after_s)
+                if refused:
+                    log.warning("no en_route within %.0f s for %s: re-dispatching", self._redispatch_after_s, ", ".join(refused))
+                await self._serve_queue()
+            except psycopg.Error as exc:
+                log.warning("clock pass failed (%s)", exc)
+            await asyncio.sleep(1.0)
+
+    async def _serve_queue(self) -> None:
+        """Assign waiting incidents, most urgent first. Once an incident finds no unit of the
+        kind it needs, less urgent ones needing that kind wait too: a unit freed a moment
+        later must go to the most urgent call, which the next pass serves first."""
+        blocked: frozenset[str] = frozenset()
+        for incident_id in await self._db(store.pending_incidents):
+            order = await self._db(
+                functools.partial(store.assign, skip_kinds=blocked), incident_id, self._graph, self._facilities, self._clock()
+            )
+            if isinstance(order, store.Queued):
+                blocked |= {order.unit_kind}
+            elif order is not None:
+                await self._outbox.put((f"{self._root}/unit/{order.unit_id}/order", orjson.dumps(order.payload())))
+                log.info("ordered %s to %s (ETA %.0f s)", order.unit_id, order.incident_id, order.eta_s)
+
+    async def close(self) -> None:
+        def shutdown() -> None:
+            if self._conn is not None:
+                self._conn.close()
+        await asyncio.get_running_loop().run_in_executor(self._executor, shutdown)
+        self._executor.shutdown(wait=True)
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _record_cap(conn: psycopg.Connection, event: dict[str, Any], station: StationInfo, now: datetime) -> str | None:
+    """Store the CAP document of this alarm event; None if another dispatcher already did."""
+    alarm = event["data"]
+    with conn.transaction():
+        first = conn.execute(
+            "SELECT sent, (SELECT count(*) FROM cap_alerts WHERE alarm_id = %s) FROM cap_alerts WHERE alarm_id = %s AND msg_type = 'Alert'",
+            (alarm["alarm_id"], alarm["alarm_id"]),
+        ).fetchone()
+        if event["type"] != "alarm.raised" and first is None:
+            return None  # nothing was sent for this alarm: no Update or Cancel either
+        sequence = 0 if first is None else first[1]
+        document = water_alert(
+            event_type=event["type"], alarm=alarm, station=station, sent=now, sequence=sequence,
+            first_sent=None if first is None else first[0],
+        )
+        msg_type = {"alarm.raised": "Alert", "alarm.updated": "Update", "alarm.cleared": "Cancel"}[event["type"]]
+        inserted = conn.execute(
+            "INSERT INTO cap_alerts (event_id, alarm_id, partner_id, msg_type, identifier, sent, document) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING RETURNING 1",
+            (event["id"], alarm["alarm_id"], station.partner_id, msg_type, identifier(alarm["alarm_id"], sequence), now, document),
+        ).fetchone()
+    return document if inserted else None
+
+
+async def run_dispatcher(dispatcher: Dispatcher, stop: asyncio.Event) -> None:
+    try:
+        await dispatcher.run(stop)
+    except* _Stopped:
+        pass
+    finally:
+        await dispatcher.close()

@@ -1,0 +1,403 @@
+"""The dispatcher's database side: the road network, units' live state, assignment
+transactions and lifecycle steps. Each public function is one transaction.
+
+Double-booking is impossible by construction, not by luck: an assignment row is inserted
+under two partial unique indexes (one open assignment per unit, one per incident), so of two
+dispatchers racing for one unit, the second one's insert fails and it moves to its next
+candidate. Each incident is decided under its row lock, so it is decided once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from dispatch.assignment import (
+    Candidate,
+    Decision,
+    Facility,
+    IllegalTransition,
+    Incident,
+    IncidentStatus,
+    Priority,
+    Unit,
+    UnitStatus,
+    choose_hospital,
+    decide,
+    nearest_first_aid_post,
+    next_candidate,
+    transition,
+)
+from dispatch.eta import eta_from, eta_to
+from dispatch.progress import step_for
+from dispatch.roads import ROAD_CLASSES, RoadGraph
+from ingest.alarm_store import emit
+
+log = logging.getLogger(__name__)
+
+_OPEN_ASSIGNMENT = ("ordered", "en_route", "on_scene", "transporting", "at_hospital")
+_UNIT_KIND_FOR = {"medical": "ambulance", "fire": "ambulance", "water": "river_patrol"}
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """What the crew receives on `{root}/unit/{unit_id}/order`."""
+
+    unit_id: str
+    incident_id: str
+    priority: int
+    lat: float
+    lon: float
+    address: str
+    eta_s: float
+    hospital_id: str | None
+    first_aid_post_id: str | None
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "incident_id": self.incident_id,
+            "priority": self.priority,
+            "lat": self.lat,
+            "lon": self.lon,
+            "address": self.address,
+            "eta_s": round(self.eta_s, 1),
+            "hospital_id": self.hospital_id,
+            "first_aid_post_id": self.first_aid_post_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """No unit of `unit_kind` can take the incident now: it waits in the queue."""
+
+    unit_kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class Facilities:
+    hospitals: tuple[Facility, ...]
+    first_aid_posts: tuple[Facility, ...]
+    base_location: dict[str, tuple[float, float]]  # unit_id -> its base's lat/lon
+
+
+# --- reference data ------------------------------------------------------------------------
+
+
+def save_road_graph(conn: psycopg.Connection, graph: RoadGraph) -> None:
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("TRUNCATE road_nodes, road_edges")
+        with cur.copy("COPY road_nodes (node, lat, lon) FROM STDIN") as copy:
+            for i in range(graph.n_nodes):
+                copy.write_row((i, float(graph.lat[i]), float(graph.lon[i])))
+        with cur.copy("COPY road_edges (edge_from, edge_to, length_m, road_class, speed_kmh) FROM STDIN") as copy:
+            for k in range(graph.n_edges):
+                copy.write_row((
+                    int(graph.edge_from[k]), int(graph.edge_to[k]), float(graph.length_m[k]),
+                    ROAD_CLASSES[int(graph.road_class[k])], float(graph.speed_kmh[k]),
+                ))
+
+
+def load_road_graph(conn: psycopg.Connection) -> RoadGraph:
+    nodes = conn.execute("SELECT lat, lon FROM road_nodes ORDER BY node").fetchall()
+    edges = conn.execute("SELECT edge_from, edge_to, length_m, road_class, speed_kmh FROM road_edges").fetchall()
+    conn.commit()
+    if not nodes:
+        raise LookupError("no road network in the database: run `watchpost roads load`")
+    lat, lon = (np.array(c, dtype=float) for c in zip(*nodes))
+    f, t, length, cls, speed = zip(*edges)
+    return RoadGraph.from_edges(
+        lat, lon, np.array(f, dtype=np.int64), np.array(t, dtype=np.int64), np.array(length, dtype=float),
+        np.array(cls), np.array(speed, dtype=float),
+    )
+
+
+def load_facilities(conn: psycopg.Connection, graph: RoadGraph) -> Facilities:
+    rows = conn.execute("SELECT facility_id, kind, lat, lon FROM facilities").fetchall()
+    bases = conn.execute(
+        "SELECT u.unit_id, f.lat, f.lon FROM units u JOIN facilities f ON f.facility_id = u.base_facility_id"
+    ).fetchall()
+    conn.commit()
+
+    def at(kind: str) -> tuple[Facility, ...]:
+        return tuple(Facility(fid, graph.snap(lat, lon).node) for fid, k, lat, lon in rows if k == kind)
+
+    return Facilities(at("hospital"), at("first_aid_post"), {u: (lat, lon) for u, lat, lon in bases})
+
+
+# --- assignment ----------------------------------------------------------------------------
+
+
+def create_incident(
+    conn: psycopg.Connection, *, lat: float, lon: float, kind: str, priority: int, description: str, actor: str, now: datetime
+) -> dict[str, Any]:
+    """A call-taker's incident. The dispatchers hear of it through the event stream."""
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            """INSERT INTO incidents (kind, priority, lat, lon, description, created_at, created_by, updated_at)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING *""",
+            (kind, priority, lat, lon, description, now, actor, now),
+        )
+        incident = cur.fetchone()
+        _audit(cur, now, incident["incident_id"], None, "created", actor, {"kind": kind, "priority": priority})
+        emit(cur, "incident.created", None, incident, now)
+        return incident
+
+
+def pending_incidents(conn: psycopg.Connection) -> list[str]:
+    """Waiting incidents, most urgent first, then oldest."""
+    rows = conn.execute(
+        "SELECT incident_id FROM incidents WHERE state = 'new' ORDER BY priority, created_at, incident_id"
+    ).fetchall()
+    conn.commit()
+    return [r[0] for r in rows]
+
+
+def assign(
+    conn: psycopg.Connection,
+    incident_id: str,
+    graph: RoadGraph,
+    facilities: Facilities,
+    now: datetime,
+    *,
+    actor: str = "dispatcher",
+    forced_unit: str | None = None,
+    skip_kinds: frozenset[str] = frozenset(),
+) -> Order | Queued | None:
+    """Decide and record who goes to a waiting incident. Returns the order to publish (after
+    this commits); Queued when no unit can take it (it stays in the queue and the control
+    room is told once); None when it is no longer waiting (another dispatcher served it).
+    An incident needing a unit kind in `skip_kinds` is left waiting untouched."""
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        # A plain FOR UPDATE, not SKIP LOCKED: a second dispatcher waits for the first one's
+        # decision on this incident rather than jumping to a less urgent one, so the queue is
+        # served in priority order whatever the number of dispatchers.
+        cur.execute("SELECT * FROM incidents WHERE incident_id = %s FOR UPDATE", (incident_id,))
+        incident = cur.fetchone()
+        if incident is None or incident["lat"] is None:
+            return None
+        if incident["state"] != IncidentStatus.NEW and forced_unit is None:
+            return None
+        unit_kind = _UNIT_KIND_FOR.get(incident["kind"], "ambulance")
+        if unit_kind in skip_kinds and forced_unit is None:
+            return Queued(unit_kind)
+        scene = graph.snap(incident["lat"], incident["lon"]).node
+        field = eta_to(graph, scene)
+        units = _units(cur, graph, facilities)
+        etas = {u.unit_id: float(field.etas_for([u.node])[0]) for u in units if u.node is not None}
+        wanted = Incident(incident_id, Priority(incident["priority"]), incident["created_at"], unit_kind)
+        decision = decide(wanted, units, etas, now)
+        cur.execute("SELECT unit_id FROM assignments WHERE incident_id = %s AND state = 'refused'", (incident_id,))
+        for refused in [r["unit_id"] for r in cur.fetchall()]:
+            decision = next_candidate(decision, refused, now)
+        if forced_unit is not None:
+            decision = _forced(decision, forced_unit, etas, actor)
+            if decision is None:
+                return None
+            _stand_down(cur, incident_id, now, actor)
+        while decision.chosen is not None:
+            chosen = decision.chosen
+            if _book(cur, incident, chosen.unit_id, chosen.eta_s, decision, now, actor):
+                break
+            decision = next_candidate(decision, chosen.unit_id, now)  # taken meanwhile
+        if decision.chosen is None:
+            if not incident["queued"]:  # tell the control room once, not at every retry
+                cur.execute("UPDATE incidents SET queued = true WHERE incident_id = %s", (incident_id,))
+                _audit(cur, now, incident_id, None, "queued", actor, decision.to_json())
+                emit(cur, "incident.updated", incident["person_id"], {**_incident_json(incident), "queued": True, "decision": decision.to_json()}, now)
+            return Queued(unit_kind)
+        hospital = choose_hospital(facilities.hospitals, eta_from(graph, scene)) if incident["kind"] != "water" else None
+        post = nearest_first_aid_post(facilities.first_aid_posts, field.seconds) if incident["kind"] != "water" else None
+        unit_id = decision.chosen.unit_id
+        cur.execute(
+            "UPDATE assignments SET hospital_id = %s, first_aid_post_id = %s WHERE incident_id = %s AND unit_id = %s AND state = 'ordered'",
+            (hospital and hospital.facility_id, post and post.facility_id, incident_id, unit_id),
+        )
+        loop_stage = "assigned" if incident["kind"] == "water" else None
+        cur.execute(
+            "UPDATE incidents SET state = 'dispatched', queued = false, loop_stage = COALESCE(%s, loop_stage), updated_at = %s "
+            "WHERE incident_id = %s RETURNING *",
+            (loop_stage, now, incident_id),
+        )
+        updated = cur.fetchone()
+        detail = {**decision.to_json(), "hospital": hospital and hospital.facility_id, "first_aid_post": post and post.facility_id}
+        _audit(cur, now, incident_id, unit_id, "assigned", actor, detail)
+        emit(cur, "incident.updated", incident["person_id"], {**_incident_json(updated), "unit_id": unit_id, "decision": detail}, now)
+        emit(cur, "unit.updated", None, {"unit_id": unit_id, "status": "dispatched", "incident_id": incident_id}, now)
+        return Order(
+            unit_id, incident_id, incident["priority"], incident["lat"], incident["lon"], incident["description"],
+            decision.chosen.eta_s, hospital and hospital.facility_id, post and post.facility_id,
+        )
+
+
+def _forced(decision: Decision, unit_id: str, etas: dict[str, float], actor: str) -> Decision | None:
+    """A dispatcher's manual choice: that unit, whatever the ranking says."""
+    chosen = next((c for c in decision.ranked if c.unit_id == unit_id), None)
+    if chosen is None:
+        if unit_id not in etas:
+            return None
+        chosen = Candidate(unit_id, UnitStatus.AVAILABLE, etas[unit_id], False, None)
+    return replace(decision, chosen=chosen, rule=f"manual override by {actor}")
+
+
+def _units(cur: psycopg.Cursor, graph: RoadGraph, facilities: Facilities) -> list[Unit]:
+    cur.execute(
+        "SELECT u.unit_id, u.kind, COALESCE(s.status, 'available') AS status, s.lat, s.lon, s.gps_at "
+        "FROM units u LEFT JOIN unit_state s USING (unit_id) ORDER BY u.unit_id"
+    )
+    units = []
+    for r in cur.fetchall():
+        lat, lon = (r["lat"], r["lon"]) if r["lat"] is not None else facilities.base_location.get(r["unit_id"], (None, None))
+        node = graph.snap(lat, lon).node if lat is not None else None
+        units.append(Unit(r["unit_id"], r["kind"], UnitStatus(r["status"]), node, r["gps_at"]))
+    return units
+
+
+def _book(cur: psycopg.Cursor, incident: dict, unit_id: str, eta_s: float, decision: Decision, now: datetime, actor: str) -> bool:
+    """Insert the assignment and mark the unit dispatched; False if the unit was taken or
+    changed status since it was ranked (the unique index or the status check says so)."""
+    try:
+        with cur.connection.transaction():
+            cur.execute(
+                "INSERT INTO assignments (incident_id, unit_id, ordered_at, eta_s, created_by, decision) VALUES (%s, %s, %s, %s, %s, %s)",
+                (incident["incident_id"], unit_id, now, eta_s, actor, Jsonb(decision.to_json())),
+            )
+            cur.execute(
+                """INSERT INTO unit_state (unit_id, status, incident_id, status_at) VALUES (%s, 'dispatched', %s, %s)
+                   ON CONFLICT (unit_id) DO UPDATE SET status = 'dispatched', incident_id = excluded.incident_id, status_at = excluded.status_at
+                   WHERE unit_state.status IN ('available', 'returning')""",
+                (unit_id, incident["incident_id"], now),
+            )
+            if cur.rowcount == 0:
+                raise _Taken
+    except (psycopg.errors.UniqueViolation, _Taken):
+        return False
+    return True
+
+
+class _Taken(Exception):
+    pass
+
+
+def _stand_down(cur: psycopg.Cursor, incident_id: str, now: datetime, actor: str) -> None:
+    """Re-assignment: the incident's current unit is released."""
+    cur.execute(
+        f"UPDATE assignments SET state = 'stood_down' WHERE incident_id = %s AND state IN {_OPEN_ASSIGNMENT} RETURNING unit_id",
+        (incident_id,),
+    )
+    for row in cur.fetchall():
+        cur.execute("UPDATE unit_state SET status = 'available', incident_id = NULL, status_at = %s WHERE unit_id = %s", (now, row["unit_id"]))
+        _audit(cur, now, incident_id, row["unit_id"], "stood_down", actor, {})
+    cur.execute("UPDATE incidents SET state = 'new' WHERE incident_id = %s", (incident_id,))
+
+
+# --- lifecycle -----------------------------------------------------------------------------
+
+def apply_unit_status(conn: psycopg.Connection, unit_id: str, status: str, reported_at: datetime, now: datetime) -> bool:
+    """A crew's status report. Illegal steps are recorded and not applied. Returns True
+    when the unit became free (the caller then serves the queue)."""
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            "INSERT INTO unit_state (unit_id) SELECT unit_id FROM units WHERE unit_id = %s ON CONFLICT DO NOTHING", (unit_id,)
+        )
+        cur.execute("SELECT * FROM unit_state WHERE unit_id = %s FOR UPDATE", (unit_id,))
+        current = cur.fetchone()
+        if current is None:
+            return False
+        if current["report_ts"] is not None and reported_at <= current["report_ts"]:
+            return False  # already applied (every dispatcher hears every report) or out of order
+        cur.execute("UPDATE unit_state SET report_ts = %s WHERE unit_id = %s", (reported_at, unit_id))
+        try:
+            new = transition(UnitStatus(current["status"]), status)
+        except (IllegalTransition, ValueError) as exc:
+            _audit(cur, now, current["incident_id"], unit_id, "rejected_transition", f"unit:{unit_id}", {"reported": status, "reason": str(exc)})
+            return False
+        if new == current["status"]:
+            return False  # a repeated report
+        cur.execute(
+            f"SELECT * FROM assignments WHERE unit_id = %s AND state IN {_OPEN_ASSIGNMENT} FOR UPDATE", (unit_id,)
+        )
+        assignment = cur.fetchone()
+        incident_id = assignment["incident_id"] if assignment else None
+        freed = new in (UnitStatus.AVAILABLE, UnitStatus.RETURNING, UnitStatus.OUT_OF_SERVICE)
+        cur.execute(
+            "UPDATE unit_state SET status = %s, status_at = %s, incident_id = %s WHERE unit_id = %s",
+            (new.value, reported_at, None if freed else incident_id, unit_id),
+        )
+        _audit(cur, now, incident_id, unit_id, "transition", f"unit:{unit_id}", {"from": current["status"], "to": new.value})
+        emit(cur, "unit.updated", None, {"unit_id": unit_id, "status": new.value, "incident_id": incident_id}, now)
+        if assignment is not None:
+            _follow_unit(cur, assignment, UnitStatus(current["status"]), new, now)
+        return new in (UnitStatus.AVAILABLE, UnitStatus.RETURNING)
+
+
+def _follow_unit(cur: psycopg.Cursor, assignment: dict, old: UnitStatus, new: UnitStatus, now: datetime) -> None:
+    """Move the assignment and its incident along with the unit."""
+    incident_id = assignment["incident_id"]
+    cur.execute("SELECT * FROM incidents WHERE incident_id = %s FOR UPDATE", (incident_id,))
+    incident = cur.fetchone()
+    step = step_for(incident["kind"], old, new)
+    cur.execute("UPDATE assignments SET state = %s WHERE assignment_id = %s", (step.assignment_state, assignment["assignment_id"]))
+    target = IncidentStatus(incident["state"])
+    if step.incident_state is not None and step.incident_state != target:
+        try:
+            target = transition(target, step.incident_state)
+        except IllegalTransition as exc:
+            _audit(cur, now, incident_id, assignment["unit_id"], "rejected_transition", "dispatcher", {"reason": str(exc)})
+            return
+    elif step.loop_stage is None:
+        return
+    cur.execute(
+        "UPDATE incidents SET state = %s, loop_stage = COALESCE(%s, loop_stage), updated_at = %s WHERE incident_id = %s RETURNING *",
+        (target.value, step.loop_stage, now, incident_id),
+    )
+    updated = cur.fetchone()
+    _audit(cur, now, incident_id, assignment["unit_id"], f"incident_{target.value}", "dispatcher", {"assignment": step.assignment_state})
+    emit(cur, "incident.updated", updated["person_id"], _incident_json(updated), now)
+
+
+def refuse_overdue(conn: psycopg.Connection, now: datetime, after_s: float) -> list[str]:
+    """Orders not answered with en_route in time count as refused: the unit is released and
+    the incident goes back to the queue for the next candidate. Returns those incidents."""
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            "SELECT * FROM assignments WHERE state = 'ordered' AND ordered_at <= %s FOR UPDATE SKIP LOCKED",
+            (now - timedelta(seconds=after_s),),
+        )
+        overdue = cur.fetchall()
+        for a in overdue:
+            cur.execute("UPDATE assignments SET state = 'refused' WHERE assignment_id = %s", (a["assignment_id"],))
+            cur.execute(
+                "UPDATE unit_state SET status = 'available', incident_id = NULL, status_at = %s WHERE unit_id = %s AND status = 'dispatched'",
+                (now, a["unit_id"]),
+            )
+            cur.execute("UPDATE incidents SET state = 'new', updated_at = %s WHERE incident_id = %s AND state = 'dispatched'", (now, a["incident_id"]))
+            _audit(cur, now, a["incident_id"], a["unit_id"], "refused", "dispatcher", {"reason": f"no en_route within {after_s:g} s"})
+        return [a["incident_id"] for a in overdue]
+
+
+def record_position(conn: psycopg.Connection, unit_id: str, lat: float, lon: float, at: datetime) -> None:
+    with conn.transaction():
+        conn.execute(
+            """INSERT INTO unit_state (unit_id, lat, lon, gps_at) SELECT unit_id, %s, %s, %s FROM units WHERE unit_id = %s
+               ON CONFLICT (unit_id) DO UPDATE SET lat = excluded.lat, lon = excluded.lon, gps_at = excluded.gps_at
+               WHERE unit_state.gps_at IS NULL OR unit_state.gps_at < excluded.gps_at""",
+            (lat, lon, at, unit_id),
+        )
+
+
+def _audit(cur: psycopg.Cursor, at: datetime, incident_id: str | None, unit_id: str | None, action: str, actor: str, detail: dict) -> None:
+    cur.execute(
+        "INSERT INTO dispatch_audit (at, incident_id, unit_id, action, actor, detail) VALUES (%s, %s, %s, %s, %s, %s)",
+        (at, incident_id, unit_id, action, actor, Jsonb(detail)),
+    )
+
+
+def _incident_json(row: dict) -> dict:
+    return {k: v for k, v in row.items() if k != "inserted"}

@@ -1,0 +1,162 @@
+"""The dispatcher on the real broker and database, over the simulated Jiashan county."""
+
+from __future__ import annotations
+
+import random
+import time
+from datetime import UTC, datetime
+
+import orjson
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from dispatch.assignment import Incident, Priority, Unit, UnitStatus, decide
+from dispatch.eta import eta_to
+from dispatch.store import create_incident
+from tests.fix_broker import TEST_ROOT, Publisher
+from tests.fix_ingest import wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def rows(url: str, sql: str, *params: object) -> list[dict]:
+    with psycopg.connect(url, row_factory=dict_row) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def new_incident(url: str, lat: float, lon: float, priority: int = 2, kind: str = "medical") -> str:
+    with psycopg.connect(url) as conn:
+        return create_incident(conn, lat=lat, lon=lon, kind=kind, priority=priority, description="test call", actor="calltaker", now=datetime.now(UTC))["incident_id"]
+
+
+def report(publisher: Publisher, unit_id: str, *statuses: str) -> None:
+    for status in statuses:
+        publisher.wait_acked([publisher.publish(f"{TEST_ROOT}/unit/{unit_id}/status", orjson.dumps({"ts": time.time(), "status": status}))])
+        time.sleep(0.05)
+
+
+def test_an_incident_gets_an_order_for_the_nearest_unit_by_road_with_its_eta(
+    start_dispatcher, collect, jiashan_url: str, jiashan_network, jiashan_registry
+) -> None:
+    orders = collect("watchpost-gateway", "unit/+/order")
+    start_dispatcher(jiashan_url)
+    lat, lon = 30.87, 120.95
+    incident_id = new_incident(jiashan_url, lat, lon, priority=1)
+    [(_, topic, payload)] = orders.wait_for(1)
+    order = orjson.loads(payload)
+
+    # The same decision, made here from the registry: every ambulance parked at its base.
+    graph = jiashan_network.graph
+    bases = {f["facility_id"]: f for f in jiashan_registry["facilities"]}
+    units = [
+        Unit(u["unit_id"], u["kind"], UnitStatus.AVAILABLE, graph.snap(bases[u["base_facility_id"]]["lat"], bases[u["base_facility_id"]]["lon"]).node)
+        for u in jiashan_registry["units"]
+    ]
+    field = eta_to(graph, graph.snap(lat, lon).node)
+    etas = {u.unit_id: float(field.etas_for([u.node])[0]) for u in units}
+    expected = decide(Incident(incident_id, Priority.P1, datetime.now(UTC)), units, etas, datetime.now(UTC)).chosen
+    assert topic == f"{TEST_ROOT}/unit/{expected.unit_id}/order"
+    assert order["incident_id"] == incident_id and order["priority"] == 1
+    assert order["eta_s"] == pytest.approx(expected.eta_s, abs=0.1)
+    assert order["hospital_id"] and order["first_aid_post_id"]
+    [audit] = rows(jiashan_url, "SELECT * FROM dispatch_audit WHERE action = 'assigned'")
+    assert audit["detail"]["chosen"]["unit_id"] == expected.unit_id and len(audit["detail"]["ranked"]) >= 2
+    assert audit["detail"]["rule"].startswith("no unit with a GPS fix")  # parked, never reported GPS
+
+
+def test_status_messages_drive_the_unit_and_incident_lifecycle(start_dispatcher, collect, broker, jiashan_url: str) -> None:
+    orders = collect("watchpost-gateway", "unit/+/order")
+    start_dispatcher(jiashan_url)
+    incident_id = new_incident(jiashan_url, 30.83, 120.92)
+    [(_, topic, _)] = orders.wait_for(1)
+    unit_id = topic.split("/")[-2]
+    crew = Publisher(broker)
+    try:
+        report(crew, unit_id, "en_route", "on_scene")
+        wait_for(lambda: rows(jiashan_url, "SELECT state FROM incidents WHERE incident_id = %s", incident_id)[0]["state"] == "on_scene")
+        report(crew, unit_id, "at_hospital")  # illegal: on_scene → at_hospital skips transporting
+        report(crew, unit_id, "transporting", "at_hospital", "returning", "available")
+    finally:
+        crew.close()
+    wait_for(lambda: rows(jiashan_url, "SELECT status FROM unit_state WHERE unit_id = %s", unit_id)[0]["status"] == "available")
+    [incident] = rows(jiashan_url, "SELECT * FROM incidents WHERE incident_id = %s", incident_id)
+    assert incident["state"] == "closed"
+    [rejected] = rows(jiashan_url, "SELECT * FROM dispatch_audit WHERE action = 'rejected_transition'")
+    assert rejected["detail"]["reported"] == "at_hospital" and "on_scene" in rejected["detail"]["reason"]
+    steps = [r["detail"]["to"] for r in rows(jiashan_url, "SELECT detail FROM dispatch_audit WHERE action = 'transition' ORDER BY at")]
+    assert steps == ["en_route", "on_scene", "transporting", "at_hospital", "returning", "available"]
+    [assignment] = rows(jiashan_url, "SELECT state FROM assignments")
+    assert assignment["state"] == "done"
+
+
+def test_100_incidents_and_two_dispatchers_never_double_book_and_serve_by_priority(
+    start_dispatcher, broker, jiashan_url: str, jiashan_registry
+) -> None:
+    rng = random.Random(7)
+    priorities = [1] * 10 + [2] * 20 + [3] * 30 + [4] * 40
+    rng.shuffle(priorities)
+    stations = [s for s in jiashan_registry["stations"]]
+    for p in priorities:  # spread over the county: near random water stations
+        s = rng.choice(stations)
+        new_incident(jiashan_url, s["lat"] + rng.uniform(-0.01, 0.01), s["lon"] + rng.uniform(-0.01, 0.01), priority=p)
+    ambulances = [u["unit_id"] for u in jiashan_registry["units"] if u["kind"] == "ambulance"]
+    start_dispatcher(jiashan_url, "dispatch-a")
+    start_dispatcher(jiashan_url, "dispatch-b")
+    wait_for(lambda: len(rows(jiashan_url, "SELECT 1 FROM assignments")) == len(ambulances))
+    time.sleep(1.5)  # both dispatchers have passed over the queue again by now
+
+    booked = rows(jiashan_url, "SELECT a.unit_id, i.priority FROM assignments a JOIN incidents i USING (incident_id)")
+    assert len(booked) == len({b["unit_id"] for b in booked}) == len(ambulances)
+    waiting = rows(jiashan_url, "SELECT priority FROM incidents WHERE state = 'new'")
+    assert max(b["priority"] for b in booked) <= min(w["priority"] for w in waiting)
+
+    # Free the units twice over: each time, the most urgent waiting incidents go first.
+    crew = Publisher(broker)
+    try:
+        for _ in range(2):
+            for unit_id in ambulances:
+                wait_for(lambda: rows(jiashan_url, "SELECT status FROM unit_state WHERE unit_id = %s", unit_id)[0]["status"] == "dispatched")
+                report(crew, unit_id, "en_route", "on_scene", "returning", "available")
+        wait_for(lambda: len(rows(jiashan_url, "SELECT 1 FROM assignments")) == 3 * len(ambulances), timeout=60)
+    finally:
+        crew.close()
+    served = [r["priority"] for r in rows(jiashan_url, "SELECT i.priority FROM assignments a JOIN incidents i USING (incident_id) ORDER BY a.assignment_id")]
+    waves = [served[k * len(ambulances):(k + 1) * len(ambulances)] for k in range(3)]
+    for earlier, later in zip(waves, waves[1:]):
+        assert max(earlier) <= min(later)  # no wave serves a less urgent call than a later one
+    assert rows(jiashan_url, "SELECT count(*) AS n FROM assignments a1 JOIN assignments a2 ON a1.unit_id = a2.unit_id "
+                "AND a1.assignment_id < a2.assignment_id AND a1.state IN ('ordered','en_route','on_scene') "
+                "AND a2.state IN ('ordered','en_route','on_scene')")[0]["n"] == 0
+
+
+def test_a_cross_border_water_alarm_sends_cap_to_the_partner_and_opens_a_patrol_incident(
+    start_ingest, start_dispatcher, collect, publisher: Publisher, jiashan_url: str, jiashan_registry
+) -> None:
+    station = next(s for s in jiashan_registry["stations"] if s.get("partner_id") == "qingpu")
+    alerts = collect("qingpu", "partner/qingpu/water-alert")
+    start_ingest(db_url=jiashan_url)
+    start_dispatcher(jiashan_url)
+    topic = f"{TEST_ROOT}/water/{station['station_id']}/telemetry"
+    base = time.time() - 900
+    for i, nh3n in enumerate([1.8] * 3 + [0.1] * 3):  # class V (worse than its target) × 3, then class I × 3
+        publisher.wait_acked([publisher.publish(topic, orjson.dumps({"ts": base + 60 * i, "ph": 7.2, "do_mg_l": 7.6, "nh3n_mg_l": nh3n}))])
+        time.sleep(0.1)
+    messages = alerts.wait_for(2, timeout=30)
+    from xml.etree import ElementTree as ET
+
+    ns = {"cap": "urn:oasis:names:tc:emergency:cap:1.2"}
+    docs = [ET.fromstring(m[2]) for m in messages]
+    assert [d.findtext("cap:msgType", namespaces=ns) for d in docs] == ["Alert", "Cancel"]
+    for d in docs:
+        for field in ("identifier", "sender", "sent", "status", "scope"):
+            assert d.findtext(f"cap:{field}", namespaces=ns)
+        info = d.find("cap:info", ns)
+        for field in ("category", "event", "urgency", "severity", "certainty"):
+            assert info.findtext(f"cap:{field}", namespaces=ns)
+        assert info.find("cap:area/cap:areaDesc", ns) is not None
+    assert docs[1].findtext("cap:references", namespaces=ns).split(",")[1] == docs[0].findtext("cap:identifier", namespaces=ns)
+    [incident] = rows(jiashan_url, "SELECT * FROM incidents WHERE kind = 'water'")
+    assert incident["station_id"] == station["station_id"] and incident["loop_stage"] == "verified"
+    [assignment] = rows(jiashan_url, "SELECT a.*, u.kind FROM assignments a JOIN units u USING (unit_id)")
+    assert assignment["kind"] == "river_patrol"
