@@ -5,7 +5,7 @@
 
 up:
 	scripts/services.sh up
-	set -a && . ./.env.local && set +a && exec .venv/bin/watchpost ingest
+	set -a && . ./.env.local && set +a && exec .venv/bin/watchpost run
 
 test:
 	scripts/services.sh up
@@ -16,4 +16,4 @@ down:
 
 bench:
 	scripts/services.sh up
-	set -a && . ./.env.local && set +a && .venv/bin/python bench/ingest.py
+	set -a && . ./.env.local && set +a && cd bench && for b in ingest alarm_latency dispatch dispatch_eta; do ../.venv/bin/python $$b.py || exit 1; done

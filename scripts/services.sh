@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Local services for Watchpost: TimescaleDB and the project's Mosquitto.
 #
-#   scripts/services.sh up     install what is missing, start both, migrate, load the demo
-#                              registry, write .env.local with the URLs (idempotent)
+#   scripts/services.sh up     install what is missing, start both, migrate, load the
+#                              simulated Jiashan registry and road network, write
+#                              .env.local with the URLs (idempotent)
 #   scripts/services.sh down   stop both
 #
 # A broker or database given in WATCHPOST_MQTT_URL / WATCHPOST_DATABASE_URL is used as it is
@@ -49,7 +50,13 @@ up() {
     fi
     export WATCHPOST_DATABASE_URL
     $WP db migrate >&2
-    $WP registry load config/registry-demo.yaml >&2
+    # The simulated Jiashan county: registry (generated once, deterministic) and roads.
+    local registry_file=$WATCHPOST_HOME/jiashan-registry.yaml
+    [[ -f $registry_file ]] || .venv/bin/python -m simulators.jiashan_registry --out "$registry_file" >&2
+    $WP registry load "$registry_file" >&2
+    if [[ $(psql "$WATCHPOST_DATABASE_URL" -qAtc "SELECT count(*) FROM road_nodes") == 0 ]]; then
+        $WP roads load --synthetic-jiashan simulators/data/jiashan-region.geojson >&2
+    fi
     if [[ -z ${WATCHPOST_MQTT_URL:-} ]]; then
         $WP broker sync --directory "$BROKER_DIR" --port "$BROKER_PORT" >/dev/null
         if ! broker_running; then
@@ -59,12 +66,15 @@ up() {
             sleep 0.3
             pgrep -f -n "mosquitto -c $BROKER_DIR/mosquitto.conf" >"$BROKER_DIR/mosquitto.pid"
         fi
-        WATCHPOST_MQTT_URL="mqtt://watchpost-ingest:$($WP broker password watchpost-ingest)@127.0.0.1:$BROKER_PORT"
+        local broker=127.0.0.1:$BROKER_PORT
+        WATCHPOST_MQTT_URL="mqtt://watchpost-ingest:$($WP broker password watchpost-ingest)@$broker"
+        WATCHPOST_DISPATCH__MQTT_URL="mqtt://watchpost-dispatch:$($WP broker password watchpost-dispatch)@$broker"
     fi
     umask 077
     cat >.env.local <<ENV
 WATCHPOST_DATABASE_URL=$WATCHPOST_DATABASE_URL
 WATCHPOST_MQTT_URL=$WATCHPOST_MQTT_URL
+WATCHPOST_DISPATCH__MQTT_URL=${WATCHPOST_DISPATCH__MQTT_URL:-$WATCHPOST_MQTT_URL}
 ENV
     log "services are up; their URLs are in .env.local"
 }

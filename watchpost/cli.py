@@ -133,7 +133,7 @@ def ingest(config: ConfigOption = None) -> None:
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr="127.0.0.1", registry=metrics.registry)
     worker = IngestWorker(
-        mqtt_endpoint=settings.mqtt,
+        mqtt_endpoint=settings.mqtt_for(settings.ingest),
         topic_root=settings.topic_root,
         database_url=settings.database_url,
         settings=settings.ingest,
@@ -179,7 +179,7 @@ def roads_load(
 
 
 @app.command("dispatch")
-def dispatch(config: ConfigOption = None, client_id: str = "watchpost-dispatch-1") -> None:
+def dispatch(config: ConfigOption = None, client_id: Annotated[str | None, typer.Option(help="overrides dispatch.client_id")] = None) -> None:
     """Run a dispatcher: assign the nearest unit by road time, drive incident lifecycles,
     send partner alerts. Several may run at once."""
     import asyncio
@@ -188,11 +188,13 @@ def dispatch(config: ConfigOption = None, client_id: str = "watchpost-dispatch-1
     from watchpost.db import connect
 
     settings = _settings(config)
+    client_id = client_id or settings.dispatch.client_id
     dispatcher = Dispatcher(
         database_url=settings.database_url,
-        mqtt_endpoint=settings.mqtt,
+        mqtt_endpoint=settings.mqtt_for(settings.dispatch),
         topic_root=settings.topic_root,
         client_id=client_id,
+        redispatch_after_s=settings.dispatch.redispatch_after_s,
         # Not a shared group: every dispatcher hears every crew report, in order; the
         # database applies each once (see dispatch.store.apply_unit_status).
         share_group="",
@@ -207,6 +209,25 @@ def dispatch(config: ConfigOption = None, client_id: str = "watchpost-dispatch-1
         await run_dispatcher(dispatcher, stop)
 
     asyncio.run(main())
+
+
+@app.command("run")
+def run(config: ConfigOption = None) -> None:
+    """Run the platform's processes (ingest and dispatcher) under one supervisor: a process
+    that dies is restarted, Ctrl-C or SIGTERM stops them all and waits for them."""
+    from watchpost.supervisor import Supervisor
+
+    _settings(config)  # fail early on a bad configuration, with the message it gives
+    extra = ["--config", str(config)] if config else []
+    supervisor = Supervisor(
+        {
+            "ingest": [sys.executable, "-m", "watchpost.cli", "ingest", *extra],
+            "dispatch": [sys.executable, "-m", "watchpost.cli", "dispatch", *extra],
+        }
+    )
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: supervisor.stop())
+    raise typer.Exit(supervisor.run())
 
 
 if __name__ == "__main__":

@@ -54,6 +54,9 @@ class MqttEndpoint:
 
 @dataclass(frozen=True, slots=True)
 class IngestSettings:
+    # This process's broker URL when it differs from the top-level one (each process has
+    # its own broker account: ingest may only read device topics).
+    mqtt_url: str = ""
     # A batch is committed when it holds this many messages or its oldest message has
     # waited this long, whichever comes first: large batches make COPY cheap, the wait
     # bounds the latency an alarm sees.
@@ -85,6 +88,14 @@ class IngestSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class DispatchSettings:
+    mqtt_url: str = ""  # as for ingest; the dispatcher's account may publish orders
+    client_id: str = "watchpost-dispatch-1"
+    # A unit that has not reported en_route this long after its order counts as refusing.
+    redispatch_after_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str = "postgresql://watchpost@127.0.0.1:5433/watchpost"
     mqtt_url: str = "mqtt://127.0.0.1:1884"
@@ -92,10 +103,10 @@ class Settings:
     log_level: str = "INFO"
     metrics_port: int = 0  # 0: no metrics endpoint for this process
     ingest: IngestSettings = field(default_factory=IngestSettings)
+    dispatch: DispatchSettings = field(default_factory=DispatchSettings)
 
-    @property
-    def mqtt(self) -> MqttEndpoint:
-        return MqttEndpoint.parse(self.mqtt_url)
+    def mqtt_for(self, process: IngestSettings | DispatchSettings) -> MqttEndpoint:
+        return MqttEndpoint.parse(process.mqtt_url or self.mqtt_url)
 
 
 def load_settings(environ: Mapping[str, str] | None = None, toml_path: Path | None = None) -> Settings:

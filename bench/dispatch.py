@@ -1,0 +1,131 @@
+"""Dispatch latency: an incident committed → its order received on the unit's topic.
+
+    python bench/dispatch.py [--incidents 200]
+
+Needs WATCHPOST_DATABASE_URL. Builds the simulated Jiashan county (registry and road network,
+15k nodes), starts its own broker and one `watchpost dispatch`, and creates incidents one at
+a time at random points of the county, as a call-taker would. Between incidents the chosen
+unit is put back to `available` directly in the database, outside the timed path, so every
+incident sees the full fleet. The baseline in the same run is the pure decision (one
+reversed Dijkstra + ranking) without database or broker. One-to-all ETA on large graphs:
+bench/dispatch_eta.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
+
+from common import ROOT_DIR, TOPIC_ROOT, Broker, bench_database, platform_summary
+from dispatch.assignment import Incident, Priority, Unit, UnitStatus, decide
+from dispatch.eta import eta_to
+from dispatch.jiashan_roads import build_jiashan_network
+from dispatch.store import create_incident, save_road_graph
+from simulators.jiashan_registry import DEFAULT_GEOJSON, generate_registry
+from watchpost.broker import DISPATCH_USER, GATEWAY_USER, device_password
+
+
+def percentiles(ms: list[float]) -> tuple[float, float]:
+    return statistics.median(ms), statistics.quantiles(ms, n=100, method="inclusive")[98]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--incidents", type=int, default=200)
+    args = ap.parse_args()
+    rng = random.Random(1)
+    doc = generate_registry(persons=20)
+    network = build_jiashan_network(DEFAULT_GEOJSON)
+    graph = network.graph
+    with bench_database(doc) as url:
+        with psycopg.connect(url) as conn:
+            save_road_graph(conn, graph)
+        broker = Broker()
+        log = Path(tempfile.mkdtemp(prefix="watchpost-bench-logs-")) / "dispatch.log"
+        env = {**os.environ, "WATCHPOST_DATABASE_URL": url, "WATCHPOST_MQTT_URL": broker.url(DISPATCH_USER), "WATCHPOST_TOPIC_ROOT": TOPIC_ROOT}
+        proc = subprocess.Popen([sys.executable, "-m", "watchpost.cli", "dispatch"], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=ROOT_DIR)
+        received: dict[str, float] = {}
+        got = threading.Condition()
+
+        def on_message(_c, _u, msg) -> None:
+            with got:
+                received[orjson.loads(msg.payload)["incident_id"]] = time.perf_counter()
+                got.notify_all()
+
+        sub = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        sub.username_pw_set(GATEWAY_USER, device_password(broker.secret, GATEWAY_USER))
+        sub.on_message = on_message
+        sub.connect("127.0.0.1", broker.port)
+        sub.subscribe(f"{TOPIC_ROOT}/unit/+/order", qos=1)
+        sub.loop_start()
+        try:
+            while "dispatcher connected" not in log.read_text():
+                if proc.poll() is not None:
+                    raise SystemExit(log.read_text())
+                time.sleep(0.1)
+            print(f"machine: {os.cpu_count()} cores, {platform_summary()}; road graph {graph.n_nodes:,} nodes", flush=True)
+            points = []
+            while len(points) < args.incidents:
+                lat, lon = rng.uniform(30.75, 31.02), rng.uniform(120.78, 121.05)
+                if network.geography.contains(lat, lon):
+                    points.append((lat, lon))
+            latencies = []
+            conn = psycopg.connect(url, autocommit=False)
+            for k, (lat, lon) in enumerate(points):
+                incident = create_incident(conn, lat=lat, lon=lon, kind="medical", priority=1 + k % 4, description="bench", actor="bench", now=datetime.now(UTC))
+                committed = time.perf_counter()  # create_incident returns after its commit
+                with got:
+                    if not got.wait_for(lambda: incident["incident_id"] in received, timeout=10):
+                        raise SystemExit(f"no order for {incident['incident_id']}")
+                latencies.append((received[incident["incident_id"]] - committed) * 1000)
+                with conn.transaction():  # outside the timed path: the unit is free again
+                    conn.execute("UPDATE assignments SET state = 'done' WHERE incident_id = %s", (incident["incident_id"],))
+                    conn.execute("UPDATE unit_state SET status = 'available', incident_id = NULL WHERE status = 'dispatched'")
+                    conn.execute("UPDATE incidents SET state = 'closed' WHERE incident_id = %s", (incident["incident_id"],))
+            conn.close()
+
+            # Baseline: the decision alone, in this process, for the same points.
+            bases = {f["facility_id"]: f for f in doc["facilities"]}
+            units = [
+                Unit(u["unit_id"], u["kind"], UnitStatus.AVAILABLE, graph.snap(bases[u["base_facility_id"]]["lat"], bases[u["base_facility_id"]]["lon"]).node)
+                for u in doc["units"]
+            ]
+            pure = []
+            for k, (lat, lon) in enumerate(points):
+                t = time.perf_counter()
+                field = eta_to(graph, graph.snap(lat, lon).node)
+                etas = {u.unit_id: float(field.etas_for([u.node])[0]) for u in units}
+                decide(Incident(f"I{k}", Priority.P1, datetime.now(UTC)), units, etas, datetime.now(UTC))
+                pure.append((time.perf_counter() - t) * 1000)
+            (p50, p99), (b50, b99) = percentiles(latencies), percentiles(pure)
+            print()
+            print("| incident → order | p50 | p99 |")
+            print("|---|---|---|")
+            print(f"| committed incident → order received on the unit's topic ({len(latencies)} incidents) | {p50:.1f} ms | {p99:.1f} ms |")
+            print(f"| baseline: the decision alone (snap + reversed Dijkstra + ranking) | {b50:.2f} ms | {b99:.2f} ms |")
+            print(f"\nratio p99 end-to-end / decision: {p99 / b99:.1f}; target p99 ≤ 50 ms")
+        finally:
+            sub.loop_stop()
+            proc.terminate()
+            proc.wait(15)
+            broker.close()
+            shutil.rmtree(log.parent, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

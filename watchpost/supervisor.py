@@ -1,0 +1,68 @@
+"""Runs a few child processes, restarts one that dies, stops them all on request."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import threading
+import time
+
+log = logging.getLogger(__name__)
+
+# A child that keeps dying is restarted at most this often, so a crash loop (a bad
+# configuration, a database that is down) does not spin the machine.
+RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
+# After this long up, a child counts as healthy again and its backoff starts over.
+HEALTHY_AFTER_S = 60.0
+STOP_TIMEOUT_S = 20.0
+
+
+class Supervisor:
+    def __init__(self, commands: dict[str, list[str]]) -> None:
+        self._commands = commands
+        self._stopping = threading.Event()
+        self._children: dict[str, subprocess.Popen] = {}
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def run(self) -> int:
+        failures = dict.fromkeys(self._commands, 0)
+        started_at: dict[str, float] = {}
+        next_start = dict.fromkeys(self._commands, 0.0)
+        try:
+            while not self._stopping.is_set():
+                now = time.monotonic()
+                for name, command in self._commands.items():
+                    child = self._children.get(name)
+                    if child is not None and child.poll() is None:
+                        if now - started_at[name] > HEALTHY_AFTER_S:
+                            failures[name] = 0
+                        continue
+                    if child is not None:
+                        delay = RESTART_BACKOFF_S[min(failures[name], len(RESTART_BACKOFF_S) - 1)]
+                        log.error("%s exited with %s; restarting in %.0f s", name, child.returncode, delay)
+                        failures[name] += 1
+                        next_start[name] = now + delay
+                        del self._children[name]
+                    if now >= next_start[name]:
+                        self._children[name] = subprocess.Popen(command)
+                        started_at[name] = now
+                        log.info("started %s (pid %d)", name, self._children[name].pid)
+                self._stopping.wait(0.5)
+        finally:
+            self._stop_children()
+        return 0
+
+    def _stop_children(self) -> None:
+        for child in self._children.values():
+            if child.poll() is None:
+                child.terminate()
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        for name, child in self._children.items():
+            try:
+                child.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.error("%s did not stop in %.0f s; killing it", name, STOP_TIMEOUT_S)
+                child.kill()
+                child.wait()
