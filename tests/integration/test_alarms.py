@@ -173,8 +173,15 @@ def test_water_station_from_class_iii_to_iv_and_back_raises_one_alarm_then_clear
     [alarm] = rows(database_url, "SELECT * FROM alarms")
     assert (alarm["alarm_type"], alarm["source_id"], alarm["severity"]) == ("water_class_exceeded", "WS-001", "major")
     assert alarm["control_room"]
-    events = [(r["type"], r["data"]["alarm_id"]) for r in rows(database_url, "SELECT * FROM events ORDER BY event_id")]
-    assert events == [("alarm.raised", alarm["alarm_id"]), ("alarm.cleared", alarm["alarm_id"])]
-    notified = [orjson.loads(n.payload)["type"] for n in listener.notifies(timeout=2, stop_after=2)]
+    events = [(r["type"], r["data"].get("alarm_id")) for r in rows(database_url, "SELECT * FROM events ORDER BY event_id")]
+    assert events == [
+        ("alarm.raised", alarm["alarm_id"]),
+        ("incident.created", alarm["alarm_id"]),  # the patrol's closed loop opens…
+        ("alarm.cleared", alarm["alarm_id"]),
+        ("incident.updated", alarm["alarm_id"]),  # …and the clear verifies it
+    ]
+    [incident] = rows(database_url, "SELECT * FROM incidents")
+    assert (incident["kind"], incident["station_id"], incident["loop_stage"]) == ("water", "WS-001", "verified")
+    notified = [orjson.loads(n.payload)["type"] for n in listener.notifies(timeout=2, stop_after=4)]
     listener.close()
-    assert notified == ["alarm.raised", "alarm.cleared"]
+    assert notified == [e[0] for e in events]
