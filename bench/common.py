@@ -232,7 +232,7 @@ class Workers:
     def start(self) -> None:
         for k, log in enumerate(self.logs):
             env = {
-                **os.environ,
+                **{k: v for k, v in os.environ.items() if not k.startswith("WATCHPOST_")},
                 "WATCHPOST_DATABASE_URL": self.url,
                 "WATCHPOST_MQTT_URL": self.broker.url(INGEST_USER),
                 "WATCHPOST_TOPIC_ROOT": TOPIC_ROOT,

@@ -57,7 +57,7 @@ def main() -> None:
             save_road_graph(conn, graph)
         broker = Broker()
         log = Path(tempfile.mkdtemp(prefix="watchpost-bench-logs-")) / "dispatch.log"
-        env = {**os.environ, "WATCHPOST_DATABASE_URL": url, "WATCHPOST_MQTT_URL": broker.url(DISPATCH_USER), "WATCHPOST_TOPIC_ROOT": TOPIC_ROOT}
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("WATCHPOST_")}, "WATCHPOST_DATABASE_URL": url, "WATCHPOST_MQTT_URL": broker.url(DISPATCH_USER), "WATCHPOST_TOPIC_ROOT": TOPIC_ROOT}
         proc = subprocess.Popen([sys.executable, "-m", "watchpost.cli", "dispatch"], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=ROOT_DIR)
         received: dict[str, float] = {}
         got = threading.Condition()

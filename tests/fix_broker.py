@@ -25,6 +25,12 @@ TEST_ROOT = "jiashan"
 TEST_DEVICES = ("WS-001", "WS-002", "P-0001", "P-0002", "AMB-01", "AMB-02", "qingpu")
 
 
+def process_environment() -> dict[str, str]:
+    """The environment for a child process under test: this one's, without any WATCHPOST_*
+    setting (the developer's .env.local must not point a test process at the dev broker)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("WATCHPOST_")}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

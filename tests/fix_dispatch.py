@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.fix_broker import TEST_ROOT, Broker
+from tests.fix_broker import TEST_ROOT, Broker, process_environment
 from watchpost.broker import DISPATCH_USER, device_password
 
 
@@ -23,7 +22,7 @@ class DispatcherProcess:
     def __init__(self, broker: Broker, database_url: str, log_path: Path, client_id: str) -> None:
         self.log_path = log_path
         env = {
-            **os.environ,
+            **process_environment(),
             "WATCHPOST_DATABASE_URL": database_url,
             "WATCHPOST_MQTT_URL": broker.url(DISPATCH_USER),
             "WATCHPOST_TOPIC_ROOT": TEST_ROOT,

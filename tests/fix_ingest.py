@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fix_broker import TEST_ROOT, Broker
+from tests.fix_broker import TEST_ROOT, Broker, process_environment
 from tests.fix_db import count
 from watchpost.broker import INGEST_USER
 
@@ -20,7 +19,7 @@ from watchpost.broker import INGEST_USER
 class IngestProcess:
     def __init__(self, broker: Broker, database_url: str, log_path: Path, client_id: str, **settings: str) -> None:
         self.env = {
-            **os.environ,
+            **process_environment(),
             "WATCHPOST_DATABASE_URL": database_url,
             "WATCHPOST_MQTT_URL": broker.url(INGEST_USER),
             "WATCHPOST_TOPIC_ROOT": TEST_ROOT,
