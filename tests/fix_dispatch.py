@@ -19,13 +19,14 @@ from watchpost.broker import DISPATCH_USER, device_password
 
 
 class DispatcherProcess:
-    def __init__(self, broker: Broker, database_url: str, log_path: Path, client_id: str) -> None:
+    def __init__(self, broker: Broker, database_url: str, log_path: Path, client_id: str, **settings: str) -> None:
         self.log_path = log_path
         env = {
             **process_environment(),
             "WATCHPOST_DATABASE_URL": database_url,
             "WATCHPOST_MQTT_URL": broker.url(DISPATCH_USER),
             "WATCHPOST_TOPIC_ROOT": TEST_ROOT,
+            **{f"WATCHPOST_{k.upper()}": v for k, v in settings.items()},
         }
         log = log_path.open("a")
         self.process = subprocess.Popen(
@@ -53,8 +54,8 @@ class DispatcherProcess:
 def start_dispatcher(broker: Broker, tmp_path: Path) -> Iterator[Callable[..., DispatcherProcess]]:
     started: list[DispatcherProcess] = []
 
-    def start(database_url: str, client_id: str = "dispatch-test-1") -> DispatcherProcess:
-        d = DispatcherProcess(broker, database_url, tmp_path / f"{client_id}.log", client_id)
+    def start(database_url: str, client_id: str = "dispatch-test-1", **settings: str) -> DispatcherProcess:
+        d = DispatcherProcess(broker, database_url, tmp_path / f"{client_id}.log", client_id, **settings)
         started.append(d)
         return d
 

@@ -160,3 +160,34 @@ def test_a_cross_border_water_alarm_sends_cap_to_the_partner_and_opens_a_patrol_
     assert incident["station_id"] == station["station_id"] and incident["loop_stage"] == "verified"
     [assignment] = rows(jiashan_url, "SELECT a.*, u.kind FROM assignments a JOIN units u USING (unit_id)")
     assert assignment["kind"] == "river_patrol"
+
+
+def test_an_order_not_answered_with_en_route_goes_to_the_next_candidate(start_dispatcher, collect, jiashan_url: str) -> None:
+    orders = collect("watchpost-gateway", "unit/+/order")
+    start_dispatcher(jiashan_url, dispatch__redispatch_after_s="2")
+    incident_id = new_incident(jiashan_url, 30.87, 120.95, priority=1)
+    first, second = orders.wait_for(2, timeout=15)
+    assert orjson.loads(first[2])["incident_id"] == orjson.loads(second[2])["incident_id"] == incident_id
+    assert first[1] != second[1]  # another unit
+    assert 2.0 <= second[0] - first[0] <= 5.0
+    [refused] = rows(jiashan_url, "SELECT * FROM dispatch_audit WHERE action = 'refused'")
+    assert refused["unit_id"] == first[1].split("/")[-2] and "en_route" in refused["detail"]["reason"]
+    second_decision = rows(jiashan_url, "SELECT decision FROM assignments WHERE state = 'ordered'")[0]["decision"]
+    assert refused["unit_id"] in second_decision["refused"]
+
+
+def test_a_dispatcher_can_override_the_choice_and_the_first_unit_is_stood_down(jiashan_url: str, jiashan_network) -> None:
+    from dispatch.store import assign, load_facilities
+
+    with psycopg.connect(jiashan_url) as conn:
+        facilities = load_facilities(conn, jiashan_network.graph)
+        incident_id = new_incident(jiashan_url, 30.85, 120.93, priority=2)
+        first = assign(conn, incident_id, jiashan_network.graph, facilities, datetime.now(UTC))
+        override = "AMB-01" if first.unit_id != "AMB-01" else "AMB-02"
+        second = assign(conn, incident_id, jiashan_network.graph, facilities, datetime.now(UTC), actor="disp1", forced_unit=override)
+    assert second.unit_id == override and second.incident_id == incident_id
+    states = {r["unit_id"]: r["state"] for r in rows(jiashan_url, "SELECT unit_id, state FROM assignments")}
+    assert states == {first.unit_id: "stood_down", override: "ordered"}
+    assert rows(jiashan_url, "SELECT status FROM unit_state WHERE unit_id = %s", first.unit_id)[0]["status"] == "available"
+    [audit] = rows(jiashan_url, "SELECT detail FROM dispatch_audit WHERE action = 'assigned' AND actor = 'disp1'")
+    assert audit["detail"]["rule"] == "manual override by disp1"
