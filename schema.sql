@@ -422,3 +422,12 @@ ALTER TABLE incidents ADD COLUMN IF NOT EXISTS queued boolean NOT NULL DEFAULT f
 -- Device time of the crew's latest status report: every dispatcher hears every report, and
 -- one older than this (already applied by another) is skipped.
 ALTER TABLE unit_state ADD COLUMN IF NOT EXISTS report_ts timestamptz;
+
+-- Every read of a person's health data by the control room (privacy: DOMAIN.md).
+CREATE TABLE IF NOT EXISTS access_log (
+    at          timestamptz NOT NULL,
+    username    text NOT NULL,
+    person_id   text NOT NULL,
+    what        text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS access_log_person_idx ON access_log (person_id, at DESC);

@@ -401,3 +401,39 @@ def _audit(cur: psycopg.Cursor, at: datetime, incident_id: str | None, unit_id: 
 
 def _incident_json(row: dict) -> dict:
     return {k: v for k, v in row.items() if k != "inserted"}
+
+
+def rank_candidates(conn: psycopg.Connection, incident_id: str, graph: RoadGraph, facilities: Facilities, now: datetime) -> dict | None:
+    """The ranking `assign` would make now, without assigning: for the console's assign
+    dialog."""
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        cur.execute("SELECT * FROM incidents WHERE incident_id = %s", (incident_id,))
+        incident = cur.fetchone()
+        if incident is None or incident["lat"] is None:
+            return None
+        field = eta_to(graph, graph.snap(incident["lat"], incident["lon"]).node)
+        units = _units(cur, graph, facilities)
+        etas = {u.unit_id: float(field.etas_for([u.node])[0]) for u in units if u.node is not None}
+        wanted = Incident(incident_id, Priority(incident["priority"]), incident["created_at"], _UNIT_KIND_FOR.get(incident["kind"], "ambulance"))
+        return decide(wanted, units, etas, now).to_json()
+
+
+def close_incident(conn: psycopg.Connection, incident_id: str, actor: str, now: datetime) -> dict | None:
+    """The control room closes an incident (a water incident: its close-out). One not yet
+    reached by a unit is cancelled; its unit, if any, is stood down."""
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        cur.execute("SELECT * FROM incidents WHERE incident_id = %s AND state NOT IN ('closed', 'cancelled') FOR UPDATE", (incident_id,))
+        incident = cur.fetchone()
+        if incident is None:
+            return None
+        final = IncidentStatus.CLOSED if incident["state"] in ("on_scene", "transporting") else IncidentStatus.CANCELLED
+        _stand_down(cur, incident_id, now, actor)
+        cur.execute(
+            "UPDATE incidents SET state = %s, queued = false, loop_stage = CASE WHEN kind = 'water' THEN 'closed' END, "
+            "updated_at = %s WHERE incident_id = %s RETURNING *",
+            (final.value, now, incident_id),
+        )
+        updated = cur.fetchone()
+        _audit(cur, now, incident_id, None, final.value, actor, {})
+        emit(cur, "incident.updated", updated["person_id"], _incident_json(updated), now)
+        return updated

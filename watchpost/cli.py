@@ -19,10 +19,12 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 registry_app = typer.Typer(help="Reference data.", no_args_is_help=True)
 broker_app = typer.Typer(help="The MQTT broker's configuration and credentials.", no_args_is_help=True)
 roads_app = typer.Typer(help="The road network dispatch routes on.", no_args_is_help=True)
+user_app = typer.Typer(help="Users of the console and the family page.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(registry_app, name="registry")
 app.add_typer(broker_app, name="broker")
 app.add_typer(roads_app, name="roads")
+app.add_typer(user_app, name="user")
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML settings file (WATCHPOST_* variables override it)")]
 
@@ -211,9 +213,68 @@ def dispatch(config: ConfigOption = None, client_id: Annotated[str | None, typer
     asyncio.run(main())
 
 
+@user_app.command("set-password")
+def user_set_password(
+    username: str,
+    config: ConfigOption = None,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="read the password from standard input")] = False,
+) -> None:
+    """Set (or reset) a user's password; it is stored only as an argon2 hash."""
+    from dashboard.auth import hash_password
+    from watchpost.db import connect
+
+    settings = _settings(config)
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 8:
+        typer.echo("a password needs at least 8 characters", err=True)
+        raise typer.Exit(2)
+    with connect(settings.database_url) as conn:
+        updated = conn.execute("UPDATE users SET password_hash = %s WHERE username = %s", (hash_password(password), username)).rowcount
+    if not updated:
+        typer.echo(f"no user {username!r} in the registry", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"password set for {username}")
+
+
+def _api_secret(settings: Settings) -> str:
+    if settings.api.token_secret:
+        return settings.api.token_secret
+    path = watchpost_home() / "api-secret"
+    if not path.exists():
+        import secrets
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+@app.command("serve")
+def serve(config: ConfigOption = None, port: Annotated[int | None, typer.Option(help="overrides api.port")] = None) -> None:
+    """Run the HTTP API, the websockets and the console and family pages."""
+    from datetime import timedelta
+
+    import uvicorn
+
+    from dashboard.app import create_app
+
+    settings = _settings(config)
+    application = create_app(
+        database_url=settings.database_url,
+        token_secret=_api_secret(settings),
+        topic_root=settings.topic_root,
+        mqtt=settings.mqtt_for(settings.api),
+        token_ttl=timedelta(seconds=settings.api.token_ttl_s),
+        pool_size=settings.api.db_pool_size,
+    )
+    # Pings find dead websocket clients within ping interval + timeout.
+    uvicorn.run(application, host=settings.api.host, port=port or settings.api.port, log_level=settings.log_level.lower(),
+                ws_ping_interval=20, ws_ping_timeout=20, ws_max_size=65536)
+
+
 @app.command("run")
 def run(config: ConfigOption = None) -> None:
-    """Run the platform's processes (ingest and dispatcher) under one supervisor: a process
+    """Run the platform's processes (ingest, dispatcher, API) under one supervisor: a process
     that dies is restarted, Ctrl-C or SIGTERM stops them all and waits for them."""
     from watchpost.supervisor import Supervisor
 
@@ -223,6 +284,7 @@ def run(config: ConfigOption = None) -> None:
         {
             "ingest": [sys.executable, "-m", "watchpost.cli", "ingest", *extra],
             "dispatch": [sys.executable, "-m", "watchpost.cli", "dispatch", *extra],
+            "api": [sys.executable, "-m", "watchpost.cli", "serve", *extra],
         }
     )
     for sig in (signal.SIGTERM, signal.SIGINT):

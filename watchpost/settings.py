@@ -96,6 +96,18 @@ class DispatchSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ApiSettings:
+    mqtt_url: str = ""  # the API's broker account publishes manual assignments
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Signing key of the API's tokens; empty: a random one kept in $WATCHPOST_HOME/api-secret
+    # (every API process of an installation must share it).
+    token_secret: str = ""
+    token_ttl_s: int = 12 * 3600  # one shift
+    db_pool_size: int = 10
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str = "postgresql://watchpost@127.0.0.1:5433/watchpost"
     mqtt_url: str = "mqtt://127.0.0.1:1884"
@@ -104,8 +116,9 @@ class Settings:
     metrics_port: int = 0  # 0: no metrics endpoint for this process
     ingest: IngestSettings = field(default_factory=IngestSettings)
     dispatch: DispatchSettings = field(default_factory=DispatchSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
 
-    def mqtt_for(self, process: IngestSettings | DispatchSettings) -> MqttEndpoint:
+    def mqtt_for(self, process: IngestSettings | DispatchSettings | ApiSettings) -> MqttEndpoint:
         return MqttEndpoint.parse(process.mqtt_url or self.mqtt_url)
 
 

@@ -1,0 +1,131 @@
+"""What the API's routes share, built once by the app factory: settings, the database
+pool, the event hub, the login throttle, and (lazily) the dispatcher's road network for
+manual assignment."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import paho.mqtt.client as mqtt
+import psycopg
+from fastapi import HTTPException, Request
+from paho.mqtt.enums import CallbackAPIVersion
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from dashboard.auth import CONTROL_ROOM, AuthError, LoginThrottle, Principal, Role, read_token
+from dashboard.hub import Hub
+from dispatch import store as dispatch_store
+from watchpost.db import connect
+from watchpost.settings import MqttEndpoint
+
+
+@dataclass
+class ApiContext:
+    database_url: str
+    token_secret: str
+    token_ttl: timedelta
+    topic_root: str
+    mqtt: MqttEndpoint | None
+    pool: AsyncConnectionPool
+    hub: Hub
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    clock: Any = lambda: datetime.now(UTC)
+    _dispatch: tuple[Any, Any] | None = None
+    _dispatch_lock: threading.Lock = field(default_factory=threading.Lock)
+    _publisher: mqtt.Client | None = None
+
+    # --- who is asking ------------------------------------------------------------------
+
+    def principal(self, token: str | None) -> Principal:
+        if not token:
+            raise AuthError("missing token")
+        return read_token(self.token_secret, token, self.clock())
+
+    async def persons_of(self, username: str) -> frozenset[str]:
+        rows = await self.fetch("SELECT person_id FROM family_links WHERE username = %s", (username,))
+        return frozenset(r["person_id"] for r in rows)
+
+    # --- database -----------------------------------------------------------------------
+
+    async def fetch(self, sql: str, params: tuple | dict = ()) -> list[dict[str, Any]]:
+        async with self.pool.connection() as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(sql, params)
+            return await cur.fetchall()
+
+    async def run_sync(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """A function of dispatch/ingest's synchronous stores, on its own connection in a
+        worker thread: they own their transactions."""
+        def call() -> Any:
+            with connect(self.database_url, application_name="watchpost-api") as conn:
+                return fn(conn, *args, **kwargs)
+        return await asyncio.to_thread(call)
+
+    # --- manual assignment ----------------------------------------------------------------
+
+    def dispatch_reference(self, conn: psycopg.Connection) -> tuple[Any, Any]:
+        """The road network and facilities, loaded on the first manual assignment."""
+        with self._dispatch_lock:
+            if self._dispatch is None:
+                graph = dispatch_store.load_road_graph(conn)
+                self._dispatch = (graph, dispatch_store.load_facilities(conn, graph))
+            return self._dispatch
+
+    def publish_order(self, order: dispatch_store.Order) -> None:
+        if self.mqtt is None:
+            return
+        if self._publisher is None:
+            client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+            if self.mqtt.username:
+                client.username_pw_set(self.mqtt.username, self.mqtt.password)
+            client.connect(self.mqtt.host, self.mqtt.port)
+            client.loop_start()
+            self._publisher = client
+        self._publisher.publish(
+            f"{self.topic_root}/unit/{order.unit_id}/order", orjson.dumps(order.payload()), qos=1
+        ).wait_for_publish(10)
+
+    def close(self) -> None:
+        if self._publisher is not None:
+            self._publisher.disconnect()
+            self._publisher.loop_stop()
+
+
+def context(request: Request) -> ApiContext:
+    return request.app.state.ctx
+
+
+def bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def require(request: Request, *roles: Role) -> Principal:
+    """The caller, who must hold one of `roles`; 401 without a valid token, 403 with the
+    wrong role."""
+    try:
+        who = context(request).principal(bearer(request))
+    except AuthError as exc:
+        raise HTTPException(401, detail=str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
+    if roles and who.role not in roles:
+        raise HTTPException(403, detail=f"role {who.role} may not do this; needs {', '.join(sorted(roles))}")
+    return who
+
+
+def control_room(request: Request) -> Principal:
+    return require(request, *CONTROL_ROOM)
+
+
+def anyone(request: Request) -> Principal:
+    return require(request)
+
+
+def dispatcher(request: Request) -> Principal:
+    return require(request, Role.DISPATCHER, Role.ADMIN)

@@ -1,0 +1,138 @@
+"""Fan-out of the durable event stream to websocket clients.
+
+One LISTEN connection per API process receives every committed event (NOTIFY is delivered to
+every listener, so several API processes all see everything). Each client has a bounded send
+queue and its own sender task: a slow client fills only its own queue, and when it is full
+the client is disconnected (close code 1013, "try again later") — it reconnects with its last
+event id and catches up from the `events` table, so it loses nothing and delays no one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import psycopg
+
+from ingest.alarm_store import EVENTS_CHANNEL
+
+log = logging.getLogger(__name__)
+
+# Per-client send queue. A console receives a few events per second in a busy hour; 1,000
+# is minutes of backlog — past that the client is gone or too slow, and catching up from the
+# table is cheaper than holding its backlog here.
+CLIENT_QUEUE = 1000
+# Events replayed to a reconnecting client at most; older gaps are the console's reload.
+CATCH_UP_LIMIT = 10_000
+FAMILY_TYPES = ("alarm.", "incident.")
+
+
+@dataclass(eq=False)
+class Client:
+    """What one websocket may receive: everything (control room) or only alarm and incident
+    events about its persons (family)."""
+
+    persons: frozenset[str] | None  # None: the control room, no filter
+    send: Callable[[str], Awaitable[None]]
+    close: Callable[[int, str], Awaitable[None]]
+    queue: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(CLIENT_QUEUE))
+    last_id: int = 0
+
+    def wants(self, event: dict[str, Any]) -> bool:
+        if self.persons is None:
+            return True
+        return event.get("person_id") in self.persons and event["type"].startswith(FAMILY_TYPES)
+
+
+def wire(event: dict[str, Any]) -> str:
+    """The message a client receives: {"type", "ts", "data"} plus the event id to resume from."""
+    return orjson.dumps({"id": event["id"], "type": event["type"], "ts": event["ts"], "data": event["data"]}).decode()
+
+
+class Hub:
+    def __init__(self, database_url: str) -> None:
+        self._url = database_url
+        self._clients: set[Client] = set()
+        self.dropped = 0  # slow clients disconnected, for /metrics
+        self.delivered = 0
+
+    @property
+    def client_count(self) -> int:
+        return len(self._clients)
+
+    async def run(self) -> None:
+        """Listen for ever, reconnecting with backoff."""
+        delay = 0.5
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(self._url, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {EVENTS_CHANNEL}")
+                    delay = 0.5
+                    async for note in conn.notifies():
+                        event = orjson.loads(note.payload)
+                        if "data" not in event:  # too large for NOTIFY: read it
+                            event = await self._fetch_one(conn, event["id"])
+                        if event is not None:
+                            self._dispatch(event)
+            except psycopg.Error as exc:
+                log.warning("event stream lost (%s); reconnecting in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    def _dispatch(self, event: dict[str, Any]) -> None:
+        for client in list(self._clients):
+            if not client.wants(event):
+                continue
+            try:
+                client.queue.put_nowait(event)
+            except asyncio.QueueFull:
+                # Drop the client, not the event: it resumes from its last id.
+                self._clients.discard(client)
+                self.dropped += 1
+                asyncio.create_task(client.close(1013, "too slow: reconnect with last_event_id to catch up"))
+
+    async def serve(self, client: Client, last_event_id: int | None) -> None:
+        """Register the client, replay what it missed, then stream live events until it
+        goes away. Live events are queued from the moment of registration, so nothing falls
+        between the replay and the live stream; duplicates are skipped by id."""
+        self._clients.add(client)
+        try:
+            if last_event_id is not None:
+                for event in await self._fetch_since(last_event_id, client.persons):
+                    await client.send(wire(event))
+                    client.last_id = event["id"]
+            while True:
+                event = await client.queue.get()
+                if event["id"] <= client.last_id:
+                    continue
+                await client.send(wire(event))
+                client.last_id = event["id"]
+                self.delivered += 1
+        finally:
+            self._clients.discard(client)
+
+    async def _fetch_since(self, after: int, persons: frozenset[str] | None) -> list[dict[str, Any]]:
+        query = "SELECT event_id, ts, type, person_id, data FROM events WHERE event_id > %s"
+        params: list[Any] = [after]
+        if persons is not None:
+            query += " AND person_id = ANY(%s) AND (type LIKE 'alarm.%%' OR type LIKE 'incident.%%')"
+            params.append(list(persons))
+        query += " ORDER BY event_id LIMIT %s"
+        params.append(CATCH_UP_LIMIT)
+        async with await psycopg.AsyncConnection.connect(self._url) as conn:
+            rows = await (await conn.execute(query, params)).fetchall()
+        return [_event(r) for r in rows]
+
+    async def _fetch_one(self, conn: psycopg.AsyncConnection, event_id: int) -> dict[str, Any] | None:
+        cur = await conn.execute("SELECT event_id, ts, type, person_id, data FROM events WHERE event_id = %s", (event_id,))
+        row = await cur.fetchone()
+        return _event(row) if row else None
+
+
+def _event(row: tuple) -> dict[str, Any]:
+    event_id, ts, kind, person_id, data = row
+    return {"id": event_id, "ts": ts.isoformat(), "type": kind, "person_id": person_id, "data": data}

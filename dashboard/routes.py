@@ -1,0 +1,297 @@
+"""The HTTP API of the contract. Every route names the roles it admits; a family member
+reaches only the persons linked to them, and asking for anyone else's gets the same 404 as a
+person who does not exist, so ids cannot be probed."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from dashboard.auth import Principal, Role, hash_password, issue_token, verify_password
+from dashboard.context import ApiContext, anyone, context, control_room, dispatcher
+from dispatch import store as dispatch_store
+from ingest import alarm_store
+
+router = APIRouter(prefix="/api")
+Ctx = Annotated[ApiContext, Depends(context)]
+
+# A dummy hash so that an unknown username costs as much time as a wrong password.
+_DUMMY_HASH = hash_password("watchpost-no-such-user")
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    role: str
+    expires_in: int
+
+
+@router.post("/token", response_model=Token, summary="Log in (OAuth2 password flow)")
+async def token(
+    request: Request, ctx: Ctx, username: Annotated[str, Form(max_length=64)], password: Annotated[str, Form(max_length=256)]
+) -> Token:
+    now = ctx.clock()
+    keys = [f"user:{username}", f"addr:{request.client.host if request.client else '?'}"]
+    wait = ctx.throttle.retry_after(keys, now)
+    if wait > 0:
+        raise HTTPException(429, detail=f"too many failed logins; try again in {wait:.0f} s", headers={"Retry-After": str(int(wait) + 1)})
+    rows = await ctx.fetch("SELECT username, role, password_hash FROM users WHERE username = %s", (username,))
+    user = rows[0] if rows else None
+    if not verify_password(user["password_hash"] if user else _DUMMY_HASH, password) or user is None:
+        ctx.throttle.record_failure(keys, now)
+        raise HTTPException(401, detail="wrong username or password", headers={"WWW-Authenticate": "Bearer"})
+    ctx.throttle.record_success(keys)
+    principal = Principal(user["username"], Role(user["role"]))
+    return Token(
+        access_token=issue_token(ctx.token_secret, principal, now, ctx.token_ttl),
+        role=principal.role.value,
+        expires_in=int(ctx.token_ttl.total_seconds()),
+    )
+
+
+@router.get("/me")
+async def me(ctx: Ctx, who: Annotated[Principal, Depends(anyone)]) -> dict[str, Any]:
+    [user] = await ctx.fetch("SELECT username, display_name, role FROM users WHERE username = %s", (who.username,))
+    persons = sorted(await ctx.persons_of(who.username)) if who.role is Role.FAMILY else None
+    return {**user, "persons": persons}
+
+
+# --- alarms ------------------------------------------------------------------------------------
+
+_SEVERITY_ORDER = "array_position(ARRAY['critical','major','minor','warning'], severity)"
+
+
+@router.get("/alarms")
+async def alarms(
+    ctx: Ctx, who: Annotated[Principal, Depends(anyone)], state: Literal["active", "acked", "cleared"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[dict[str, Any]]:
+    where, params = ["TRUE"], []
+    if state:
+        where.append("state = %s")
+        params.append(state)
+    if who.role is Role.FAMILY:
+        where.append("person_id = ANY(%s)")
+        params.append(list(await ctx.persons_of(who.username)))
+    return await ctx.fetch(
+        f"SELECT * FROM alarms WHERE {' AND '.join(where)} ORDER BY {_SEVERITY_ORDER}, first_seen DESC LIMIT %s",
+        (*params, limit),
+    )
+
+
+@router.post("/alarms/{alarm_id}/ack")
+async def ack(alarm_id: int, ctx: Ctx, who: Annotated[Principal, Depends(anyone)]) -> dict[str, Any]:
+    """An operator's acknowledgement, or a family member's "I'm on my way" for their own
+    relative. Acknowledging stops the escalation."""
+    rows = await ctx.fetch("SELECT alarm_id, person_id, state FROM alarms WHERE alarm_id = %s", (alarm_id,))
+    if not rows or (who.role is Role.FAMILY and rows[0]["person_id"] not in await ctx.persons_of(who.username)):
+        raise HTTPException(404, detail=f"no alarm {alarm_id}")
+    if rows[0]["state"] != "active":
+        raise HTTPException(409, detail=f"alarm {alarm_id} is {rows[0]['state']}, only an active alarm can be acknowledged")
+
+    def do(conn):
+        with conn.transaction(), conn.cursor() as cur:
+            return alarm_store.acknowledge(cur, alarm_id, who.username, ctx.clock())
+
+    row = await ctx.run_sync(do)
+    if row is None:
+        raise HTTPException(409, detail=f"alarm {alarm_id} was acknowledged or cleared meanwhile")
+    return row
+
+
+# --- incidents ---------------------------------------------------------------------------------
+
+
+class NewIncident(BaseModel):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    kind: Literal["medical", "fire", "water"] = "medical"
+    priority: int | Literal["echo", "delta", "charlie", "bravo", "alpha", "omega"] = 2
+    description: str = Field(default="", max_length=2000)
+
+
+class AssignUnit(BaseModel):
+    unit_id: str = Field(min_length=1, max_length=64)
+
+
+@router.get("/incidents")
+async def incidents(
+    ctx: Ctx, who: Annotated[Principal, Depends(anyone)],
+    state: Literal["new", "dispatched", "on_scene", "transporting", "closed", "cancelled", "open"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[dict[str, Any]]:
+    where, params = ["TRUE"], []
+    if state == "open":
+        where.append("i.state NOT IN ('closed', 'cancelled')")
+    elif state:
+        where.append("i.state = %s")
+        params.append(state)
+    if who.role is Role.FAMILY:
+        where.append("i.person_id = ANY(%s)")
+        params.append(list(await ctx.persons_of(who.username)))
+    return await ctx.fetch(
+        f"""SELECT i.*, a.unit_id, a.state AS assignment_state, a.eta_s, a.hospital_id, a.first_aid_post_id
+            FROM incidents i LEFT JOIN assignments a ON a.incident_id = i.incident_id
+                 AND a.state IN ('ordered', 'en_route', 'on_scene', 'transporting', 'at_hospital')
+            WHERE {' AND '.join(where)} ORDER BY i.priority, i.created_at LIMIT %s""",
+        (*params, limit),
+    )
+
+
+@router.post("/incidents", status_code=201)
+async def create_incident(body: NewIncident, ctx: Ctx, who: Annotated[Principal, Depends(control_room)]) -> dict[str, Any]:
+    from dispatch.assignment import Priority
+
+    try:
+        priority = int(Priority.parse(body.priority))
+    except ValueError as exc:
+        raise HTTPException(422, detail=str(exc)) from None
+    return await ctx.run_sync(
+        lambda conn: dispatch_store.create_incident(
+            conn, lat=body.lat, lon=body.lon, kind=body.kind, priority=priority,
+            description=body.description, actor=who.username, now=ctx.clock(),
+        )
+    )
+
+
+@router.get("/incidents/{incident_id}/candidates")
+async def candidates(incident_id: str, ctx: Ctx, _: Annotated[Principal, Depends(control_room)]) -> dict[str, Any]:
+    """The units ranked by road ETA, as the dispatcher would rank them now."""
+    def rank(conn):
+        graph, facilities = ctx.dispatch_reference(conn)
+        return dispatch_store.rank_candidates(conn, incident_id, graph, facilities, ctx.clock())
+
+    decision = await ctx.run_sync(rank)
+    if decision is None:
+        raise HTTPException(404, detail=f"no incident {incident_id}")
+    return decision
+
+
+@router.post("/incidents/{incident_id}/assign")
+async def assign(incident_id: str, body: AssignUnit, ctx: Ctx, who: Annotated[Principal, Depends(dispatcher)]) -> dict[str, Any]:
+    """A dispatcher's manual choice (or re-assignment): the current unit is stood down."""
+    def do(conn):
+        graph, facilities = ctx.dispatch_reference(conn)
+        return dispatch_store.assign(conn, incident_id, graph, facilities, ctx.clock(), actor=who.username, forced_unit=body.unit_id)
+
+    order = await ctx.run_sync(do)
+    if not isinstance(order, dispatch_store.Order):
+        raise HTTPException(409, detail=f"cannot assign {body.unit_id} to {incident_id}: no such open incident, or the unit is busy or unknown")
+    await ctx.run_sync(lambda _conn: ctx.publish_order(order))
+    return {"incident_id": order.incident_id, "unit_id": order.unit_id, "eta_s": order.eta_s}
+
+
+@router.post("/incidents/{incident_id}/close")
+async def close(incident_id: str, ctx: Ctx, who: Annotated[Principal, Depends(control_room)]) -> dict[str, Any]:
+    row = await ctx.run_sync(lambda conn: dispatch_store.close_incident(conn, incident_id, who.username, ctx.clock()))
+    if row is None:
+        raise HTTPException(404, detail=f"no open incident {incident_id}")
+    return row
+
+
+# --- units, stations, persons ------------------------------------------------------------------
+
+
+@router.get("/units")
+async def units(ctx: Ctx, _: Annotated[Principal, Depends(control_room)]) -> list[dict[str, Any]]:
+    return await ctx.fetch(
+        """SELECT u.unit_id, u.kind, u.name, u.town, u.base_facility_id, COALESCE(s.status, 'available') AS status,
+                  s.incident_id, s.lat, s.lon, s.gps_at, f.lat AS base_lat, f.lon AS base_lon
+           FROM units u LEFT JOIN unit_state s USING (unit_id) LEFT JOIN facilities f ON f.facility_id = u.base_facility_id
+           ORDER BY u.unit_id"""
+    )
+
+
+@router.get("/stations")
+async def stations(ctx: Ctx, _: Annotated[Principal, Depends(control_room)]) -> list[dict[str, Any]]:
+    """Stations with their latest reading and water class (from the rules' state)."""
+    return await ctx.fetch(
+        """SELECT s.station_id, s.name, s.lat, s.lon, s.town, s.water_body, s.target_class, s.partner_id,
+                  r.state -> 'alarms' AS alarms, (r.state ->> 'last_ts') AS last_normal_ts,
+                  latest.ts AS last_ts, latest.flag, to_jsonb(latest) - 'station_id' - 'received_at' AS latest
+           FROM stations s
+           LEFT JOIN rule_state r ON r.source_key = 'station:' || s.station_id
+           LEFT JOIN LATERAL (SELECT * FROM water_readings w WHERE w.station_id = s.station_id ORDER BY ts DESC LIMIT 1) latest ON TRUE
+           ORDER BY s.station_id"""
+    )
+
+
+_MAX_BUCKETS = 5000
+
+
+@router.get("/stations/{station_id}/readings")
+async def readings(
+    station_id: str, ctx: Ctx, _: Annotated[Principal, Depends(control_room)],
+    from_: Annotated[datetime, Query(alias="from")], to: datetime,
+    bucket: Annotated[int, Query(ge=60, le=30 * 86400, description="bucket width in seconds")] = 3600,
+) -> list[dict[str, Any]]:
+    """Averages, minima and maxima of normal (flag N) data per time bucket."""
+    if from_.tzinfo is None or to.tzinfo is None:
+        raise HTTPException(422, detail="from and to need a UTC offset, e.g. 2026-11-29T00:00:00+08:00")
+    if to <= from_:
+        raise HTTPException(422, detail="to must be after from")
+    if (to - from_) / timedelta(seconds=bucket) > _MAX_BUCKETS:
+        raise HTTPException(422, detail=f"at most {_MAX_BUCKETS} buckets: widen the bucket or shorten the range")
+    if not await ctx.fetch("SELECT 1 FROM stations WHERE station_id = %s", (station_id,)):
+        raise HTTPException(404, detail=f"no station {station_id}")
+    from ingest.readings import WATER_PARAMETERS
+
+    cols = ", ".join(f"avg({p}) FILTER (WHERE flag = 'N') AS {p}, min({p}) FILTER (WHERE flag = 'N') AS {p}_min, max({p}) FILTER (WHERE flag = 'N') AS {p}_max" for p in WATER_PARAMETERS)
+    return await ctx.fetch(
+        f"""SELECT time_bucket(make_interval(secs => %s), ts) AS bucket, count(*) AS readings,
+                   count(*) FILTER (WHERE flag <> 'N') AS flagged, {cols}
+            FROM water_readings WHERE station_id = %s AND ts >= %s AND ts < %s GROUP BY 1 ORDER BY 1""",
+        (bucket, station_id, from_, to),
+    )
+
+
+@router.get("/persons/{person_id}")
+async def person(person_id: str, ctx: Ctx, who: Annotated[Principal, Depends(anyone)]) -> dict[str, Any]:
+    """A person's latest state: last seen, vitals, home sensors, open alarms. Family: only
+    their own relative. Every read by the control room is written to the access log."""
+    if who.role is Role.FAMILY and person_id not in await ctx.persons_of(who.username):
+        raise HTTPException(404, detail=f"no person {person_id}")
+    rows = await ctx.fetch("SELECT person_id, name, address, town, village, lat, lon FROM persons WHERE person_id = %s", (person_id,))
+    if not rows:
+        raise HTTPException(404, detail=f"no person {person_id}")
+    if who.role is not Role.FAMILY:
+        await ctx.fetch(
+            "INSERT INTO access_log (at, username, person_id, what) VALUES (%s, %s, %s, 'person state') RETURNING 1",
+            (ctx.clock(), who.username, person_id),
+        )
+    vitals = await ctx.fetch(
+        "SELECT ts, hr_bpm, spo2_pct, skin_temp_c, steps, battery_pct FROM wearable_readings WHERE person_id = %s ORDER BY ts DESC LIMIT 1",
+        (person_id,),
+    )
+    sensors = await ctx.fetch(
+        """SELECT h.sensor_id, h.kind, e.ts, e.value_bool, e.value_num FROM home_sensors h
+           LEFT JOIN LATERAL (SELECT * FROM home_events x WHERE x.person_id = h.person_id AND x.sensor_id = h.sensor_id ORDER BY ts DESC LIMIT 1) e ON TRUE
+           WHERE h.person_id = %s ORDER BY h.sensor_id""",
+        (person_id,),
+    )
+    open_alarms = await ctx.fetch("SELECT * FROM alarms WHERE person_id = %s AND state <> 'cleared' ORDER BY first_seen DESC", (person_id,))
+    return {**rows[0], "vitals": vitals[0] if vitals else None, "home_sensors": sensors, "alarms": open_alarms}
+
+
+@router.get("/map")
+async def map_layers(ctx: Ctx, _: Annotated[Principal, Depends(control_room)]) -> Response:
+    """Base map layers (GeoJSON): region boundaries, towns, rivers, main roads, and the
+    registry's facilities. Stations and units come from their own endpoints, live."""
+    from dashboard.map_layers import base_layers, points
+
+    base = await asyncio.to_thread(base_layers)
+    facilities = points(await ctx.fetch("SELECT facility_id, kind, name, town, village, lat, lon FROM facilities"), "facility_id")
+    body = base[:-1] + b',"facilities":' + orjson.dumps(facilities) + b"}"
+    return Response(body, media_type="application/json", headers={"Cache-Control": "private, max-age=300"})
+
+
+@router.get("/persons")
+async def persons(ctx: Ctx, who: Annotated[Principal, Depends(anyone)]) -> list[dict[str, Any]]:
+    if who.role is Role.FAMILY:
+        return await ctx.fetch("SELECT person_id, name, town, village FROM persons WHERE person_id = ANY(%s) ORDER BY person_id", (list(await ctx.persons_of(who.username)),))
+    return await ctx.fetch("SELECT person_id, name, town, village, lat, lon FROM persons ORDER BY person_id")
