@@ -98,6 +98,9 @@ def _pages(app: FastAPI) -> None:
 def _sockets(app: FastAPI, hub: Hub) -> None:
     async def serve(websocket: WebSocket, token: str | None, last_event_id: int | None, console: bool) -> None:
         ctx: ApiContext = websocket.app.state.ctx
+        # Accept first, then refuse with 1008 and a reason: a browser sees a close code and
+        # the reason (an HTTP 403 before the upgrade reaches page scripts as a bare failure).
+        await websocket.accept()
         try:
             who = ctx.principal(token)
         except AuthError as exc:
@@ -107,7 +110,6 @@ def _sockets(app: FastAPI, hub: Hub) -> None:
             await websocket.close(code=1008, reason=f"role {who.role} may not use this channel")
             return
         persons = None if console else await ctx.persons_of(who.username)
-        await websocket.accept()
 
         async def close(code: int, reason: str) -> None:
             with contextlib.suppress(Exception):

@@ -39,7 +39,7 @@ class Client:
     persons: frozenset[str] | None  # None: the control room, no filter
     send: Callable[[str], Awaitable[None]]
     close: Callable[[int, str], Awaitable[None]]
-    queue: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(CLIENT_QUEUE))
+    queue: asyncio.Queue[tuple[int, str]] = field(default_factory=lambda: asyncio.Queue(CLIENT_QUEUE))
     last_id: int = 0
 
     def wants(self, event: dict[str, Any]) -> bool:
@@ -84,11 +84,12 @@ class Hub:
                 delay = min(delay * 2, 10.0)
 
     def _dispatch(self, event: dict[str, Any]) -> None:
+        message = (event["id"], wire(event))  # serialised once for every client
         for client in list(self._clients):
             if not client.wants(event):
                 continue
             try:
-                client.queue.put_nowait(event)
+                client.queue.put_nowait(message)
             except asyncio.QueueFull:
                 # Drop the client, not the event: it resumes from its last id.
                 self._clients.discard(client)
@@ -106,11 +107,11 @@ class Hub:
                     await client.send(wire(event))
                     client.last_id = event["id"]
             while True:
-                event = await client.queue.get()
-                if event["id"] <= client.last_id:
+                event_id, message = await client.queue.get()
+                if event_id <= client.last_id:
                     continue
-                await client.send(wire(event))
-                client.last_id = event["id"]
+                await client.send(message)
+                client.last_id = event_id
                 self.delivered += 1
         finally:
             self._clients.discard(client)

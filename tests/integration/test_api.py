@@ -1,0 +1,178 @@
+"""The HTTP API and websockets on real processes: authorisation on every route, family
+isolation, clear 4xx for bad input, live events with catch-up, several API processes."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import orjson
+import psycopg
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect as ws_connect
+
+from dashboard.auth import Principal, Role, issue_token
+from tests.fix_broker import TEST_ROOT, Publisher
+from tests.fix_ingest import wait_for
+
+pytestmark = pytest.mark.slow
+
+ROUTES = [
+    ("GET", "/api/alarms"), ("POST", "/api/alarms/1/ack"), ("GET", "/api/incidents"), ("POST", "/api/incidents"),
+    ("POST", "/api/incidents/INC-000001/assign"), ("POST", "/api/incidents/INC-000001/close"),
+    ("GET", "/api/incidents/INC-000001/candidates"), ("GET", "/api/units"), ("GET", "/api/stations"),
+    ("GET", "/api/stations/WS-001/readings?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z"),
+    ("GET", "/api/persons"), ("GET", "/api/persons/P-0001"), ("GET", "/api/me"), ("GET", "/api/map"),
+]
+CONTROL_ROOM_ONLY = {"/api/units", "/api/stations", "/api/map", "/api/incidents/INC-000001/candidates",
+                     "/api/incidents/INC-000001/assign", "/api/incidents/INC-000001/close"}
+
+
+def family_users(url: str) -> dict[str, set[str]]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT username, person_id FROM family_links").fetchall()
+    out: dict[str, set[str]] = {}
+    for user, person in rows:
+        out.setdefault(user, set()).add(person)
+    return out
+
+
+def two_families(url: str) -> tuple[str, set[str], str]:
+    """A family user, their persons, and a person they are not linked to."""
+    links = family_users(url)
+    user = sorted(links)[0]
+    everyone = set().union(*links.values())
+    return user, links[user], sorted(everyone - links[user])[0]
+
+
+def test_every_route_refuses_missing_bad_expired_and_wrong_role_tokens(start_api, jiashan_url: str) -> None:
+    api = start_api(jiashan_url)
+    family = next(iter(family_users(jiashan_url)))
+    expired = issue_token(api.secret, Principal("op1", Role.OPERATOR), datetime.now(UTC) - timedelta(days=2), timedelta(hours=1))
+    forged = issue_token("not-the-secret-but-long-enough-for-hs256", Principal("op1", Role.ADMIN), datetime.now(UTC), timedelta(hours=1))
+    family_token = api.token(family)
+    with httpx.Client(base_url=api.base) as http:
+        for method, path in ROUTES:
+            for headers in ({}, {"Authorization": "Bearer nonsense"}, {"Authorization": f"Bearer {expired}"},
+                            {"Authorization": f"Bearer {forged}"}):
+                r = http.request(method, path, headers=headers, json={"unit_id": "AMB-01"} if method == "POST" else None)
+                assert r.status_code == 401, (method, path, headers, r.text)
+                assert r.json()["detail"]
+            if path.split("?")[0] in CONTROL_ROOM_ONLY:
+                r = http.request(method, path, headers={"Authorization": f"Bearer {family_token}"}, json={"unit_id": "AMB-01"})
+                assert r.status_code == 403 and "family" in r.json()["detail"], (path, r.text)
+        operator = {"Authorization": f"Bearer {api.token('op1')}"}
+        r = http.post("/api/incidents/INC-000001/assign", headers=operator, json={"unit_id": "AMB-01"})
+        assert r.status_code == 403  # assigning is the dispatcher's
+
+
+def test_a_family_member_reaches_only_their_own_relative(start_api, start_ingest, publisher: Publisher, jiashan_url: str) -> None:
+    user_a, persons_a, other = two_families(jiashan_url)
+    mine = sorted(persons_a)[0]
+    start_ingest(db_url=jiashan_url)
+    api = start_api(jiashan_url)
+    publisher.wait_acked([publisher.publish(f"{TEST_ROOT}/elder/{p}/wearable", orjson.dumps({"ts": time.time(), "sos": True})) for p in (mine, other)])
+    with api.client("op1") as op:
+        wait_for(lambda: len(op.get("/api/alarms", params={"state": "active"}).json()) >= 2)
+        other_alarm = next(a for a in op.get("/api/alarms").json() if a["person_id"] == other)
+    with api.client(user_a) as fam:
+        assert fam.get(f"/api/persons/{mine}").status_code == 200
+        r = fam.get(f"/api/persons/{other}")
+        assert r.status_code == 404 and r.json()["detail"] == f"no person {other}"  # same as a person who does not exist
+        assert {a["person_id"] for a in fam.get("/api/alarms").json()} <= persons_a
+        assert {i["person_id"] for i in fam.get("/api/incidents").json()} <= persons_a
+        assert fam.post(f"/api/alarms/{other_alarm['alarm_id']}/ack").status_code == 404
+        assert fam.get("/api/persons").json() == [p for p in fam.get("/api/persons").json() if p["person_id"] in persons_a]
+
+
+def test_bad_input_gets_a_clear_4xx_never_a_500(start_api, jiashan_url: str) -> None:
+    api = start_api(jiashan_url)
+    with api.client("disp1") as http:
+        cases = [
+            http.post("/api/incidents", content=b"x" * 1_000_000, headers={"Content-Type": "application/json"}),
+            http.post("/api/incidents", content=b"{not json", headers={"Content-Type": "application/json"}),
+            http.post("/api/incidents", json={"lat": "north", "lon": 120.9}),
+            http.post("/api/incidents", json={"lat": 95, "lon": 120.9}),
+            http.post("/api/incidents", json={"lat": 30.8, "lon": 120.9, "priority": "urgent"}),
+            http.post("/api/incidents", json=[1, 2, 3]),
+            http.post("/api/incidents/INC-999999/assign", json={"unit_id": "AMB-01"}),
+            http.post("/api/incidents/INC-999999/assign", json={}),
+            http.post("/api/alarms/notanumber/ack"),
+            http.post("/api/alarms/99999/ack"),
+            http.get("/api/alarms", params={"state": "exploded"}),
+            http.get("/api/stations/WS-001/readings", params={"from": "yesterday", "to": "today"}),
+            http.get("/api/stations/WS-001/readings", params={"from": "2026-01-01T00:00:00", "to": "2026-01-02T00:00:00"}),
+            http.get("/api/stations/WS-001/readings", params={"from": "2020-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z", "bucket": 60}),
+            http.get("/api/stations/NOPE/readings", params={"from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"}),
+            http.get("/api/persons/'; DROP TABLE persons; --"),
+            http.post("/api/token", data={"username": "x" * 1000, "password": "y"}),
+        ]
+    for r in cases:
+        assert 400 <= r.status_code < 500, (r.request.url, r.status_code, r.text)
+        assert isinstance(r.json()["detail"], str) and r.json()["detail"], r.text
+
+
+def test_logins_are_rate_limited(start_api, jiashan_url: str) -> None:
+    api = start_api(jiashan_url)
+    codes = [httpx.post(f"{api.base}/api/token", data={"username": "op1", "password": "wrong"}).status_code for _ in range(7)]
+    assert codes[:5] == [401] * 5 and codes[5:] == [429, 429]
+    assert httpx.post(f"{api.base}/api/token", data={"username": "op1", "password": "correct-horse-battery"}).status_code == 429
+
+
+def test_operator_reads_of_a_persons_health_data_are_logged(start_api, jiashan_url: str) -> None:
+    api = start_api(jiashan_url)
+    with api.client("op1") as op:
+        assert op.get("/api/persons/P-0001").status_code == 200
+    with psycopg.connect(jiashan_url) as conn:
+        assert conn.execute("SELECT username, person_id FROM access_log").fetchall() == [("op1", "P-0001")]
+
+
+def test_websockets_refuse_missing_bad_and_wrong_role_tokens(start_api, jiashan_url: str) -> None:
+    api = start_api(jiashan_url)
+    family = next(iter(family_users(jiashan_url)))
+    for path in ("/ws/console", "/ws/console?token=bad", f"/ws/console?token={api.token(family)}",
+                 "/ws/family", f"/ws/family?token={api.token('op1')}"):
+        with pytest.raises(ConnectionClosed) as closed:
+            with ws_connect(api.ws_base + path) as ws:
+                ws.recv(timeout=5)
+        assert closed.value.rcvd.code == 1008, path
+
+
+def test_console_gets_events_live_catches_up_after_a_blip_and_sees_events_from_another_api(
+    start_api, start_dispatcher, jiashan_url: str
+) -> None:
+    api_a = start_api(jiashan_url, "api-a")
+    api_b = start_api(jiashan_url, "api-b")
+    token = api_a.token("op1")
+    with ws_connect(f"{api_a.ws_base}/ws/console?token={token}") as ws:
+        with api_b.client("disp1") as disp:
+            created = disp.post("/api/incidents", json={"lat": 30.85, "lon": 120.93, "kind": "medical", "priority": 2}).json()
+        event = orjson.loads(ws.recv(timeout=5))
+        assert event["type"] == "incident.created" and event["data"]["incident_id"] == created["incident_id"]
+        assert set(event) >= {"type", "ts", "data"}
+        last_id = event["id"]
+    # While the console is away, two more incidents happen.
+    with api_b.client("disp1") as disp:
+        missed = [disp.post("/api/incidents", json={"lat": 30.85, "lon": 120.93}).json()["incident_id"] for _ in range(2)]
+    with ws_connect(f"{api_a.ws_base}/ws/console?token={token}&last_event_id={last_id}") as ws:
+        caught = [orjson.loads(ws.recv(timeout=5)) for _ in range(2)]
+    assert [e["data"]["incident_id"] for e in caught] == missed
+    assert all(e["id"] > last_id for e in caught)
+
+
+def test_family_websocket_gets_only_its_relatives_alerts(start_api, start_ingest, publisher: Publisher, jiashan_url: str) -> None:
+    user_a, persons_a, other = two_families(jiashan_url)
+    mine = sorted(persons_a)[0]
+    start_ingest(db_url=jiashan_url)
+    api = start_api(jiashan_url)
+    with ws_connect(f"{api.ws_base}/ws/family?token={api.token(user_a)}") as ws:
+        publisher.wait_acked([publisher.publish(f"{TEST_ROOT}/elder/{other}/wearable", orjson.dumps({"ts": time.time(), "sos": True}))])
+        time.sleep(0.5)
+        publisher.wait_acked([publisher.publish(f"{TEST_ROOT}/elder/{mine}/wearable", orjson.dumps({"ts": time.time(), "sos": True}))])
+        got = [orjson.loads(ws.recv(timeout=5)) for _ in range(2)]  # alarm.raised and incident.created
+        with pytest.raises(TimeoutError):
+            ws.recv(timeout=1)
+    assert {e["data"]["person_id"] for e in got} == {mine}
+    assert {e["type"] for e in got} == {"alarm.raised", "incident.created"}
