@@ -69,14 +69,37 @@ up() {
         local broker=127.0.0.1:$BROKER_PORT
         WATCHPOST_MQTT_URL="mqtt://watchpost-ingest:$($WP broker password watchpost-ingest)@$broker"
         WATCHPOST_DISPATCH__MQTT_URL="mqtt://watchpost-dispatch:$($WP broker password watchpost-dispatch)@$broker"
+        WATCHPOST_API__MQTT_URL="mqtt://watchpost-api:$($WP broker password watchpost-api)@$broker"
     fi
     umask 077
     cat >.env.local <<ENV
 WATCHPOST_DATABASE_URL=$WATCHPOST_DATABASE_URL
 WATCHPOST_MQTT_URL=$WATCHPOST_MQTT_URL
 WATCHPOST_DISPATCH__MQTT_URL=${WATCHPOST_DISPATCH__MQTT_URL:-$WATCHPOST_MQTT_URL}
+WATCHPOST_API__MQTT_URL=${WATCHPOST_API__MQTT_URL:-$WATCHPOST_MQTT_URL}
 ENV
+    demo_logins
     log "services are up; their URLs are in .env.local"
+}
+
+# Demo logins for the simulated county: random passwords, made once, kept (mode 600) in
+# $WATCHPOST_HOME/demo-logins — never in the repository.
+demo_logins() {
+    local file=$WATCHPOST_HOME/demo-logins family user password
+    if [[ ! -f $file ]]; then
+        family=$(psql "$WATCHPOST_DATABASE_URL" -qAtc "SELECT username FROM family_links ORDER BY username LIMIT 1")
+        umask 077
+        for user in op1 disp1 "$family"; do
+            echo "$user $(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(9))')"
+        done >"$file.tmp"
+        mv "$file.tmp" "$file"
+    fi
+    # Applied at every start: the database may be newer than the file.
+    while read -r user password; do
+        echo "$password" | $WP user set-password "$user" --password-stdin >/dev/null
+    done <"$file"
+    log "console: http://127.0.0.1:8000/console   family page: http://127.0.0.1:8000/family"
+    while read -r user password; do log "  login $user / $password"; done <"$file"
 }
 
 down() {
