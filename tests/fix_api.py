@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ import psycopg
 import pytest
 
 from dashboard.auth import hash_password
-from tests.fix_broker import TEST_ROOT, Broker, free_port, process_environment
+from tests.fix_broker import TEST_ROOT, Broker, free_port, process_environment, stop_process
 from watchpost.broker import API_USER
 
 TEST_PASSWORD = "correct-horse-battery"
@@ -62,12 +61,7 @@ class ApiProcess:
         return httpx.Client(base_url=self.base, headers={"Authorization": f"Bearer {self.token(username)}"})
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop_process(self.process)
 
 
 def set_passwords(database_url: str, password: str = TEST_PASSWORD) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,24 +30,37 @@ def _with_dbname(url: str, name: str) -> str:
     return psycopg.conninfo.make_conninfo(url, dbname=name)
 
 
-@pytest.fixture(scope="session")
-def template_database() -> Iterator[str]:
+@contextmanager
+def template(prefix: str, populate: Callable[[str], None]) -> Iterator[str]:
+    """A migrated database filled by `populate(url)`, closed to sessions so that it can be
+    copied; dropped afterwards. Yields its name."""
     server = _server_url()
-    name = f"wp_template_{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    url = _with_dbname(server, name)
-    migrate(url)
-    with psycopg.connect(url) as conn:
-        registry.load(conn, registry.read_document(SMALL_REGISTRY))
-    with psycopg.connect(server, autocommit=True) as conn:
-        # TimescaleDB's scheduler keeps a session in every database with the extension, and
-        # a template must have none to be copied: close the template to new sessions.
-        conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-    yield name
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        url = _with_dbname(server, name)
+        migrate(url)
+        populate(url)
+        with psycopg.connect(server, autocommit=True) as conn:
+            # TimescaleDB's scheduler keeps a session in every database with the extension,
+            # and a template must have none to be copied: close it to new sessions.
+            conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+        yield name
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def template_database() -> Iterator[str]:
+    def populate(url: str) -> None:
+        with psycopg.connect(url) as conn:
+            registry.load(conn, registry.read_document(SMALL_REGISTRY))
+
+    with template("wp_template", populate) as name:
+        yield name
 
 
 @contextmanager

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import psycopg
@@ -11,9 +10,8 @@ import pytest
 from dispatch.jiashan_roads import build_jiashan_network
 from dispatch.store import save_road_graph
 from simulators.jiashan_registry import DEFAULT_GEOJSON, generate_registry
-from tests.fix_db import _server_url, _with_dbname
+from tests.fix_db import copy_database, template
 from watchpost import registry
-from watchpost.db import migrate
 
 
 @pytest.fixture(scope="session")
@@ -28,26 +26,16 @@ def jiashan_network():
 
 @pytest.fixture(scope="session")
 def jiashan_template(jiashan_registry: dict, jiashan_network) -> Iterator[str]:
-    server = _server_url()
-    name = f"wp_jiashan_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = _with_dbname(server, name)
-    migrate(url)
-    with psycopg.connect(url) as conn:
-        registry.load(conn, jiashan_registry)
-        save_road_graph(conn, jiashan_network.graph)
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-    yield name
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    def populate(url: str) -> None:
+        with psycopg.connect(url) as conn:
+            registry.load(conn, jiashan_registry)
+            save_road_graph(conn, jiashan_network.graph)
+
+    with template("wp_jiashan", populate) as name:
+        yield name
 
 
 @pytest.fixture
 def jiashan_url(jiashan_template: str) -> Iterator[str]:
-    from tests.fix_db import copy_database
-
     with copy_database(jiashan_template) as url:
         yield url
