@@ -290,6 +290,44 @@ async def map_layers(ctx: Ctx, _: Annotated[Principal, Depends(control_room)]) -
     return Response(body, media_type="application/json", headers={"Cache-Control": "private, max-age=300"})
 
 
+@router.get("/cap", summary="Public CAP 1.2 feed of active water-quality alerts (Atom)")
+async def cap_feed(ctx: Ctx) -> Response:
+    """Public: no token. One CAP 1.2 Alert (scope Public) per open water alarm, wrapped in an
+    Atom feed, the usual way CAP alerts are syndicated."""
+    from xml.etree import ElementTree as ET
+
+    from dispatch.cap import StationInfo, alert_element
+
+    rows = await ctx.fetch(
+        """SELECT a.*, s.name, s.lat, s.lon, s.partner_id FROM alarms a JOIN stations s ON s.station_id = a.source_id
+           WHERE a.source_kind = 'station' AND a.state <> 'cleared' ORDER BY a.first_seen DESC LIMIT 500"""
+    )
+    atom = "http://www.w3.org/2005/Atom"
+    feed = ET.Element("feed", xmlns=atom)
+    ET.SubElement(feed, "title").text = "Jiashan water-quality alerts"
+    ET.SubElement(feed, "id").text = "urn:watchpost:jiashan:cap"
+    ET.SubElement(feed, "updated").text = ctx.clock().isoformat(timespec="seconds")
+    for r in rows:
+        station = StationInfo(r["source_id"], r["name"], r["lat"], r["lon"], r["partner_id"])
+        alert = alert_element(event_type="alarm.raised", alarm=r, station=station, sent=r["first_seen"], sequence=0, first_sent=None, public=True)
+        entry = ET.SubElement(feed, "entry")
+        ET.SubElement(entry, "id").text = f"urn:watchpost:alarm:{r['alarm_id']}"
+        ET.SubElement(entry, "title").text = f"{r['name']}: {r['alarm_type'].replace('_', ' ')}"
+        ET.SubElement(entry, "updated").text = r["last_seen"].isoformat(timespec="seconds")
+        ET.SubElement(entry, "content", type="application/cap+xml").append(alert)
+    body = '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(feed, encoding="unicode")
+    return Response(body, media_type="application/atom+xml")
+
+
+@router.get("/cap/partner/{partner_id}", summary="CAP documents sent to a cross-border partner")
+async def cap_partner(partner_id: str, ctx: Ctx, _: Annotated[Principal, Depends(control_room)],
+                      limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict[str, Any]]:
+    return await ctx.fetch(
+        "SELECT event_id, alarm_id, msg_type, identifier, sent, document FROM cap_alerts WHERE partner_id = %s ORDER BY sent DESC LIMIT %s",
+        (partner_id, limit),
+    )
+
+
 @router.get("/persons")
 async def persons(ctx: Ctx, who: Annotated[Principal, Depends(anyone)]) -> list[dict[str, Any]]:
     if who.role is Role.FAMILY:

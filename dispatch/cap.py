@@ -24,7 +24,7 @@ class StationInfo:
     name: str
     lat: float
     lon: float
-    partner_id: str
+    partner_id: str | None
 
 
 def identifier(alarm_id: int, sequence: int) -> str:
@@ -38,22 +38,40 @@ def _ts(value: datetime) -> str:
 
 
 def water_alert(
-    *, event_type: str, alarm: dict, station: StationInfo, sent: datetime, sequence: int, first_sent: datetime | None
+    *, event_type: str, alarm: dict, station: StationInfo, sent: datetime, sequence: int, first_sent: datetime | None,
+    public: bool = False,
 ) -> str:
     """One CAP document. `sequence` numbers the documents of one alarm (0 for the Alert);
-    `first_sent` is when the Alert went out, referenced by Update and Cancel."""
+    `first_sent` is when the Alert went out, referenced by Update and Cancel. A partner's
+    copy is Restricted and addressed to the partner; the public feed's is Public."""
+    element = alert_element(
+        event_type=event_type, alarm=alarm, station=station, sent=sent, sequence=sequence, first_sent=first_sent, public=public
+    )
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(element, encoding="unicode")
+
+
+def alert_element(
+    *, event_type: str, alarm: dict, station: StationInfo, sent: datetime, sequence: int, first_sent: datetime | None,
+    public: bool = False,
+) -> ET.Element:
     msg_type = _MSG_TYPE[event_type]
     root = ET.Element("alert", xmlns=CAP_NS)
-    for tag, text in (
+    header = [
         ("identifier", identifier(alarm["alarm_id"], sequence)),
         ("sender", SENDER),
         ("sent", _ts(sent)),
         ("status", "Actual"),
         ("msgType", msg_type),
-        ("scope", "Restricted"),
-        ("restriction", f"Cross-border water-quality partners: {station.partner_id}"),
-        ("addresses", station.partner_id),
-    ):
+    ]
+    if public:
+        header.append(("scope", "Public"))
+    else:
+        header += [
+            ("scope", "Restricted"),
+            ("restriction", f"Cross-border water-quality partners: {station.partner_id}"),
+            ("addresses", station.partner_id or ""),
+        ]
+    for tag, text in header:
         ET.SubElement(root, tag).text = text
     if msg_type != "Alert" and first_sent is not None:
         ET.SubElement(root, "references").text = f"{SENDER},{identifier(alarm['alarm_id'], 0)},{_ts(first_sent)}"
@@ -79,7 +97,7 @@ def water_alert(
     area = ET.SubElement(info, "area")
     ET.SubElement(area, "areaDesc").text = f"{station.name} ({station.station_id})"
     ET.SubElement(area, "circle").text = f"{station.lat:.5f},{station.lon:.5f} {AREA_RADIUS_KM}"
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")
+    return root
 
 
 def _description(alarm: dict, detail: dict, msg_type: str) -> str:

@@ -176,3 +176,34 @@ def test_family_websocket_gets_only_its_relatives_alerts(start_api, start_ingest
             ws.recv(timeout=1)
     assert {e["data"]["person_id"] for e in got} == {mine}
     assert {e["type"] for e in got} == {"alarm.raised", "incident.created"}
+
+
+def test_the_public_cap_feed_carries_a_valid_cap_alert_per_open_water_alarm(start_api, jiashan_url: str) -> None:
+    from xml.etree import ElementTree as ET
+
+    from ingest.alarm_store import apply_transitions
+    from ingest.rules import Action, AlarmTransition, AlarmType, Severity, SourceKind
+
+    with psycopg.connect(jiashan_url) as conn:
+        stations = [r[0] for r in conn.execute("SELECT station_id FROM stations ORDER BY station_id LIMIT 2")]
+        now = datetime.now(UTC)
+        apply_transitions(conn.cursor(), [
+            AlarmTransition(Action.RAISE, SourceKind.STATION, s, AlarmType.WATER_CLASS_EXCEEDED, Severity.MAJOR, now, detail={"class": 4})
+            for s in stations
+        ], now)
+    api = start_api(jiashan_url)
+    r = httpx.get(f"{api.base}/api/cap")  # public: no token
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/atom+xml")
+    ns = {"atom": "http://www.w3.org/2005/Atom", "cap": "urn:oasis:names:tc:emergency:cap:1.2"}
+    feed = ET.fromstring(r.content)
+    alerts = feed.findall("atom:entry/atom:content/cap:alert", ns)
+    assert len(alerts) == 2
+    for alert in alerts:
+        for field in ("identifier", "sender", "sent", "status", "msgType", "scope"):
+            assert alert.findtext(f"cap:{field}", namespaces=ns), field
+        assert alert.findtext("cap:scope", namespaces=ns) == "Public"
+        info = alert.find("cap:info", ns)
+        for field in ("category", "event", "urgency", "severity", "certainty"):
+            assert info.findtext(f"cap:{field}", namespaces=ns), field
+        area = info.find("cap:area", ns)
+        assert area.findtext("cap:areaDesc", namespaces=ns) and area.findtext("cap:circle", namespaces=ns)
