@@ -59,6 +59,7 @@ class Hub:
         self._clients: set[Client] = set()
         self.dropped = 0  # slow clients disconnected, for /metrics
         self.delivered = 0
+        self.listening = False
 
     @property
     def client_count(self) -> int:
@@ -71,6 +72,7 @@ class Hub:
             try:
                 async with await psycopg.AsyncConnection.connect(self._url, autocommit=True) as conn:
                     await conn.execute(f"LISTEN {EVENTS_CHANNEL}")
+                    self.listening = True
                     delay = 0.5
                     async for note in conn.notifies():
                         event = orjson.loads(note.payload)
@@ -79,6 +81,7 @@ class Hub:
                         if event is not None:
                             self._dispatch(event)
             except psycopg.Error as exc:
+                self.listening = False
                 log.warning("event stream lost (%s); reconnecting in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)

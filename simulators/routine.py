@@ -86,6 +86,11 @@ class DayPlan:
     def at(self, t: float) -> Activity:
         return self.kinds[max(0, bisect.bisect_right(self.starts, t) - 1)]
 
+    def bounds(self, t: float) -> tuple[float, float]:
+        """When the activity going on at `t` began and ends (clipped to this day)."""
+        i = bisect.bisect_right(self.starts, t)
+        return self.starts[max(0, i - 1)], self.starts[i] if i < len(self.starts) else self.day_end
+
     def next_change(self, t: float) -> float:
         """The first change after `t` (the day's end if none)."""
         i = bisect.bisect_right(self.starts, t)

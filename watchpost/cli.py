@@ -272,6 +272,35 @@ def serve(config: ConfigOption = None, port: Annotated[int | None, typer.Option(
                 ws_ping_interval=20, ws_ping_timeout=20, ws_max_size=65536)
 
 
+@app.command("status")
+def status(config: ConfigOption = None) -> None:
+    """The state of a running installation: ingest lag, dead letters in the last hour,
+    alarms, incidents, units."""
+    from watchpost.db import connect
+
+    settings = _settings(config)
+    with connect(settings.database_url) as conn:
+        lag = conn.execute(
+            "SELECT now() - max(t) FROM (SELECT max(received_at) AS t FROM wearable_readings WHERE ts > now() - interval '1 hour' "
+            "UNION ALL SELECT max(received_at) FROM water_readings WHERE ts > now() - interval '1 hour' "
+            "UNION ALL SELECT max(received_at) FROM home_events WHERE ts > now() - interval '1 hour' "
+            "UNION ALL SELECT max(received_at) FROM unit_positions WHERE ts > now() - interval '1 hour') x"
+        ).fetchone()[0]
+        dead = conn.execute(
+            "SELECT reason, count(*) FROM dead_letters WHERE received_at > now() - interval '1 hour' GROUP BY 1 ORDER BY 2 DESC"
+        ).fetchall()
+        alarms = conn.execute("SELECT severity, count(*) FROM alarms WHERE state <> 'cleared' GROUP BY 1 ORDER BY 1").fetchall()
+        incidents = conn.execute("SELECT state, count(*) FROM incidents WHERE state NOT IN ('closed', 'cancelled') GROUP BY 1").fetchall()
+        units = conn.execute(
+            "SELECT u.kind, COALESCE(s.status, 'available'), count(*) FROM units u LEFT JOIN unit_state s USING (unit_id) GROUP BY 1, 2 ORDER BY 1, 2"
+        ).fetchall()
+    typer.echo(f"last reading stored: {'none in the last hour' if lag is None else f'{lag.total_seconds():.1f} s ago'}")
+    typer.echo("dead letters, last hour: " + (", ".join(f"{r} {n}" for r, n in dead) or "none"))
+    typer.echo("open alarms: " + (", ".join(f"{s} {n}" for s, n in alarms) or "none"))
+    typer.echo("open incidents: " + (", ".join(f"{s} {n}" for s, n in incidents) or "none"))
+    typer.echo("units: " + ", ".join(f"{k} {s} {n}" for k, s, n in units))
+
+
 @app.command("run")
 def run(config: ConfigOption = None) -> None:
     """Run the platform's processes (ingest, dispatcher, API) under one supervisor: a process

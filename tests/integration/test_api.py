@@ -207,3 +207,9 @@ def test_the_public_cap_feed_carries_a_valid_cap_alert_per_open_water_alarm(star
             assert info.findtext(f"cap:{field}", namespaces=ns), field
         area = info.find("cap:area", ns)
         assert area.findtext("cap:areaDesc", namespaces=ns) and area.findtext("cap:circle", namespaces=ns)
+
+
+def test_readiness_reports_the_database_and_the_event_stream(start_api, jiashan_url: str) -> None:
+    api = start_api(jiashan_url)
+    wait_for(lambda: httpx.get(f"{api.base}/readyz").status_code == 200, timeout=10)
+    assert httpx.get(f"{api.base}/readyz").json() == {"ready": True, "database": "ok", "event_stream": "ok"}
