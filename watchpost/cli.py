@@ -20,11 +20,13 @@ registry_app = typer.Typer(help="Reference data.", no_args_is_help=True)
 broker_app = typer.Typer(help="The MQTT broker's configuration and credentials.", no_args_is_help=True)
 roads_app = typer.Typer(help="The road network dispatch routes on.", no_args_is_help=True)
 user_app = typer.Typer(help="Users of the console and the family page.", no_args_is_help=True)
+config_app = typer.Typer(help="Configuration: check it, print the reference.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(registry_app, name="registry")
 app.add_typer(broker_app, name="broker")
 app.add_typer(roads_app, name="roads")
 app.add_typer(user_app, name="user")
+app.add_typer(config_app, name="config")
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML settings file (WATCHPOST_* variables override it)")]
 
@@ -46,6 +48,26 @@ def _settings(config: Path | None) -> Settings:
 def watchpost_home() -> Path:
     default = "/var/lib/watchpost" if os.geteuid() == 0 else os.path.expanduser("~/.local/share/watchpost")
     return Path(os.environ.get("WATCHPOST_HOME", default))
+
+
+@config_app.command("check")
+def config_check(config: ConfigOption = None) -> None:
+    """Validate the configuration (environment and TOML file) and report every problem."""
+    try:
+        load_settings(toml_path=config)
+    except SettingsError as exc:
+        for problem in str(exc).split("; "):
+            typer.echo(f"problem: {problem}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo("configuration is valid")
+
+
+@config_app.command("reference")
+def config_reference() -> None:
+    """Print the configuration reference (docs/configuration.md)."""
+    from watchpost.settings import reference
+
+    typer.echo(reference(), nl=False)
 
 
 @db_app.command("migrate")

@@ -52,71 +52,66 @@ class MqttEndpoint:
         )
 
 
+def setting(default: Any, doc: str, unit: str = "", minimum: float | None = None) -> Any:
+    """A documented setting: `doc` and `unit` feed the generated configuration reference
+    (docs/configuration.md), `minimum` the checks of `watchpost config check`."""
+    return field(default=default, metadata={"doc": doc, "unit": unit, "minimum": minimum})
+
+
+def section(cls: type, doc: str) -> Any:
+    return field(default_factory=cls, metadata={"doc": doc})
+
+
 @dataclass(frozen=True, slots=True)
 class IngestSettings:
-    # This process's broker URL when it differs from the top-level one (each process has
-    # its own broker account: ingest may only read device topics).
-    mqtt_url: str = ""
-    # A batch is committed when it holds this many messages or its oldest message has
-    # waited this long, whichever comes first: large batches make COPY cheap, the wait
-    # bounds the latency an alarm sees.
-    batch_max_messages: int = 5000
-    batch_max_wait_s: float = 0.02
-    # MQTT v5 Receive Maximum: how many unacknowledged QoS 1 messages the broker may push
-    # to one ingest worker. Messages are acknowledged only after their batch commits, so
-    # this is also the bound on what a worker holds in memory while the database is slow.
-    receive_maximum: int = 20000
-    share_group: str = "watchpost-ingest"
-    client_id: str = "watchpost-ingest-1"
-    # How long the broker keeps this worker's session (and queues its messages) while the
-    # worker is down. A day covers a weekend outage of a county deployment.
-    session_expiry_s: int = 86400
-    max_payload_bytes: int = 65536
-    max_senml_records: int = 512
-    # Device clocks drift; beyond this a timestamp from the future is a device fault.
-    future_tolerance_s: float = 300.0
-    # Devices buffer while offline; older than this is a stale clock, not a late reading.
-    max_age_s: float = 30 * 86400.0
-    # Longest wait between retries of a failed commit or a lost database connection.
-    db_retry_max_s: float = 10.0
-    registry_refresh_s: float = 30.0
-    # Detection rules run in ingest's transactions; off only for measuring bare ingest.
-    rules_enabled: bool = True
-    # How often due timers (fall windows, inactivity, silent devices, escalation) are ticked.
-    timer_interval_s: float = 1.0
-    maintenance_interval_s: float = 3600.0
+    mqtt_url: str = setting("", "this process's broker URL, when it differs from the top-level one (ingest's account may only read device topics)")
+    batch_max_messages: int = setting(5000, "a batch is committed when it holds this many messages… (large batches make COPY cheap)", "messages", 1)
+    batch_max_wait_s: float = setting(0.02, "…or when its oldest message has waited this long (bounds the latency an alarm sees)", "s", 0.001)
+    receive_maximum: int = setting(
+        20000, "MQTT v5 Receive Maximum: unacknowledged messages the broker may push to one worker; messages are acknowledged "
+        "only after commit, so this bounds a worker's memory while the database is slow", "messages", 1)
+    share_group: str = setting("watchpost-ingest", "shared-subscription group; workers in it split the load (empty: plain subscription)")
+    client_id: str = setting("watchpost-ingest-1", "MQTT client id; names the persistent session, so it must differ per worker")
+    session_expiry_s: int = setting(86400, "how long the broker keeps a stopped worker's session and queues its messages", "s", 0)
+    max_payload_bytes: int = setting(65536, "larger payloads are dead-lettered as oversized", "bytes", 1)
+    max_senml_records: int = setting(512, "larger SenML packs are dead-lettered", "records", 1)
+    future_tolerance_s: float = setting(300.0, "device clock drift accepted; later timestamps are dead-lettered as time_in_future", "s", 0)
+    max_age_s: float = setting(30 * 86400.0, "older measurement times are dead-lettered as time_too_old", "s", 1)
+    db_retry_max_s: float = setting(10.0, "longest wait between retries of a failed commit or a lost database connection", "s", 0.1)
+    registry_refresh_s: float = setting(30.0, "how often the registry version is checked (re-read only when it changed)", "s", 0.1)
+    rules_enabled: bool = setting(True, "run the detection rules in ingest's transactions (off only to measure bare ingest)")
+    timer_interval_s: float = setting(1.0, "how often due timers (fall windows, inactivity, silent devices, escalation) are ticked", "s", 0.05)
+    maintenance_interval_s: float = setting(3600.0, "how often retention drops expired chunks", "s", 1)
 
 
 @dataclass(frozen=True, slots=True)
 class DispatchSettings:
-    mqtt_url: str = ""  # as for ingest; the dispatcher's account may publish orders
-    client_id: str = "watchpost-dispatch-1"
-    # A unit that has not reported en_route this long after its order counts as refusing.
-    redispatch_after_s: float = 60.0
+    mqtt_url: str = setting("", "the dispatcher's broker URL (its account publishes orders and partner alerts)")
+    client_id: str = setting("watchpost-dispatch-1", "MQTT client id; must differ per dispatcher")
+    redispatch_after_s: float = setting(60.0, "an order not answered with en_route by then goes to the next candidate", "s", 1)
 
 
 @dataclass(frozen=True, slots=True)
 class ApiSettings:
-    mqtt_url: str = ""  # the API's broker account publishes manual assignments
-    host: str = "127.0.0.1"
-    port: int = 8000
-    # Signing key of the API's tokens; empty: a random one kept in $WATCHPOST_HOME/api-secret
-    # (every API process of an installation must share it).
-    token_secret: str = ""
-    token_ttl_s: int = 12 * 3600  # one shift
-    db_pool_size: int = 10
+    mqtt_url: str = setting("", "the API's broker URL (its account publishes manual assignments)")
+    host: str = setting("127.0.0.1", "address the API listens on")
+    port: int = setting(8000, "port the API listens on", "", 1)
+    token_secret: str = setting("", "signing key of login tokens; empty: a random key kept in $WATCHPOST_HOME/api-secret "
+                                "(every API process of an installation must share it)")
+    token_ttl_s: int = setting(12 * 3600, "how long a login lasts (one shift)", "s", 60)
+    db_pool_size: int = setting(10, "database connections per API process", "connections", 1)
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    database_url: str = "postgresql://watchpost@127.0.0.1:5433/watchpost"
-    mqtt_url: str = "mqtt://127.0.0.1:1884"
-    topic_root: str = "jiashan"
-    log_level: str = "INFO"
-    metrics_port: int = 0  # 0: no metrics endpoint for this process
-    ingest: IngestSettings = field(default_factory=IngestSettings)
-    dispatch: DispatchSettings = field(default_factory=DispatchSettings)
-    api: ApiSettings = field(default_factory=ApiSettings)
+    database_url: str = setting("postgresql://watchpost@127.0.0.1:5433/watchpost", "PostgreSQL with TimescaleDB >= 2.19")
+    mqtt_url: str = setting("mqtt://127.0.0.1:1884", "the broker: mqtt://user:password@host:port (mqtts:// for TLS)")
+    topic_root: str = setting("jiashan", "first level of every topic")
+    log_level: str = setting("INFO", "DEBUG, INFO, WARNING or ERROR")
+    metrics_port: int = setting(0, "Prometheus metrics of an ingest worker on 127.0.0.1 (0: none)", "", 0)
+    ingest: IngestSettings = section(IngestSettings, "ingest workers")
+    dispatch: DispatchSettings = section(DispatchSettings, "dispatchers")
+    api: ApiSettings = section(ApiSettings, "API processes")
 
     def mqtt_for(self, process: IngestSettings | DispatchSettings | ApiSettings) -> MqttEndpoint:
         return MqttEndpoint.parse(process.mqtt_url or self.mqtt_url)
@@ -146,27 +141,38 @@ def load_settings(environ: Mapping[str, str] | None = None, toml_path: Path | No
             values.setdefault(section, {})[sub] = raw
         else:
             values[name] = raw
-    return _build(Settings, values, "")
+    problems: list[str] = []
+    settings = _build(Settings, values, "", problems)
+    problems += _semantic_problems(settings)
+    if problems:
+        raise SettingsError("; ".join(problems))
+    return settings
 
 
-def _build(cls: type, values: Mapping[str, Any], prefix: str) -> Any:
+def _build(cls: type, values: Mapping[str, Any], prefix: str, problems: list[str]) -> Any:
     known = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise SettingsError(f"unknown setting(s): {', '.join(prefix + u for u in unknown)}")
+    problems += [f"{prefix}{u}: unknown setting" for u in sorted(set(values) - set(known))]
     kwargs: dict[str, Any] = {}
     for name, raw in values.items():
-        default = getattr(cls(), name)
-        if dataclasses.is_dataclass(default):
+        f = known.get(name)
+        if f is None:
+            continue
+        if "minimum" not in f.metadata:  # a section
             if not isinstance(raw, Mapping):
-                raise SettingsError(f"{prefix}{name} must be a section, got {raw!r}")
-            kwargs[name] = _build(type(default), raw, f"{prefix}{name}.")
-        else:
-            kwargs[name] = _coerce(f"{prefix}{name}", raw, type(default))
+                problems.append(f"{prefix}{name}: must be a section, got {raw!r}")
+                continue
+            kwargs[name] = _build(f.default_factory, raw, f"{prefix}{name}.", problems)
+            continue
+        value = _coerce(f"{prefix}{name}", raw, type(f.default), problems)
+        minimum = f.metadata["minimum"]
+        if value is not None and minimum is not None and value < minimum:
+            problems.append(f"{prefix}{name}: must be at least {minimum:g}{f.metadata['unit'] and ' ' + f.metadata['unit']}, got {value}")
+        if value is not None:
+            kwargs[name] = value
     return cls(**kwargs)
 
 
-def _coerce(name: str, raw: Any, kind: type) -> Any:
+def _coerce(name: str, raw: Any, kind: type, problems: list[str]) -> Any:
     try:
         if kind is bool and isinstance(raw, str):
             if raw.lower() in ("1", "true", "yes", "on"):
@@ -176,4 +182,53 @@ def _coerce(name: str, raw: Any, kind: type) -> Any:
             raise ValueError(raw)
         return kind(raw)
     except (TypeError, ValueError):
-        raise SettingsError(f"{name} must be a {kind.__name__}, got {raw!r}") from None
+        what = {int: "an integer", float: "a number", bool: "true or false"}.get(kind, kind.__name__)
+        problems.append(f"{name}: must be {what}, got {raw!r}")
+        return None
+
+
+def _semantic_problems(settings: Settings) -> list[str]:
+    problems = []
+    for name, url in (("mqtt_url", settings.mqtt_url), ("ingest.mqtt_url", settings.ingest.mqtt_url),
+                      ("dispatch.mqtt_url", settings.dispatch.mqtt_url), ("api.mqtt_url", settings.api.mqtt_url)):
+        if url:
+            try:
+                MqttEndpoint.parse(url)
+            except SettingsError as exc:
+                problems.append(f"{name}: {exc}")
+    if not settings.database_url.startswith(("postgresql://", "postgres://")) and "dbname=" not in settings.database_url:
+        problems.append("database_url: must be a postgresql:// URL or a libpq connection string")
+    if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        problems.append(f"log_level: must be DEBUG, INFO, WARNING or ERROR, got {settings.log_level!r}")
+    if not settings.topic_root or "#" in settings.topic_root or "+" in settings.topic_root:
+        problems.append(f"topic_root: must be a topic level without wildcards, got {settings.topic_root!r}")
+    return problems
+
+
+def reference() -> str:
+    """The configuration reference, generated from the settings themselves (so it cannot
+    drift): docs/configuration.md is this text, and a test keeps it so."""
+    lines = [
+        "# Configuration reference",
+        "",
+        "Generated by `watchpost config reference` from `watchpost/settings.py`; do not edit by hand.",
+        "Every setting is an environment variable, or a key of the TOML file given with `--config` or",
+        "`WATCHPOST_CONFIG` (sections as `[ingest]`, `[dispatch]`, `[api]`); the environment wins.",
+        "`watchpost config check` validates a configuration and reports every problem at once.",
+        "",
+        "| environment variable | TOML key | default | unit | meaning |",
+        "|---|---|---|---|---|",
+    ]
+
+    def rows(cls: type, prefix: str) -> None:
+        for f in dataclasses.fields(cls):
+            if "minimum" not in f.metadata:
+                rows(f.default_factory, f"{prefix}{f.name}.")
+                continue
+            key = f"{prefix}{f.name}"
+            env = ENV_PREFIX + key.upper().replace(".", "__")
+            default = f.default if f.default != "" else "(empty)"
+            lines.append(f"| `{env}` | `{key}` | `{default}` | {f.metadata['unit']} | {f.metadata['doc']} |")
+
+    rows(Settings, "")
+    return "\n".join(lines) + "\n"

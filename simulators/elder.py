@@ -1,0 +1,268 @@
+"""An elderly person living alone: their wearable and the sensors in their home.
+
+The person follows their day plan (simulators.routine); the devices show it the way real
+ones do. The wearable reports heart rate, SpO2, skin temperature, the day's steps, its
+battery (draining on the wrist, charged in the evening) and a position near home or along
+the afternoon walk. The home sensors report changes: the bed when they lie down or get up,
+the front door when they go out and come back, motion while they move about (a PIR that
+clears two minutes after its last detection), smoke/gas/leak detectors when they trip, and
+every sensor checks in hourly so the platform knows it is alive.
+
+Scripted events bend the day: a fall (cancelled with "I'm OK" or not, then lying still),
+an SOS press, abnormal vitals, hours without moving, a smoke/gas/leak hazard. Pure: the rng
+and `now` come in; `wake(now)` returns what the devices send up to `now`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import math
+import random
+from typing import Any
+
+from .county import Person
+from .routine import TRAITS, Activity, DayPlan, draw_habits, local_midnight, plan_day
+
+HOME_HEARTBEAT_S = 3600.0  # supervision checks home sensors over 4 h × 3 on the platform
+TEMPERATURE_EVERY_S = 900.0
+MOTION_HOLD_S = 120.0  # a PIR reports "clear" this long after its last detection
+MOTION_MEAN_GAP_S = 300.0  # someone moving about at home trips the PIR every ~5 min
+BATTERY_DRAIN_PCT_H = 1.6
+BATTERY_CHARGE_PCT_H = 60.0
+VITALS = {"heart_rate_high": (132.0, 150.0), "heart_rate_low": (30.0, 37.0), "spo2_low": (83.0, 87.5)}
+HAZARDS = ("smoke", "gas", "water_leak")
+_M_PER_DEG = 111_320.0
+
+Emitted = tuple[str, dict[str, Any], bool]  # (channel: "wearable" or a sensor id, payload with ts, critical)
+
+
+class PersonModel:
+    def __init__(self, person: Person, rng: random.Random, start: float, seed_text: str) -> None:
+        self.person = person
+        self.rng = rng
+        self.seed_text = seed_text
+        self.habits = draw_habits(rng)
+        beta_blocked = float(person.thresholds.get("hr_low_bpm", 40.0)) < 40.0
+        self.base_hr = rng.uniform(62, 78) - (10 if beta_blocked else 0)
+        lung = float(person.thresholds.get("spo2_low_pct", 90.0)) < 90.0
+        self.base_spo2 = rng.uniform(91.5, 93.0) if lung else rng.uniform(95.5, 97.5)
+        self.battery = rng.uniform(35, 100)
+        self.charging = False
+        self.walk_radius = rng.uniform(120, 300)
+        self.walk_heading = rng.uniform(0, 2 * math.pi)
+        self._plan: DayPlan | None = None
+        self.act = self._planned(start)
+        self.at_home = self.act is not Activity.WALK
+        self.position = (person.lat, person.lon)
+        self.kinds = dict(person.home_sensors)
+        self.values: dict[str, Any] = {sid: self._initial(kind) for sid, kind in self.kinds.items()}
+        self.next_report = start + rng.uniform(0, person.interval_s)
+        self.next_check_in = {sid: start + rng.uniform(0, self._check_in_every(k)) for sid, k in self.kinds.items()}
+        self.steps = int(max(0.0, (start - local_midnight(start)) / 3600 - 7) * rng.uniform(150, 400))
+        self.steps_day = local_midnight(start)
+        self.last_vitals = start
+        self.last_motion = -math.inf
+        self.motion_checked = start
+        self.pending: list[tuple[float, int, str, str, Any, bool]] = []  # (t, n, what, channel, value, critical)
+        self.overrides: list[tuple[float, float, str]] = []
+        self.boundaries: list[float] = []
+        self._n = 0
+
+    # --- scripted events ---------------------------------------------------------------
+
+    def add_fall(self, at: float, cancel_after_s: float | None, lying_s: float) -> None:
+        self._push(at, "flag", "wearable", "fall", True)
+        if cancel_after_s is not None:
+            self._push(at + cancel_after_s, "flag", "wearable", "cancel", True)
+            self._override(at, at + cancel_after_s + 30, "fallen")  # gets up after pressing "I'm OK"
+        else:
+            self._override(at, at + lying_s, "fallen")
+
+    def add_sos(self, at: float) -> None:
+        self._push(at, "flag", "wearable", "sos", True)
+
+    def add_vitals(self, kind: str, at: float, duration_s: float) -> None:
+        if kind not in VITALS:
+            raise ValueError(f"no abnormal vitals {kind!r}; expected one of {', '.join(VITALS)}")
+        self._override(at, at + duration_s, kind)
+
+    def add_inactivity(self, at: float, duration_s: float) -> None:
+        self._override(at, at + duration_s, "still")
+
+    def add_hazard(self, kind: str, at: float, duration_s: float) -> None:
+        if kind not in HAZARDS or kind not in self.kinds.values():
+            raise ValueError(f"{self.person.person_id} has no {kind} sensor")
+        self._override(at, at + duration_s, kind)
+
+    # --- running ---------------------------------------------------------------------------
+
+    def next_due(self, now: float) -> float:
+        i = bisect.bisect_right(self.boundaries, now)
+        return min(
+            self.next_report,
+            self._plan_for(now).next_change(now),
+            self.pending[0][0] if self.pending else math.inf,
+            min(self.next_check_in.values(), default=math.inf),
+            self.boundaries[i] if i < len(self.boundaries) else math.inf,
+        )
+
+    def wake(self, now: float) -> list[Emitted]:
+        out: list[Emitted] = []
+        act = self.activity(now)
+        if act is not self.act:
+            self._transition(act, now)
+        self._sample_motion(now)
+        for sid, kind in self.kinds.items():
+            if kind in HAZARDS and self.values[sid] != (hazard := self._override_on(kind, now)):
+                self.values[sid] = hazard
+                out.append((sid, {"ts": now, "kind": kind, "value": hazard}, True))
+        while self.pending and self.pending[0][0] <= now:
+            t, _, what, channel, value, critical = heapq.heappop(self.pending)
+            out.extend(self._pending(t, what, channel, value, critical))
+        for sid, due in self.next_check_in.items():
+            if due <= now:
+                kind = self.kinds[sid]
+                value = self._room_temperature(due) if kind == "temperature" else self.values[sid]
+                out.append((sid, {"ts": due, "kind": kind, "value": value}, False))
+                self.next_check_in[sid] = due + self._check_in_every(kind)
+        if self.next_report <= now:
+            reading = self._wearable(self.next_report, {})
+            if reading is not None:
+                out.append(("wearable", reading, False))
+            self.next_report += self.person.interval_s
+        return out
+
+    def activity(self, t: float) -> Activity:
+        for start, end, kind in self.overrides:
+            if start <= t < end and kind in ("fallen", "still"):
+                return Activity.FALLEN if kind == "fallen" else Activity.STILL
+        return self._planned(t)
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _transition(self, act: Activity, now: float) -> None:
+        home = self.at_home if act in (Activity.FALLEN, Activity.STILL) else act is not Activity.WALK
+        in_bed = TRAITS[act].in_bed and (act is not Activity.NAP or self.habits.naps_in_bed)
+        for sid, kind in self.kinds.items():
+            if kind == "bed" and self.values[sid] != in_bed:
+                self._push(now, "set", sid, in_bed)
+            if kind == "door" and home != self.at_home:
+                self._push(now + 2, "set", sid, True)
+                self._push(now + self.rng.uniform(10, 25), "set", sid, False)
+        if home and TRAITS[act].moving:
+            self._push(now + self.rng.uniform(5, 40), "motion", "", True)
+        if act in (Activity.FALLEN, Activity.STILL) and self.charging:
+            self.charging = False  # whatever happens, it happens with the watch on
+        self.act, self.at_home = act, home
+
+    def _sample_motion(self, now: float) -> None:
+        if self.at_home and TRAITS[self.act].moving:
+            odds = 1 - math.exp(-(now - self.motion_checked) / MOTION_MEAN_GAP_S)
+            if self.rng.random() < odds:
+                self._push(self.rng.uniform(self.motion_checked, now), "motion", "", True)
+        self.motion_checked = now
+
+    def _pending(self, t: float, what: str, channel: str, value: Any, critical: bool) -> list[Emitted]:
+        if what == "flag":
+            reading = self._wearable(t, {value: True})
+            return [("wearable", reading, True)] if reading is not None else []
+        if what == "motion":
+            if not (self.at_home and TRAITS[self.activity(t)].moving):
+                return []  # planned before a fall or a still spell began
+            self.last_motion = t
+            self._push(t + MOTION_HOLD_S, "clear", "", False)
+            return self._set_all("motion", t, True)
+        if what == "clear":
+            return self._set_all("motion", t, False) if self.last_motion + MOTION_HOLD_S <= t else []
+        if self.values.get(channel) == value:
+            return []
+        self.values[channel] = value
+        return [(channel, {"ts": t, "kind": self.kinds[channel], "value": value}, critical)]
+
+    def _set_all(self, kind: str, t: float, value: bool) -> list[Emitted]:
+        out = []
+        for sid, k in self.kinds.items():
+            if k == kind and (value or self.values[sid] != value):
+                self.values[sid] = value
+                out.append((sid, {"ts": t, "kind": kind, "value": value}, False))
+        return out
+
+    def _wearable(self, t: float, flags: dict[str, bool]) -> dict[str, Any] | None:
+        rng, act = self.rng, self.activity(t)
+        day = self._plan_for(t)
+        hours = max(0.0, t - self.last_vitals) / 3600
+        self.last_vitals = t
+        if self.steps_day != day.day_start:
+            self.steps, self.steps_day = 0, day.day_start
+        evening = 19 <= (t - day.day_start) / 3600 < 21
+        if not self.charging and act is Activity.AWAKE and evening and self.battery < self.habits.charge_below_pct:
+            self.charging = True
+        elif self.charging and (self.battery >= 99.5 or act not in (Activity.AWAKE, Activity.MEAL) or flags):
+            self.charging = False
+        self.battery = min(100.0, max(0.0, self.battery + hours * (BATTERY_CHARGE_PCT_H if self.charging else -BATTERY_DRAIN_PCT_H)))
+        if self.battery <= 0:
+            return None  # flat: the wearable is silent until it is charged
+        msg: dict[str, Any] = {"ts": t}
+        if not self.charging:
+            self.steps += int(TRAITS[act].steps_per_min * hours * 60 * rng.uniform(0.6, 1.4))
+            hr = self.base_hr + TRAITS[act].hr_offset + rng.gauss(0, 2.0)
+            spo2 = min(100.0, self.base_spo2 + rng.gauss(0, 0.5))
+            for kind in ("heart_rate_high", "heart_rate_low", "spo2_low"):
+                if self._override_on(kind, t):
+                    lo, hi = VITALS[kind]
+                    hr, spo2 = (rng.uniform(lo, hi), spo2) if kind != "spo2_low" else (hr, rng.uniform(lo, hi))
+            skin = 33.6 + (0.7 if TRAITS[act].in_bed else 0.0) + rng.gauss(0, 0.15)
+            msg.update(hr_bpm=round(hr, 1), spo2_pct=round(spo2, 1), skin_temp_c=round(skin, 2))
+        msg.update(steps=self.steps, battery_pct=round(self.battery, 1))
+        lat, lon = self._where(t, act)
+        msg.update(lat=round(lat, 6), lon=round(lon, 6), **flags)
+        return msg
+
+    def _where(self, t: float, act: Activity) -> tuple[float, float]:
+        p = self.person
+        if act is Activity.WALK:
+            begin, end = self._plan_for(t).bounds(t)
+            angle = self.walk_heading + math.pi + 2 * math.pi * (t - begin) / max(1.0, end - begin)
+            dx = self.walk_radius * (math.cos(self.walk_heading) + math.cos(angle))
+            dy = self.walk_radius * (math.sin(self.walk_heading) + math.sin(angle))
+            self.position = (p.lat + dy / _M_PER_DEG, p.lon + dx / (_M_PER_DEG * math.cos(math.radians(p.lat))))
+        elif self.at_home:
+            jitter = 3.0 / _M_PER_DEG  # a wrist-worn GNSS fix indoors wanders a few metres
+            self.position = (p.lat + self.rng.uniform(-jitter, jitter), p.lon + self.rng.uniform(-jitter, jitter))
+        return self.position  # fallen or still outdoors: where it happened
+
+    def _room_temperature(self, t: float) -> float:
+        hour = (t - self._plan_for(t).day_start) / 3600
+        return round(21.0 + 2.0 * math.sin(2 * math.pi * (hour - 9) / 24) + self.rng.gauss(0, 0.2), 1)
+
+    def _planned(self, t: float) -> Activity:
+        return self._plan_for(t).at(t)
+
+    def _plan_for(self, t: float) -> DayPlan:
+        plan = self._plan
+        if plan is None or not plan.day_start <= t < plan.day_end:
+            start = local_midnight(t)
+            plan = self._plan = plan_day(self.habits, start, random.Random(f"{self.seed_text}:{start:.0f}"))
+        return plan
+
+    def _override(self, start: float, end: float, kind: str) -> None:
+        self.overrides.append((start, end, kind))
+        bisect.insort(self.boundaries, start)
+        bisect.insort(self.boundaries, end)
+
+    def _override_on(self, kind: str, t: float) -> bool:
+        return any(start <= t < end and k == kind for start, end, k in self.overrides)
+
+    def _push(self, t: float, what: str, channel: str, value: Any, critical: bool = False) -> None:
+        self._n += 1
+        heapq.heappush(self.pending, (t, self._n, what, channel, value, critical or what == "flag"))
+
+    def _initial(self, kind: str) -> Any:
+        if kind == "bed":
+            return TRAITS[self.act].in_bed
+        return 21.0 if kind == "temperature" else False
+
+    @staticmethod
+    def _check_in_every(kind: str) -> float:
+        return TEMPERATURE_EVERY_S if kind == "temperature" else HOME_HEARTBEAT_S
