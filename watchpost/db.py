@@ -11,7 +11,8 @@ from psycopg.types.json import set_json_loads
 
 log = logging.getLogger(__name__)
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema.sql"
+# A link to the top-level schema.sql, so that the file ships inside the wheel too.
+SCHEMA_PATH = Path(__file__).resolve().parent / "schema.sql"
 
 # Hypertables that get columnstore compression where the server's TimescaleDB edition
 # allows it (license 'timescale'). The Apache edition refuses compression, so there it is
