@@ -8,6 +8,7 @@ up:
 	set -a && . ./.env.local && set +a && exec .venv/bin/watchpost run
 
 test:
+	scripts/services.sh test-deps
 	scripts/services.sh up
 	set -a && . ./.env.local && set +a && .venv/bin/python -m pytest $(PYTEST_ARGS)
 

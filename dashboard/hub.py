@@ -39,7 +39,7 @@ class Client:
     persons: frozenset[str] | None  # None: the control room, no filter
     send: Callable[[str], Awaitable[None]]
     close: Callable[[int, str], Awaitable[None]]
-    queue: asyncio.Queue[tuple[int, str]] = field(default_factory=lambda: asyncio.Queue(CLIENT_QUEUE))
+    queue: asyncio.Queue[tuple[int | None, str]] = field(default_factory=lambda: asyncio.Queue(CLIENT_QUEUE))
     last_id: int = 0
 
     def wants(self, event: dict[str, Any]) -> bool:
@@ -76,7 +76,7 @@ class Hub:
                     delay = 0.5
                     async for note in conn.notifies():
                         event = orjson.loads(note.payload)
-                        if "data" not in event:  # too large for NOTIFY: read it
+                        if "data" not in event and event.get("id") is not None:  # too large for NOTIFY: read it
                             event = await self._fetch_one(conn, event["id"])
                         if event is not None:
                             self._dispatch(event)
@@ -111,10 +111,11 @@ class Hub:
                     client.last_id = event["id"]
             while True:
                 event_id, message = await client.queue.get()
-                if event_id <= client.last_id:
-                    continue
+                if event_id is not None:  # None: a position fix, not kept, superseded by the next
+                    if event_id <= client.last_id:
+                        continue
+                    client.last_id = event_id
                 await client.send(message)
-                client.last_id = event_id
                 self.delivered += 1
         finally:
             self._clients.discard(client)

@@ -264,9 +264,17 @@ async def person(person_id: str, ctx: Ctx, who: Annotated[Principal, Depends(any
             "INSERT INTO access_log (at, username, person_id, what) VALUES (%s, %s, %s, 'person state') RETURNING 1",
             (ctx.clock(), who.username, person_id),
         )
+    # The newest value of each vital with its time: an SOS-only or GPS-only message carries
+    # no heart rate, and must not blank the last one known.
+    fields = ("hr_bpm", "spo2_pct", "skin_temp_c", "steps", "battery_pct")
     vitals = await ctx.fetch(
-        "SELECT ts, hr_bpm, spo2_pct, skin_temp_c, steps, battery_pct FROM wearable_readings WHERE person_id = %s ORDER BY ts DESC LIMIT 1",
-        (person_id,),
+        "SELECT (SELECT max(ts) FROM wearable_readings WHERE person_id = %(p)s AND ts > now() - interval '30 days') AS ts, "
+        + ", ".join(
+            f"(SELECT jsonb_build_object('value', {f}, 'ts', ts) FROM wearable_readings WHERE person_id = %(p)s AND {f} IS NOT NULL "
+            f"AND ts > now() - interval '30 days' ORDER BY ts DESC LIMIT 1) AS {f}"
+            for f in fields
+        ),
+        {"p": person_id},
     )
     sensors = await ctx.fetch(
         """SELECT h.sensor_id, h.kind, e.ts, e.value_bool, e.value_num FROM home_sensors h
@@ -275,7 +283,7 @@ async def person(person_id: str, ctx: Ctx, who: Annotated[Principal, Depends(any
         (person_id,),
     )
     open_alarms = await ctx.fetch("SELECT * FROM alarms WHERE person_id = %s AND state <> 'cleared' ORDER BY first_seen DESC", (person_id,))
-    return {**rows[0], "vitals": vitals[0] if vitals else None, "home_sensors": sensors, "alarms": open_alarms}
+    return {**rows[0], "vitals": vitals[0] if vitals[0]["ts"] else None, "home_sensors": sensors, "alarms": open_alarms}
 
 
 @router.get("/map")

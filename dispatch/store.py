@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+import orjson
 import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
@@ -38,7 +39,7 @@ from dispatch.assignment import (
 from dispatch.eta import eta_from, eta_to
 from dispatch.progress import step_for
 from dispatch.roads import ROAD_CLASSES, RoadGraph
-from ingest.alarm_store import emit
+from ingest.alarm_store import EVENTS_CHANNEL, emit
 
 log = logging.getLogger(__name__)
 
@@ -294,6 +295,7 @@ def _stand_down(cur: psycopg.Cursor, incident_id: str, now: datetime, actor: str
     for row in cur.fetchall():
         cur.execute("UPDATE unit_state SET status = 'available', incident_id = NULL, status_at = %s WHERE unit_id = %s", (now, row["unit_id"]))
         _audit(cur, now, incident_id, row["unit_id"], "stood_down", actor, {})
+        emit(cur, "unit.updated", None, {"unit_id": row["unit_id"], "status": "available", "incident_id": None}, now)
     cur.execute("UPDATE incidents SET state = 'new' WHERE incident_id = %s", (incident_id,))
 
 
@@ -379,17 +381,26 @@ def refuse_overdue(conn: psycopg.Connection, now: datetime, after_s: float) -> l
             )
             cur.execute("UPDATE incidents SET state = 'new', updated_at = %s WHERE incident_id = %s AND state = 'dispatched'", (now, a["incident_id"]))
             _audit(cur, now, a["incident_id"], a["unit_id"], "refused", "dispatcher", {"reason": f"no en_route within {after_s:g} s"})
+            emit(cur, "unit.updated", None, {"unit_id": a["unit_id"], "status": "available", "incident_id": None}, now)
         return [a["incident_id"] for a in overdue]
 
 
 def record_position(conn: psycopg.Connection, unit_id: str, lat: float, lon: float, at: datetime) -> None:
+    """Keep the unit's latest fix and tell the consoles. Position fixes are announced but
+    not kept in the event stream (id null): the next fix supersedes them, and a console that
+    reconnects reads positions from /api/units."""
     with conn.transaction():
-        conn.execute(
+        updated = conn.execute(
             """INSERT INTO unit_state (unit_id, lat, lon, gps_at) SELECT unit_id, %s, %s, %s FROM units WHERE unit_id = %s
                ON CONFLICT (unit_id) DO UPDATE SET lat = excluded.lat, lon = excluded.lon, gps_at = excluded.gps_at
-               WHERE unit_state.gps_at IS NULL OR unit_state.gps_at < excluded.gps_at""",
+               WHERE unit_state.gps_at IS NULL OR unit_state.gps_at < excluded.gps_at
+               RETURNING status, incident_id""",
             (lat, lon, at, unit_id),
-        )
+        ).fetchone()
+        if updated is not None:
+            event = {"id": None, "type": "unit.updated", "ts": at.isoformat(), "person_id": None,
+                     "data": {"unit_id": unit_id, "status": updated[0], "incident_id": updated[1], "lat": lat, "lon": lon, "gps_at": at.isoformat()}}
+            conn.execute("SELECT pg_notify(%s, %s)", (EVENTS_CHANNEL, orjson.dumps(event).decode()))
 
 
 def _audit(cur: psycopg.Cursor, at: datetime, incident_id: str | None, unit_id: str | None, action: str, actor: str, detail: dict) -> None:

@@ -5,6 +5,7 @@
 #                              simulated Jiashan registry and road network, write
 #                              .env.local with the URLs (idempotent)
 #   scripts/services.sh down   stop both
+#   scripts/services.sh test-deps   what only the tests need (Chromium, a CJK font)
 #
 # A broker or database given in WATCHPOST_MQTT_URL / WATCHPOST_DATABASE_URL is used as it is
 # and not started here.
@@ -45,6 +46,7 @@ broker_running() { [[ -f $BROKER_DIR/mosquitto.pid ]] && kill -0 "$(cat "$BROKER
 up() {
     ensure_packages
     ensure_venv
+    scripts/frontend.sh
     if [[ -z ${WATCHPOST_DATABASE_URL:-} ]]; then
         WATCHPOST_DATABASE_URL=$(scripts/timescaledb.sh start)
     fi
@@ -102,6 +104,18 @@ demo_logins() {
     while read -r user password; do log "  login $user / $password"; done <"$file"
 }
 
+# What only the tests need: Debian's Chromium for the browser tests (Playwright's own
+# browser download does not work here) and a CJK font so that screenshots are readable.
+test_deps() {
+    local missing=()
+    [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+    fc-list 2>/dev/null | grep -qi "wenquanyi" || missing+=(fonts-wqy-microhei)
+    if ((${#missing[@]})); then
+        log "installing ${missing[*]} for the browser tests"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
 down() {
     if broker_running; then kill "$(cat "$BROKER_DIR/mosquitto.pid")"; rm -f "$BROKER_DIR/mosquitto.pid"; fi
     scripts/timescaledb.sh stop
@@ -110,5 +124,6 @@ down() {
 case ${1:-up} in
     up) up ;;
     down) down ;;
-    *) echo "usage: $0 up|down" >&2; exit 2 ;;
+    test-deps) test_deps ;;
+    *) echo "usage: $0 up|down|test-deps" >&2; exit 2 ;;
 esac

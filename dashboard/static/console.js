@@ -417,13 +417,14 @@
   }
 
   async function loadUnits() {
+    const sent = performance.now();
     const rows = await api("/api/units");
     const seen = new Set();
     rows.forEach((u) => {
       seen.add(u.unit_id);
       const cur = S.units.get(u.unit_id);
-      // A status event newer than this snapshot wins until the next poll confirms it.
-      if (cur && cur._statusAt && performance.now() - cur._statusAt < 3000) u = Object.assign({}, u, { status: cur.status, incident_id: cur.incident_id });
+      // A status event that arrived after this request left is newer than the snapshot.
+      if (cur && cur._statusAt && cur._statusAt > sent) u = Object.assign({}, u, { status: cur.status, incident_id: cur.incident_id });
       S.units.set(u.unit_id, Object.assign({}, cur || {}, u));
     });
     for (const id of [...S.units.keys()]) if (!seen.has(id)) S.units.delete(id);
@@ -459,6 +460,7 @@
   // --- the websocket ------------------------------------------------------------------------
 
   const WS = { sock: null, attempt: 0, timer: null, retryAt: 0, downSince: null, state: "connecting" };
+  probe.socket = () => WS.sock;
 
   function stopSocket() {
     clearTimeout(WS.timer);
@@ -631,7 +633,11 @@
     }
     if (a.person_id) {
       const name = personName(a.person_id);
-      const device = a.source_kind === "device" ? ` · ${t("src.device")} ${a.source_id.replace(/^elder:[^/]+\/?/, "") || a.source_id}` : "";
+      let device = "";
+      if (a.source_kind === "device") {
+        const part = a.source_id.replace(/^elder:[^/]+\/?/, "").replace(/^home\//, "");
+        device = ` · ${part ? `${t("src.device")} ${part}` : t("src.wearable")}`;
+      }
       return `${name ? `${name} · ` : ""}${a.person_id}${device}`;
     }
     return `${t("src.device")} ${a.source_id}`;
@@ -787,7 +793,9 @@
       li.dataset.type = a.alarm_type;
       if (!(a.alarm_id in probe.shownAt)) probe.shownAt[a.alarm_id] = Date.now();
     });
-    $("alarm-count").textContent = String(alarms.filter((a) => a.state === "active").length) + (alarms.length ? ` / ${alarms.length}` : "");
+    const unacked = alarms.filter((a) => a.state === "active").length;
+    $("alarm-count").textContent = alarms.length ? t("alarms.counts", { a: unacked, n: alarms.length }) : "0";
+    $("alarm-count").classList.toggle("hot", unacked > 0);
     $("alarm-empty").hidden = alarms.length > 0;
 
     const incidents = [...S.incidents.values()].sort(incidentOrder);
@@ -916,6 +924,19 @@
     }
   }
 
+  /** The dispatcher's rule is English text from the server; say it in Chinese too. */
+  function ruleText(rule) {
+    if (I18N.lang !== "zh" || !rule) return rule || "";
+    return rule
+      .replace(/^nearest available by road time/, "按道路行驶时间最近的空闲车辆")
+      .replace(/^nearest available or returning by road time \(priority (\d)\)/, "按道路行驶时间最近的空闲或返回中车辆（$1 级事件）")
+      .replace(/^no unit with a GPS fix in the last (\S+) s: nearest by last known position/, "$1 秒内没有车辆上报定位：按最后已知位置（或驻地）最近")
+      .replace(/^manual override by (.+?)( after |$)/, "调度员 $1 手动指定$2")
+      .replace(/^no candidate: no eligible unit/, "无可派车辆")
+      .replace(/^no candidate: every eligible unit refused/, "所有可派车辆均已拒绝")
+      .replace(/ after (.+) refused$/, "（$1 已拒绝）");
+  }
+
   function gpsText(c) {
     if (c.gps_age_s === null || c.gps_age_s === undefined) return t("assign.never");
     const s = Math.round(c.gps_age_s);
@@ -923,7 +944,7 @@
   }
 
   function renderCandidates(inc, decision) {
-    $("assign-rule").textContent = t("assign.rule", { rule: decision.rule || "" });
+    $("assign-rule").textContent = t("assign.rule", { rule: ruleText(decision.rule) });
     const ranked = (decision.ranked || []).filter((c) => c.unit_id !== inc.unit_id);
     const chosen = decision.chosen ? decision.chosen.unit_id : null;
     let html = "";
@@ -941,7 +962,7 @@
           + `<td>${esc(t(`ustate.${c.status}`))}</td>`
           + `<td class="num eta">${esc(t("assign.eta_min", { m: minutes(c.eta_s) }))}</td>`
           + `<td class="${c.stale ? "warn-text" : ""}">${esc(gpsText(c))}</td>`
-          + `<td><button type="button" class="primary" data-pick="${esc(c.unit_id)}">${esc(t("assign.pick"))}</button></td></tr>`;
+          + `<td><button type="button" class="${idx === 0 ? "primary" : ""}" data-pick="${esc(c.unit_id)}">${esc(t("assign.pick"))}</button></td></tr>`;
       });
       html += "</tbody></table>";
     }
@@ -1055,7 +1076,7 @@
   };
   const FACILITY_STYLE = {
     emergency_centre: { radius: 6, color: "#1e3a8a", fillColor: "#1e3a8a" },
-    hospital: { radius: 5, color: "#b91c1c", fillColor: "#ffffff" },
+    hospital: { radius: 5, color: "#9d174d", fillColor: "#fbcfe8", weight: 2 },
     ambulance_station: { radius: 4, color: "#1d4ed8", fillColor: "#dbeafe" },
     patrol_base: { radius: 4, color: "#0f766e", fillColor: "#ccfbf1" },
     first_aid_post: { radius: 2.5, color: "#7b8794", fillColor: "#e5e7eb" },
@@ -1082,6 +1103,8 @@
     S.layers.units = L.layerGroup().addTo(map);
     S.layers.incidents = L.layerGroup().addTo(map);
     map.on("click", (e) => { if (S.picking) setPick(e.latlng.lat, e.latlng.lng); });
+    // The banner and the notices change the map's height: tell Leaflet, or clicks land wrong.
+    if (window.ResizeObserver) new ResizeObserver(() => map.invalidateSize({ pan: false })).observe($("map"));
     renderLegend();
     message.textContent = t("map.loading");
     message.hidden = false;
@@ -1162,7 +1185,11 @@
     $("legend").innerHTML = `<div class="lg-title">${esc(t("legend.title"))}</div><div class="lg-row">${classes}`
       + `<span class="lg"><i style="background:${CLASS_COLOUR[0]}"></i>${esc(t("legend.nodata"))}</span>`
       + `<span class="lg"><i class="ring"></i>${esc(t("legend.alarm"))}</span></div>`
-      + `<div class="lg-row">${units}</div>`;
+      + `<div class="lg-row">${units}</div>`
+      + `<div class="lg-row">${["emergency_centre", "hospital", "ambulance_station", "first_aid_post", "patrol_base"].map((k) => {
+        const f = FACILITY_STYLE[k];
+        return `<span class="lg"><i class="fac" style="background:${f.fillColor};border-color:${f.color}"></i>${esc(t(`fac.${k}`))}</span>`;
+      }).join("")}</div>`;
   }
 
   function stationTooltip(s) {
@@ -1214,6 +1241,13 @@
     }
   }
 
+  /** "AMB-07" -> "A07", "RP-03" -> "R03": the map is crowded at county scale; the tooltip
+      and the queues give the full id. */
+  function shortUnit(id) {
+    const m = /^([A-Za-z])[A-Za-z]*[-_ ]?(\d+)$/.exec(id);
+    return m ? `${m[1].toUpperCase()}${m[2]}` : id;
+  }
+
   function unitPosition(u) {
     if (typeof u.lat === "number" && typeof u.lon === "number") return [u.lat, u.lon];
     if (typeof u.base_lat === "number" && typeof u.base_lon === "number") return [u.base_lat, u.base_lon];
@@ -1242,15 +1276,15 @@
       let dy = 0;
       if (group.length > 1) {
         const angle = (2 * Math.PI * idx) / group.length - Math.PI / 2;
-        dx = Math.round(Math.cos(angle) * 16);
-        dy = Math.round(Math.sin(angle) * 12);
+        dx = Math.round(Math.cos(angle) * 14);
+        dy = Math.round(Math.sin(angle) * 11);
       }
       const status = u.status || "available";
       const html = `<div class="unit-icon k-${esc(u.kind)}" data-unit="${esc(u.unit_id)}" data-status="${esc(status)}"`
-        + ` style="background:${UNIT_COLOURS[status] || "#374151"};transform:translate(${dx}px,${dy}px)">${esc(u.unit_id)}</div>`;
+        + ` style="background:${UNIT_COLOURS[status] || "#374151"};transform:translate(${dx}px,${dy}px)">${esc(shortUnit(u.unit_id))}</div>`;
       let m = S.unitMarkers.get(u.unit_id);
       if (!m) {
-        m = L.marker(at, { icon: L.divIcon({ className: "unit-marker", html, iconSize: [60, 20], iconAnchor: [30, 10] }), zIndexOffset: 500, keyboard: false });
+        m = L.marker(at, { icon: L.divIcon({ className: "unit-marker", html, iconSize: [34, 18], iconAnchor: [17, 9] }), zIndexOffset: 500, keyboard: false });
         m._html = html;
         m.bindTooltip(() => unitTooltip(S.units.get(u.unit_id)), { direction: "top", offset: [0, -8] });
         m.addTo(S.layers.units);
@@ -1259,7 +1293,7 @@
         const cur = m.getLatLng();
         if (cur.lat !== at[0] || cur.lng !== at[1]) m.setLatLng(at);
         if (m._html !== html) {
-          m.setIcon(L.divIcon({ className: "unit-marker", html, iconSize: [60, 20], iconAnchor: [30, 10] }));
+          m.setIcon(L.divIcon({ className: "unit-marker", html, iconSize: [34, 18], iconAnchor: [17, 9] }));
           m._html = html;
         }
       }
@@ -1291,9 +1325,11 @@
       if (typeof i.lat !== "number" || typeof i.lon !== "number") continue;
       seen.add(i.incident_id);
       const html = `<div class="inc-icon prio-${esc(i.priority)}${i.unit_id ? "" : " unassigned"}" data-incident="${esc(i.incident_id)}"><span>P${esc(i.priority)}</span></div>`;
+      // A station's incident sits beside the station, whose colour and alarm ring stay visible.
+      const anchor = i.station_id ? [-6, 32] : [15, 15];
       let m = S.incidentMarkers.get(i.incident_id);
       if (!m) {
-        m = L.marker([i.lat, i.lon], { icon: L.divIcon({ className: "inc-marker", html, iconSize: [30, 30], iconAnchor: [15, 15] }), zIndexOffset: 1000 });
+        m = L.marker([i.lat, i.lon], { icon: L.divIcon({ className: "inc-marker", html, iconSize: [30, 30], iconAnchor: anchor }), zIndexOffset: 1000 });
         m._html = html;
         m.bindTooltip(() => incidentTooltip(S.incidents.get(i.incident_id)), { direction: "top", offset: [0, -12] });
         m.on("click", () => {
@@ -1305,7 +1341,7 @@
       } else {
         m.setLatLng([i.lat, i.lon]);
         if (m._html !== html) {
-          m.setIcon(L.divIcon({ className: "inc-marker", html, iconSize: [30, 30], iconAnchor: [15, 15] }));
+          m.setIcon(L.divIcon({ className: "inc-marker", html, iconSize: [30, 30], iconAnchor: anchor }));
           m._html = html;
         }
       }
@@ -1343,6 +1379,10 @@
 
   function tick() {
     $("clock").textContent = I18N.clock(new Date().toISOString());
+    // There is no token refresh: say so before the session ends, not after.
+    const left = S.session && S.session.expiresAt ? S.session.expiresAt - Date.now() : Infinity;
+    $("expiry").hidden = left > 15 * 60000;
+    if (left <= 15 * 60000) $("expiry").textContent = t("session.expires", { t: I18N.clock(new Date(S.session.expiresAt).toISOString()) });
     updateAges(document.getElementById("app"));
     renderConn();
   }

@@ -25,6 +25,7 @@
       "login.wrong_role.family": "此账号（{role}）不是家属账号。值班人员请使用控制台。",
       "login.expired": "登录已过期，请重新登录。",
       "logout": "退出",
+      "session.expires": "登录将于 {t} 过期，请交班前重新登录",
 
       "conn.connecting": "正在连接…",
       "conn.connected": "实时连接正常",
@@ -49,6 +50,7 @@
       "alarms.title": "告警",
       "alarms.empty": "当前没有未处理的告警",
       "alarms.ack": "确认",
+      "alarms.counts": "未确认 {a} · 共 {n}",
       "alarms.acked_by": "{who} 已确认",
       "alarms.repeat": "重复 {n} 次",
       "alarms.control_room": "已转指挥中心",
@@ -181,6 +183,7 @@
 
       "src.station": "水质站",
       "src.device": "设备",
+      "src.wearable": "手环",
 
       "fac.emergency_centre": "急救中心",
       "fac.ambulance_station": "急救站",
@@ -265,6 +268,7 @@
       "login.wrong_role.family": "This account ({role}) is not a family account. Control-room staff: use the console.",
       "login.expired": "Your session has expired; please sign in again.",
       "logout": "Sign out",
+      "session.expires": "Session ends at {t}: sign in again",
 
       "conn.connecting": "Connecting…",
       "conn.connected": "Live",
@@ -289,6 +293,7 @@
       "alarms.title": "Alarms",
       "alarms.empty": "No open alarms",
       "alarms.ack": "Acknowledge",
+      "alarms.counts": "{a} unacknowledged · {n} open",
       "alarms.acked_by": "acknowledged by {who}",
       "alarms.repeat": "repeated {n}×",
       "alarms.control_room": "escalated to control room",
@@ -421,6 +426,7 @@
 
       "src.station": "station",
       "src.device": "device",
+      "src.wearable": "wearable",
 
       "fac.emergency_centre": "Emergency centre",
       "fac.ambulance_station": "Ambulance station",
