@@ -231,7 +231,8 @@ INSERT INTO retention_policies (hypertable, keep) VALUES
     ('home_events',         INTERVAL '180 days'),
     ('unit_positions',      INTERVAL '90 days'),
     ('unit_status_reports', INTERVAL '2 years'),   -- response-time audits
-    ('dead_letters',        INTERVAL '30 days')
+    ('dead_letters',        INTERVAL '30 days'),
+    ('events',              INTERVAL '90 days')    -- the websocket catch-up stream; alarms and audits stay
 ON CONFLICT (hypertable) DO NOTHING;
 
 -- ---------------------------------------------------------------------------------------

@@ -227,6 +227,13 @@ def drop_expired_chunks(conn: psycopg.Connection) -> int:
     with conn.transaction():
         got_lock = conn.execute("SELECT pg_try_advisory_xact_lock(hashtext('watchpost-retention'))").fetchone()[0]
         if got_lock:
-            for table, keep in conn.execute("SELECT hypertable, keep FROM retention_policies").fetchall():
-                dropped += len(conn.execute("SELECT drop_chunks(%s::regclass, older_than => %s::interval)", (table, keep)).fetchall())
+            policies = conn.execute(
+                "SELECT p.hypertable, p.keep, h.hypertable_name IS NOT NULL FROM retention_policies p "
+                "LEFT JOIN timescaledb_information.hypertables h ON h.hypertable_name = p.hypertable"
+            ).fetchall()
+            for table, keep, is_hypertable in policies:
+                if is_hypertable:
+                    dropped += len(conn.execute("SELECT drop_chunks(%s::regclass, older_than => %s::interval)", (table, keep)).fetchall())
+                elif table == "events":  # a plain table: row by row
+                    conn.execute("DELETE FROM events WHERE ts < now() - %s::interval", (keep,))
     return dropped

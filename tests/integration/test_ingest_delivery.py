@@ -81,3 +81,20 @@ def test_a_device_cannot_publish_under_another_id(broker, start_ingest, database
     wait_for(lambda: count(database_url, "SELECT count(*) FROM water_readings") == 1)
     time.sleep(0.3)
     assert count(database_url, "SELECT count(*) FROM water_readings WHERE station_id = 'WS-002'") == 0
+
+
+def test_retention_drops_chunks_older_than_their_policy_and_keeps_the_rest(database_url: str) -> None:
+    import psycopg
+
+    from ingest.store import drop_expired_chunks
+
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "INSERT INTO dead_letters VALUES (now() - interval '60 days', 't', 'x', 'not_json', 'old'), "
+            "(now(), 't', 'x', 'not_json', 'new')"
+        )
+        conn.execute("INSERT INTO events (ts, type, data) VALUES (now() - interval '100 days', 'alarm.raised', '{}'), (now(), 'alarm.raised', '{}')")
+        conn.commit()
+        assert drop_expired_chunks(conn) >= 1
+        assert conn.execute("SELECT detail FROM dead_letters").fetchall() == [("new",)]
+        assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 1
