@@ -5,7 +5,7 @@
 
 up:
 	scripts/services.sh up
-	set -a && . ./.env.local && set +a && exec .venv/bin/watchpost run
+	set -a && . ./.env.local && set +a && exec .venv/bin/watchpost run --simulate demo
 
 test:
 	scripts/services.sh test-deps

@@ -8,7 +8,6 @@ platform loads.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,7 +131,7 @@ def scaled_registry(doc: Mapping[str, Any], *, persons: int | None, stations: in
     """The document with its first `persons` persons and `stations` stations. With `extend`,
     missing stations are added as copies of existing ones a few hundred metres downstream
     (for load tests: they exist only once the platform loads this document)."""
-    out = copy.deepcopy(dict(doc))
+    out = dict(doc)  # sections are replaced, never changed in place: the caller's stays intact
     if persons is not None:
         have = out.get("persons") or []
         if persons > len(have):

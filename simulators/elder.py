@@ -30,7 +30,8 @@ MOTION_HOLD_S = 120.0  # a PIR reports "clear" this long after its last detectio
 MOTION_MEAN_GAP_S = 300.0  # someone moving about at home trips the PIR every ~5 min
 BATTERY_DRAIN_PCT_H = 1.6
 BATTERY_CHARGE_PCT_H = 60.0
-VITALS = {"heart_rate_high": (132.0, 150.0), "heart_rate_low": (30.0, 37.0), "spo2_low": (83.0, 87.5)}
+# Below or above every default and per-person alarm threshold in the registry (beta-blockers: 35).
+VITALS = {"heart_rate_high": (132.0, 150.0), "heart_rate_low": (28.0, 34.0), "spo2_low": (83.0, 87.5)}
 HAZARDS = ("smoke", "gas", "water_leak")
 _M_PER_DEG = 111_320.0
 
@@ -152,15 +153,13 @@ class PersonModel:
                 self._push(now + self.rng.uniform(10, 25), "set", sid, False)
         if home and TRAITS[act].moving:
             self._push(now + self.rng.uniform(5, 40), "motion", "", True)
-        if act in (Activity.FALLEN, Activity.STILL) and self.charging:
-            self.charging = False  # whatever happens, it happens with the watch on
         self.act, self.at_home = act, home
 
     def _sample_motion(self, now: float) -> None:
         if self.at_home and TRAITS[self.act].moving:
             odds = 1 - math.exp(-(now - self.motion_checked) / MOTION_MEAN_GAP_S)
             if self.rng.random() < odds:
-                self._push(self.rng.uniform(self.motion_checked, now), "motion", "", True)
+                self._push(now, "motion", "", True)
         self.motion_checked = now
 
     def _pending(self, t: float, what: str, channel: str, value: Any, critical: bool) -> list[Emitted]:
@@ -168,8 +167,8 @@ class PersonModel:
             reading = self._wearable(t, {value: True})
             return [("wearable", reading, True)] if reading is not None else []
         if what == "motion":
-            if not (self.at_home and TRAITS[self.activity(t)].moving):
-                return []  # planned before a fall or a still spell began
+            if t <= self.last_motion or not (self.at_home and TRAITS[self.activity(t)].moving):
+                return []  # seen already, or planned before a fall or a still spell began
             self.last_motion = t
             self._push(t + MOTION_HOLD_S, "clear", "", False)
             return self._set_all("motion", t, True)
@@ -196,9 +195,11 @@ class PersonModel:
         if self.steps_day != day.day_start:
             self.steps, self.steps_day = 0, day.day_start
         evening = 19 <= (t - day.day_start) / 3600 < 21
-        if not self.charging and act is Activity.AWAKE and evening and self.battery < self.habits.charge_below_pct:
+        # Whatever is scripted happens with the watch on the wrist, not on its charger.
+        scripted = bool(flags) or any(a <= t < b and kind not in HAZARDS for a, b, kind in self.overrides)
+        if not self.charging and not scripted and act is Activity.AWAKE and evening and self.battery < self.habits.charge_below_pct:
             self.charging = True
-        elif self.charging and (self.battery >= 99.5 or act not in (Activity.AWAKE, Activity.MEAL) or flags):
+        elif self.charging and (self.battery >= 99.5 or act not in (Activity.AWAKE, Activity.MEAL) or scripted):
             self.charging = False
         self.battery = min(100.0, max(0.0, self.battery + hours * (BATTERY_CHARGE_PCT_H if self.charging else -BATTERY_DRAIN_PCT_H)))
         if self.battery <= 0:

@@ -26,7 +26,7 @@ class ClockError(ValueError):
     """A start time, duration or acceleration that cannot work; the message says why."""
 
 
-def parse_duration(value: str | float | int) -> float:
+def parse_duration(value: str | float) -> float:
     """Seconds from "90m", "1h30m", "2d", "45s", or a bare number of minutes."""
     if isinstance(value, bool):
         raise ClockError(f"a duration is a number of minutes or text like 1h30m, got {value!r}")

@@ -51,6 +51,8 @@ def river_class(values: dict[str, float], water_body: str = "river") -> int:
             worst = max(worst, next((k + 1 for k, c in enumerate(ceilings) if values[name] <= c), BELOW_V))
     if water_body == "lake" and "tn_mg_l" in values:
         worst = max(worst, next((k + 1 for k, c in enumerate(TN_LAKE_CEILINGS) if values["tn_mg_l"] <= c), BELOW_V))
+    if "ph" in values and not 6.0 <= values["ph"] <= 9.0:
+        worst = BELOW_V
     if "do_mg_l" in values:
         worst = max(worst, next((k + 1 for k, f in enumerate(DO_FLOORS) if values["do_mg_l"] >= f), BELOW_V))
     return worst
@@ -149,7 +151,7 @@ class WaterStationModel:
         for name in values:
             calm = self.base[name] + 0.15 * self.ceiling[name] * runoff
             values[name] = calm + (self._peak_value(name, int(surge[0])) - calm) * surge[1] if surge[1] else calm
-        noise = lambda: 1 + rng.gauss(0, 0.015)  # noqa: E731 - one draw per parameter
+        noise = lambda: 1 + rng.gauss(0, 0.015)  # one draw per parameter
         return {
             "temp_c": round(temp, 2),
             "ph": round(self.ph + 0.12 * sun + 0.01 * (now - self.last_cleaned) / 86400 + rng.gauss(0, 0.02), 2),

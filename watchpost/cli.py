@@ -294,6 +294,37 @@ def serve(config: ConfigOption = None, port: Annotated[int | None, typer.Option(
                 ws_ping_interval=20, ws_ping_timeout=20, ws_max_size=65536)
 
 
+@app.command(
+    "simulate",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def simulate(ctx: typer.Context, config: ConfigOption = None) -> None:
+    """Run the simulated Jiashan county over MQTT (all options: watchpost simulate --help)."""
+    from urllib.parse import quote
+
+    from simulators.cli import simulate as run_simulation
+    from watchpost.broker import GATEWAY_USER, device_password, load_or_create_secret
+    from watchpost.settings import MqttEndpoint
+
+    args = list(ctx.args)
+    if {"-h", "--help"} & set(args):
+        raise typer.Exit(run_simulation(args))
+    settings = _settings(config)
+    # The simulator speaks for many devices: it logs in as the gateway account, whatever
+    # account WATCHPOST_MQTT_URL names, on the same broker.
+    endpoint = MqttEndpoint.parse(settings.mqtt_url)
+    password = device_password(load_or_create_secret(watchpost_home() / "mqtt-secret"), GATEWAY_USER)
+    scheme = "mqtts" if endpoint.tls else "mqtt"
+    defaults = ["--mqtt-url", f"{scheme}://{GATEWAY_USER}:{quote(password, safe='')}@{endpoint.host}:{endpoint.port}",
+                "--root", settings.topic_root]
+    # `make up` loads this registry: simulate exactly the devices the platform knows.
+    registry_file = watchpost_home() / "jiashan-registry.yaml"
+    if registry_file.exists() and not {"--registry", "--persons"} & set(args):
+        defaults += ["--registry", str(registry_file)]
+    raise typer.Exit(run_simulation(defaults + args))
+
+
 @app.command("status")
 def status(config: ConfigOption = None) -> None:
     """The state of a running installation: ingest lag, dead letters in the last hour,
@@ -324,20 +355,24 @@ def status(config: ConfigOption = None) -> None:
 
 
 @app.command("run")
-def run(config: ConfigOption = None) -> None:
+def run(
+    config: ConfigOption = None,
+    simulate_scenario: Annotated[str | None, typer.Option("--simulate", help="also run the county simulator with this scenario (e.g. demo)")] = None,
+) -> None:
     """Run the platform's processes (ingest, dispatcher, API) under one supervisor: a process
     that dies is restarted, Ctrl-C or SIGTERM stops them all and waits for them."""
     from watchpost.supervisor import Supervisor
 
     _settings(config)  # fail early on a bad configuration, with the message it gives
     extra = ["--config", str(config)] if config else []
-    supervisor = Supervisor(
-        {
-            "ingest": [sys.executable, "-m", "watchpost.cli", "ingest", *extra],
-            "dispatch": [sys.executable, "-m", "watchpost.cli", "dispatch", *extra],
-            "api": [sys.executable, "-m", "watchpost.cli", "serve", *extra],
-        }
-    )
+    commands = {
+        "ingest": [sys.executable, "-m", "watchpost.cli", "ingest", *extra],
+        "dispatch": [sys.executable, "-m", "watchpost.cli", "dispatch", *extra],
+        "api": [sys.executable, "-m", "watchpost.cli", "serve", *extra],
+    }
+    if simulate_scenario:
+        commands["simulator"] = [sys.executable, "-m", "watchpost.cli", "simulate", *extra, "--scenario", simulate_scenario, "--quiet"]
+    supervisor = Supervisor(commands)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: supervisor.stop())
     raise typer.Exit(supervisor.run())

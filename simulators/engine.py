@@ -1,0 +1,290 @@
+"""The simulated county: every device model on one simulated clock, in time order.
+
+`advance(until)` wakes each device whose next report is due, turns what it reports into
+contract messages (topic, `ts`, per-stream `seq`, JSON), passes them through fault
+injection, and returns them with the control actions due (drop a connection, a device going
+silent). Crew orders come in through `receive_order`. No I/O and no wall clock: the caller
+paces `until` against real time, publishes, and feeds orders back.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import orjson
+
+from .county import County
+from .crew import Order, OrderError, Roads, UnitModel
+from .elder import PersonModel
+from .faults import FaultInjector, Wire, disconnect_times, silent_spells
+from .orderbook import EMERGENCY_KINDS, OrderBook
+from .scenario import STATION_EVENTS, Resolved, Scenario, resolve
+from .simclock import LOCAL_TZ
+from .summary import OrderRecord
+from .water import WaterStationModel, Weather
+
+# The broker publishes a dead connection's will once its keepalive (60 s) has run 1.5 times.
+WILL_DELAY_S = 90.0
+
+
+class Control(NamedTuple):
+    """An action for the connection layer, not a message."""
+
+    action: str  # disconnect | silence | resume
+    device: str | None  # the device connection concerned ("elder/P-0001"), None: any
+    pick: int  # which connection, modulo the number there are
+
+
+@dataclass(slots=True)
+class _Device:
+    kind: str  # water | elder | unit
+    device_id: str
+    model: Any
+    topic_base: str
+    interval_s: float
+    version: int = 0
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}/{self.device_id}"
+
+
+class Simulation:
+    def __init__(self, county: County, scenario: Scenario, *, start: float, root: str, roads: Roads | None, explicit_presence: bool = True) -> None:
+        if county.units and roads is None:
+            raise ValueError("units need the road network to drive on")
+        self.root, self.start, self.end, self.now = root, start, start + scenario.duration_s, start
+        self.explicit_presence = explicit_presence
+        seed = self.seed = scenario.seed
+        self.weather = Weather(random.Random(f"{seed}:weather"), start, self.end)
+        self.devices: list[_Device] = []
+        for s in county.stations:
+            model = WaterStationModel(s, random.Random(f"{seed}:{s.station_id}"), start, self.weather)
+            self._add("water", s.station_id, model, s.interval_s)
+        for p in county.persons:
+            self._add("elder", p.person_id, PersonModel(p, random.Random(f"{seed}:{p.person_id}"), start, f"{seed}:{p.person_id}"), p.interval_s)
+        for u in county.units:
+            model = UnitModel(u, random.Random(f"{seed}:{u.unit_id}"), start, roads, dict(county.facilities), scenario.crew)  # type: ignore[arg-type]
+            self._add("unit", u.unit_id, model, u.interval_s)
+        self.index = {(d.kind, d.device_id): i for i, d in enumerate(self.devices)}
+        self.faults = FaultInjector(scenario.faults, random.Random(f"{seed}:faults"))
+        self.silences: dict[str, list[tuple[float, float]]] = {}
+        self.agenda: list[tuple[float, int, str, Any]] = []
+        self.book = OrderBook()
+        self.scripted: Counter[str] = Counter()
+        self.sent: Counter[str] = Counter()
+        self.fault_counts: Counter[str] = Counter()
+        self.suppressed = 0
+        self.unusable_orders = 0
+        self._last_ts: dict[str, float] = {}
+        self._seq: dict[str, int] = {}
+        self._n = 0
+        self._apply([r for r in resolve(scenario.events, county, seed) if r.event.at_s < scenario.duration_s])
+        self._plan_faults(scenario, seed)
+        self.heap = [(self._first_due(d, start), i, 0) for i, d in enumerate(self.devices)]
+        heapq.heapify(self.heap)
+
+    # --- the run -------------------------------------------------------------------------
+
+    def opening(self) -> list[Wire]:
+        """Retained online flags for every device, when the connections cannot carry wills."""
+        if not self.explicit_presence:
+            return []
+        return [self._presence(d.key, True) for d in self.devices]
+
+    def advance(self, until: float, limit: int = 5000) -> list[Wire | Control]:
+        until = min(until, self.end)
+        out: list[Wire | Control] = []
+        heap, agenda = self.heap, self.agenda
+        while len(out) < limit:
+            due = heap[0][0] if heap else math.inf
+            planned = agenda[0][0] if agenda else math.inf
+            t = min(due, planned)
+            if t > until:
+                self.now = max(self.now, until)
+                break
+            self.now = t
+            if planned <= due:
+                _, _, action, arg = heapq.heappop(agenda)
+                self._agenda_item(action, arg, out)
+                continue
+            _, i, version = heapq.heappop(heap)
+            device = self.devices[i]
+            if version != device.version:
+                continue  # rescheduled since (an order arrived)
+            self._wake(device, t, out)
+            heapq.heappush(heap, (self._next_due(device, t), i, version))
+        return out
+
+    @property
+    def next_event_time(self) -> float:
+        """When something is next due (possibly a stale entry: never later than the truth)."""
+        return min(self.heap[0][0] if self.heap else math.inf, self.agenda[0][0] if self.agenda else math.inf)
+
+    def finish(self) -> list[Wire]:
+        """Out-of-order messages still held back at the end."""
+        held = self.faults.flush()
+        for w in held:
+            self.sent[w.kind] += 1
+            self.fault_counts[w.fault or ""] += 1
+        return held
+
+    def receive_order(self, unit_id: str, payload: bytes) -> OrderRecord | None:
+        i = self.index.get(("unit", unit_id))
+        try:
+            order = Order.parse(payload)
+        except OrderError:
+            self.unusable_orders += 1
+            return None
+        if i is None:
+            return None  # a unit this run does not simulate
+        device = self.devices[i]
+        if not device.model.receive(order, self.now):
+            return None
+        record = self.book.received(unit_id, order.incident_id, order.lat, order.lon, order.eta_s, self.now)
+        device.version += 1
+        heapq.heappush(self.heap, (device.model.next_due(), i, device.version))
+        return record
+
+    # --- devices -------------------------------------------------------------------------
+
+    def _add(self, kind: str, device_id: str, model: Any, interval_s: float) -> None:
+        self.devices.append(_Device(kind, device_id, model, f"{self.root}/{kind}/{device_id}/", interval_s))
+
+    def _first_due(self, d: _Device, start: float) -> float:
+        if d.kind == "water":
+            return start + random.Random(f"{self.seed}:{d.device_id}:phase").uniform(0, d.interval_s)
+        return self._next_due(d, start)
+
+    def _next_due(self, d: _Device, t: float) -> float:
+        if d.kind == "water":
+            return t + d.interval_s
+        return d.model.next_due(t) if d.kind == "elder" else d.model.next_due()
+
+    def _wake(self, d: _Device, t: float, out: list[Wire | Control]) -> None:
+        if d.kind == "water":
+            reading = d.model.reading(t)
+            if self.book.triggers:
+                self.book.watch_water(d.model.station, reading, t)
+            self._emit(d, "water", d.topic_base + "telemetry", {"ts": t, **reading}, False, out)
+        elif d.kind == "elder":
+            for channel, payload, critical in d.model.wake(t):
+                if channel == "wearable":
+                    self._emit(d, "wearable", d.topic_base + "wearable", payload, critical, out)
+                else:
+                    self._emit(d, "home", d.topic_base + "home/" + channel, payload, critical, out)
+        else:
+            for channel, payload, critical in d.model.wake(t):
+                if channel == "status":
+                    self.book.status(d.device_id, payload["status"], payload["ts"])
+                self._emit(d, channel, d.topic_base + channel, payload, critical, out)
+
+    def _emit(self, d: _Device, kind: str, topic: str, payload: dict[str, Any], critical: bool, out: list[Wire | Control]) -> None:
+        t = payload["ts"]
+        spells = self.silences.get(d.key)
+        if spells and not critical and any(a <= t < b for a, b in spells):
+            self.suppressed += 1
+            return
+        # One reading per device and measurement time: keep every stream's ts strictly rising.
+        ts = round(t, 3)
+        last = self._last_ts.get(topic)
+        if last is not None and ts <= last:
+            ts = round(last + 0.001, 3)
+        self._last_ts[topic] = ts
+        seq = self._seq[topic] = self._seq.get(topic, 0) + 1
+        payload["ts"] = _local_rfc3339(ts) if kind == "water" else ts
+        payload["seq"] = seq
+        wire = Wire(topic, orjson.dumps(payload), False, kind, d.key)
+        for w in self.faults.apply(wire, payload, ts, critical):
+            out.append(w)
+            self.sent[w.kind] += 1
+            if w.fault:
+                self.fault_counts[w.fault] += 1
+
+    def _presence(self, key: str, online: bool) -> Wire:
+        self.sent["online"] += 1
+        return Wire(f"{self.root}/{key}/online", b"1" if online else b"0", True, "online", key)
+
+    # --- scripted events and faults --------------------------------------------------------
+
+    def _apply(self, events: list[Resolved]) -> None:
+        for r in events:
+            e, at = r.event, self.start + r.event.at_s
+            model = self._model_of(e.kind, r.device_id)
+            label = e.kind
+            if e.kind == "fall":
+                cancel = e.options.get("cancel_after_s")
+                model.add_fall(at, cancel, e.duration_s)
+                label = "fall (cancelled)" if cancel is not None else "fall (not cancelled)"
+            elif e.kind == "sos":
+                model.add_sos(at)
+            elif e.kind in ("heart_rate_high", "heart_rate_low", "spo2_low"):
+                model.add_vitals(e.kind, at, e.duration_s)
+            elif e.kind == "inactivity":
+                model.add_inactivity(at, e.duration_s)
+            elif e.kind in ("smoke", "gas", "water_leak"):
+                model.add_hazard(e.kind, at, e.duration_s)
+            elif e.kind == "pollution":
+                model.add_pollution(at, e.duration_s, int(e.options["peak_class"]) if "peak_class" in e.options else None)
+            elif e.kind == "maintenance":
+                model.add_maintenance(at, e.duration_s)
+            elif e.kind == "rain":
+                self.weather.add_rain(at, e.duration_s, e.options.get("intensity", 0.7))
+            elif e.kind == "silent":
+                kind = "water" if ("water", r.device_id) in self.index else "elder"
+                self._silence(f"{kind}/{r.device_id}", at, at + e.duration_s, injected=False)
+            self.scripted[label] += 1
+            if e.kind in EMERGENCY_KINDS and not (e.kind == "fall" and "cancel_after_s" in e.options):
+                where = model.station if e.kind == "pollution" else model.person
+                self.book.expect(e.kind, r.device_id or "", where.lat, where.lon, at, at + e.duration_s, shows_at_once=e.kind != "pollution")
+
+    def _model_of(self, kind: str, device_id: str | None) -> Any:
+        if device_id is None or kind in ("silent", "rain"):
+            return None
+        return self.devices[self.index[("water" if kind in STATION_EVENTS else "elder", device_id)]].model
+
+    def _plan_faults(self, scenario: Scenario, seed: int) -> None:
+        rates = scenario.faults
+        if rates.silent_per_device_day > 0:
+            for d in self.devices:
+                if d.kind != "unit":  # a silent crew would stall dispatch, not test it
+                    for a, b in silent_spells(random.Random(f"{seed}:silence:{d.key}"), rates, self.start, self.end):
+                        self._silence(d.key, a, b)
+        rng = random.Random(f"{seed}:disconnects")
+        for t in disconnect_times(rng, rates, self.start, self.end):
+            self._schedule(t, "control", Control("disconnect", None, rng.randrange(1 << 30)))
+
+    def _silence(self, key: str, a: float, b: float, injected: bool = True) -> None:
+        self.silences.setdefault(key, []).append((a, b))
+        if injected:
+            self.fault_counts["silent"] += 1
+        if self.explicit_presence:
+            if b - a > WILL_DELAY_S:
+                self._schedule(a + WILL_DELAY_S, "presence", (key, False))
+                self._schedule(b, "presence", (key, True))
+        else:
+            self._schedule(a, "control", Control("silence", key, 0))
+            self._schedule(b, "control", Control("resume", key, 0))
+
+    def _schedule(self, t: float, action: str, arg: Any) -> None:
+        self._n += 1
+        heapq.heappush(self.agenda, (t, self._n, action, arg))
+
+    def _agenda_item(self, action: str, arg: Any, out: list[Wire | Control]) -> None:
+        if action == "presence":
+            out.append(self._presence(*arg))
+        else:
+            if arg.action == "disconnect":
+                self.fault_counts["disconnect"] += 1
+            out.append(arg)
+
+
+def _local_rfc3339(ts: float) -> str:
+    # Station gateways report local time with its offset, as HJ 212 data loggers keep it.
+    return datetime.fromtimestamp(ts, LOCAL_TZ).isoformat(timespec="milliseconds")
