@@ -334,10 +334,10 @@ def status(config: ConfigOption = None) -> None:
     settings = _settings(config)
     with connect(settings.database_url) as conn:
         lag = conn.execute(
-            "SELECT now() - max(t) FROM (SELECT max(received_at) AS t FROM wearable_readings WHERE ts > now() - interval '1 hour' "
-            "UNION ALL SELECT max(received_at) FROM water_readings WHERE ts > now() - interval '1 hour' "
-            "UNION ALL SELECT max(received_at) FROM home_events WHERE ts > now() - interval '1 hour' "
-            "UNION ALL SELECT max(received_at) FROM unit_positions WHERE ts > now() - interval '1 hour') x"
+            "SELECT now() - max(t) FROM (SELECT max(received_at) AS t FROM wearable_readings WHERE ts > now() - interval '1 day' "
+            "UNION ALL SELECT max(received_at) FROM water_readings WHERE ts > now() - interval '1 day' "
+            "UNION ALL SELECT max(received_at) FROM home_events WHERE ts > now() - interval '1 day' "
+            "UNION ALL SELECT max(received_at) FROM unit_positions WHERE ts > now() - interval '1 day') x"
         ).fetchone()[0]
         dead = conn.execute(
             "SELECT reason, count(*) FROM dead_letters WHERE received_at > now() - interval '1 hour' GROUP BY 1 ORDER BY 2 DESC"
