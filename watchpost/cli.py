@@ -322,7 +322,21 @@ def simulate(ctx: typer.Context, config: ConfigOption = None) -> None:
     registry_file = watchpost_home() / "jiashan-registry.yaml"
     if registry_file.exists() and not {"--registry", "--persons"} & set(args):
         defaults += ["--registry", str(registry_file)]
-    raise typer.Exit(run_simulation(defaults + args))
+    from datetime import UTC, datetime
+
+    started = datetime.now(UTC)
+    code = run_simulation(defaults + args)
+    if code == 0 and "--dry-run" not in args:
+        from watchpost.db import connect
+        from watchpost.run_report import platform_report, settle
+
+        try:
+            with connect(settings.database_url) as conn:
+                settle(conn, started)
+                typer.echo(platform_report(conn, started))
+        except Exception as exc:  # the simulation ran; only the read-back failed: say so
+            typer.echo(f"platform summary unavailable: {exc}", err=True)
+    raise typer.Exit(code)
 
 
 @app.command("status")
