@@ -1,0 +1,111 @@
+"""End to end: the simulated county through the real broker, database, ingest, dispatcher
+and API — the expected alarms and incidents, ambulances driving the road route there and
+back, and family websockets that get their relative's alerts and no one else's."""
+
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+
+import orjson
+import psycopg
+import pytest
+import yaml
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect as ws_connect
+
+from simulators.cli import build_parser, run
+from tests.fix_broker import TEST_ROOT, Broker
+from tests.fix_ingest import wait_for
+from watchpost.broker import GATEWAY_USER
+
+pytestmark = pytest.mark.slow
+
+
+def metres(a: tuple[float, float], b: tuple[float, float]) -> float:
+    dy = (a[0] - b[0]) * 111_320
+    dx = (a[1] - b[1]) * 111_320 * math.cos(math.radians(a[0]))
+    return math.hypot(dx, dy)
+
+
+def test_a_simulated_county_run_end_to_end(
+    broker: Broker, start_ingest, start_dispatcher, start_api, jiashan_url: str, jiashan_registry: dict, tmp_path: Path
+) -> None:
+    registry_file = tmp_path / "registry.yaml"
+    registry_file.write_text(yaml.safe_dump(jiashan_registry, allow_unicode=True))
+    start_ingest(db_url=jiashan_url)
+    start_dispatcher(jiashan_url)
+    api = start_api(jiashan_url)
+
+    # Every family member watches their own page's websocket during the run.
+    links: dict[str, set[str]] = {}
+    for user in jiashan_registry["users"]:
+        if user["role"] == "family":
+            links[user["username"]] = {p["person_id"] for p in user.get("persons", [])}
+    received: dict[str, list[dict]] = {u: [] for u in links}
+    stop = threading.Event()
+
+    def listen(user: str) -> None:
+        with ws_connect(f"{api.ws_base}/ws/family?token={api.token(user)}") as ws:
+            while not stop.is_set():
+                try:
+                    received[user].append(orjson.loads(ws.recv(timeout=0.5)))
+                except TimeoutError:
+                    continue
+                except ConnectionClosed:
+                    return
+
+    listeners = [threading.Thread(target=listen, args=(u,), daemon=True) for u in links]
+    for t in listeners:
+        t.start()
+
+    # 40 simulated minutes at 60×: long enough for a crew to get there, hand over and return.
+    args = build_parser().parse_args([
+        "--mqtt-url", broker.url(GATEWAY_USER), "--root", TEST_ROOT, "--quiet", "--scenario", "short-e2e",
+        "--registry", str(registry_file), "--duration", "40m", "--no-faults",
+    ])
+    summary = run(args)
+    print(summary.format())
+
+    with psycopg.connect(jiashan_url) as conn:
+        def raised() -> set[str]:
+            return {r[0] for r in conn.execute("SELECT DISTINCT alarm_type FROM alarms")}
+
+        wait_for(lambda: {"sos", "smoke", "fall", "water_class_exceeded", "heart_rate_high"} <= raised(), timeout=30)
+        kinds = {r[0] for r in conn.execute("SELECT kind FROM incidents")}
+        assert {"medical", "fire", "water"} <= kinds
+        cancelled_fall = conn.execute(
+            "SELECT count(*) FROM alarms WHERE alarm_type = 'fall' AND cleared_by = 'rule:fall'"
+        ).fetchone()[0]
+        assert cancelled_fall >= 1  # the fall cancelled with "I'm OK" cleared itself
+
+        # Every ambulance order the crews received: there along the road, and back.
+        ambulance_orders = [o for o in summary.orders if o.unit_id.startswith("AMB")]
+        assert ambulance_orders, summary.format()
+        for order in ambulance_orders:
+            assert {"en_route", "on_scene"} <= set(order.statuses), order
+            incident = conn.execute("SELECT lat, lon FROM incidents WHERE incident_id = %s", (order.incident_id,)).fetchone()
+            fixes = conn.execute(
+                "SELECT lat, lon, speed_kmh FROM unit_positions WHERE unit_id = %s AND ts >= to_timestamp(%s) AND ts <= to_timestamp(%s) ORDER BY ts",
+                (order.unit_id, order.statuses["en_route"], order.statuses["on_scene"]),
+            ).fetchall()
+            assert len(fixes) >= 2, order
+            # Consecutive 5 s fixes never jump further than a fast ambulance drives in 5 s.
+            for (a_lat, a_lon, _), (b_lat, b_lon, _) in zip(fixes, fixes[1:]):
+                assert metres((a_lat, a_lon), (b_lat, b_lon)) <= 130 / 3.6 * 5 + 1
+            assert metres(fixes[-1][:2], incident) < 400  # arrived where the incident is (snapped to the road)
+        completed = [o for o in ambulance_orders if "available" in o.statuses]
+        assert completed, "no crew came back available within the run"
+        for order in completed:
+            status = conn.execute("SELECT status FROM unit_state WHERE unit_id = %s", (order.unit_id,)).fetchone()[0]
+            assert status in ("available", "dispatched", "en_route")  # free again (and maybe sent out anew)
+
+    stop.set()
+    for t in listeners:
+        t.join(5)
+    alerted = {u for u, events in received.items() if events}
+    assert alerted, "no family websocket received anything"
+    for user, events in received.items():
+        assert {e["data"].get("person_id") for e in events} <= links[user], user  # no one else's
+        assert all(e["type"].startswith(("alarm.", "incident.")) for e in events)
