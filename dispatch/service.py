@@ -20,6 +20,7 @@ import asyncio
 import functools
 import logging
 import random
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ import orjson
 import psycopg
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from dispatch import store
 from dispatch.assignment import REDISPATCH_AFTER_S
@@ -72,6 +74,7 @@ class Dispatcher:
         self._partner_stations: dict[str, StationInfo] = {}
         self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=10_000)
         self.ready = asyncio.Event()
+        self.metrics = DispatchMetrics()
 
     # --- database thread ------------------------------------------------------------------
 
@@ -142,6 +145,7 @@ class Dispatcher:
                     await client.subscribe(f"{share}{self._root}/unit/+/gps", qos=1)
                     delay = RECONNECT_MIN_S
                     self.ready.set()
+                    self.metrics.broker_connects.inc()
                     log.info("dispatcher connected to the broker")
                     async with asyncio.TaskGroup() as inner:
                         inner.create_task(self._publish_outbox(client), name="outbox")
@@ -169,6 +173,7 @@ class Dispatcher:
             log.info("ignoring malformed %s from %s: %s", channel, unit_id, exc)
             return
         try:
+            self.metrics.unit_reports.labels(channel).inc()
             if channel == "status" and isinstance(doc.get("status"), str):
                 freed = await self._db(store.apply_unit_status, unit_id, doc["status"], ts, self._clock())
                 if freed:
@@ -224,14 +229,18 @@ class Dispatcher:
         later must go to the most urgent call, which the next pass serves first."""
         blocked: frozenset[str] = frozenset()
         for incident_id in await self._db(store.pending_incidents):
+            started = time.perf_counter()
             order = await self._db(
                 functools.partial(store.assign, skip_kinds=blocked), incident_id, self._graph, self._facilities, self._clock()
             )
+            self.metrics.decision_seconds.observe(time.perf_counter() - started)
             if isinstance(order, store.Queued):
                 blocked |= {order.unit_kind}
             elif order is not None:
                 await self._outbox.put((f"{self._root}/unit/{order.unit_id}/order", orjson.dumps(order.payload())))
-                log.info("ordered %s to %s (ETA %.0f s)", order.unit_id, order.incident_id, order.eta_s)
+                log.info("ordered %s to %s (ETA %.0f s)", order.unit_id, order.incident_id, order.eta_s,
+                         extra={"incident_id": order.incident_id, "unit_id": order.unit_id, "eta_s": round(order.eta_s, 1)})
+                self.metrics.orders.inc()
 
     async def close(self) -> None:
         def shutdown() -> None:
@@ -239,6 +248,18 @@ class Dispatcher:
                 self._conn.close()
         await asyncio.get_running_loop().run_in_executor(self._executor, shutdown)
         self._executor.shutdown(wait=True)
+
+
+class DispatchMetrics:
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry()
+        self.orders = Counter("watchpost_dispatch_orders_total", "Orders published to crews", registry=r)
+        self.decision_seconds = Histogram(
+            "watchpost_dispatch_decision_seconds", "Time to decide and record one waiting incident",
+            buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1), registry=r,
+        )
+        self.unit_reports = Counter("watchpost_dispatch_unit_reports_total", "Crew reports received, by channel", ["channel"], registry=r)
+        self.broker_connects = Counter("watchpost_dispatch_broker_connects_total", "Connections to the broker", registry=r)
 
 
 class _Stopped(Exception):

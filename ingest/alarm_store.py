@@ -7,6 +7,7 @@ together with the readings and rule states that caused them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +18,8 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from ingest.rules import Action, AlarmTransition, AlarmType, SourceKind
+
+log = logging.getLogger(__name__)
 
 EVENTS_CHANNEL = "watchpost_events"
 # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more; a larger event is announced by
@@ -81,6 +84,11 @@ def _raise(cur: psycopg.Cursor, t: AlarmTransition, now: datetime) -> int:
     )
     inserted = row.pop("inserted")
     _audit(cur, row["alarm_id"], now, "raised" if inserted else "repeated", f"rule:{t.alarm_type}", t.detail)
+    log.info(
+        "alarm %s %s at %s:%s", "raised" if inserted else "repeated", t.alarm_type, t.source_kind, t.source_id,
+        extra={"alarm_id": row["alarm_id"], "alarm_type": str(t.alarm_type), "source": f"{t.source_kind}:{t.source_id}",
+               "measured_at": t.at.isoformat(), "severity": str(t.severity)},
+    )
     if not inserted:
         return emit(cur, "alarm.updated", person_id, {**row, "change": "repeated"}, now)
     emitted = 0
@@ -220,6 +228,8 @@ def _open_incident(cur: psycopg.Cursor, alarm: dict[str, Any], person_id: str, n
     inserted = row.pop("inserted")
     cur.execute("INSERT INTO incident_alarms (incident_id, alarm_id) VALUES (%s, %s) ON CONFLICT DO NOTHING", (row["incident_id"], alarm["alarm_id"]))
     row["alarm_ids"] = [alarm["alarm_id"]]
+    log.info("incident %s %s for alarm %s", row["incident_id"], "opened" if inserted else "joined", alarm["alarm_id"],
+             extra={"incident_id": row["incident_id"], "alarm_id": alarm["alarm_id"], "person_id": person_id, "priority": row["priority"]})
     return emit(cur, "incident.created" if inserted else "incident.updated", person_id, row, now)
 
 

@@ -19,7 +19,16 @@ import psycopg
 from ingest.alarm_store import apply_transitions, run_due_escalations
 from ingest.readings import Reading
 from ingest.rules import ConfigError, PersonConfig, WaterConfig
-from ingest.rules.engine import RuleConfigs, State, deadline_of, evaluate, new_state, source_keys, state_from_json, tick
+from ingest.rules.engine import (
+    RuleConfigs,
+    State,
+    deadline_of,
+    evaluate,
+    new_state,
+    source_keys,
+    state_from_json,
+    tick,
+)
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,13 @@ from ingest.devices import DeviceDirectory
 from ingest.metrics import IngestMetrics
 from ingest.parse import Limits, RejectedMessage, parse_message
 from ingest.rule_store import RuleRunner, fetch_rule_configs
-from ingest.store import DeadLetter, TelemetryStore, WriteResult, drop_expired_chunks, fetch_device_directory
+from ingest.store import (
+    DeadLetter,
+    TelemetryStore,
+    WriteResult,
+    drop_expired_chunks,
+    fetch_device_directory,
+)
 from watchpost.registry import registry_version
 from watchpost.settings import IngestSettings, MqttEndpoint
 

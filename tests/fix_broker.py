@@ -19,7 +19,13 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from watchpost.broker import GATEWAY_USER, INGEST_USER, BrokerFiles, device_password, write_broker_files
+from watchpost.broker import (
+    GATEWAY_USER,
+    INGEST_USER,
+    BrokerFiles,
+    device_password,
+    write_broker_files,
+)
 
 TEST_ROOT = "jiashan"
 TEST_DEVICES = ("WS-001", "WS-002", "P-0001", "P-0002", "AMB-01", "AMB-02", "qingpu")

@@ -3,7 +3,6 @@ reads the settings once and wires the adapters; nothing below it reads the envir
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import sys
@@ -37,11 +36,9 @@ def _settings(config: Path | None) -> Settings:
     except SettingsError as exc:
         typer.echo(f"configuration error: {exc}", err=True)
         raise typer.Exit(2) from None
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from watchpost.logs import configure
+
+    configure(settings.log_level, settings.log_format)
     return settings
 
 
@@ -224,6 +221,11 @@ def dispatch(config: ConfigOption = None, client_id: Annotated[str | None, typer
         share_group="",
         connect_db=lambda url: connect(url, application_name=client_id),
     )
+
+    if settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port, addr="127.0.0.1", registry=dispatcher.metrics.registry)
 
     async def main() -> None:
         stop = asyncio.Event()

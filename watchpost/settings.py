@@ -108,7 +108,8 @@ class Settings:
     mqtt_url: str = setting("mqtt://127.0.0.1:1884", "the broker: mqtt://user:password@host:port (mqtts:// for TLS)")
     topic_root: str = setting("jiashan", "first level of every topic")
     log_level: str = setting("INFO", "DEBUG, INFO, WARNING or ERROR")
-    metrics_port: int = setting(0, "Prometheus metrics of an ingest worker on 127.0.0.1 (0: none)", "", 0)
+    log_format: str = setting("text", "text for a terminal, json for one JSON object per line with ids as fields")
+    metrics_port: int = setting(0, "Prometheus metrics of an ingest worker or a dispatcher on 127.0.0.1 (0: none; the API serves /metrics)", "", 0)
     ingest: IngestSettings = section(IngestSettings, "ingest workers")
     dispatch: DispatchSettings = section(DispatchSettings, "dispatchers")
     api: ApiSettings = section(ApiSettings, "API processes")
@@ -200,6 +201,8 @@ def _semantic_problems(settings: Settings) -> list[str]:
         problems.append("database_url: must be a postgresql:// URL or a libpq connection string")
     if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append(f"log_level: must be DEBUG, INFO, WARNING or ERROR, got {settings.log_level!r}")
+    if settings.log_format not in ("text", "json"):
+        problems.append(f"log_format: must be text or json, got {settings.log_format!r}")
     if not settings.topic_root or "#" in settings.topic_root or "+" in settings.topic_root:
         problems.append(f"topic_root: must be a topic level without wildcards, got {settings.topic_root!r}")
     return problems

@@ -11,7 +11,14 @@ from hypothesis import strategies as st
 
 from ingest.devices import DeviceDirectory
 from ingest.parse import Limits, Reason, RejectedMessage, parse_message
-from ingest.readings import DeviceKind, HomeSensorEvent, Presence, UnitStatusReport, WaterReading, WearableReading
+from ingest.readings import (
+    DeviceKind,
+    HomeSensorEvent,
+    Presence,
+    UnitStatusReport,
+    WaterReading,
+    WearableReading,
+)
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 DEVICES = DeviceDirectory(
