@@ -432,3 +432,11 @@ CREATE TABLE IF NOT EXISTS access_log (
     what        text NOT NULL
 );
 CREATE INDEX IF NOT EXISTS access_log_person_idx ON access_log (person_id, at DESC);
+
+-- HJ 212 stations: the MN their data collector sends and a keyed digest of their PW
+-- (HMAC-SHA256 under $WATCHPOST_HOME/hj212-secret). Served once both are set
+-- (`watchpost hj212-station`).
+ALTER TABLE stations ADD COLUMN IF NOT EXISTS hj212_mn text UNIQUE
+    CHECK (hj212_mn ~ '^[^;=&,[:space:]]{1,27}$');
+ALTER TABLE stations ADD COLUMN IF NOT EXISTS hj212_password_digest text
+    CHECK (hj212_password_digest ~ '^[0-9a-f]{64}$');

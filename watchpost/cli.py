@@ -3,6 +3,7 @@ reads the settings once and wires the adapters; nothing below it reads the envir
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -368,6 +369,144 @@ def status(config: ConfigOption = None) -> None:
     typer.echo("open alarms: " + (", ".join(f"{s} {n}" for s, n in alarms) or "none"))
     typer.echo("open incidents: " + (", ".join(f"{s} {n}" for s, n in incidents) or "none"))
     typer.echo("units: " + ", ".join(f"{k} {s} {n}" for k, s, n in units))
+
+
+@app.command("hj212")
+def hj212(
+    config: ConfigOption = None,
+    host: Annotated[str, typer.Option(help="address to listen on for stations")] = "0.0.0.0",
+    port: Annotated[int, typer.Option(help="TCP port the stations connect to")] = 9212,
+    mqtt_url: Annotated[str | None, typer.Option(help="broker URL of the watchpost-gateway account (default: the configured broker, as that account)")] = None,
+    client_id: Annotated[str, typer.Option(help="MQTT client id, unique per gateway process")] = "watchpost-hj212-1",
+    metrics_port: Annotated[int, typer.Option(help="serve Prometheus metrics on 127.0.0.1:PORT (0: none)")] = 0,
+    refresh_s: Annotated[float, typer.Option(help="how often the stations' MN and passwords are re-read")] = 60.0,
+) -> None:
+    """Run the HJ 212-2017 gateway: stations' uploads over TCP → water telemetry on the broker."""
+    import asyncio
+    import contextlib
+    import dataclasses
+
+    import psycopg
+
+    from ingest.hj212_gateway import Hj212Gateway, StationCredential
+    from watchpost.broker import GATEWAY_USER, device_password, load_or_create_secret
+    from watchpost.db import connect
+    from watchpost.settings import MqttEndpoint
+
+    settings = _settings(config)
+    home = watchpost_home()
+    log = logging.getLogger("watchpost.hj212")
+
+    def load_stations() -> dict[str, StationCredential]:
+        with connect(settings.database_url, application_name=client_id) as conn:
+            rows = conn.execute(
+                "SELECT hj212_mn, station_id, hj212_password_digest FROM stations "
+                "WHERE hj212_mn IS NOT NULL AND hj212_password_digest IS NOT NULL"
+            ).fetchall()
+        return {mn: StationCredential(station_id, digest) for mn, station_id, digest in rows}
+
+    try:
+        stations = load_stations()
+    except psycopg.errors.UndefinedColumn:
+        typer.echo("the stations table has no HJ 212 columns yet: run `watchpost db migrate`", err=True)
+        raise typer.Exit(1) from None
+    if mqtt_url:
+        endpoint = MqttEndpoint.parse(mqtt_url)
+    else:
+        endpoint = dataclasses.replace(
+            MqttEndpoint.parse(settings.mqtt_url), username=GATEWAY_USER,
+            password=device_password(load_or_create_secret(home / "mqtt-secret"), GATEWAY_USER),
+        )
+    gateway = Hj212Gateway(
+        host=host, port=port, mqtt=endpoint, topic_root=settings.topic_root, stations=stations,
+        password_secret=load_or_create_secret(home / "hj212-secret"), client_id=client_id,
+    )
+    if metrics_port:
+        _serve_hj212_metrics(gateway, metrics_port)
+
+    async def refresh(stop: asyncio.Event) -> None:
+        # New stations and changed passwords take effect without dropping open connections.
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(refresh_s):
+                    await stop.wait()
+            if stop.is_set():
+                return
+            try:
+                gateway.update_stations(await asyncio.to_thread(load_stations))
+            except (psycopg.Error, ValueError) as exc:
+                log.warning("could not re-read the stations (%s); keeping the ones loaded", exc)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        log.info("%d stations with an HJ 212 MN and password", len(stations))
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(gateway.serve(stop), name="hj212-gateway")
+            tasks.create_task(refresh(stop), name="hj212-registry")
+
+    asyncio.run(main())
+
+
+def _serve_hj212_metrics(gateway, port: int) -> None:
+    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+    class Collector:
+        def collect(self):
+            snap = gateway.snapshot()  # plain copies: this runs on the metrics server's thread
+            rejected = CounterMetricFamily("watchpost_hj212_rejections", "HJ 212 input rejected, by reason", labels=["reason"])
+            for reason, n in sorted(snap["rejections"].items()):
+                rejected.add_metric([reason], n)
+            yield rejected
+            yield CounterMetricFamily("watchpost_hj212_published", "Station uploads published to the broker", value=snap["published"])
+            yield CounterMetricFamily("watchpost_hj212_averages", "Average uploads acknowledged, not republished", value=snap["averages_received"])
+            yield CounterMetricFamily("watchpost_hj212_acks", "9014 replies sent to stations", value=snap["acks_sent"])
+            yield GaugeMetricFamily("watchpost_hj212_connections", "Open station connections", value=snap["connections"])
+
+    registry = CollectorRegistry()
+    registry.register(Collector())
+    start_http_server(port, addr="127.0.0.1", registry=registry)
+
+
+@app.command("hj212-station")
+def hj212_station(
+    station_id: str,
+    mn: Annotated[str, typer.Option(help="the station's MN, exactly as its data collector sends it")],
+    config: ConfigOption = None,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="read the PW from standard input")] = False,
+) -> None:
+    """Set a station's HJ 212 MN and password (PW); the PW is stored only as a keyed digest."""
+    import psycopg
+
+    from ingest.hj212 import Frame, build_segment
+    from ingest.hj212_gateway import password_digest
+    from watchpost.broker import load_or_create_secret
+    from watchpost.db import connect
+
+    settings = _settings(config)
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt("PW", hide_input=True, confirmation_prompt=True)
+    try:
+        build_segment(Frame(st="21", cn="2011", pw=password, mn=mn))  # what a station's frame must pass
+    except ValueError:
+        typer.echo("an MN has 1-27 and a PW 1-9 characters, none of them ; = & , or blank", err=True)
+        raise typer.Exit(2) from None
+    digest = password_digest(load_or_create_secret(watchpost_home() / "hj212-secret"), mn, password)
+    try:
+        with connect(settings.database_url) as conn:
+            updated = conn.execute(
+                "UPDATE stations SET hj212_mn = %s, hj212_password_digest = %s WHERE station_id = %s",
+                (mn, digest, station_id),
+            ).rowcount
+    except psycopg.errors.UniqueViolation:
+        typer.echo(f"MN {mn} already belongs to another station", err=True)
+        raise typer.Exit(1) from None
+    if not updated:
+        typer.echo(f"no station {station_id!r} in the registry", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"HJ 212 MN {mn} set for {station_id}")
 
 
 @app.command("run")

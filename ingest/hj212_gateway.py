@@ -1,0 +1,346 @@
+"""The HJ 212 gateway: a TCP server for automatic water-monitoring stations that speak
+HJ 212-2017, republishing their data uploads on `{root}/water/{station_id}/telemetry` as the
+`watchpost-gateway` broker account, so that ingest, rules and storage see ordinary water
+telemetry.
+
+Delivery: an upload is acknowledged (9014, when its Flag asks) only after the broker has
+acknowledged the publish (QoS 1). An upload that could not be published gets no reply, so
+the station sends it again; ingest's unique (station, ts) key stores a resent reading once.
+
+One asyncio TaskGroup with named tasks: `hj212-mqtt` keeps the broker connection (reconnect
+with jittered exponential backoff) and one `hj212-station-<peer>` task per TCP connection.
+Bad frames are counted in `rejections` by reason and logged; they never end the server, and
+only a connection that sends nothing but rejections for a long run is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+import math
+import random
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import aiomqtt
+import orjson
+
+from ingest.hj212 import (
+    MAX_DATA_LENGTH,
+    Frame,
+    FrameDecoder,
+    FrameError,
+    UnmappableFrame,
+    data_ack,
+    water_payload,
+)
+from watchpost.settings import MqttEndpoint
+
+log = logging.getLogger(__name__)
+
+AVERAGE_CNS = frozenset({"2051", "2061", "2031"})
+
+# Backoff bounds for reconnecting to the broker.
+RECONNECT_MIN_S, RECONNECT_MAX_S = 0.5, 30.0
+# Station ids become a topic level: no MQTT wildcard or separator may reach the topic.
+_STATION_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+class GatewayRejection(StrEnum):
+    """Rejections the gateway adds to the protocol's (`ingest.hj212.Reason`)."""
+
+    UNKNOWN_MN = "unknown_mn"  # no station in the registry has this MN
+    BAD_PASSWORD = "bad_password"  # PW is not the station's
+    PUBLISH_FAILED = "publish_failed"  # the broker did not take it in time: not acked, resent
+    CONNECTION_LIMIT = "connection_limit"  # a connection over max_connections, closed at once
+    INTERNAL_ERROR = "internal_error"  # a bug, logged with its traceback; the connection closes
+
+
+@dataclass(frozen=True, slots=True)
+class StationCredential:
+    station_id: str
+    # password_digest(secret, MN, PW): the registry keeps no station password in clear.
+    password_digest: str
+
+
+def password_digest(secret: bytes, mn: str, password: str) -> str:
+    """HMAC-SHA256 of MN and PW under the deployment's HJ 212 secret. A keyed hash, not a slow
+    one: HJ 212 passwords are short, so the secret (kept out of the database) is what
+    protects them, and every frame is checked without costing the gateway any CPU."""
+    return hmac.new(secret, f"hj212\0{mn}\0{password}".encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayLimits:
+    max_connections: int = 1000
+    # Bytes read per call; the stream's own buffer holds at most twice this before TCP
+    # pushes back, and the decoder at most one frame.
+    read_chunk_bytes: int = 4096
+    # A station that sends only hourly data keeps its connection between two uploads.
+    idle_timeout_s: float = 3900.0
+    # How long an upload waits for the broker (a reconnect, the PUBACK) before it is given
+    # up unacknowledged; stations wait some seconds for the reply before resending.
+    publish_timeout_s: float = 10.0
+    max_data_length: int = MAX_DATA_LENGTH
+    # A connection that sends nothing a registered station signed for this many times in a
+    # row (garbage, wrong passwords) is closed; a real station reconnects.
+    max_rejections_in_a_row: int = 50
+
+
+class Hj212Gateway:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        mqtt: MqttEndpoint,
+        topic_root: str,
+        stations: Mapping[str, StationCredential],
+        password_secret: bytes,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        client_id: str = "watchpost-hj212-1",
+        limits: GatewayLimits = GatewayLimits(),
+    ) -> None:
+        self._stations = _checked(stations)
+        self._host = host
+        self._port = port
+        self._mqtt = mqtt
+        self._root = topic_root
+        self._secret = password_secret
+        self._clock = clock
+        self._client_id = client_id
+        self._limits = limits
+        self._client: aiomqtt.Client | None = None
+        self._broker_up = asyncio.Event()
+        self._tasks: asyncio.TaskGroup | None = None
+        self._station_tasks: set[asyncio.Task[None]] = set()
+        # For the caller's metrics: rejected frames and connections by reason.
+        self.rejections: Counter[str] = Counter()
+        self.published = 0
+        self.averages_received = 0  # CN 2051/2061/2031: acknowledged, not republished
+        self.acks_sent = 0
+        self.connections = 0
+        self.last_upload: dict[str, datetime] = {}  # station id → clock() at its last publish
+        self.port: int | None = None  # the bound port, once listening (port=0 picks one)
+        self.ready = asyncio.Event()  # listening and connected to the broker
+
+    def update_stations(self, stations: Mapping[str, StationCredential]) -> None:
+        """Replace the MN → station mapping (a registry refresh); open connections keep
+        going and their next frame is checked against the new mapping."""
+        self._stations = _checked(stations)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Counters as plain values, safe to read from a metrics thread."""
+        return {
+            "rejections": dict(self.rejections),
+            "published": self.published,
+            "averages_received": self.averages_received,
+            "acks_sent": self.acks_sent,
+            "connections": self.connections,
+        }
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        """Listen until `stop` is set, then close every connection."""
+        server: asyncio.Server | None = None
+        async with asyncio.TaskGroup() as tasks:
+            self._tasks = tasks
+            tasks.create_task(self._mqtt_loop(stop), name="hj212-mqtt")
+            server = await asyncio.start_server(
+                self._accept, self._host, self._port, limit=self._limits.read_chunk_bytes
+            )
+            self.port = server.sockets[0].getsockname()[1]
+            log.info("HJ 212 gateway listening on %s:%d for %d stations", self._host, self.port, len(self._stations))
+            self._update_ready()
+            try:
+                await stop.wait()
+            finally:
+                self.ready.clear()
+                server.close()
+                for task in list(self._station_tasks):
+                    task.cancel()
+        await server.wait_closed()
+
+    def _update_ready(self) -> None:
+        if self.port is not None and self._broker_up.is_set():
+            self.ready.set()
+        else:
+            self.ready.clear()
+
+    # --- the broker -------------------------------------------------------------------------
+
+    async def _mqtt_loop(self, stop: asyncio.Event) -> None:
+        delay = RECONNECT_MIN_S
+        while not stop.is_set():
+            try:
+                async with aiomqtt.Client(
+                    self._mqtt.host, self._mqtt.port,
+                    username=self._mqtt.username, password=self._mqtt.password,
+                    identifier=self._client_id, protocol=aiomqtt.ProtocolVersion.V5,
+                    tls_params=aiomqtt.TLSParameters() if self._mqtt.tls else None,
+                ) as client:
+                    self._client = client
+                    self._broker_up.set()
+                    self._update_ready()
+                    delay = RECONNECT_MIN_S
+                    log.info("HJ 212 gateway connected to the broker")
+                    try:
+                        await self._until_stopped_or_disconnected(client, stop)
+                    finally:
+                        self._client = None
+                        self._broker_up.clear()
+                        self._update_ready()
+            except aiomqtt.MqttError as exc:
+                log.warning("broker connection lost (%s); reconnecting in %.1f s", exc, delay)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay * random.uniform(0.5, 1.0)):
+                        await stop.wait()
+                delay = min(delay * 2, RECONNECT_MAX_S)
+
+    @staticmethod
+    async def _until_stopped_or_disconnected(client: aiomqtt.Client, stop: asyncio.Event) -> None:
+        # The gateway subscribes to nothing, so the message iterator only ever ends, with
+        # MqttError, when the connection is lost: that is the disconnect signal.
+        lost = asyncio.create_task(client.messages.__anext__(), name="hj212-mqtt-watch")
+        stopped = asyncio.create_task(stop.wait(), name="hj212-mqtt-stop")
+        try:
+            await asyncio.wait((lost, stopped), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost.cancel()
+            stopped.cancel()
+        if lost.done() and not lost.cancelled():
+            lost.result()
+
+    async def _publish(self, station_id: str, payload: dict[str, Any]) -> bool:
+        topic = f"{self._root}/water/{station_id}/telemetry"
+        body = orjson.dumps(payload)
+        try:
+            async with asyncio.timeout(self._limits.publish_timeout_s):
+                while (client := self._client) is None:
+                    await self._broker_up.wait()
+                # Returns on the PUBACK. (aiomqtt 2.5 does not pass on its MQTT v5 reason
+                # code; the gateway account's ACL covers every water telemetry topic and
+                # station ids are checked to be one topic level, so no refusal is expected.)
+                await client.publish(topic, body, qos=1, timeout=math.inf)
+        except (aiomqtt.MqttError, TimeoutError) as exc:
+            log.warning("could not publish for %s (%s); the station will resend", station_id, exc or "timed out")
+            return False
+        return True
+
+    # --- stations ---------------------------------------------------------------------------
+
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = _peer(writer)
+        if self.connections >= self._limits.max_connections:
+            self._reject(GatewayRejection.CONNECTION_LIMIT, peer, f"{self.connections} connections open")
+            writer.close()
+            return
+        try:
+            assert self._tasks is not None  # the server starts inside serve's TaskGroup
+            task = self._tasks.create_task(self._station(reader, writer, peer), name=f"hj212-station-{peer}")
+        except RuntimeError:  # the gateway is stopping
+            writer.close()
+            return
+        self.connections += 1
+        self._station_tasks.add(task)
+        task.add_done_callback(self._station_tasks.discard)
+
+    async def _station(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str) -> None:
+        decoder = FrameDecoder(max_data_length=self._limits.max_data_length)
+        rejected_in_a_row = 0
+        log.info("HJ 212 connection from %s", peer)
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(self._limits.idle_timeout_s):
+                        data = await reader.read(self._limits.read_chunk_bytes)
+                except TimeoutError:
+                    log.info("closing HJ 212 connection from %s: idle for %.0f s", peer, self._limits.idle_timeout_s)
+                    return
+                if not data:
+                    return
+                for event in decoder.feed(data):
+                    signed = await self._on_frame(event, writer, peer)
+                    rejected_in_a_row = 0 if signed else rejected_in_a_row + 1
+                    if rejected_in_a_row >= self._limits.max_rejections_in_a_row:
+                        log.warning("closing HJ 212 connection from %s after %d rejections in a row", peer, rejected_in_a_row)
+                        return
+        except (ConnectionError, OSError) as exc:
+            log.info("HJ 212 connection from %s lost: %s", peer, exc)
+        except Exception:
+            # A bug: loud in the log and the counters, but it ends this connection only.
+            self.rejections[str(GatewayRejection.INTERNAL_ERROR)] += 1
+            log.exception("HJ 212 connection from %s failed", peer)
+        finally:
+            self.connections -= 1
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _on_frame(self, event: Frame | FrameError, writer: asyncio.StreamWriter, peer: str) -> bool:
+        """Handle one decoded frame. True when a registered station signed it (right MN
+        and PW), whatever became of it."""
+        if isinstance(event, FrameError):
+            self._reject(event.reason, peer, event.detail)
+            return False
+        frame = event
+        credential = self._stations.get(frame.mn)
+        if credential is None:
+            self._reject(GatewayRejection.UNKNOWN_MN, peer, f"MN {frame.mn!r} is not registered")
+            return False
+        if not hmac.compare_digest(password_digest(self._secret, frame.mn, frame.pw), credential.password_digest):
+            self._reject(GatewayRejection.BAD_PASSWORD, peer, f"wrong PW for MN {frame.mn}")
+            return False
+        if frame.cn in AVERAGE_CNS:
+            # Minute, hour and day averages are acknowledged but not republished: Watchpost
+            # computes its own rollups from the real-time data, and an average stamped on the
+            # hour would take the key (station, ts) of a real-time reading of that second —
+            # and reach the alarm rules as if it were a live reading.
+            self.averages_received += 1
+            await self._acknowledge(frame, writer)
+            return True
+        try:
+            payload = water_payload(frame)
+        except UnmappableFrame as exc:
+            # Not acknowledged: the reply says "stored", and this was not.
+            self._reject(exc.reason, peer, f"MN {frame.mn} QN {frame.qn}: {exc.detail}")
+            return True
+        if not await self._publish(credential.station_id, payload):
+            self._reject(GatewayRejection.PUBLISH_FAILED, peer, f"MN {frame.mn} QN {frame.qn}")
+            return True
+        self.published += 1
+        self.last_upload[credential.station_id] = self._clock()
+        await self._acknowledge(frame, writer)
+        return True
+
+    async def _acknowledge(self, frame: Frame, writer: asyncio.StreamWriter) -> None:
+        if frame.wants_ack:
+            writer.write(data_ack(frame))
+            async with asyncio.timeout(self._limits.publish_timeout_s):
+                await writer.drain()
+            self.acks_sent += 1
+
+    def _reject(self, reason: str, peer: str, detail: str) -> None:
+        self.rejections[str(reason)] += 1
+        log.warning("rejected HJ 212 input from %s: %s: %s", peer, reason, detail)
+
+
+def _checked(stations: Mapping[str, StationCredential]) -> dict[str, StationCredential]:
+    for mn, credential in stations.items():
+        if not _STATION_ID.fullmatch(credential.station_id):
+            raise ValueError(f"station id {credential.station_id!r} of MN {mn!r} cannot be a topic level")
+    return dict(stations)
+
+
+def _peer(writer: asyncio.StreamWriter) -> str:
+    address = writer.get_extra_info("peername")
+    if isinstance(address, tuple) and len(address) >= 2:
+        return f"{address[0]}:{address[1]}"
+    return str(address)

@@ -1,0 +1,198 @@
+"""The HJ 212 gateway on real services: stations over TCP → gateway → Mosquitto → ingest →
+TimescaleDB, replies back to the station only for what the broker took."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ingest.hj212 import CST, CommandParameters, Frame, Pollutant, build_frame, decode_frame
+from ingest.hj212_gateway import GatewayLimits, Hj212Gateway, StationCredential, password_digest
+from tests.fix_broker import TEST_ROOT, Broker
+from tests.fix_db import count
+from tests.fix_ingest import wait_for
+from watchpost.broker import GATEWAY_USER
+from watchpost.settings import MqttEndpoint
+
+pytestmark = pytest.mark.slow
+
+SECRET = b"hj212 test secret"
+MN = "33042100WS00010000000001"
+PASSWORD = "123456"
+
+
+@asynccontextmanager
+async def running_gateway(broker: Broker, **limits: float) -> AsyncIterator[Hj212Gateway]:
+    gateway = Hj212Gateway(
+        host="127.0.0.1", port=0, mqtt=MqttEndpoint.parse(broker.url(GATEWAY_USER)), topic_root=TEST_ROOT,
+        stations={MN: StationCredential("WS-001", password_digest(SECRET, MN, PASSWORD))},
+        password_secret=SECRET, clock=lambda: datetime.now(UTC), client_id="hj212-test",
+        limits=GatewayLimits(**limits),
+    )
+    stop = asyncio.Event()
+    server = asyncio.create_task(gateway.serve(stop), name="hj212-gateway")
+    try:
+        await asyncio.wait_for(gateway.ready.wait(), 15)
+        yield gateway
+    finally:
+        stop.set()
+        await asyncio.wait_for(server, 15)
+
+
+class Station:
+    """A station's side of the TCP connection."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def connect(cls, gateway: Hj212Gateway) -> Station:
+        return cls(*await asyncio.open_connection("127.0.0.1", gateway.port))
+
+    async def send(self, *frames: bytes) -> None:
+        self.writer.write(b"".join(frames))
+        await self.writer.drain()
+
+    async def reply(self, timeout: float = 15) -> Frame:
+        # decode_frame checks the length, the CRC and the CRLF of what came back.
+        return decode_frame(await asyncio.wait_for(self.reader.readuntil(b"\r\n"), timeout))
+
+    async def no_reply(self, within: float) -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(self.reader.readuntil(b"\r\n"), within)
+
+    async def close(self) -> None:
+        self.writer.close()
+        await self.writer.wait_closed()
+
+
+def upload(qn: str, data_time: datetime, *, cn: str = "2011", flag: int = 5, password: str = PASSWORD, mn: str = MN,
+           tp_flag: str = "N") -> bytes:
+    kind = "rtd" if cn == "2011" else "avg"
+    return build_frame(Frame(
+        qn=qn, st="21", cn=cn, pw=password, mn=mn, flag=flag,
+        cp=CommandParameters(data_time=data_time, pollutants=(
+            Pollutant("w01001", flag="N", **{kind: 7.42}),
+            Pollutant("w21003", flag="N", **{kind: 0.31}),
+            Pollutant("w21011", flag=tp_flag, **{kind: 0.082}),
+        )),
+    ))
+
+
+def recent(minutes_ago: float) -> datetime:
+    # Stations send China Standard Time; ingest refuses readings older than its max age.
+    return (datetime.now(CST) - timedelta(minutes=minutes_ago)).replace(microsecond=0)
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.02)
+
+
+async def rows(url: str, n: int) -> None:
+    await asyncio.to_thread(wait_for, lambda: count(url, "SELECT count(*) FROM water_readings WHERE station_id = 'WS-001'") == n)
+
+
+async def test_realtime_uploads_are_stored_and_acknowledged_with_their_qn(broker: Broker, start_ingest, database_url: str) -> None:
+    start_ingest()
+    async with running_gateway(broker) as gateway:
+        station = await Station.connect(gateway)
+        t = recent(10)
+        qns = [f"2024050110300{i}123" for i in range(3)]
+        # Three frames in one write: the gateway splits them.
+        await station.send(
+            upload(qns[0], t), upload(qns[1], t + timedelta(minutes=1), tp_flag="C"), upload(qns[2], t + timedelta(minutes=2)),
+        )
+        replies = [await station.reply() for _ in qns]
+        assert [(r.qn, r.st, r.cn, r.pw, r.mn, r.flag, r.cp) for r in replies] == [
+            (qn, "91", "9014", PASSWORD, MN, 4, CommandParameters()) for qn in qns
+        ]
+        # Flag=4 asks for no reply (it is stored all the same); an hour average follows: it is
+        # acknowledged, not republished (Watchpost keeps its own rollups).
+        await station.send(upload("20240501104000123", t + timedelta(minutes=3), flag=4))
+        await station.send(upload("20240501105000123", t.replace(minute=0, second=0) - timedelta(hours=1), cn="2061"))
+        assert (await station.reply()).qn == "20240501105000123"
+        await rows(database_url, 4)
+        await station.close()
+        assert gateway.published == 4 and gateway.averages_received == 1 and gateway.acks_sent == 4 and not gateway.rejections
+
+    stored = await asyncio.to_thread(lambda: _fetch(database_url))
+    assert [(ts, ph, nh3n, tp, flag) for ts, ph, nh3n, tp, flag in stored[:3]] == [
+        (t, 7.42, 0.31, 0.082, "N"), (t + timedelta(minutes=1), 7.42, 0.31, 0.082, "C"), (t + timedelta(minutes=2), 7.42, 0.31, 0.082, "N"),
+    ]
+    assert len(stored) == 4
+    assert count(database_url, "SELECT count(*) FROM dead_letters") == 0
+
+
+def _fetch(url: str) -> list[tuple]:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT ts, ph, nh3n_mg_l, tp_mg_l, flag FROM water_readings WHERE station_id = 'WS-001' ORDER BY ts"
+        ).fetchall()
+
+
+async def test_bad_crc_wrong_password_and_unknown_mn_are_rejected_counted_and_the_station_carries_on(
+    broker: Broker, start_ingest, database_url: str
+) -> None:
+    start_ingest()
+    async with running_gateway(broker) as gateway:
+        station = await Station.connect(gateway)
+        t = recent(10)
+        bad_crc = upload("20240501103000001", t).replace(b"7.42", b"7.99")
+        wrong_password = upload("20240501103000002", t, password="654321")
+        unknown_mn = upload("20240501103000003", t, mn="33042100WS00990000000001")
+        good = upload("20240501103000004", t)
+        await station.send(bad_crc, wrong_password, unknown_mn, good)
+        # Only the good frame is answered: the first reply on the wire is its.
+        assert (await station.reply()).qn == "20240501103000004"
+        assert gateway.rejections == {"bad_crc": 1, "bad_password": 1, "unknown_mn": 1}
+
+        # A peer that sends garbage and an oversize header, then hangs up mid-frame…
+        rogue = await Station.connect(gateway)
+        await rogue.send(b"GET / HTTP/1.1\r\n\r\n", b"##9999xxxx", upload("20240501103000005", t)[:50])
+        await rogue.close()
+        # …costs the server nothing: the station's connection and new ones still work.
+        await station.send(upload("20240501103000006", t + timedelta(minutes=1)))
+        assert (await station.reply()).qn == "20240501103000006"
+        other = await Station.connect(gateway)
+        await other.send(upload("20240501103000007", t + timedelta(minutes=2)))
+        assert (await other.reply()).qn == "20240501103000007"
+        await rows(database_url, 3)
+        assert gateway.rejections == {"bad_crc": 1, "bad_password": 1, "unknown_mn": 1, "bad_header": 1, "oversize": 1}
+        await until(lambda: gateway.connections == 2)  # the rogue's connection is gone
+        await station.close()
+        await other.close()
+    assert count(database_url, "SELECT count(*) FROM dead_letters") == 0
+
+
+async def test_an_upload_the_broker_did_not_take_gets_no_reply_and_its_resend_is_stored_once(
+    broker: Broker, start_ingest, database_url: str
+) -> None:
+    ingest = start_ingest()
+    async with running_gateway(broker, publish_timeout_s=1.0) as gateway:
+        station = await Station.connect(gateway)
+        frame = upload("20240501103000001", recent(5))
+        await asyncio.to_thread(broker.stop)
+        await station.send(frame)
+        await station.no_reply(within=3)
+        assert gateway.rejections == {"publish_failed": 1}
+        await asyncio.to_thread(broker.start)
+        await asyncio.to_thread(ingest.wait_connected, 60)
+        await asyncio.wait_for(gateway.ready.wait(), 30)
+        # The station resends what was not acknowledged, twice here (say its reply was lost).
+        await station.send(frame)
+        assert (await station.reply()).qn == "20240501103000001"
+        await station.send(frame)
+        assert (await station.reply()).qn == "20240501103000001"
+        await rows(database_url, 1)
+        await asyncio.sleep(1)
+        assert count(database_url, "SELECT count(*) FROM water_readings") == 1
+        await station.close()
+
