@@ -31,8 +31,13 @@ class IngestMetrics:
         self.pending = Gauge("watchpost_ingest_pending_messages", "Messages received but not yet committed", registry=r)
         self.broker_connects = Counter("watchpost_ingest_broker_connects_total", "Connections (and reconnections) to the broker", registry=r)
         self.db_errors = Counter("watchpost_ingest_db_errors_total", "Failed commits, retried", registry=r)
+        self.alarms_raised = Counter("watchpost_alarms_raised_total", "Alarms raised by the rules, by type", ["type"], registry=r)
         self.last_commit = Gauge("watchpost_ingest_last_commit_timestamp_seconds", "Unix time of the last commit", registry=r)
 
     def count_dead_letters(self, reasons: Tally[str]) -> None:
         for reason, n in reasons.items():
             self.dead_letters.labels(reason).inc(n)
+
+    def count_alarms(self, raised: Tally[str]) -> None:
+        for alarm_type, n in raised.items():
+            self.alarms_raised.labels(alarm_type).inc(n)

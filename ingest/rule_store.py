@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
@@ -18,7 +19,7 @@ import psycopg
 
 from ingest.alarm_store import apply_transitions, run_due_escalations
 from ingest.readings import Reading
-from ingest.rules import ConfigError, PersonConfig, WaterConfig
+from ingest.rules import Action, ConfigError, PersonConfig, WaterConfig
 from ingest.rules.engine import (
     RuleConfigs,
     State,
@@ -96,6 +97,16 @@ class RuleRunner:
 
     def __init__(self) -> None:
         self.configs = RuleConfigs()
+        # Alarms raised in the transaction under way, by type; the caller reads them with
+        # take_raised() once it has committed, so a rolled-back batch counts nothing.
+        self._raised: Counter[str] = Counter()
+
+    def take_raised(self) -> Counter[str]:
+        raised, self._raised = self._raised, Counter()
+        return raised
+
+    def discard_raised(self) -> None:
+        self._raised.clear()
 
     def on_stored(self, cur: psycopg.Cursor, readings: list[Reading], now: datetime) -> None:
         """Called by the telemetry store inside the batch's transaction."""
@@ -105,6 +116,7 @@ class RuleRunner:
         changed, transitions = evaluate(readings, states, self.configs, now)
         save_states(cur, {k: states[k] for k in changed}, self.configs, now)
         apply_transitions(cur, transitions, now)
+        self._raised.update(str(t.alarm_type) for t in transitions if t.action is Action.RAISE)
 
     def run_due_timers(self, conn: psycopg.Connection, now: datetime) -> int:
         """Tick every source whose deadline has passed and advance due escalations, in one
@@ -121,6 +133,7 @@ class RuleRunner:
                 states[key], out = tick(key, state_from_json(key, data), self.configs, now)
                 transitions.extend(out)
             save_states(cur, states, self.configs, now)
+            self._raised.update(str(t.alarm_type) for t in transitions if t.action is Action.RAISE)
             return apply_transitions(cur, transitions, now) + run_due_escalations(cur, now)
 
     def supervise_devices(self, conn: psycopg.Connection, device_keys: Iterable[str], now: datetime) -> None:

@@ -260,6 +260,8 @@ class IngestWorker:
             if n:
                 m.duplicates.labels(stream).inc(n)
         m.count_dead_letters(Counter(d.reason for d in batch.dead_letters()))
+        if self._rules is not None:
+            m.count_alarms(self._rules.take_raised())
         m.last_commit.set(time.time())
 
     def _acknowledge(self, batch: Batch) -> None:
@@ -282,6 +284,8 @@ class IngestWorker:
             try:
                 return self._store_or_connect().write(batch.readings(), batch.dead_letters())
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                if self._rules is not None:
+                    self._rules.discard_raised()  # rolled back: nothing was raised
                 # Outage, restart or deadlock: the batch is intact, try again.
                 self._metrics.db_errors.inc()
                 self._drop_broken_connection()
@@ -292,6 +296,8 @@ class IngestWorker:
                 time.sleep(delay * random.uniform(0.5, 1.0))
                 delay = min(delay * 2, self._settings.db_retry_max_s)
             except psycopg.Error as exc:
+                if self._rules is not None:
+                    self._rules.discard_raised()
                 log.error("the database refused a batch (%s); storing it message by message", exc)
                 return self._write_one_by_one(batch)
 
@@ -362,7 +368,9 @@ class IngestWorker:
         assert self._rules is not None
         try:
             self._rules.run_due_timers(self._store_or_connect().connection, self._clock())
+            self._metrics.count_alarms(self._rules.take_raised())
         except psycopg.Error as exc:
+            self._rules.discard_raised()
             self._drop_broken_connection()
             log.warning("timer pass failed (%s); will try again", exc)
 
