@@ -107,15 +107,21 @@ class Dispatcher:
     # --- the process ----------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Run until `stop` is set; then the loops are cancelled where they are (every step
+        is its own transaction, so none is left half-done)."""
         await self._retry_forever(lambda: self._db(self._load_reference), "reading the road network and facilities", stop)
+        if self._graph is None:  # stopped before the database answered
+            return
         log.info("road network: %d nodes, %d edges", self._graph.n_nodes, self._graph.n_edges)
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._mqtt_loop(stop), name="mqtt")
-            tasks.create_task(self._events_loop(stop), name="events")
-            tasks.create_task(self._clock_loop(stop), name="clock")
+            loops = [
+                tasks.create_task(self._mqtt_loop(stop), name="mqtt"),
+                tasks.create_task(self._events_loop(stop), name="events"),
+                tasks.create_task(self._clock_loop(stop), name="clock"),
+            ]
             await stop.wait()
-            raise _Stopped
-        # (TaskGroup cancels the others when one raises; _Stopped is swallowed by run_dispatcher)
+            for loop in loops:
+                loop.cancel()
 
     async def _retry_forever(self, attempt: Callable[[], Any], what: str, stop: asyncio.Event) -> Any:
         delay = RECONNECT_MIN_S
@@ -262,10 +268,6 @@ class DispatchMetrics:
         self.broker_connects = Counter("watchpost_dispatch_broker_connects_total", "Connections to the broker", registry=r)
 
 
-class _Stopped(Exception):
-    pass
-
-
 def _record_cap(conn: psycopg.Connection, event: dict[str, Any], station: StationInfo, now: datetime) -> str | None:
     """Store the CAP document of this alarm event; None if another dispatcher already did."""
     alarm = event["data"]
@@ -293,7 +295,5 @@ def _record_cap(conn: psycopg.Connection, event: dict[str, Any], station: Statio
 async def run_dispatcher(dispatcher: Dispatcher, stop: asyncio.Event) -> None:
     try:
         await dispatcher.run(stop)
-    except* _Stopped:
-        pass
     finally:
         await dispatcher.close()
