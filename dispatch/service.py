@@ -140,6 +140,7 @@ class Dispatcher:
         props.SessionExpiryInterval = 86400
         share = f"$share/{self._share_group}/" if self._share_group else ""
         while not stop.is_set():
+            lost: Exception | None = None
             try:
                 async with aiomqtt.Client(
                     self._endpoint.host, self._endpoint.port,
@@ -157,11 +158,14 @@ class Dispatcher:
                         inner.create_task(self._publish_outbox(client), name="outbox")
                         async for message in client.messages:
                             await self._on_unit_message(str(message.topic), message.payload)
-            except aiomqtt.MqttError as exc:
-                self.ready.clear()
-                log.warning("broker connection lost (%s); reconnecting in %.1f s", exc, delay)
-                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-                delay = min(delay * 2, RECONNECT_MAX_S)
+            except* aiomqtt.MqttError as group:  # raised in the TaskGroup: comes as a group
+                lost = group.exceptions[0]
+            self.ready.clear()
+            if stop.is_set():
+                return
+            log.warning("broker connection lost (%s); reconnecting in %.1f s", lost, delay)
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            delay = min(delay * 2, RECONNECT_MAX_S)
 
     async def _publish_outbox(self, client: aiomqtt.Client) -> None:
         while True:

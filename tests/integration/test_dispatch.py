@@ -191,3 +191,15 @@ def test_a_dispatcher_can_override_the_choice_and_the_first_unit_is_stood_down(j
     assert rows(jiashan_url, "SELECT status FROM unit_state WHERE unit_id = %s", first.unit_id)[0]["status"] == "available"
     [audit] = rows(jiashan_url, "SELECT detail FROM dispatch_audit WHERE action = 'assigned' AND actor = 'disp1'")
     assert audit["detail"]["rule"] == "manual override by disp1"
+
+
+def test_the_dispatcher_rides_out_a_broker_restart(start_dispatcher, collect, broker, jiashan_url: str) -> None:
+    dispatcher = start_dispatcher(jiashan_url)
+    broker.stop()
+    broker.start()
+    wait_for(lambda: dispatcher.log().count("dispatcher connected to the broker") >= 2, timeout=40)
+    orders = collect("watchpost-gateway", "unit/+/order")
+    incident_id = new_incident(jiashan_url, 30.86, 120.94)
+    [(_, _, payload)] = orders.wait_for(1)
+    assert orjson.loads(payload)["incident_id"] == incident_id
+    assert dispatcher.process.poll() is None
