@@ -121,7 +121,7 @@ log_type notice
 
 
 def write_broker_files(
-    directory: Path, *, port: int, root: str, secret: bytes, device_users: Iterable[str]
+    directory: Path, *, port: int, root: str, secret: bytes, device_users: Iterable[str], bind: str = "127.0.0.1"
 ) -> BrokerFiles:
     """Write config, password file and ACL for the services and the given devices."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -138,7 +138,7 @@ def write_broker_files(
     ]
     _write_private(files.password_file, "\n".join(lines) + "\n")
     _write_private(files.acl_file, acl_text(root))
-    _write_private(files.config, mosquitto_config(port=port, files=files))
+    _write_private(files.config, mosquitto_config(port=port, files=files, bind=bind))
     _hand_to_broker_user(directory)
     return files
 

