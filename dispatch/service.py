@@ -75,6 +75,7 @@ class Dispatcher:
         self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=10_000)
         self.ready = asyncio.Event()
         self.metrics = DispatchMetrics()
+        self._listening = False
 
     # --- database thread ------------------------------------------------------------------
 
@@ -122,6 +123,13 @@ class Dispatcher:
             await stop.wait()
             for loop in loops:
                 loop.cancel()
+
+    def readiness(self) -> dict[str, str]:
+        return {
+            "broker": "ok" if self.ready.is_set() else "not connected",
+            "database": "ok" if self._graph is not None and self._conn is not None and not self._conn.closed else "not connected",
+            "event_stream": "ok" if self._listening else "not listening",
+        }
 
     async def _retry_forever(self, attempt: Callable[[], Any], what: str, stop: asyncio.Event) -> Any:
         delay = RECONNECT_MIN_S
@@ -199,11 +207,13 @@ class Dispatcher:
             try:
                 async with await psycopg.AsyncConnection.connect(self._url, autocommit=True) as conn:
                     await conn.execute(f"LISTEN {EVENTS_CHANNEL}")
+                    self._listening = True
                     delay = RECONNECT_MIN_S
                     await self._serve_queue()  # whatever arrived while not listening
                     async for note in conn.notifies():
                         await self._on_event(orjson.loads(note.payload))
             except psycopg.Error as exc:
+                self._listening = False
                 log.warning("event stream lost (%s); reconnecting in %.1f s", exc, delay)
                 await asyncio.sleep(delay * random.uniform(0.5, 1.0))
                 delay = min(delay * 2, RECONNECT_MAX_S)

@@ -102,6 +102,7 @@ class IngestWorker:
         self._rules = RuleRunner() if settings.rules_enabled else None
         self._supervised: set[str] = set()
         self._registry_version: int | None = None
+        self._last_commit: float | None = None
         metrics.pending.set_function(lambda: self._pending)
         self._client = self._make_client()
         self.connected = threading.Event()
@@ -206,6 +207,18 @@ class IngestWorker:
             if self._store is not None:
                 self._store.connection.close()
 
+    def readiness(self, max_commit_age_s: float = 60.0) -> dict[str, str]:
+        """Broker connected, database reachable (the last commit attempt worked), and no lag:
+        nothing pending longer than `max_commit_age_s` without a commit."""
+        age = time.time() - (self._last_commit or 0)
+        with self._lock:
+            pending = self._pending
+        return {
+            "broker": "ok" if self.connected.is_set() else "not connected",
+            "database": "ok" if self._store is not None else "not connected",
+            "lag": "ok" if pending == 0 or age < max_commit_age_s else f"{pending} messages pending, last commit {age:.0f} s ago",
+        }
+
     def stop(self) -> None:
         self._stopping.set()
         with self._lock:
@@ -262,7 +275,8 @@ class IngestWorker:
         m.count_dead_letters(Counter(d.reason for d in batch.dead_letters()))
         if self._rules is not None:
             m.count_alarms(self._rules.take_raised())
-        m.last_commit.set(time.time())
+        self._last_commit = time.time()
+        m.last_commit.set(self._last_commit)
 
     def _acknowledge(self, batch: Batch) -> None:
         with self._lock:

@@ -165,16 +165,13 @@ def broker_password(username: str) -> None:
 @app.command("ingest")
 def ingest(config: ConfigOption = None) -> None:
     """Run an ingest worker: MQTT → validated → TimescaleDB, until SIGTERM or Ctrl-C."""
-    from prometheus_client import start_http_server
-
     from ingest.metrics import IngestMetrics
     from ingest.worker import IngestWorker
     from watchpost.db import connect
+    from watchpost.health import serve_health
 
     settings = _settings(config)
     metrics = IngestMetrics()
-    if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr="127.0.0.1", registry=metrics.registry)
     worker = IngestWorker(
         mqtt_endpoint=settings.mqtt_for(settings.ingest),
         topic_root=settings.topic_root,
@@ -183,6 +180,8 @@ def ingest(config: ConfigOption = None) -> None:
         metrics=metrics,
         connect_db=lambda url: connect(url, application_name=settings.ingest.client_id),
     )
+    if settings.metrics_port:
+        serve_health(settings.metrics_port, metrics.registry, worker.readiness)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: worker.stop())
     worker.run()
@@ -245,9 +244,9 @@ def dispatch(config: ConfigOption = None, client_id: Annotated[str | None, typer
     )
 
     if settings.metrics_port:
-        from prometheus_client import start_http_server
+        from watchpost.health import serve_health
 
-        start_http_server(settings.metrics_port, addr="127.0.0.1", registry=dispatcher.metrics.registry)
+        serve_health(settings.metrics_port, dispatcher.metrics.registry, dispatcher.readiness)
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -109,7 +109,7 @@ class Settings:
     topic_root: str = setting("jiashan", "first level of every topic")
     log_level: str = setting("INFO", "DEBUG, INFO, WARNING or ERROR")
     log_format: str = setting("text", "text for a terminal, json for one JSON object per line with ids as fields")
-    metrics_port: int = setting(0, "Prometheus metrics of an ingest worker or a dispatcher on 127.0.0.1 (0: none; the API serves /metrics)", "", 0)
+    metrics_port: int = setting(0, "/metrics, /healthz and /readyz of an ingest worker or a dispatcher on 127.0.0.1 (0: none; the API serves its own)", "", 0)
     ingest: IngestSettings = section(IngestSettings, "ingest workers")
     dispatch: DispatchSettings = section(DispatchSettings, "dispatchers")
     api: ApiSettings = section(ApiSettings, "API processes")

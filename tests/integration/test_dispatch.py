@@ -203,3 +203,22 @@ def test_the_dispatcher_rides_out_a_broker_restart(start_dispatcher, collect, br
     [(_, _, payload)] = orders.wait_for(1)
     assert orjson.loads(payload)["incident_id"] == incident_id
     assert dispatcher.process.poll() is None
+
+
+def test_a_dispatcher_reports_ready_once_connected_to_broker_database_and_events(start_dispatcher, jiashan_url: str) -> None:
+    import urllib.request
+
+    from tests.fix_broker import free_port
+
+    port = free_port()
+    start_dispatcher(jiashan_url, metrics_port=str(port))
+
+    def ready() -> bool:
+        try:
+            return urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz").status == 200
+        except OSError:
+            return False
+
+    wait_for(ready, timeout=20)
+    body = orjson.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz").read())
+    assert body == {"ready": True, "broker": "ok", "database": "ok", "event_stream": "ok"}

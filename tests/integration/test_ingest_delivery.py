@@ -98,3 +98,19 @@ def test_retention_drops_chunks_older_than_their_policy_and_keeps_the_rest(datab
         assert drop_expired_chunks(conn) >= 1
         assert conn.execute("SELECT detail FROM dead_letters").fetchall() == [("new",)]
         assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 1
+
+
+def test_an_ingest_worker_reports_alive_and_ready(start_ingest) -> None:
+    import urllib.request
+
+    import orjson
+
+    from tests.fix_broker import free_port
+
+    port = free_port()
+    start_ingest(metrics_port=str(port))
+    base = f"http://127.0.0.1:{port}"
+    assert urllib.request.urlopen(f"{base}/healthz").status == 200
+    wait_for(lambda: urllib.request.urlopen(f"{base}/readyz").status == 200)
+    assert orjson.loads(urllib.request.urlopen(f"{base}/readyz").read()) == {"ready": True, "broker": "ok", "database": "ok", "lag": "ok"}
+    assert b"watchpost_ingest_messages_total" in urllib.request.urlopen(f"{base}/metrics").read()
