@@ -22,6 +22,7 @@ from dashboard.auth import CONTROL_ROOM, AuthError, Role
 from dashboard.context import ApiContext
 from dashboard.hub import Client, Hub
 from dashboard.routes import router
+from dashboard import trends
 from watchpost.settings import MqttEndpoint
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ def create_app(
         mqtt=mqtt, pool=pool, hub=hub,
     )
     app.include_router(router)
+    app.include_router(trends.router)
     _errors(app)
     _pages(app)
     _sockets(app, hub)

@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -360,6 +361,25 @@ def simulate(ctx: typer.Context, config: ConfigOption = None) -> None:
         except Exception as exc:  # the simulation ran; only the read-back failed: say so
             typer.echo(f"platform summary unavailable: {exc}", err=True)
     raise typer.Exit(code)
+
+
+@app.command("report")
+def report_cmd(
+    from_: Annotated[datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="first day (Asia/Shanghai)")],
+    to: Annotated[datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="last day, inclusive")],
+    out: Annotated[Path, typer.Option("--out", help="output directory")] = Path("."),
+    config: ConfigOption = None,
+) -> None:
+    """The daily shift report for a date range: HTML and PDF."""
+    from dashboard.report import ReportError, build
+
+    settings = _settings(config)
+    try:
+        html_path, pdf_path = build(settings.database_url, from_.date(), to.date(), out)
+    except ReportError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{html_path}\n{pdf_path}")
 
 
 @app.command("status")

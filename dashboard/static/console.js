@@ -696,7 +696,8 @@
       html: `<div class="q-main"><span class="badge sev-${sev}">${esc(t(`sev.${a.severity}`))}</span>${emergency}`
         + `<span class="q-title">${esc(alarmTitle(a))}</span><span class="q-who">${esc(alarmWho(a))}</span></div>`
         + `<div class="q-sub">${bits.join('<span class="sep">·</span>')}</div>`
-        + `<div class="q-actions">${ack}<button type="button" data-act="locate">${esc(t("alarms.locate"))}</button></div>`,
+        + `<div class="q-actions">${ack}<button type="button" data-act="locate">${esc(t("alarms.locate"))}</button>`
+        + `${a.source_kind === "person" || a.source_kind === "station" ? `<button type="button" class="trend-button" data-chart-${a.source_kind}="${esc(a.source_id)}">${I18N.lang === "en" ? "Trend" : "趋势"}</button>` : ""}</div>`,
     };
   }
 
@@ -1218,7 +1219,7 @@
         const ring = L.circleMarker([s.lat, s.lon], { pane: "stations", radius: 13, color: "#dc2626", weight: 3, fill: false, interactive: false });
         const dot = L.circleMarker([s.lat, s.lon], { pane: "stations", radius: 8, color: "#1f2937", weight: 1.5, fillOpacity: 1 });
         dot.bindTooltip(() => stationTooltip(S.stations.get(s.station_id) || s), { direction: "top" });
-        dot.on("click", () => dot.openTooltip());
+        dot.on("click", () => { dot.openTooltip(); if (window.WPCharts) window.WPCharts.openStation(s.station_id, s.name); });
         m = { ring, dot };
         dot.addTo(S.layers.stations);
         S.stationMarkers.set(s.station_id, m);

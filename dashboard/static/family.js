@@ -147,6 +147,7 @@
     closeSocket();
     S.persons.clear(); S.vitals.clear(); S.alarms.clear(); S.cleared.clear(); S.lastEventId = null; S.announced = null;
     $("persons").textContent = "";
+    if ($("trends")) $("trends").textContent = "";
     $("app").hidden = true;
     $("logout").hidden = true;
     $("login-view").hidden = false;
@@ -214,6 +215,7 @@
     for (const id of [...S.persons.keys()]) if (!ids.includes(id)) S.persons.delete(id);
     await Promise.allSettled(ids.map(loadPerson));
     render();
+    if (window.WPCharts) window.WPCharts.family($("trends"), ids);
   }
 
   const pending = {};

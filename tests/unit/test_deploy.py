@@ -92,6 +92,8 @@ def test_the_systemd_units_verify(tmp_path: Path) -> None:
         (tmp_path / instance).write_text(text.replace("/opt/watchpost/bin/watchpost", str(WATCHPOST)))
         assert "Restart=always" in text and "NoNewPrivileges=yes" in text and "ProtectSystem=strict" in text
         assert "EnvironmentFile=/etc/watchpost/watchpost.env" in text
-    done = subprocess.run(["systemd-analyze", "verify", *instances.values()], cwd=tmp_path,
+    for unit in ("watchpost-report.service", "watchpost-report.timer"):  # the daily shift report
+        (tmp_path / unit).write_text((DEPLOY / "systemd" / unit).read_text())
+    done = subprocess.run(["systemd-analyze", "verify", *instances.values(), "watchpost-report.timer"], cwd=tmp_path,
                           capture_output=True, text=True)
     assert done.returncode == 0 and not done.stderr.strip(), done.stderr
