@@ -350,10 +350,18 @@ async def service(
     }
 
 
+# Devices are counted from their raw rows, which a county makes by the million each week:
+# their completeness covers the last day of the window (what a shift acts on), stations'
+# the whole window (from the hourly rollup).
+DEVICE_WINDOW = timedelta(days=1)
+
+
 async def completeness(ctx: ApiContext, lo: datetime, hi: datetime) -> dict[str, Any]:
-    """Received vs expected reports (span / report_interval_s) per station (from the hourly
-    rollup) and per wearable and unit GPS."""
+    """Received vs expected reports (span / report_interval_s) per station over the window
+    (from the hourly rollup), and per wearable and unit GPS over its last day."""
     span = (hi - lo).total_seconds()
+    device_lo = max(lo, hi - DEVICE_WINDOW)
+    device_span = (hi - device_lo).total_seconds()
     stations = await ctx.fetch(
         """SELECT s.station_id AS id, s.report_interval_s, COALESCE(sum(h.readings), 0)::bigint AS received
            FROM stations s LEFT JOIN water_hourly h ON h.station_id = s.station_id AND h.bucket >= %s AND h.bucket < %s
@@ -364,21 +372,22 @@ async def completeness(ctx: ApiContext, lo: datetime, hi: datetime) -> dict[str,
         """SELECT p.person_id AS id, p.report_interval_s, COALESCE(w.n, 0)::bigint AS received FROM persons p
            LEFT JOIN (SELECT person_id, count(*) AS n FROM wearable_readings WHERE ts >= %s AND ts < %s GROUP BY person_id) w
              ON w.person_id = p.person_id ORDER BY p.person_id""",
-        (lo, hi),
+        (device_lo, hi),
     )
     units = await ctx.fetch(
         """SELECT u.unit_id AS id, u.report_interval_s, COALESCE(g.n, 0)::bigint AS received FROM units u
            LEFT JOIN (SELECT unit_id, count(*) AS n FROM unit_positions WHERE ts >= %s AND ts < %s GROUP BY unit_id) g
              ON g.unit_id = u.unit_id ORDER BY u.unit_id""",
-        (lo, hi),
+        (device_lo, hi),
     )
 
-    def rows(items: list[dict]) -> list[dict]:
+    def rows(items: list[dict], seconds: float) -> list[dict]:
         out = []
         for r in items:
-            expected = int(span // r["report_interval_s"])
+            expected = int(seconds // r["report_interval_s"])
             out.append({"id": r["id"], "received": r["received"], "expected": expected,
                         "share": min(1.0, r["received"] / expected) if expected else None})
         return out
 
-    return {"stations": rows(stations), "wearables": rows(wearables), "units": rows(units)}
+    return {"stations": rows(stations, span), "wearables": rows(wearables, device_span), "units": rows(units, device_span),
+            "devices_from": device_lo}
