@@ -295,7 +295,7 @@ def truncate(url: str) -> None:
     with psycopg.connect(url) as conn:
         conn.execute(
             "TRUNCATE wearable_readings, home_events, water_readings, water_hourly, unit_positions, "
-            "unit_status_reports, dead_letters, rule_state, alarm_audit, escalations, incident_alarms, incidents, alarms, events"
+            "unit_status_reports, dead_letters, rule_state, alarm_audit, escalations, incident_alarms, incidents, alarms, events CASCADE"
         )
 
 
