@@ -178,7 +178,8 @@ class IngestWorker:
         """Runs until `stop()`; then commits and acknowledges what it holds and returns."""
         self._load_devices_before_start()
         next_refresh = time.monotonic() + self._settings.registry_refresh_s
-        next_maintenance = time.monotonic() + 60.0  # not at start-up: let ingest catch up first
+        # Not at start-up: retention can wait while a restarted worker drains its backlog.
+        next_maintenance = time.monotonic() + min(600.0, self._settings.maintenance_interval_s)
         next_timers = time.monotonic()
         self._client.connect_async(
             self._endpoint.host, self._endpoint.port, keepalive=30, clean_start=False, properties=self._connect_properties()
