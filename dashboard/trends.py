@@ -170,8 +170,12 @@ async def person_trend(
     points = await ctx.fetch(
         """WITH b AS (
                SELECT time_bucket(%(w)s::interval, ts, %(tz)s) AS t,
-                      avg(hr_bpm) AS hr_avg, min(hr_bpm) AS hr_min, max(hr_bpm) AS hr_max,
-                      avg(spo2_pct) AS spo2_avg, min(spo2_pct) AS spo2_min, max(spo2_pct) AS spo2_max,
+                      -- one decimal, rounded alike: vitals are stored as real, and an average
+                      -- of reals in double precision can land a hair outside their min and max
+                      round(avg(hr_bpm)::numeric, 1)::float8 AS hr_avg, round(min(hr_bpm)::numeric, 1)::float8 AS hr_min,
+                      round(max(hr_bpm)::numeric, 1)::float8 AS hr_max,
+                      round(avg(spo2_pct)::numeric, 1)::float8 AS spo2_avg, round(min(spo2_pct)::numeric, 1)::float8 AS spo2_min,
+                      round(max(spo2_pct)::numeric, 1)::float8 AS spo2_max,
                       max(steps) AS steps, count(*) AS readings
                FROM wearable_readings WHERE person_id = %(p)s AND ts >= %(lo)s AND ts < %(hi)s GROUP BY 1)
            SELECT g.t, b.hr_avg, b.hr_min, b.hr_max, b.spo2_avg, b.spo2_min, b.spo2_max, b.steps,
