@@ -21,7 +21,8 @@ from watchpost.migrations import DatabaseNewerError, load_migrations
 
 pytestmark = pytest.mark.slow
 
-RELEASE_1 = Path(__file__).resolve().parents[1] / "fixtures" / "schema-release-1.sql"
+# Release 1's schema is migration 0001 itself (the baseline migrate never applies).
+RELEASE_1 = Path(__file__).resolve().parents[2] / "migrations" / "0001_release_1.sql"
 NEWEST = load_migrations()[-1].version
 
 RELEASE_1_DATA = """
