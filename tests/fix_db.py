@@ -64,6 +64,20 @@ def template_database() -> Iterator[str]:
 
 
 @contextmanager
+def empty_database(prefix: str = "wp_empty") -> Iterator[str]:
+    """A new database with nothing in it (no TimescaleDB yet); dropped afterwards."""
+    server = _server_url()
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _with_dbname(server, name)
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
 def copy_database(template: str) -> Iterator[str]:
     """A fresh database copied from a template; dropped afterwards."""
     server = _server_url()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import psycopg
 import pytest
 
 from tests.fix_broker import TEST_ROOT, Publisher
-from tests.fix_db import _server_url, _with_dbname, count
+from tests.fix_db import count, empty_database
 from tests.fix_ingest import wait_for
 
 pytestmark = pytest.mark.slow
@@ -43,15 +42,8 @@ def hypertable_counts(url: str) -> dict[str, int]:
 
 @pytest.fixture
 def empty_database_url() -> Iterator[str]:
-    server = _server_url()
-    name = f"wp_restore_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield _with_dbname(server, name)
-    finally:
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with empty_database("wp_restore") as url:
+        yield url
 
 
 def run(script: str, *args: str) -> subprocess.CompletedProcess:

@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from tests.fix_broker import process_environment
-from tests.fix_db import _server_url, _with_dbname
+from tests.fix_db import empty_database
 from watchpost.db import migrate
 from watchpost.migrations import DatabaseNewerError, load_migrations
 
@@ -38,19 +36,6 @@ INSERT INTO water_readings (station_id, ts, seq, ph, do_mg_l)
     FROM generate_series(0, 199) AS i;     -- spans several 7-day chunks
 UPDATE retention_policies SET keep = INTERVAL '10 years' WHERE hypertable = 'water_readings';
 """
-
-
-@contextmanager
-def empty_database() -> Iterator[str]:
-    server = _server_url()
-    name = f"wp_migr_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield _with_dbname(server, name)
-    finally:
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
