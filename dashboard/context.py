@@ -51,6 +51,22 @@ class ApiContext:
         rows = await self.fetch("SELECT person_id FROM family_links WHERE username = %s", (username,))
         return frozenset(r["person_id"] for r in rows)
 
+    async def open_person(self, who: Principal, person_id: str, what: str) -> dict[str, Any]:
+        """The person's registry row, for a caller allowed to see them: a family member only
+        their own relative (anyone else gets the same 404 as a person who does not exist),
+        and every control-room read is written to the access log (privacy, DOMAIN.md)."""
+        if who.role is Role.FAMILY and person_id not in await self.persons_of(who.username):
+            raise HTTPException(404, detail=f"no person {person_id}")
+        rows = await self.fetch("SELECT * FROM persons WHERE person_id = %s", (person_id,))
+        if not rows:
+            raise HTTPException(404, detail=f"no person {person_id}")
+        if who.role is not Role.FAMILY:
+            await self.fetch(
+                "INSERT INTO access_log (at, username, person_id, what) VALUES (%s, %s, %s, %s) RETURNING 1",
+                (self.clock(), who.username, person_id, what),
+            )
+        return rows[0]
+
     # --- database -----------------------------------------------------------------------
 
     async def fetch(self, sql: str, params: tuple | dict = ()) -> list[dict[str, Any]]:

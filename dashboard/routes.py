@@ -254,16 +254,8 @@ async def readings(
 async def person(person_id: str, ctx: Ctx, who: Annotated[Principal, Depends(anyone)]) -> dict[str, Any]:
     """A person's latest state: last seen, vitals, home sensors, open alarms. Family: only
     their own relative. Every read by the control room is written to the access log."""
-    if who.role is Role.FAMILY and person_id not in await ctx.persons_of(who.username):
-        raise HTTPException(404, detail=f"no person {person_id}")
-    rows = await ctx.fetch("SELECT person_id, name, address, town, village, lat, lon FROM persons WHERE person_id = %s", (person_id,))
-    if not rows:
-        raise HTTPException(404, detail=f"no person {person_id}")
-    if who.role is not Role.FAMILY:
-        await ctx.fetch(
-            "INSERT INTO access_log (at, username, person_id, what) VALUES (%s, %s, %s, 'person state') RETURNING 1",
-            (ctx.clock(), who.username, person_id),
-        )
+    row = await ctx.open_person(who, person_id, "person state")
+    person = {k: row[k] for k in ("person_id", "name", "address", "town", "village", "lat", "lon")}
     # The newest value of each vital with its time: an SOS-only or GPS-only message carries
     # no heart rate, and must not blank the last one known.
     fields = ("hr_bpm", "spo2_pct", "skin_temp_c", "steps", "battery_pct")
@@ -283,7 +275,7 @@ async def person(person_id: str, ctx: Ctx, who: Annotated[Principal, Depends(any
         (person_id,),
     )
     open_alarms = await ctx.fetch("SELECT * FROM alarms WHERE person_id = %s AND state <> 'cleared' ORDER BY first_seen DESC", (person_id,))
-    return {**rows[0], "vitals": vitals[0] if vitals[0]["ts"] else None, "home_sensors": sensors, "alarms": open_alarms}
+    return {**person, "vitals": vitals[0] if vitals[0]["ts"] else None, "home_sensors": sensors, "alarms": open_alarms}
 
 
 @router.get("/map")

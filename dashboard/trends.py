@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
-from dashboard.auth import Principal, Role
+from dashboard.auth import Principal
 from dashboard.context import ApiContext, anyone, context, control_room
 from ingest.readings import WATER_PARAMETERS
 from ingest.rules import ConfigError
@@ -155,16 +155,7 @@ async def person_trend(
     person_id: str, ctx: Ctx, who: Annotated[Principal, Depends(anyone)],
     range_: Annotated[Literal["24h", "7d"], Query(alias="range")] = "24h",
 ) -> dict[str, Any]:
-    if who.role is Role.FAMILY and person_id not in await ctx.persons_of(who.username):
-        raise HTTPException(404, detail=f"no person {person_id}")
-    rows = await ctx.fetch("SELECT person_id, name, town, thresholds FROM persons WHERE person_id = %s", (person_id,))
-    if not rows:
-        raise HTTPException(404, detail=f"no person {person_id}")
-    if who.role is not Role.FAMILY:
-        await ctx.fetch(
-            "INSERT INTO access_log (at, username, person_id, what) VALUES (%s, %s, %s, 'person trend') RETURNING 1",
-            (ctx.clock(), who.username, person_id),
-        )
+    row = await ctx.open_person(who, person_id, "person trend")
     span, width = PERSON_RANGES[range_]
     lo, hi = _window(ctx, span, width)
     points = await ctx.fetch(
@@ -202,11 +193,11 @@ async def person_trend(
            LEFT JOIN b ON b.t = g.t ORDER BY g.t""",
         {"w": STRIP_BUCKET, "tz": TZ, "p": person_id, "lo": s_lo, "hi": s_hi, "k": list(HOME_ACTIVITY_KINDS)},
     )
-    person = {k: v for k, v in rows[0].items() if k != "thresholds"}
+    person = {k: row[k] for k in ("person_id", "name", "town")}
     return {
         "person": person, "range": range_, "bucket_s": int(width.total_seconds()), "from": lo, "to": hi,
         "points": [{k: (_num(v) if k not in ("t", "readings") else v) for k, v in p.items()} for p in points],
-        "thresholds": _thresholds(rows[0]["thresholds"]),
+        "thresholds": _thresholds(row["thresholds"]),
         "alarms": alarms,
         "home_strip": {"bucket_s": int(STRIP_BUCKET.total_seconds()), "from": s_lo, "to": s_hi, "points": strip},
     }
