@@ -1,8 +1,8 @@
--- Migration 0001: release 1 (commit 4441f86), the baseline. Never applied by migrate: a
--- fresh database gets schema.sql, and a database without schema_migrations that already
--- has the registry tables is recorded as being at this version (see watchpost/migrations.py).
+-- Migration 0001: release 1 (commit 4441f86), the baseline: that release's whole schema.
+-- A fresh database starts here and applies every later migration in order; a database
+-- without schema_migrations that already has the registry tables was built before
+-- versioning and is recorded as being at this version (see watchpost/migrations.py).
 
--- Watchpost's database: the full current schema, applied idempotently by `watchpost db migrate`.
 -- Requires TimescaleDB >= 2.19 (the Apache-2 edition is enough; see docs/storage.md).
 
 CREATE EXTENSION IF NOT EXISTS timescaledb;

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import orjson
 import psycopg
@@ -15,9 +14,6 @@ from watchpost.migrations import MigrationError
 __all__ = ["MigrationError", "connect", "migrate"]
 
 log = logging.getLogger(__name__)
-
-# A link to the top-level schema.sql, so that the file ships inside the wheel too.
-SCHEMA_PATH = Path(__file__).resolve().parent / "schema.sql"
 
 # Hypertables that get columnstore compression where the server's TimescaleDB edition
 # allows it (license 'timescale'). The Apache edition refuses compression, so there it is
@@ -39,8 +35,8 @@ def connect(url: str, *, autocommit: bool = False, application_name: str = "watc
 
 
 def migrate(url: str) -> str:
-    """Bring the schema to the newest version (schema.sql on a fresh database, the missing
-    migrations on an existing one; see watchpost/migrations.py). Returns the TimescaleDB
+    """Bring the schema to the newest version (every migration on a fresh database, the
+    missing ones on an existing one; see watchpost/migrations.py). Returns the TimescaleDB
     license found. Raises MigrationError, DatabaseNewerError for a database migrated by a
     newer Watchpost."""
     steps = migrations.load_migrations()
@@ -56,7 +52,7 @@ def migrate(url: str) -> str:
         # Serialise concurrent migrations (several processes starting at once).
         conn.execute("SELECT pg_advisory_lock(hashtext('watchpost-migrate'))")
         try:
-            outcome = migrations.apply(conn, SCHEMA_PATH.read_text(), steps)
+            outcome = migrations.apply(conn, steps)
             license_ = conn.execute("SHOW timescaledb.license").fetchone()[0]
             if license_ == "timescale":
                 _enable_compression(conn)

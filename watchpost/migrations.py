@@ -1,13 +1,15 @@
-"""Versioned schema migrations.
+"""Versioned schema migrations: the one source of Watchpost's schema.
 
-`schema.sql` is the full current schema; `migrations/NNNN_name.sql` are the steps from each
-released schema to the next, numbered from 0001 (release 1, commit 4441f86, the baseline).
-The database records what it has in `schema_migrations`. A fresh database gets schema.sql
-and every version recorded at once; an existing one gets its missing steps in order, each in
-its own transaction with its record, so a failure leaves it at the last complete version.
+`migrations/NNNN_name.sql` are the steps from each released schema to the next, numbered
+from 0001 (release 1, commit 4441f86, the whole schema of that release). The database
+records what it has in `schema_migrations`. Every database, fresh or existing, gets its
+missing steps in order, each in its own transaction with its record, so a failure leaves it
+at the last complete version; a fresh database simply starts from 0001. A database from
+before versioning is recorded at 0001 and brought forward from there.
 
-The pure part (`load_migrations`, `plan`, `changed_checksums`) works on lists of versions;
-`apply` is the thin database part, called by `watchpost.db.migrate` under its lock.
+The pure part (`load_migrations`, `plan`, `changed_checksums`) works on
+lists of versions and files; `apply` is the thin database part, called by
+`watchpost.db.migrate` under its lock.
 """
 
 from __future__ import annotations
@@ -31,10 +33,17 @@ _SOURCE_DIR = Path(__file__).resolve().parent.parent / "migrations"
 _FILENAME = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
 
 # A database without schema_migrations that already has this table predates versioning: it
-# was built from release 1's schema (or a later schema.sql, which the idempotent steps
+# was built from release 1's schema (or from a later full schema, which the idempotent steps
 # 0002-0007 tolerate), so it is recorded at the baseline and brought forward from there.
 _BASELINE_VERSION = 1
 _BASELINE_MARKER_TABLE = "stations"
+
+# Checksums a migration file had before a correction of its comments alone: a database that
+# recorded one of them has exactly the schema the file builds now, so it is not warned about.
+# 0001's header said that fresh databases skipped it, until they started applying it.
+_EARLIER_CHECKSUMS: Mapping[int, frozenset[str]] = {
+    1: frozenset({"f71fa40337a2c0c71375248dedbd2e0937ab0e33fbb760460677b33eceba6b1c"}),
+}
 
 SCHEMA_MIGRATIONS_DDL = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -98,10 +107,17 @@ def plan(known: Sequence[int], applied: Collection[int]) -> list[int]:
     return sorted(set(known) - set(applied))
 
 
-def changed_checksums(known: Mapping[int, str], recorded: Mapping[int, str]) -> list[int]:
+def changed_checksums(
+    known: Mapping[int, str], recorded: Mapping[int, str], earlier: Mapping[int, Collection[str]] | None = None
+) -> list[int]:
     """Versions whose file changed after the database applied it (worth a warning: the
-    database has what the file said then, not what it says now)."""
-    return sorted(v for v, checksum in recorded.items() if v in known and known[v] != checksum)
+    database has what the file said then, not what it says now). `earlier` holds checksums
+    a file had before a comment-only correction; recording one of them is no change."""
+    earlier = earlier or {}
+    return sorted(
+        v for v, checksum in recorded.items()
+        if v in known and known[v] != checksum and checksum not in earlier.get(v, ())
+    )
 
 
 def load_migrations(directory: Path | None = None) -> list[Migration]:
@@ -130,7 +146,7 @@ class Outcome:
     fresh: bool
 
 
-def apply(conn: psycopg.Connection, schema_sql: str, migrations: Sequence[Migration]) -> Outcome:
+def apply(conn: psycopg.Connection, migrations: Sequence[Migration]) -> Outcome:
     """Bring the database to the newest migration. `conn` is in autocommit mode and holds
     the migration lock; each step runs in its own transaction."""
     known = {m.version: m for m in migrations}
@@ -138,25 +154,20 @@ def apply(conn: psycopg.Connection, schema_sql: str, migrations: Sequence[Migrat
     has_marker = _table_exists(conn, _BASELINE_MARKER_TABLE)
     conn.execute(SCHEMA_MIGRATIONS_DDL)
     recorded = dict(conn.execute("SELECT version, checksum FROM schema_migrations").fetchall())
+    fresh = not recorded and not has_marker
 
-    if not recorded and not has_marker:
-        with conn.transaction():
-            conn.execute(schema_sql)
-            for m in migrations:
-                _record(conn, m)
-        log.info("fresh database: schema.sql applied, recorded at version %d", newest)
-        return Outcome(applied=sorted(known), version=newest, fresh=True)
-
-    if not recorded:
+    if not recorded and has_marker:
         with conn.transaction():
             _record(conn, known[_BASELINE_VERSION])
         recorded = {_BASELINE_VERSION: known[_BASELINE_VERSION].checksum}
         log.info("unversioned database: recorded at the baseline, version %d", _BASELINE_VERSION)
 
-    for version in changed_checksums({v: m.checksum for v, m in known.items()}, recorded):
+    for version in changed_checksums({v: m.checksum for v, m in known.items()}, recorded, _EARLIER_CHECKSUMS):
         log.warning("migration %04d changed after it was applied to this database", version)
 
     pending = plan(sorted(known), recorded.keys())
+    if fresh:
+        log.info("fresh database: applying every migration, 0001 to %04d", newest)
     for version in pending:
         m = known[version]
         try:
@@ -166,7 +177,7 @@ def apply(conn: psycopg.Connection, schema_sql: str, migrations: Sequence[Migrat
         except psycopg.Error as exc:
             raise MigrationError(f"migration {m.version:04d}_{m.name} failed (rolled back): {exc}") from exc
         log.info("applied migration %04d_%s", m.version, m.name)
-    return Outcome(applied=pending, version=newest, fresh=False)
+    return Outcome(applied=pending, version=newest, fresh=fresh)
 
 
 def _record(conn: psycopg.Connection, m: Migration) -> None:

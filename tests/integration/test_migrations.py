@@ -1,6 +1,6 @@
 """Upgrading a database built from release 1's schema, with data in it, to the current
-schema: the data stays, the schema ends up what a fresh `migrate` builds, a second run does
-nothing, and a database migrated by a newer Watchpost is refused."""
+schema: the data stays, the schema ends up what a fresh `migrate` builds (every migration in
+order), a second run does nothing, and a database migrated by a newer Watchpost is refused."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ from watchpost.migrations import DatabaseNewerError, load_migrations
 
 pytestmark = pytest.mark.slow
 
-# Release 1's schema is migration 0001 itself (the baseline migrate never applies).
-RELEASE_1 = Path(__file__).resolve().parents[2] / "migrations" / "0001_release_1.sql"
+REPO = Path(__file__).resolve().parents[2]
+# Release 1's schema is migration 0001 itself, as it was before versioning.
+RELEASE_1 = REPO / "migrations" / "0001_release_1.sql"
 NEWEST = load_migrations()[-1].version
 
 RELEASE_1_DATA = """
@@ -49,10 +50,15 @@ def release_1_database() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def fresh_schema() -> Iterator[dict[str, list[tuple]]]:
+def fresh_database() -> Iterator[str]:
     with empty_database() as url:
         migrate(url)
-        yield schema_of(url)
+        yield url
+
+
+@pytest.fixture(scope="module")
+def fresh_schema(fresh_database: str) -> dict[str, list[tuple]]:
+    return schema_of(fresh_database)
 
 
 def schema_of(url: str) -> dict[str, list[tuple]]:
@@ -125,8 +131,11 @@ def test_a_second_migrate_is_a_no_op(release_1_database: str) -> None:
     assert rows(release_1_database, "SELECT version, applied_at FROM schema_migrations ORDER BY 1") == stamps
 
 
-def test_a_fresh_database_records_every_version_at_once(fresh_schema) -> None:
+def test_a_fresh_database_applies_every_version_in_its_own_transaction(fresh_database: str, fresh_schema) -> None:
     assert [v for v, *_ in fresh_schema["migrations"]] == list(range(1, NEWEST + 1))
+    # applied_at is the time its transaction began: one transaction per step, in order.
+    stamps = [at for (at,) in rows(fresh_database, "SELECT applied_at FROM schema_migrations ORDER BY version")]
+    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
 
 
 def test_a_database_migrated_by_a_newer_watchpost_is_refused(release_1_database: str) -> None:

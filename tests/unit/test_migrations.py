@@ -65,6 +65,11 @@ def test_a_changed_file_is_reported_by_version() -> None:
     assert changed_checksums({1: "a", 2: "b", 3: "c"}, {1: "a", 2: "x"}) == [2]
 
 
+def test_a_comment_only_correction_of_an_applied_file_is_not_reported() -> None:
+    assert changed_checksums({1: "now", 2: "b"}, {1: "before", 2: "b"}, {1: {"before"}}) == []
+    assert changed_checksums({1: "now"}, {1: "other"}, {1: {"before"}}) == [1]
+
+
 def test_the_shipped_migrations_start_at_release_one_and_are_contiguous() -> None:
     migrations = load_migrations(REPO / "migrations")
     assert [m.version for m in migrations] == list(range(1, len(migrations) + 1))
