@@ -1,4 +1,59 @@
--- Watchpost's database: the full current schema, applied idempotently by `watchpost db migrate`.
+-- Watchpost's database schema, GENERATED from migrations/ by `watchpost db schema > schema.sql`:
+-- do not edit. To change the schema, add a migrations/NNNN_name.sql and regenerate.
+--
+-- `watchpost db migrate` applies the migrations below in order, each in its own
+-- transaction with its record in schema_migrations; a fresh database gets them all. Read
+-- together they are the current schema: each table is created by one migration and may
+-- be changed by later ones (see watchpost/migrations.py and docs/operations.md).
+--
+-- table                created in, then changed by
+-- access_log           0005
+-- alarm_audit          0002
+-- alarms               0002
+-- assignments          0004
+-- cap_alerts           0004
+-- dead_letters         0001
+-- device_presence      0001
+-- dispatch_audit       0004
+-- escalations          0002
+-- events               0002
+-- facilities           0001
+-- family_links         0001
+-- home_events          0001
+-- home_sensors         0001
+-- incident_alarms      0002
+-- incidents            0002, 0004
+-- partners             0001
+-- persons              0001
+-- registry_version     0003
+-- retention_policies   0001
+-- road_edges           0004
+-- road_nodes           0004
+-- rule_state           0002
+-- stations             0001, 0007
+-- unit_positions       0001
+-- unit_state           0004
+-- unit_status_reports  0001
+-- units                0001
+-- users                0001
+-- water_hourly         0001
+-- water_readings       0001
+-- wearable_readings    0001
+
+-- ==== schema_migrations (created by `watchpost db migrate` itself) ====
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version     integer PRIMARY KEY,
+    name        text NOT NULL,
+    applied_at  timestamptz NOT NULL DEFAULT now(),
+    checksum    text NOT NULL           -- sha256 of the migration file as applied
+);
+
+-- ==== 0001_release_1 ====
+-- Migration 0001: release 1 (commit 4441f86), the baseline: that release's whole schema.
+-- A fresh database starts here and applies every later migration in order; a database
+-- without schema_migrations that already has the registry tables was built before
+-- versioning and is recorded as being at this version (see watchpost/migrations.py).
+
 -- Requires TimescaleDB >= 2.19 (the Apache-2 edition is enough; see docs/storage.md).
 
 CREATE EXTENSION IF NOT EXISTS timescaledb;
@@ -80,15 +135,6 @@ CREATE TABLE IF NOT EXISTS family_links (
     ack_timeout_s   integer NOT NULL DEFAULT 120,
     PRIMARY KEY (username, person_id)
 );
-
--- Bumped by every registry load, so running processes re-read the registry only when it
--- changed (reading it for 20,000 persons is not free).
-CREATE TABLE IF NOT EXISTS registry_version (
-    singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-    version     bigint NOT NULL DEFAULT 0,
-    loaded_at   timestamptz
-);
-INSERT INTO registry_version (singleton) VALUES (true) ON CONFLICT DO NOTHING;
 
 -- ---------------------------------------------------------------------------------------
 -- Telemetry: one hypertable per stream. The time column is the device's measurement time;
@@ -231,9 +277,12 @@ INSERT INTO retention_policies (hypertable, keep) VALUES
     ('home_events',         INTERVAL '180 days'),
     ('unit_positions',      INTERVAL '90 days'),
     ('unit_status_reports', INTERVAL '2 years'),   -- response-time audits
-    ('dead_letters',        INTERVAL '30 days'),
-    ('events',              INTERVAL '90 days')    -- the websocket catch-up stream; alarms and audits stay
+    ('dead_letters',        INTERVAL '30 days')
 ON CONFLICT (hypertable) DO NOTHING;
+
+-- ==== 0002_alarms ====
+-- Migration 0002, from commit cc7ebfc: rule state, alarms, escalation, incidents, the event stream
+-- Applied in one transaction by `watchpost db migrate`; recorded in schema_migrations.
 
 -- ---------------------------------------------------------------------------------------
 -- Detection rules, alarms, escalation, events
@@ -335,6 +384,23 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_person_idx ON events (person_id, event_id) WHERE person_id IS NOT NULL;
 
+-- ==== 0003_registry_version ====
+-- Migration 0003, from commit ed6a0c8: registry version, so processes re-read the registry only when it changed
+-- Applied in one transaction by `watchpost db migrate`; recorded in schema_migrations.
+
+-- Bumped by every registry load, so running processes re-read the registry only when it
+-- changed (reading it for 20,000 persons is not free).
+CREATE TABLE IF NOT EXISTS registry_version (
+    singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    version     bigint NOT NULL DEFAULT 0,
+    loaded_at   timestamptz
+);
+INSERT INTO registry_version (singleton) VALUES (true) ON CONFLICT DO NOTHING;
+
+-- ==== 0004_dispatch ====
+-- Migration 0004, from commit 3987076: dispatch: road network, unit state, assignments, audit, CAP alerts
+-- Applied in one transaction by `watchpost db migrate`; recorded in schema_migrations.
+
 -- ---------------------------------------------------------------------------------------
 -- Dispatch: road network, units' live state, assignments, decisions
 -- ---------------------------------------------------------------------------------------
@@ -424,6 +490,10 @@ ALTER TABLE incidents ADD COLUMN IF NOT EXISTS queued boolean NOT NULL DEFAULT f
 -- one older than this (already applied by another) is skipped.
 ALTER TABLE unit_state ADD COLUMN IF NOT EXISTS report_ts timestamptz;
 
+-- ==== 0005_access_log ====
+-- Migration 0005, from commit ac8a09e: access log of health-data reads
+-- Applied in one transaction by `watchpost db migrate`; recorded in schema_migrations.
+
 -- Every read of a person's health data by the control room (privacy: DOMAIN.md).
 CREATE TABLE IF NOT EXISTS access_log (
     at          timestamptz NOT NULL,
@@ -432,6 +502,19 @@ CREATE TABLE IF NOT EXISTS access_log (
     what        text NOT NULL
 );
 CREATE INDEX IF NOT EXISTS access_log_person_idx ON access_log (person_id, at DESC);
+
+-- ==== 0006_event_retention ====
+-- Migration 0006, from commit 0ff4315: retention for the event stream.
+-- Applied in one transaction by `watchpost db migrate`; recorded in schema_migrations.
+-- Like schema.sql, it never overwrites a value an operator has changed.
+
+INSERT INTO retention_policies (hypertable, keep) VALUES
+    ('events',              INTERVAL '90 days')    -- the websocket catch-up stream; alarms and audits stay
+ON CONFLICT (hypertable) DO NOTHING;
+
+-- ==== 0007_hj212_stations ====
+-- Migration 0007, from commit 189f2df: HJ 212 station credentials
+-- Applied in one transaction by `watchpost db migrate`; recorded in schema_migrations.
 
 -- HJ 212 stations: the MN their data collector sends and a keyed digest of their PW
 -- (HMAC-SHA256 under $WATCHPOST_HOME/hj212-secret). Served once both are set

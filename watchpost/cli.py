@@ -83,6 +83,14 @@ def db_migrate(config: ConfigOption = None) -> None:
     typer.echo(f"schema is current (TimescaleDB {license_} edition)")
 
 
+@db_app.command("schema")
+def db_schema() -> None:
+    """Print the schema as the migrations build it: `watchpost db schema > schema.sql`."""
+    from watchpost.migrations import load_migrations, render_schema
+
+    typer.echo(render_schema(load_migrations()), nl=False)
+
+
 @db_app.command("backup")
 def db_backup(output: Path, config: ConfigOption = None) -> None:
     """Dump the database with pg_dump -Fc (scripts/backup.sh; see docs/operations.md)."""

@@ -7,7 +7,11 @@ missing steps in order, each in its own transaction with its record, so a failur
 at the last complete version; a fresh database simply starts from 0001. A database from
 before versioning is recorded at 0001 and brought forward from there.
 
-The pure part (`load_migrations`, `plan`, `changed_checksums`) works on
+`schema.sql` at the repository root is not applied by anything: it is a snapshot for
+readers, generated from the migrations by `render_schema` (`watchpost db schema >
+schema.sql`), and a unit test fails when it is not current.
+
+The pure part (`load_migrations`, `plan`, `changed_checksums`, `render_schema`) works on
 lists of versions and files; `apply` is the thin database part, called by
 `watchpost.db.migrate` under its lock.
 """
@@ -134,6 +138,71 @@ def load_migrations(directory: Path | None = None) -> list[Migration]:
     migrations.sort(key=lambda m: m.version)
     check_sequence([m.version for m in migrations])
     return migrations
+
+
+# How schema.sql is regenerated; named in the file's header and in the test that keeps it current.
+REGENERATE_COMMAND = "watchpost db schema > schema.sql"
+
+_STATEMENTS_ON_TABLES = re.compile(
+    r"""\b(?:
+        (?P<create>CREATE \s+ (?:UNLOGGED \s+)? TABLE \s+ (?:IF \s+ NOT \s+ EXISTS \s+)?)
+      | (?P<alter>ALTER \s+ TABLE \s+ (?:IF \s+ EXISTS \s+)? (?:ONLY \s+)?)
+      | (?P<index>CREATE \s+ (?:UNIQUE \s+)? INDEX \s+ (?:CONCURRENTLY \s+)? (?:IF \s+ NOT \s+ EXISTS \s+)?
+                  \w+ \s+ ON \s+ (?:ONLY \s+)?)
+      | (?P<drop>DROP \s+ TABLE \s+ (?:IF \s+ EXISTS \s+)?)
+    )(?P<table>\w+)""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+def tables_by_migration(migrations: Sequence[Migration]) -> dict[str, list[int]]:
+    """Each table the migrations leave, with the versions that create and then change it
+    (columns, constraints, indexes), in order. Comments are ignored; a dropped table is left
+    out. schema.sql's header lists it so that a reader finds a table's whole story."""
+    history: dict[str, list[int]] = {}
+    for m in migrations:
+        code = "\n".join(line.split("--", 1)[0] for line in m.sql.splitlines())
+        for match in _STATEMENTS_ON_TABLES.finditer(code):
+            table = match["table"].lower()
+            if match["drop"]:
+                history.pop(table, None)
+            elif match["create"] or table in history:
+                versions = history.setdefault(table, [])
+                if m.version not in versions:
+                    versions.append(m.version)
+    return dict(sorted(history.items()))
+
+
+def render_schema(migrations: Sequence[Migration]) -> str:
+    """schema.sql: a snapshot of the schema for readers, generated from the migrations. A
+    header (what the file is, how to regenerate it, where each table is defined), then the
+    `schema_migrations` table that migrate creates itself and every migration's text under a
+    banner, in order. Applied to an empty database it builds what `migrate` builds, without
+    the version records."""
+    tables = tables_by_migration(migrations)
+    width = max(len(name) for name in ["table", *tables])
+    header = [
+        f"-- Watchpost's database schema, GENERATED from migrations/ by `{REGENERATE_COMMAND}`:",
+        "-- do not edit. To change the schema, add a migrations/NNNN_name.sql and regenerate.",
+        "--",
+        "-- `watchpost db migrate` applies the migrations below in order, each in its own",
+        "-- transaction with its record in schema_migrations; a fresh database gets them all. Read",
+        "-- together they are the current schema: each table is created by one migration and may",
+        "-- be changed by later ones (see watchpost/migrations.py and docs/operations.md).",
+        "--",
+        f"-- {'table'.ljust(width)}  created in, then changed by",
+    ]
+    header += [
+        f"-- {table.ljust(width)}  {', '.join(f'{v:04d}' for v in versions)}"
+        for table, versions in tables.items()
+    ]
+    sections = [
+        "\n".join(header),
+        "-- ==== schema_migrations (created by `watchpost db migrate` itself) ====\n"
+        + SCHEMA_MIGRATIONS_DDL.strip() + ";",
+    ]
+    sections += [f"-- ==== {m.version:04d}_{m.name} ====\n{m.sql.strip()}" for m in migrations]
+    return "\n\n".join(sections) + "\n"
 
 
 # --- database part -----------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Upgrading a database built from release 1's schema, with data in it, to the current
 schema: the data stays, the schema ends up what a fresh `migrate` builds (every migration in
-order), a second run does nothing, and a database migrated by a newer Watchpost is refused."""
+order), a second run does nothing, and a database migrated by a newer Watchpost is refused.
+schema.sql, the snapshot generated for readers, builds that same schema."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 from tests.fix_broker import process_environment
 from tests.fix_db import empty_database
 from watchpost.db import migrate
-from watchpost.migrations import DatabaseNewerError, load_migrations
+from watchpost.migrations import DatabaseNewerError, load_migrations, tables_by_migration
 
 pytestmark = pytest.mark.slow
 
@@ -136,6 +137,22 @@ def test_a_fresh_database_applies_every_version_in_its_own_transaction(fresh_dat
     # applied_at is the time its transaction began: one transaction per step, in order.
     stamps = [at for (at,) in rows(fresh_database, "SELECT applied_at FROM schema_migrations ORDER BY version")]
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+
+
+def test_schema_sql_builds_exactly_what_migrate_builds(fresh_schema) -> None:
+    with empty_database() as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute((REPO / "schema.sql").read_text())
+        snapshot = schema_of(url)
+    for what in fresh_schema:
+        if what != "migrations":    # the versions are migrate's to record
+            assert snapshot[what] == fresh_schema[what], what
+    assert snapshot["migrations"] == []
+
+
+def test_the_snapshots_table_index_names_every_table_a_fresh_database_has(fresh_schema) -> None:
+    tables = {table for table, *_ in fresh_schema["columns"]} - {"schema_migrations"}
+    assert set(tables_by_migration(load_migrations())) == tables
 
 
 def test_a_database_migrated_by_a_newer_watchpost_is_refused(release_1_database: str) -> None:
