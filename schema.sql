@@ -440,3 +440,13 @@ ALTER TABLE stations ADD COLUMN IF NOT EXISTS hj212_mn text UNIQUE
     CHECK (hj212_mn ~ '^[^;=&,[:space:]]{1,27}$');
 ALTER TABLE stations ADD COLUMN IF NOT EXISTS hj212_password_digest text
     CHECK (hj212_password_digest ~ '^[0-9a-f]{64}$');
+
+-- The base map's scenery, one GeoJSON FeatureCollection per layer (`boundary`, `rivers`,
+-- `towns`), loaded with `watchpost region load` (or with the simulated county by
+-- `watchpost roads load --synthetic-jiashan`). The roads are drawn from road_edges.
+CREATE TABLE IF NOT EXISTS region_layers (
+    name        text PRIMARY KEY,
+    geojson     jsonb NOT NULL,
+    source      text,
+    loaded_at   timestamptz
+);
