@@ -25,6 +25,7 @@
 -- incidents            0002, 0004
 -- partners             0001
 -- persons              0001
+-- region_layers        0008
 -- registry_version     0003
 -- retention_policies   0001
 -- road_edges           0004
@@ -523,3 +524,17 @@ ALTER TABLE stations ADD COLUMN IF NOT EXISTS hj212_mn text UNIQUE
     CHECK (hj212_mn ~ '^[^;=&,[:space:]]{1,27}$');
 ALTER TABLE stations ADD COLUMN IF NOT EXISTS hj212_password_digest text
     CHECK (hj212_password_digest ~ '^[0-9a-f]{64}$');
+
+-- ==== 0008_region_layers ====
+-- Migration 0008: the console map's region layers
+-- Applied in one transaction by `watchpost db migrate`; recorded in schema_migrations.
+
+-- The base map's scenery, one GeoJSON FeatureCollection per layer (`boundary`, `rivers`,
+-- `towns`), loaded with `watchpost region load` (or with the simulated county by
+-- `watchpost roads load --synthetic-jiashan`). The roads are drawn from road_edges.
+CREATE TABLE IF NOT EXISTS region_layers (
+    name        text PRIMARY KEY,
+    geojson     jsonb NOT NULL,
+    source      text,
+    loaded_at   timestamptz
+);

@@ -34,9 +34,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from common import ROOT_DIR, TOPIC_ROOT, Broker, bench_database, platform_summary
 from dispatch.assignment import Incident, Priority, Unit, UnitStatus, decide
 from dispatch.eta import eta_to
-from dispatch.jiashan_roads import build_jiashan_network
 from dispatch.store import create_incident, save_road_graph
 from simulators.jiashan_registry import DEFAULT_GEOJSON, generate_registry
+from simulators.jiashan_roads import build_jiashan_network
 from watchpost.broker import DISPATCH_USER, GATEWAY_USER, device_password
 
 

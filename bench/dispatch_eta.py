@@ -14,7 +14,7 @@ numpy through RoadGraph, the type the dispatcher loads. Measured in the same run
 * per-unit design: one forward search from each of 22 ambulances (the county's fleet) per
   incident, against the single reversed search, on the 100k graph.
 
-With `--jiashan GEOJSON`, adds the synthetic Jiashan network (dispatch.jiashan_roads).
+With `--jiashan GEOJSON`, adds the synthetic Jiashan network (simulators.jiashan_roads).
 Target: one-to-all ≤ 20 ms at 100k nodes.
 """
 
@@ -126,7 +126,7 @@ def main() -> None:
     rng = np.random.default_rng(42)
     graphs: list[tuple[str, RoadGraph, float]] = []
     if args.jiashan:
-        from dispatch.jiashan_roads import build_jiashan_network
+        from simulators.jiashan_roads import build_jiashan_network
 
         t0 = time.perf_counter()
         graphs.append(

@@ -1,6 +1,6 @@
 """What the API's routes share, built once by the app factory: settings, the database
-pool, the event hub, the login throttle, and (lazily) the dispatcher's road network for
-manual assignment."""
+pool, the event hub, the login throttle, the base map, and (lazily) the dispatcher's road
+network for manual assignment."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from dashboard.auth import CONTROL_ROOM, AuthError, LoginThrottle, Principal, Role, read_token
 from dashboard.hub import Hub
+from dashboard.map_layers import MapCache
 from dispatch import store as dispatch_store
 from watchpost.db import connect
 from watchpost.settings import MqttEndpoint
@@ -35,6 +36,7 @@ class ApiContext:
     pool: AsyncConnectionPool
     hub: Hub
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    map_cache: MapCache = field(default_factory=MapCache)
     clock: Any = lambda: datetime.now(UTC)
     _dispatch: tuple[Any, Any] | None = None
     _dispatch_lock: threading.Lock = field(default_factory=threading.Lock)

@@ -4,7 +4,6 @@ person who does not exist, so ids cannot be probed."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -280,11 +279,14 @@ async def person(person_id: str, ctx: Ctx, who: Annotated[Principal, Depends(any
 
 @router.get("/map")
 async def map_layers(ctx: Ctx, _: Annotated[Principal, Depends(control_room)]) -> Response:
-    """Base map layers (GeoJSON): region boundaries, towns, rivers, main roads, and the
-    registry's facilities. Stations and units come from their own endpoints, live."""
-    from dashboard.map_layers import base_layers, points
+    """Base map layers (GeoJSON): region boundaries, towns, rivers, the loaded road network,
+    and the registry's facilities. Stations and units come from their own endpoints, live."""
+    from dashboard.map_layers import VERSION_SQL, base_layers, points
 
-    base = await asyncio.to_thread(base_layers)
+    async def version() -> tuple[Any, ...]:
+        return tuple((await ctx.fetch(VERSION_SQL))[0].values())
+
+    base = await ctx.map_cache.get(version, lambda: ctx.run_sync(base_layers))
     facilities = points(await ctx.fetch("SELECT facility_id, kind, name, town, village, lat, lon FROM facilities"), "facility_id")
     body = base[:-1] + b',"facilities":' + orjson.dumps(facilities) + b"}"
     return Response(body, media_type="application/json", headers={"Cache-Control": "private, max-age=300"})

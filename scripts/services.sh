@@ -56,7 +56,8 @@ up() {
     local registry_file=$WATCHPOST_HOME/jiashan-registry.yaml
     [[ -f $registry_file ]] || .venv/bin/python -m simulators.jiashan_registry --out "$registry_file" >&2
     $WP registry load "$registry_file" >&2
-    if [[ $(psql "$WATCHPOST_DATABASE_URL" -qAtc "SELECT count(*) FROM road_nodes") == 0 ]]; then
+    # (again if the map's region layers are missing: a database from before they existed)
+    if [[ $(psql "$WATCHPOST_DATABASE_URL" -qAtc "SELECT (SELECT count(*) FROM road_nodes) * (SELECT count(*) FROM region_layers)") == 0 ]]; then
         $WP roads load --synthetic-jiashan simulators/data/jiashan-region.geojson >&2
     fi
     if [[ -z ${WATCHPOST_MQTT_URL:-} ]]; then

@@ -149,7 +149,7 @@ def registry_document(args: argparse.Namespace, scenario: Scenario) -> dict:
 
 
 def _roads(geojson: Path):  # -> crew.Roads
-    from dispatch.jiashan_roads import build_jiashan_network
+    from simulators.jiashan_roads import build_jiashan_network
 
     from .crew import Roads
 

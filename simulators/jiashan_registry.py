@@ -2,7 +2,7 @@
 home sensors, units and users, in the document format `watchpost registry load` reads.
 
 Deterministic for a seed. Everything is placed inside the county's real outline and on the
-shared geography (dispatch.jiashan_geo): stations sit on the rivers the road network must
+shared geography (simulators.jiashan_geo): stations sit on the rivers the road network must
 bridge, cross-border stations where a river leaves for a partner district, village
 first-aid posts and homes around ~100 villages. Names are synthetic.
 
@@ -19,7 +19,7 @@ import numpy as np
 import yaml
 
 from dispatch.geometry import haversine_m
-from dispatch.jiashan_geo import JiashanGeography, load_geography
+from simulators.jiashan_geo import JiashanGeography, load_geography
 
 DEFAULT_SEED = 330421
 DEFAULT_GEOJSON = Path(__file__).resolve().parent / "data" / "jiashan-region.geojson"

@@ -1,4 +1,5 @@
-"""A database with the simulated Jiashan county: generated registry and road network."""
+"""A database with the simulated Jiashan county: generated registry, road network and the
+map's region layers."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from dispatch.jiashan_roads import build_jiashan_network
+from dashboard.map_layers import save_region_layer
 from dispatch.store import save_road_graph
+from simulators.jiashan_geo import region_layers
 from simulators.jiashan_registry import DEFAULT_GEOJSON, generate_registry
+from simulators.jiashan_roads import build_jiashan_network
 from tests.fix_db import copy_database, template
 from watchpost import registry
 
@@ -30,6 +33,8 @@ def jiashan_template(jiashan_registry: dict, jiashan_network) -> Iterator[str]:
         with psycopg.connect(url) as conn:
             registry.load(conn, jiashan_registry)
             save_road_graph(conn, jiashan_network.graph)
+            for name, doc in region_layers(DEFAULT_GEOJSON).items():
+                save_region_layer(conn, name, doc, source="simulated Jiashan")
 
     with template("wp_jiashan", populate) as name:
         yield name

@@ -20,12 +20,14 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 registry_app = typer.Typer(help="Reference data.", no_args_is_help=True)
 broker_app = typer.Typer(help="The MQTT broker's configuration and credentials.", no_args_is_help=True)
 roads_app = typer.Typer(help="The road network dispatch routes on.", no_args_is_help=True)
+region_app = typer.Typer(help="The region the console map draws: boundaries, rivers, towns.", no_args_is_help=True)
 user_app = typer.Typer(help="Users of the console and the family page.", no_args_is_help=True)
 config_app = typer.Typer(help="Configuration: check it, print the reference.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(registry_app, name="registry")
 app.add_typer(broker_app, name="broker")
 app.add_typer(roads_app, name="roads")
+app.add_typer(region_app, name="region")
 app.add_typer(user_app, name="user")
 app.add_typer(config_app, name="config")
 
@@ -203,9 +205,9 @@ def roads_load(
     osm: Annotated[Path | None, typer.Option(help="an OpenStreetMap XML extract")] = None,
     synthetic_jiashan: Annotated[Path | None, typer.Option(help="build the simulated Jiashan network inside this county boundary GeoJSON")] = None,
 ) -> None:
-    """Replace the road network with one imported from a file, or the simulated Jiashan one."""
+    """Replace the road network with one imported from a file, or the simulated Jiashan one
+    (which also replaces the map's region layers with the simulated county's)."""
     from dispatch import road_import
-    from dispatch.jiashan_roads import build_jiashan_network
     from dispatch.store import save_road_graph
     from watchpost.db import connect
 
@@ -214,19 +216,57 @@ def roads_load(
     if len(sources) != 1:
         typer.echo("give exactly one of --geojson, --osm, --synthetic-jiashan", err=True)
         raise typer.Exit(2)
+    layers: dict = {}
     try:
         if geojson:
             graph = road_import.load_geojson(geojson)
         elif osm:
             graph = road_import.load_osm_xml(osm)
         else:
+            # The simulation's county: only this command, the composition root, reaches it.
+            from simulators.jiashan_geo import region_layers
+            from simulators.jiashan_roads import build_jiashan_network
+
             graph = build_jiashan_network(synthetic_jiashan).graph
+            layers = region_layers(synthetic_jiashan)
     except (OSError, ValueError) as exc:
         typer.echo(f"cannot import the road network: {exc}", err=True)
         raise typer.Exit(1) from None
     with connect(settings.database_url) as conn:
         save_road_graph(conn, graph)
+        if layers:
+            from dashboard.map_layers import save_region_layer
+
+            with conn.transaction():
+                for name, doc in layers.items():
+                    save_region_layer(conn, name, doc, source=f"simulated Jiashan ({synthetic_jiashan.name})")
     typer.echo(f"road network: {graph.n_nodes} nodes, {graph.n_edges} edges")
+    if layers:
+        typer.echo("region layers: " + ", ".join(layers))
+
+
+@region_app.command("load")
+def region_load(
+    name: Annotated[str, typer.Argument(help="the layer: boundary, rivers or towns")],
+    file: Annotated[Path, typer.Argument(help="a GeoJSON FeatureCollection, Feature or geometry")],
+    config: ConfigOption = None,
+) -> None:
+    """Replace one of the console map's region layers with a GeoJSON file. The boundary
+    feature whose properties have `"home": true` is the area the map frames."""
+    import orjson
+
+    from dashboard.map_layers import RegionLayerError, save_region_layer
+    from watchpost.db import connect
+
+    settings = _settings(config)
+    try:
+        doc = orjson.loads(file.read_bytes())
+        with connect(settings.database_url) as conn:
+            n = save_region_layer(conn, name, doc, source=file.name)
+    except (OSError, orjson.JSONDecodeError, RegionLayerError) as exc:
+        typer.echo(f"cannot load the region layer: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"region layer {name}: {n} features")
 
 
 @app.command("dispatch")

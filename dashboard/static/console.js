@@ -28,7 +28,6 @@
   const SEVERITY_RANK = { critical: 0, major: 1, minor: 2, warning: 3 };
   const ALARM_STATE_RANK = { active: 0, acked: 1, cleared: 2 };
   const FINAL_INCIDENT = ["closed", "cancelled"];
-  const JIASHAN_ADCODE = 330421;
 
   // What the tests (and a curious operator's devtools) can look at.
   const probe = (window.__wp = { beeps: 0, shownAt: {}, events: 0, state: null });
@@ -1074,6 +1073,7 @@
   const ROAD_STYLE = {
     motorway: { color: "#d9894a", weight: 3.5 }, trunk: { color: "#c9a063", weight: 3 },
     primary: { color: "#b7ae9f", weight: 2.2 }, secondary: { color: "#cdc7bc", weight: 1.6 },
+    tertiary: { color: "#d8d3ca", weight: 1.1 }, minor: { color: "#e3dfd8", weight: 0.6 },
   };
   const FACILITY_STYLE = {
     emergency_centre: { radius: 6, color: "#1e3a8a", fillColor: "#1e3a8a" },
@@ -1123,11 +1123,11 @@
     let host = null;
     L.geoJSON(layers.boundaries, {
       pane: "base", renderer: svg("base"), interactive: false,
-      style: (f) => (Number(f.properties.adcode) === JIASHAN_ADCODE
+      style: (f) => (f.properties.home === true
         ? { color: "#334155", weight: 2.5, fillColor: "#fbfaf5", fillOpacity: 1 }
         : { color: "#9aa5b1", weight: 1, dashArray: "5 4", fillColor: "#e7ebef", fillOpacity: 1 }),
       onEachFeature: (f, layer) => {
-        if (Number(f.properties.adcode) === JIASHAN_ADCODE) host = layer;
+        if (f.properties.home === true) host = layer;
         else if (f.properties.centroid) addLabel(f.properties.centroid, f.properties.name, "label-neighbour");
       },
     }).addTo(map);
@@ -1143,9 +1143,9 @@
       pane: "water", renderer: canvas("water"), interactive: false,
       style: { color: "#5b9bd5", weight: 3, opacity: 0.85 },
     }).addTo(map);
-    L.geoJSON(layers.roads, {
+    const roads = L.geoJSON(layers.roads, {
       pane: "roads", renderer: canvas("roads"), interactive: false,
-      style: (f) => Object.assign({ opacity: 0.95 }, ROAD_STYLE[f.properties.road_class] || ROAD_STYLE.secondary),
+      style: (f) => Object.assign({ opacity: 0.95 }, ROAD_STYLE[f.properties.road_class] || ROAD_STYLE.minor),
     }).addTo(map);
     const facRenderer = canvas("facilities");
     L.geoJSON(layers.facilities, {
@@ -1154,8 +1154,10 @@
         FACILITY_STYLE[f.properties.kind] || FACILITY_STYLE.first_aid_post,
       )).bindTooltip(() => `<strong>${esc(f.properties.name)}</strong><br>${esc(t(`fac.${f.properties.kind}`))}`, { direction: "top" }),
     }).addTo(map);
-    if (host) {
-      S.homeBounds = host.getBounds();
+    // The area served: the boundary marked home, else wherever the loaded roads run.
+    const home = host ? host.getBounds() : roads.getBounds();
+    if (home.isValid()) {
+      S.homeBounds = home;
       map.fitBounds(S.homeBounds, { padding: [12, 12] });
     }
   }

@@ -1,17 +1,14 @@
 """Fixtures for the dispatch core: a builder of small hand-made road graphs laid out in
-metres, and the synthetic Jiashan network and registry, built once per session."""
+metres."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 
 import pytest
 
 from dispatch.geometry import LocalProjection, haversine_m
-from dispatch.jiashan_roads import JiashanNetwork, build_jiashan_network
 from dispatch.roads import RoadGraph
-from simulators.jiashan_registry import DEFAULT_GEOJSON
 
 PLANE = LocalProjection(30.85, 120.90)  # somewhere in Jiashan
 
@@ -46,14 +43,3 @@ def plane() -> LocalProjection:
 def make_graph() -> Callable[..., tuple[RoadGraph, dict[str, int]]]:
     return graph_in_metres
 
-
-@pytest.fixture(scope="session")
-def geojson_path() -> Path:
-    if not DEFAULT_GEOJSON.exists():
-        pytest.skip(f"region boundaries not found at {DEFAULT_GEOJSON} (see shared/data/README.md)")
-    return DEFAULT_GEOJSON
-
-
-@pytest.fixture(scope="session")
-def jiashan(geojson_path: Path) -> JiashanNetwork:
-    return build_jiashan_network(geojson_path)

@@ -1,14 +1,16 @@
-"""Fixtures for the simulator models: a generated Jiashan county and its road network, built
-once per session."""
+"""Fixtures for the simulator models and the synthetic county they run in: a generated
+Jiashan registry and road network, built once per session."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from dispatch.jiashan_roads import build_jiashan_network
 from simulators.county import County, county_from_registry
 from simulators.crew import Roads
 from simulators.jiashan_registry import DEFAULT_GEOJSON, generate_registry
+from simulators.jiashan_roads import JiashanNetwork, build_jiashan_network
 
 
 @pytest.fixture(scope="session")
@@ -22,5 +24,17 @@ def county(registry_doc: dict) -> County:
 
 
 @pytest.fixture(scope="session")
-def roads() -> Roads:
-    return Roads(build_jiashan_network(DEFAULT_GEOJSON).graph)
+def geojson_path() -> Path:
+    if not DEFAULT_GEOJSON.exists():
+        pytest.skip(f"region boundaries not found at {DEFAULT_GEOJSON} (see simulators/data/README.md)")
+    return DEFAULT_GEOJSON
+
+
+@pytest.fixture(scope="session")
+def jiashan(geojson_path: Path) -> JiashanNetwork:
+    return build_jiashan_network(geojson_path)
+
+
+@pytest.fixture(scope="session")
+def roads(jiashan: JiashanNetwork) -> Roads:
+    return Roads(jiashan.graph)

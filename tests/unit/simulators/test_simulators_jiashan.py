@@ -11,10 +11,10 @@ from scipy.spatial import cKDTree
 
 from dispatch.eta import eta_from, eta_to
 from dispatch.geometry import haversine_m, segments_cross
-from dispatch.jiashan_geo import rivers_geojson, towns_geojson
-from dispatch.jiashan_roads import build_jiashan_network
 from dispatch.roads import ROAD_CLASSES
+from simulators.jiashan_geo import region_layers, rivers_geojson, towns_geojson
 from simulators.jiashan_registry import generate_registry, main
+from simulators.jiashan_roads import build_jiashan_network
 from watchpost.registry import read_document, validate
 
 
@@ -129,13 +129,15 @@ def test_the_map_layers_are_geojson_inside_the_county(jiashan):
         if f["geometry"]["type"] == "Point":
             lon, lat = f["geometry"]["coordinates"]
             assert geo.contains(lat, lon).all()
-    roads = jiashan.main_roads_geojson()
-    assert {f["properties"]["road_class"] for f in roads["features"]} == {
-        "motorway",
-        "trunk",
-        "primary",
-        "secondary",
-    }
+
+
+def test_the_region_layers_are_the_region_file_the_towns_and_the_rivers(geojson_path):
+    layers = region_layers(geojson_path)
+    assert set(layers) == {"boundary", "towns", "rivers"}
+    boundary = layers["boundary"]["features"]
+    assert len(boundary) > 1  # the county and its neighbours
+    assert [f["properties"]["adcode"] for f in boundary if f["properties"].get("home")] == [330421]
+    assert all(layer["type"] == "FeatureCollection" for layer in layers.values())
 
 
 # -- the registry -------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The simulated county's geography: Jiashan's real outline (from the region GeoJSON), its
 nine towns and sub-districts at approximate centres, and the rivers and canals that cut it
 up. The road generator and the registry generator both build on this, so a water station
-lies on a river the roads must bridge, and a village post lies in its town.
+lies on a river the roads must bridge, and a village post lies in its town; and the console
+draws it, as the region layers `watchpost roads load --synthetic-jiashan` stores.
 
 Town centres and river courses are sketches, not surveys: a river here is named after a
 real waterway and runs roughly where it does, but a deployment loads real data.
@@ -20,7 +21,7 @@ import orjson
 from numpy.typing import ArrayLike, NDArray
 from scipy.spatial import cKDTree
 
-from .geometry import LocalProjection, clip_to_halfplane, densify, points_in_rings
+from dispatch.geometry import LocalProjection, clip_to_halfplane, densify, points_in_rings
 
 COUNTY_ADCODE = 330421
 _RIVER_SEED = 3304  # the rivers are fixed scenery: the road seed does not move them
@@ -196,6 +197,18 @@ def load_geography(geojson_path: Path) -> JiashanGeography:
         _meander(name, zh, points, projection, rng) for name, zh, points in _RIVER_SKETCHES
     )
     return JiashanGeography(rings, outer, tuple(neighbours), TOWNS, rivers, projection)
+
+
+def region_layers(geojson_path: Path) -> dict[str, dict[str, Any]]:
+    """The simulated county's base map, as the region layers the console draws: the
+    county (marked `home`, the area the map frames) and its neighbours from the region
+    GeoJSON, the towns, the rivers."""
+    geo = load_geography(geojson_path)
+    boundary = orjson.loads(Path(geojson_path).read_bytes())
+    for feature in boundary["features"]:
+        if feature["properties"].get("adcode") == COUNTY_ADCODE:
+            feature["properties"]["home"] = True
+    return {"boundary": boundary, "towns": towns_geojson(geo), "rivers": rivers_geojson(geo)}
 
 
 def rivers_geojson(geo: JiashanGeography) -> dict[str, Any]:

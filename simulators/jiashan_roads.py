@@ -23,20 +23,11 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from .geometry import densify, haversine_m, segments_cross
+from dispatch.geometry import densify, haversine_m, segments_cross
+from dispatch.roads import DEFAULT_SPEED_KMH, ROAD_CLASS_CODE, RoadGraph
+from simulators.jiashan_geo import JiashanGeography, load_geography
 
-# The map layers are re-exported: the geography is shared with the registry generator.
-from .jiashan_geo import JiashanGeography, load_geography, rivers_geojson, towns_geojson
-from .roads import DEFAULT_SPEED_KMH, ROAD_CLASS_CODE, RoadGraph
-
-__all__ = [
-    "DEFAULT_SEED",
-    "JiashanNetwork",
-    "build_jiashan_network",
-    "load_geography",
-    "rivers_geojson",
-    "towns_geojson",
-]
+__all__ = ["DEFAULT_SEED", "JiashanNetwork", "build_jiashan_network"]
 
 DEFAULT_SEED = 20_240_601
 _C = ROAD_CLASS_CODE
@@ -82,26 +73,9 @@ class JiashanNetwork:
     geography: JiashanGeography
     is_bridge: NDArray[np.bool_]  # per graph edge
     removed_crossings: int  # road segments dropped because they would cross water
-    main_roads: tuple[tuple[str, str, NDArray[np.float64]], ...]  # (name, class, (lat, lon) rows)
 
     def __repr__(self) -> str:
         return f"JiashanNetwork({self.graph!r}, {int(self.is_bridge.sum())} bridge edges)"
-
-    def main_roads_geojson(self) -> dict[str, Any]:
-        return {
-            "type": "FeatureCollection",
-            "features": [
-                {
-                    "type": "Feature",
-                    "properties": {"name": name, "road_class": cls, "approximate": True},
-                    "geometry": {
-                        "type": "LineString",
-                        "coordinates": np.round(pts[:, ::-1], 6).tolist(),
-                    },
-                }
-                for name, cls, pts in self.main_roads
-            ],
-        }
 
 
 def build_jiashan_network(
@@ -134,7 +108,6 @@ class _Builder:
         self.rural_count = 0  # nodes 0.. are the village grid
         self.local_count = 0  # nodes 0.. are village roads and town streets
         self.town_nodes: list[NDArray[np.int64]] = []
-        self.road_lines: list[tuple[str, str, NDArray]] = []
         self.main_nodes: list[NDArray[np.int64]] = []
 
     def add_nodes(self, x: NDArray, y: NDArray) -> NDArray[np.int64]:
@@ -275,12 +248,11 @@ class _Builder:
 
     def main_roads(self) -> None:
         shared: dict[Any, int] = {}
-        for name, cls, waypoints in MAIN_ROADS:
+        for _name, cls, waypoints in MAIN_ROADS:
             keys, points = zip(*(self._waypoint(w) for w in waypoints), strict=True)
             ids = self._polyline(list(points), 200.0, shared, list(keys))
             self._inside_edges(ids, _C[cls])
             self.main_nodes.append(ids)
-            self.road_lines.append((name, cls, ids))
         # Junctions: every main-road node meets the nearest local road if one is close.
         xy = self.xy()
         local = cKDTree(xy[: self.local_count])
@@ -296,7 +268,6 @@ class _Builder:
             points = [np.array(self.geo.projection.to_xy(*p)) for p in course]
             ids = self._polyline(points, 400.0, {}, [(name, k) for k in range(len(points))])
             self._inside_edges(ids, _C["motorway"])
-            self.road_lines.append((name, "motorway", ids))
             # An interchange wherever the expressway passes over a main road: a ramp between
             # the nearest ends of the two crossing segments, and no access anywhere else.
             xy = self.xy()
@@ -349,15 +320,7 @@ class _Builder:
         length = haversine_m(lat[src], lon[src], lat[dst], lon[dst]) * winding
         graph = RoadGraph.from_edges(lat, lon, src, dst, length, names[cls], speed)
         removed = int(crossings.sum() - bridged.sum())
-        return JiashanNetwork(graph, self.geo, is_bridge, removed, self._main_road_lines(xy))
-
-    def _main_road_lines(self, xy: NDArray) -> tuple[tuple[str, str, NDArray], ...]:
-        lines = []
-        for name, cls_name, ids in self.road_lines:
-            inside = ids[self.geo.contains_xy(xy[ids, 0], xy[ids, 1])]
-            lat, lon = self.geo.projection.to_latlon(xy[inside, 0], xy[inside, 1])
-            lines.append((name, cls_name, np.column_stack([lat, lon])))
-        return tuple(lines)
+        return JiashanNetwork(graph, self.geo, is_bridge, removed)
 
     def _river_crossings(
         self, xy: NDArray, a_ids: NDArray, b_ids: NDArray, cls: NDArray
