@@ -212,6 +212,7 @@ def roads_load(
         elif osm:
             graph = road_import.load_osm_xml(osm)
         else:
+            assert synthetic_jiashan is not None  # exactly one source was given
             graph = build_jiashan_network(synthetic_jiashan).graph
     except (OSError, ValueError) as exc:
         typer.echo(f"cannot import the road network: {exc}", err=True)
@@ -395,7 +396,8 @@ def status(config: ConfigOption = None) -> None:
             "UNION ALL SELECT max(received_at) FROM water_readings WHERE ts > now() - interval '1 day' "
             "UNION ALL SELECT max(received_at) FROM home_events WHERE ts > now() - interval '1 day' "
             "UNION ALL SELECT max(received_at) FROM unit_positions WHERE ts > now() - interval '1 day') x"
-        ).fetchone()[0]
+        ).fetchone()
+        lag = lag[0] if lag else None
         dead = conn.execute(
             "SELECT reason, count(*) FROM dead_letters WHERE received_at > now() - interval '1 hour' GROUP BY 1 ORDER BY 2 DESC"
         ).fetchall()
