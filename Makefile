@@ -10,6 +10,7 @@ up:
 test:
 	scripts/services.sh test-deps
 	scripts/services.sh up
+	.venv/bin/python -m mypy
 	set -a && . ./.env.local && set +a && .venv/bin/python -m pytest $(PYTEST_ARGS)
 
 down:

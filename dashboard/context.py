@@ -8,14 +8,15 @@ import asyncio
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import paho.mqtt.client as mqtt
+from paho.mqtt.client import Client as MqttClient
 import psycopg
 from fastapi import HTTPException, Request
 from paho.mqtt.enums import CallbackAPIVersion
-from psycopg.rows import dict_row
+from psycopg.rows import class_row, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from dashboard.auth import CONTROL_ROOM, AuthError, LoginThrottle, Principal, Role, read_token
@@ -24,6 +25,9 @@ from dashboard.map_layers import MapCache
 from dispatch import store as dispatch_store
 from watchpost.db import connect
 from watchpost.settings import MqttEndpoint
+
+
+R = TypeVar("R")  # a typed row
 
 
 @dataclass
@@ -40,7 +44,7 @@ class ApiContext:
     clock: Any = lambda: datetime.now(UTC)
     _dispatch: tuple[Any, Any] | None = None
     _dispatch_lock: threading.Lock = field(default_factory=threading.Lock)
-    _publisher: mqtt.Client | None = None
+    _publisher: MqttClient | None = None
 
     # --- who is asking ------------------------------------------------------------------
 
@@ -74,6 +78,13 @@ class ApiContext:
     async def fetch(self, sql: str, params: tuple | dict = ()) -> list[dict[str, Any]]:
         async with self.pool.connection() as conn:
             cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(sql, params)
+            return await cur.fetchall()
+
+    async def fetch_as(self, row: type[R], sql: str, params: tuple | dict = ()) -> list[R]:
+        """Rows as `row`s: a dataclass whose fields are the query's columns."""
+        async with self.pool.connection() as conn:
+            cur = conn.cursor(row_factory=class_row(row))
             await cur.execute(sql, params)
             return await cur.fetchall()
 

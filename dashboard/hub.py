@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +38,7 @@ class Client:
 
     persons: frozenset[str] | None  # None: the control room, no filter
     send: Callable[[str], Awaitable[None]]
-    close: Callable[[int, str], Awaitable[None]]
+    close: Callable[[int, str], Coroutine[Any, Any, None]]
     queue: asyncio.Queue[tuple[int | None, str]] = field(default_factory=lambda: asyncio.Queue(CLIENT_QUEUE))
     last_id: int = 0
 

@@ -5,6 +5,7 @@ person who does not exist, so ids cannot be probed."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -23,6 +24,13 @@ Ctx = Annotated[ApiContext, Depends(context)]
 _DUMMY_HASH = hash_password("watchpost-no-such-user")
 
 
+@dataclass(frozen=True, slots=True)
+class _User:
+    username: str
+    role: str
+    password_hash: str
+
+
 class Token(BaseModel):
     access_token: str
     token_type: str = "bearer"
@@ -39,13 +47,13 @@ async def token(
     wait = ctx.throttle.retry_after(keys, now)
     if wait > 0:
         raise HTTPException(429, detail=f"too many failed logins; try again in {wait:.0f} s", headers={"Retry-After": str(int(wait) + 1)})
-    rows = await ctx.fetch("SELECT username, role, password_hash FROM users WHERE username = %s", (username,))
+    rows = await ctx.fetch_as(_User, "SELECT username, role, password_hash FROM users WHERE username = %s", (username,))
     user = rows[0] if rows else None
-    if not verify_password(user["password_hash"] if user else _DUMMY_HASH, password) or user is None:
+    if not verify_password(user.password_hash if user else _DUMMY_HASH, password) or user is None:
         ctx.throttle.record_failure(keys, now)
         raise HTTPException(401, detail="wrong username or password", headers={"WWW-Authenticate": "Bearer"})
     ctx.throttle.record_success(keys)
-    principal = Principal(user["username"], Role(user["role"]))
+    principal = Principal(user.username, Role(user.role))
     return Token(
         access_token=issue_token(ctx.token_secret, principal, now, ctx.token_ttl),
         role=principal.role.value,
@@ -70,7 +78,8 @@ async def alarms(
     ctx: Ctx, who: Annotated[Principal, Depends(anyone)], state: Literal["active", "acked", "cleared"] | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[dict[str, Any]]:
-    where, params = ["TRUE"], []
+    where = ["TRUE"]
+    params: list[object] = []
     if state:
         where.append("state = %s")
         params.append(state)
@@ -124,7 +133,8 @@ async def incidents(
     state: Literal["new", "dispatched", "on_scene", "transporting", "closed", "cancelled", "open"] | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[dict[str, Any]]:
-    where, params = ["TRUE"], []
+    where = ["TRUE"]
+    params: list[object] = []
     if state == "open":
         where.append("i.state NOT IN ('closed', 'cancelled')")
     elif state:

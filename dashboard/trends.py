@@ -12,8 +12,9 @@ Include with `app.include_router(trends.router)`."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
@@ -43,7 +44,13 @@ HOME_ACTIVITY_KINDS = ("motion", "door", "bed")
 
 # Targets (DOMAIN.md): dispatch within 3 min for 95 %; NFPA 1710 travel 480 s for 90 %;
 # England Category 1 mean 7 min (applied to priority 1).
-TARGETS = {
+class Target(TypedDict):
+    seconds: int
+    share: NotRequired[float]
+    source: str
+
+
+TARGETS: dict[str, Target] = {
     "dispatch": {"seconds": 180, "share": 0.95, "source": "China pre-hospital: dispatch within 3 min, 95 %"},
     "response": {"seconds": 480, "share": 0.90, "source": "NFPA 1710: 480 s travel, 90 %"},
     "response_p1_mean": {"seconds": 420, "source": "England Category 1: mean 7 min"},
@@ -351,37 +358,49 @@ async def service(
 DEVICE_WINDOW = timedelta(days=1)
 
 
+@dataclass(frozen=True, slots=True)
+class _Reports:
+    """A station's or device's reports received over a window, against its interval."""
+
+    id: str
+    report_interval_s: int
+    received: int
+
+
 async def completeness(ctx: ApiContext, lo: datetime, hi: datetime) -> dict[str, Any]:
     """Received vs expected reports (span / report_interval_s) per station over the window
     (from the hourly rollup), and per wearable and unit GPS over its last day."""
     span = (hi - lo).total_seconds()
     device_lo = max(lo, hi - DEVICE_WINDOW)
     device_span = (hi - device_lo).total_seconds()
-    stations = await ctx.fetch(
+    stations = await ctx.fetch_as(
+        _Reports,
         """SELECT s.station_id AS id, s.report_interval_s, COALESCE(sum(h.readings), 0)::bigint AS received
            FROM stations s LEFT JOIN water_hourly h ON h.station_id = s.station_id AND h.bucket >= %s AND h.bucket < %s
            GROUP BY s.station_id ORDER BY s.station_id""",
         (lo, hi),
     )
-    wearables = await ctx.fetch(
+    wearables = await ctx.fetch_as(
+        _Reports,
         """SELECT p.person_id AS id, p.report_interval_s, COALESCE(w.n, 0)::bigint AS received FROM persons p
            LEFT JOIN (SELECT person_id, count(*) AS n FROM wearable_readings WHERE ts >= %s AND ts < %s GROUP BY person_id) w
              ON w.person_id = p.person_id ORDER BY p.person_id""",
         (device_lo, hi),
     )
-    units = await ctx.fetch(
+    units = await ctx.fetch_as(
+        _Reports,
         """SELECT u.unit_id AS id, u.report_interval_s, COALESCE(g.n, 0)::bigint AS received FROM units u
            LEFT JOIN (SELECT unit_id, count(*) AS n FROM unit_positions WHERE ts >= %s AND ts < %s GROUP BY unit_id) g
              ON g.unit_id = u.unit_id ORDER BY u.unit_id""",
         (device_lo, hi),
     )
 
-    def rows(items: list[dict], seconds: float) -> list[dict]:
+    def rows(items: list[_Reports], seconds: float) -> list[dict[str, Any]]:
         out = []
         for r in items:
-            expected = int(seconds // r["report_interval_s"])
-            out.append({"id": r["id"], "received": r["received"], "expected": expected,
-                        "share": min(1.0, r["received"] / expected) if expected else None})
+            expected = int(seconds // r.report_interval_s)
+            out.append({"id": r.id, "received": r.received, "expected": expected,
+                        "share": min(1.0, r.received / expected) if expected else None})
         return out
 
     return {"stations": rows(stations, span), "wearables": rows(wearables, device_span), "units": rows(units, device_span),

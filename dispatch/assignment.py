@@ -65,7 +65,7 @@ class Priority(IntEnum):
             if key.isdigit():
                 value = int(key)
         try:
-            return cls(int(value))  # type: ignore[arg-type]
+            return cls(int(value))
         except (TypeError, ValueError):
             raise ValueError(
                 f"priority {value!r} is not 1-4 or an MPDS level (echo, delta, charlie, bravo, alpha, omega)"

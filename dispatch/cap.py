@@ -5,8 +5,10 @@ Cancel reference the original alert, as CAP requires."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from xml.etree import ElementTree as ET
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
@@ -38,7 +40,7 @@ def _ts(value: datetime) -> str:
 
 
 def water_alert(
-    *, event_type: str, alarm: dict, station: StationInfo, sent: datetime, sequence: int, first_sent: datetime | None,
+    *, event_type: str, alarm: Mapping[str, Any], station: StationInfo, sent: datetime, sequence: int, first_sent: datetime | None,
     public: bool = False,
 ) -> str:
     """One CAP document. `sequence` numbers the documents of one alarm (0 for the Alert);
@@ -51,7 +53,7 @@ def water_alert(
 
 
 def alert_element(
-    *, event_type: str, alarm: dict, station: StationInfo, sent: datetime, sequence: int, first_sent: datetime | None,
+    *, event_type: str, alarm: Mapping[str, Any], station: StationInfo, sent: datetime, sequence: int, first_sent: datetime | None,
     public: bool = False,
 ) -> ET.Element:
     msg_type = _MSG_TYPE[event_type]
@@ -100,7 +102,7 @@ def alert_element(
     return root
 
 
-def _description(alarm: dict, detail: dict, msg_type: str) -> str:
+def _description(alarm: Mapping[str, Any], detail: Mapping[str, Any], msg_type: str) -> str:
     if msg_type == "Cancel":
         return "Water quality is back within the station's target class."
     parts = [f"{k}={v}" for k, v in sorted(detail.items()) if isinstance(v, str | int | float)]

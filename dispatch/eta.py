@@ -79,7 +79,8 @@ def eta_from(graph: RoadGraph, node: int, *, limit_s: float | None = None) -> ND
     """Travel time from `node` to every node: from the scene to each hospital."""
     _check_node(graph, node)
     limit = np.inf if limit_s is None else float(limit_s)
-    return dijkstra(graph.forward, directed=True, indices=int(node), limit=limit)
+    seconds: NDArray[np.float64] = dijkstra(graph.forward, directed=True, indices=int(node), limit=limit)
+    return seconds
 
 
 def route(graph: RoadGraph, from_node: int, to_node: int) -> list[int]:

@@ -51,7 +51,8 @@ def haversine_m(lat1: ArrayLike, lon1: ArrayLike, lat2: ArrayLike, lon2: ArrayLi
     dp = p2 - p1
     dl = (np.asarray(lon2, dtype=np.float64) - np.asarray(lon1, dtype=np.float64)) * _DEG
     h = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+    distance: FloatArray = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+    return distance
 
 
 def points_in_rings(
@@ -91,17 +92,20 @@ def segments_cross(
     """Whether segment AB properly crosses segment CD (element-wise). Touching at an end
     point does not count: generated coordinates are jittered, so that case has measure 0."""
 
-    def orient(px, py, qx, qy, rx, ry):  # sign of the turn p -> q -> r
+    def orient(
+        px: FloatArray, py: FloatArray, qx: FloatArray, qy: FloatArray, rx: FloatArray, ry: FloatArray
+    ) -> FloatArray:  # sign of the turn p -> q -> r
         return np.sign((qx - px) * (ry - py) - (qy - py) * (rx - px))
 
-    ax, ay, bx, by, cx, cy, dx, dy = (
+    xa, ya, xb, yb, xc, yc, xd, yd = (
         np.asarray(v, dtype=np.float64) for v in (ax, ay, bx, by, cx, cy, dx, dy)
     )
-    o1 = orient(ax, ay, bx, by, cx, cy)
-    o2 = orient(ax, ay, bx, by, dx, dy)
-    o3 = orient(cx, cy, dx, dy, ax, ay)
-    o4 = orient(cx, cy, dx, dy, bx, by)
-    return (o1 * o2 < 0) & (o3 * o4 < 0)
+    o1 = orient(xa, ya, xb, yb, xc, yc)
+    o2 = orient(xa, ya, xb, yb, xd, yd)
+    o3 = orient(xc, yc, xd, yd, xa, ya)
+    o4 = orient(xc, yc, xd, yd, xb, yb)
+    crossing: NDArray[np.bool_] = (o1 * o2 < 0) & (o3 * o4 < 0)
+    return crossing
 
 
 def clip_to_halfplane(

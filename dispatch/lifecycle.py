@@ -97,7 +97,7 @@ class IllegalTransition(ValueError):
 
 def allowed_next(current: S) -> frozenset[S]:
     table = UNIT_TRANSITIONS if isinstance(current, UnitStatus) else INCIDENT_TRANSITIONS
-    return table[current]  # type: ignore[index,return-value]
+    return table[current]
 
 
 def transition(current: S, new: S | str) -> S:

@@ -159,14 +159,14 @@ def graph_from_osm_xml(
     try:
         for _, elem in ET.iterparse(stream, events=("end",)):
             if elem.tag == "node":
-                coords[int(elem.get("id"))] = (float(elem.get("lat")), float(elem.get("lon")))
+                coords[int(_attr(elem, "id"))] = (float(_attr(elem, "lat")), float(_attr(elem, "lon")))
                 elem.clear()
             elif elem.tag == "way":
                 tags = {t.get("k"): t.get("v") for t in elem.iterfind("tag")}
                 highway = tags.get("highway")
                 road_class = HIGHWAY_CLASS.get(highway or "")
-                if road_class is not None and tags.get("area") != "yes":
-                    refs = [int(nd.get("ref")) for nd in elem.iterfind("nd")]
+                if highway is not None and road_class is not None and tags.get("area") != "yes":
+                    refs = [int(_attr(nd, "ref")) for nd in elem.iterfind("nd")]
                     speed = parse_maxspeed(tags.get("maxspeed")) or speeds[road_class]
                     ways.append(
                         _Way(
@@ -180,6 +180,13 @@ def graph_from_osm_xml(
     except (ET.ParseError, TypeError, ValueError) as exc:
         raise RoadImportError(f"not a readable OSM XML extract: {exc}") from exc
     return _build(coords, ways, node_ids="keys")
+
+
+def _attr(elem: ET.Element, name: str) -> str:
+    value = elem.get(name)
+    if value is None:
+        raise ValueError(f"<{elem.tag}> has no {name}")
+    return value
 
 
 def load_osm_xml(path: Path, **options: Any) -> RoadGraph:
@@ -207,9 +214,9 @@ def _build(
                 if way.direction == _BACKWARD
                 else [(ia, ib), (ib, ia)]
             )
-            for u, v in pairs:
-                src.append(u)
-                dst.append(v)
+            for tail, head in pairs:
+                src.append(tail)
+                dst.append(head)
                 cls.append(ROAD_CLASS_CODE[way.road_class])
                 spd.append(way.speed_kmh)
     keys = list(index)

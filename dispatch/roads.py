@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import scipy.sparse as sp
@@ -59,6 +59,20 @@ DEFAULT_SPEED_KMH: Mapping[str, float] = MappingProxyType(
 MIN_TRAVEL_S = 0.01
 
 _FORMAT = 1  # bump when the array layout changes
+
+
+class RoadArrays(TypedDict):
+    """The arrays of a saved road graph, by the names `save_npz` stores them under."""
+
+    format: NDArray[Any]
+    node_id: NDArray[Any]
+    lat: NDArray[Any]
+    lon: NDArray[Any]
+    edge_from: NDArray[Any]
+    edge_to: NDArray[Any]
+    length_m: NDArray[Any]
+    road_class: NDArray[Any]
+    speed_kmh: NDArray[Any]
 
 
 class RoadGraphError(ValueError):
@@ -214,7 +228,7 @@ class RoadGraph:
 
     # -- serialisation --------------------------------------------------------------------
 
-    def to_arrays(self) -> dict[str, np.ndarray]:
+    def to_arrays(self) -> RoadArrays:
         """The graph as a dict of arrays (what `save_npz` writes); derived matrices are
         rebuilt on load, which takes ~1 s per million edges."""
         return {
@@ -281,7 +295,9 @@ class RoadGraph:
         return self.subgraph(labels == np.bincount(labels).argmax())
 
 
-def _fastest_edge_matrix(u: NDArray, v: NDArray, t: NDArray, n: int) -> sp.csr_matrix:
+def _fastest_edge_matrix(
+    u: NDArray[np.integer[Any]], v: NDArray[np.integer[Any]], t: NDArray[np.float64], n: int
+) -> sp.csr_matrix:
     # A CSR built from COO sums duplicate entries; parallel roads between the same two
     # junctions must give the faster one instead.
     order = np.lexsort((t, v, u))

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import orjson
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import DictRow, class_row, dict_row
 from psycopg.types.json import Jsonb
 
 from dispatch.assignment import (
@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 
 _OPEN_ASSIGNMENT = ("ordered", "en_route", "on_scene", "transporting", "at_hospital")
 _UNIT_KIND_FOR = {"medical": "ambulance", "fire": "ambulance", "water": "river_patrol"}
+
+# Each transaction reads through one cursor whose rows are dicts by column name.
+_Cursor = psycopg.Cursor[DictRow]
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +148,7 @@ def create_incident(
                VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING *""",
             (kind, priority, lat, lon, description, now, actor, now),
         )
-        incident = cur.fetchone()
+        incident = _returned(cur)
         _audit(cur, now, incident["incident_id"], None, "created", actor, {"kind": kind, "priority": priority})
         emit(cur, "incident.created", None, incident, now)
         return incident
@@ -198,9 +201,10 @@ def assign(
         for refused in [r["unit_id"] for r in cur.fetchall()]:
             decision = next_candidate(decision, refused, now)
         if forced_unit is not None:
-            decision = _forced(decision, forced_unit, etas, actor)
-            if decision is None:
+            forced = _forced(decision, forced_unit, etas, actor)
+            if forced is None:
                 return None
+            decision = forced
             _stand_down(cur, incident_id, now, actor)
         while decision.chosen is not None:
             chosen = decision.chosen
@@ -216,9 +220,11 @@ def assign(
         hospital = choose_hospital(facilities.hospitals, eta_from(graph, scene)) if incident["kind"] != "water" else None
         post = nearest_first_aid_post(facilities.first_aid_posts, field.seconds) if incident["kind"] != "water" else None
         unit_id = decision.chosen.unit_id
+        hospital_id = hospital.facility_id if hospital else None
+        post_id = post.facility_id if post else None
         cur.execute(
             "UPDATE assignments SET hospital_id = %s, first_aid_post_id = %s WHERE incident_id = %s AND unit_id = %s AND state = 'ordered'",
-            (hospital and hospital.facility_id, post and post.facility_id, incident_id, unit_id),
+            (hospital_id, post_id, incident_id, unit_id),
         )
         loop_stage = "assigned" if incident["kind"] == "water" else None
         cur.execute(
@@ -226,14 +232,14 @@ def assign(
             "WHERE incident_id = %s RETURNING *",
             (loop_stage, now, incident_id),
         )
-        updated = cur.fetchone()
-        detail = {**decision.to_json(), "hospital": hospital and hospital.facility_id, "first_aid_post": post and post.facility_id}
+        updated = _returned(cur)
+        detail = {**decision.to_json(), "hospital": hospital_id, "first_aid_post": post_id}
         _audit(cur, now, incident_id, unit_id, "assigned", actor, detail)
         emit(cur, "incident.updated", incident["person_id"], {**_incident_json(updated), "unit_id": unit_id, "decision": detail}, now)
         emit(cur, "unit.updated", None, {"unit_id": unit_id, "status": "dispatched", "incident_id": incident_id}, now)
         return Order(
             unit_id, incident_id, incident["priority"], incident["lat"], incident["lon"], incident["description"],
-            decision.chosen.eta_s, hospital and hospital.facility_id, post and post.facility_id,
+            decision.chosen.eta_s, hospital_id, post_id,
         )
 
 
@@ -247,20 +253,34 @@ def _forced(decision: Decision, unit_id: str, etas: dict[str, float], actor: str
     return replace(decision, chosen=chosen, rule=f"manual override by {actor}")
 
 
-def _units(cur: psycopg.Cursor, graph: RoadGraph, facilities: Facilities) -> list[Unit]:
-    cur.execute(
-        "SELECT u.unit_id, u.kind, COALESCE(s.status, 'available') AS status, s.lat, s.lon, s.gps_at "
-        "FROM units u LEFT JOIN unit_state s USING (unit_id) ORDER BY u.unit_id"
-    )
+@dataclass(frozen=True, slots=True)
+class _UnitRow:
+    """A unit as the dispatcher reads it: its kind, status and last GPS fix, if any."""
+
+    unit_id: str
+    kind: str
+    status: str
+    lat: float | None
+    lon: float | None
+    gps_at: datetime | None
+
+
+def _units(cur: _Cursor, graph: RoadGraph, facilities: Facilities) -> list[Unit]:
+    with cur.connection.cursor(row_factory=class_row(_UnitRow)) as units_cur:
+        rows = units_cur.execute(
+            "SELECT u.unit_id, u.kind, COALESCE(s.status, 'available') AS status, s.lat, s.lon, s.gps_at "
+            "FROM units u LEFT JOIN unit_state s USING (unit_id) ORDER BY u.unit_id"
+        ).fetchall()
     units = []
-    for r in cur.fetchall():
-        lat, lon = (r["lat"], r["lon"]) if r["lat"] is not None else facilities.base_location.get(r["unit_id"], (None, None))
-        node = graph.snap(lat, lon).node if lat is not None else None
-        units.append(Unit(r["unit_id"], r["kind"], UnitStatus(r["status"]), node, r["gps_at"]))
+    for r in rows:
+        # A unit that never sent a fix is placed at its base.
+        at = (r.lat, r.lon) if r.lat is not None and r.lon is not None else facilities.base_location.get(r.unit_id)
+        node = graph.snap(*at).node if at is not None else None
+        units.append(Unit(r.unit_id, r.kind, UnitStatus(r.status), node, r.gps_at))
     return units
 
 
-def _book(cur: psycopg.Cursor, incident: dict, unit_id: str, eta_s: float, decision: Decision, now: datetime, actor: str) -> bool:
+def _book(cur: _Cursor, incident: dict[str, Any], unit_id: str, eta_s: float, decision: Decision, now: datetime, actor: str) -> bool:
     """Insert the assignment and mark the unit dispatched; False if the unit was taken or
     changed status since it was ranked (the unique index or the status check says so)."""
     try:
@@ -286,7 +306,7 @@ class _Taken(Exception):
     pass
 
 
-def _stand_down(cur: psycopg.Cursor, incident_id: str, now: datetime, actor: str) -> None:
+def _stand_down(cur: _Cursor, incident_id: str, now: datetime, actor: str) -> None:
     """Re-assignment: the incident's current unit is released."""
     cur.execute(
         f"UPDATE assignments SET state = 'stood_down' WHERE incident_id = %s AND state IN {_OPEN_ASSIGNMENT} RETURNING unit_id",
@@ -339,11 +359,11 @@ def apply_unit_status(conn: psycopg.Connection, unit_id: str, status: str, repor
         return new in (UnitStatus.AVAILABLE, UnitStatus.RETURNING)
 
 
-def _follow_unit(cur: psycopg.Cursor, assignment: dict, old: UnitStatus, new: UnitStatus, now: datetime) -> None:
+def _follow_unit(cur: _Cursor, assignment: dict[str, Any], old: UnitStatus, new: UnitStatus, now: datetime) -> None:
     """Move the assignment and its incident along with the unit."""
     incident_id = assignment["incident_id"]
     cur.execute("SELECT * FROM incidents WHERE incident_id = %s FOR UPDATE", (incident_id,))
-    incident = cur.fetchone()
+    incident = _returned(cur)  # an assignment's incident is never deleted
     step = step_for(incident["kind"], old, new)
     cur.execute("UPDATE assignments SET state = %s WHERE assignment_id = %s", (step.assignment_state, assignment["assignment_id"]))
     target = IncidentStatus(incident["state"])
@@ -359,7 +379,7 @@ def _follow_unit(cur: psycopg.Cursor, assignment: dict, old: UnitStatus, new: Un
         "UPDATE incidents SET state = %s, loop_stage = COALESCE(%s, loop_stage), updated_at = %s WHERE incident_id = %s RETURNING *",
         (target.value, step.loop_stage, now, incident_id),
     )
-    updated = cur.fetchone()
+    updated = _returned(cur)
     _audit(cur, now, incident_id, assignment["unit_id"], f"incident_{target.value}", "dispatcher", {"assignment": step.assignment_state})
     emit(cur, "incident.updated", updated["person_id"], _incident_json(updated), now)
 
@@ -403,15 +423,23 @@ def record_position(conn: psycopg.Connection, unit_id: str, lat: float, lon: flo
             conn.execute("SELECT pg_notify(%s, %s)", (EVENTS_CHANNEL, orjson.dumps(event).decode()))
 
 
-def _audit(cur: psycopg.Cursor, at: datetime, incident_id: str | None, unit_id: str | None, action: str, actor: str, detail: dict) -> None:
+def _audit(cur: _Cursor, at: datetime, incident_id: str | None, unit_id: str | None, action: str, actor: str, detail: dict[str, Any]) -> None:
     cur.execute(
         "INSERT INTO dispatch_audit (at, incident_id, unit_id, action, actor, detail) VALUES (%s, %s, %s, %s, %s, %s)",
         (at, incident_id, unit_id, action, actor, Jsonb(detail)),
     )
 
 
-def _incident_json(row: dict) -> dict:
+def _incident_json(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k != "inserted"}
+
+
+def _returned(cur: _Cursor) -> dict[str, Any]:
+    """The row of a statement that always gives one (RETURNING, or a row held by a key)."""
+    row = cur.fetchone()
+    if row is None:
+        raise LookupError(f"no row where one was certain ({cur.statusmessage})")
+    return row
 
 
 def rank_candidates(conn: psycopg.Connection, incident_id: str, graph: RoadGraph, facilities: Facilities, now: datetime) -> dict | None:
@@ -444,7 +472,7 @@ def close_incident(conn: psycopg.Connection, incident_id: str, actor: str, now: 
             "updated_at = %s WHERE incident_id = %s RETURNING *",
             (final.value, now, incident_id),
         )
-        updated = cur.fetchone()
+        updated = _returned(cur)
         _audit(cur, now, incident_id, None, final.value, actor, {})
         emit(cur, "incident.updated", updated["person_id"], _incident_json(updated), now)
         return updated

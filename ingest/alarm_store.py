@@ -68,7 +68,7 @@ def apply_transitions(cur: psycopg.Cursor, transitions: Iterable[AlarmTransition
 def _raise(cur: psycopg.Cursor, t: AlarmTransition, now: datetime) -> int:
     person_id = person_of(t.source_kind, t.source_id)
     # The unique partial index makes a concurrent second raise a repeat, never a duplicate.
-    row = _one(
+    row = _returned(
         cur,
         f"""INSERT INTO alarms (source_kind, source_id, alarm_type, severity, emergency, person_id,
                                 first_seen, last_seen, control_room, detail)
@@ -104,6 +104,7 @@ def _raise(cur: psycopg.Cursor, t: AlarmTransition, now: datetime) -> int:
 
 
 def _clear(cur: psycopg.Cursor, t: AlarmTransition | None, now: datetime, *, actor: str, alarm_id: int | None = None) -> int:
+    params: tuple[object, ...]
     if alarm_id is None:
         assert t is not None
         where, params = "source_kind = %s AND source_id = %s AND alarm_type = %s", (t.source_kind.value, t.source_id, t.alarm_type.value)
@@ -200,7 +201,7 @@ def run_due_escalations(cur: psycopg.Cursor, now: datetime, limit: int = 500) ->
             (step, notified, next_at, due["alarm_id"]),
         )
         extra = ", control_room = true" if notified == CONTROL_ROOM else ""
-        row = _one(cur, f"UPDATE alarms SET last_seen = last_seen{extra} WHERE alarm_id = %s RETURNING {_ALARM_COLUMNS}", (due["alarm_id"],))
+        row = _returned(cur, f"UPDATE alarms SET last_seen = last_seen{extra} WHERE alarm_id = %s RETURNING {_ALARM_COLUMNS}", (due["alarm_id"],))
         _audit(cur, due["alarm_id"], now, "escalated", "timer", {"notify": [notified], "step": step})
         escalation = {"step": step, "notify": [notified], "next_at": next_at}
         emitted += emit(cur, "alarm.updated", due["person_id"], {**row, "change": "escalated", "escalation": escalation}, now)
@@ -256,11 +257,11 @@ def _open_water_incident(cur: psycopg.Cursor, alarm: dict[str, Any], now: dateti
 # --- events --------------------------------------------------------------------------------
 
 
-def emit(cur: psycopg.Cursor, event_type: str, person_id: str | None, data: dict[str, Any], now: datetime) -> int:
+def emit(cur: psycopg.Cursor[Any], event_type: str, person_id: str | None, data: dict[str, Any], now: datetime) -> int:
     """Append an event to the durable stream and NOTIFY listeners (delivered at commit)."""
     cur.execute(f"SELECT pg_advisory_xact_lock({_EVENTS_LOCK})")
     body = orjson.loads(orjson.dumps(data, default=str))  # datetimes -> ISO text, as clients see them
-    event_id = _one(
+    event_id = _returned(
         cur, "INSERT INTO events (ts, type, person_id, data) VALUES (%s, %s, %s, %s) RETURNING event_id",
         (now, event_type, person_id, Jsonb(body)),
     )["event_id"]
@@ -288,3 +289,11 @@ def _one(cur: psycopg.Cursor, sql: str, params: tuple) -> dict[str, Any] | None:
     with cur.connection.cursor(row_factory=dict_row) as c:
         c.execute(sql, params)
         return c.fetchone()
+
+
+def _returned(cur: psycopg.Cursor, sql: str, params: tuple) -> dict[str, Any]:
+    """The row of an INSERT or UPDATE whose RETURNING always gives one."""
+    row = _one(cur, sql, params)
+    if row is None:
+        raise LookupError(f"no row returned by: {sql[:60]}")
+    return row

@@ -210,7 +210,7 @@ def parse_segment(segment: bytes) -> Frame:
             raise FrameError(Reason.BAD_SEGMENT, f"the data segment has no {key}")
     flag = _small_int(header, "Flag", 255)
     pnum, pno = _small_int(header, "PNUM", 9999), _small_int(header, "PNO", 9999)
-    if (pnum is None) != (pno is None) or (pnum is not None and not 1 <= pno <= pnum):
+    if (pnum is None) != (pno is None) or (pnum is not None and pno is not None and not 1 <= pno <= pnum):
         raise FrameError(Reason.BAD_VALUE, f"PNUM={pnum} and PNO={pno} are not a packet of a split upload")
     return Frame(
         st=header["ST"], cn=header["CN"], pw=header["PW"], mn=header["MN"], qn=header.get("QN"),

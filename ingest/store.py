@@ -68,19 +68,15 @@ def _row(reading: Reading) -> tuple[_Stream, tuple]:
         case WaterReading():
             v = reading.values
             return _WATER, (reading.station_id, reading.ts, reading.seq, reading.flag, *(v.get(p) for p in WATER_PARAMETERS))
-        case WearableReading():
-            r = reading
-            return _WEARABLE, (r.person_id, r.ts, r.seq, r.hr_bpm, r.spo2_pct, r.skin_temp_c, r.steps, r.battery_pct, r.lat, r.lon, r.fall, r.sos, r.cancel)
-        case HomeSensorEvent():
-            r = reading
-            is_bool = isinstance(r.value, bool)
-            return _HOME, (r.person_id, r.sensor_id, r.ts, r.seq, r.kind, r.value if is_bool else None, None if is_bool else r.value)
-        case UnitPosition():
-            r = reading
-            return _GPS, (r.unit_id, r.ts, r.seq, r.lat, r.lon, r.speed_kmh, r.heading_deg)
-        case UnitStatusReport():
-            r = reading
-            return _STATUS, (r.unit_id, r.ts, r.seq, r.status, r.incident_id)
+        case WearableReading() as w:
+            return _WEARABLE, (w.person_id, w.ts, w.seq, w.hr_bpm, w.spo2_pct, w.skin_temp_c, w.steps, w.battery_pct, w.lat, w.lon, w.fall, w.sos, w.cancel)
+        case HomeSensorEvent() as h:
+            is_bool = isinstance(h.value, bool)
+            return _HOME, (h.person_id, h.sensor_id, h.ts, h.seq, h.kind, h.value if is_bool else None, None if is_bool else h.value)
+        case UnitPosition() as g:
+            return _GPS, (g.unit_id, g.ts, g.seq, g.lat, g.lon, g.speed_kmh, g.heading_deg)
+        case UnitStatusReport() as s:
+            return _STATUS, (s.unit_id, s.ts, s.seq, s.status, s.incident_id)
     raise TypeError(f"no stream for {type(reading).__name__}")
 
 
@@ -197,7 +193,8 @@ class TelemetryStore:
     def _move_from_stage(self, cur: psycopg.Cursor, stream: _Stream) -> int:
         if stream is _WATER:
             cur.execute(_WATER_ROLLUP_SQL)
-            return cur.fetchone()[0]
+            row = cur.fetchone()
+            return row[0] if row else 0
         cols = ", ".join(stream.columns)
         cur.execute(f"INSERT INTO {stream.table} ({cols}) SELECT {cols} FROM stage_{stream.name} ON CONFLICT DO NOTHING")
         return cur.rowcount
@@ -225,7 +222,8 @@ def drop_expired_chunks(conn: psycopg.Connection) -> int:
     others skip. Returns the number of chunks dropped."""
     dropped = 0
     with conn.transaction():
-        got_lock = conn.execute("SELECT pg_try_advisory_xact_lock(hashtext('watchpost-retention'))").fetchone()[0]
+        row = conn.execute("SELECT pg_try_advisory_xact_lock(hashtext('watchpost-retention'))").fetchone()
+        got_lock = row is not None and row[0]
         if got_lock:
             policies = conn.execute(
                 "SELECT p.hypertable, p.keep, h.hypertable_name IS NOT NULL FROM retention_policies p "

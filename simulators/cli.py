@@ -15,6 +15,7 @@ import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -120,7 +121,7 @@ def configured_scenario(args: argparse.Namespace) -> Scenario:
     from dataclasses import replace
 
     scenario = load_scenario(args.scenario)
-    changes: dict = {}
+    changes: dict[str, Any] = {}
     if args.scenario_seed is not None:
         changes["seed"] = args.scenario_seed
     if args.acceleration is not None:
@@ -134,7 +135,8 @@ def configured_scenario(args: argparse.Namespace) -> Scenario:
         name, _, value = item.partition("=")
         if name not in FaultRates.__dataclass_fields__ or name in ("malformed_kinds", "silent_s"):
             raise ValueError(f"--fault {item!r}: expected NAME=VALUE with NAME one of malformed, duplicate, out_of_order, silent_per_device_day, disconnects_per_hour")
-        faults = replace(faults, **{name: float(value)})
+        rate: dict[str, Any] = {name: float(value)}
+        faults = replace(faults, **rate)
     changes["faults"] = faults
     return replace(scenario, **changes)
 

@@ -70,8 +70,9 @@ class Simulation:
         for p in county.persons:
             self._add("elder", p.person_id, PersonModel(p, random.Random(f"{seed}:{p.person_id}"), start, f"{seed}:{p.person_id}"), p.interval_s)
         for u in county.units:
-            model = UnitModel(u, random.Random(f"{seed}:{u.unit_id}"), start, roads, dict(county.facilities), scenario.crew)  # type: ignore[arg-type]
-            self._add("unit", u.unit_id, model, u.interval_s)
+            assert roads is not None  # refused above: units need roads
+            unit = UnitModel(u, random.Random(f"{seed}:{u.unit_id}"), start, roads, dict(county.facilities), scenario.crew)
+            self._add("unit", u.unit_id, unit, u.interval_s)
         self.index = {(d.kind, d.device_id): i for i, d in enumerate(self.devices)}
         self.faults = FaultInjector(scenario.faults, random.Random(f"{seed}:faults"))
         self.silences: dict[str, list[tuple[float, float]]] = {}

@@ -154,7 +154,8 @@ def silent_spells(rng: random.Random, rates: FaultRates, start: float, end: floa
     """When one device goes quiet, as (from, to) in simulated time."""
     if rates.silent_per_device_day <= 0:
         return []
-    spells, t = [], start
+    spells: list[tuple[float, float]] = []
+    t = start
     while True:
         t += rng.expovariate(rates.silent_per_device_day / 86400.0)
         if t >= end:

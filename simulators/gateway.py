@@ -77,7 +77,8 @@ class Connection:
             c.tls_set()
         c.max_inflight_messages_set(window)
         c.max_queued_messages_set(0)
-        c.reconnect_delay_set(*RECONNECT_DELAY_S)
+        # paho annotates the delays as whole seconds but computes with floats.
+        c.reconnect_delay_set(*RECONNECT_DELAY_S)  # type: ignore[arg-type]
         if presence_topic:
             c.will_set(presence_topic, b"0", qos=1, retain=True)
         c.on_connect, c.on_disconnect, c.on_publish, c.on_message = self._on_connect, self._on_disconnect, self._on_publish, self._on_message
@@ -106,7 +107,7 @@ class Connection:
         """Cut the connection as a network failure would (no DISCONNECT): the broker sends
         the will, paho reconnects after its backoff."""
         sock = self.client.socket()
-        if sock is not None:
+        if isinstance(sock, socket.socket):
             try:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:

@@ -261,7 +261,8 @@ def _rings(geometry: dict[str, Any]) -> tuple[tuple[NDArray[np.float64], ...], t
     """All rings of a (Multi)Polygon, and the indices of the outer ones."""
     multi = geometry["type"] == "MultiPolygon"
     polygons = geometry["coordinates"] if multi else [geometry["coordinates"]]
-    rings, outer = [], []
+    rings: list[NDArray[np.float64]] = []
+    outer: list[int] = []
     for polygon in polygons:
         outer.append(len(rings))
         rings += [np.asarray(ring, dtype=np.float64) for ring in polygon]

@@ -280,7 +280,7 @@ def _stations(
         inside = geo.contains(river.lat, river.lon)
         for edge in np.flatnonzero(inside[1:] != inside[:-1]):
             # ~500 m (10 vertices) inside the county from where the river crosses the border
-            i = edge + 1 + 10 if inside[edge + 1] else edge - 10
+            i = int(edge + 1 + 10 if inside[edge + 1] else edge - 10)
             if not (0 <= i < len(inside)) or not inside[i]:
                 continue
             neighbour, dist = geo.nearest_neighbour(float(river.lat[edge]), float(river.lon[edge]))

@@ -283,7 +283,7 @@ class _Builder:
                     if self.geo.contains_xy(
                         xy[[ends[e], road[f]], 0], xy[[ends[e], road[f]], 1]
                     ).all():
-                        self.add_edges([ends[e]], [road[f]], _C["motorway"], speed=RAMP_SPEED_KMH)
+                        self.add_edges(np.array([ends[e]]), np.array([road[f]]), _C["motorway"], speed=RAMP_SPEED_KMH)
 
     def finish(self) -> JiashanNetwork:
         xy = self.xy()

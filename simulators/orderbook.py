@@ -63,10 +63,10 @@ class OrderBook:
             record.statuses.setdefault(status, ts)
 
     def _trigger_at(self, lat: float, lon: float, now: float) -> Trigger | None:
-        best = None
+        best, best_t = None, -math.inf
         for trig in self.triggers:
             dy = (trig.lat - lat) * 111_320.0
             dx = (trig.lon - lon) * 111_320.0 * math.cos(math.radians(lat))
-            if trig.t is not None and trig.t <= now and math.hypot(dx, dy) <= MATCH_RADIUS_M and (best is None or trig.t > best.t):
-                best = trig
+            if trig.t is not None and trig.t <= now and math.hypot(dx, dy) <= MATCH_RADIUS_M and trig.t > best_t:
+                best, best_t = trig, trig.t
         return best

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol, TextIO
 
 from .engine import Control, Simulation
@@ -136,7 +136,7 @@ class Runner:
             unusable_orders=sim.unusable_orders,
         )
 
-    def _send(self, items: list[Wire | Control]) -> None:
+    def _send(self, items: Sequence[Wire | Control]) -> None:
         pub = self.publisher
         for item in items:
             if isinstance(item, Control):

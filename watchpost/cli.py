@@ -223,6 +223,7 @@ def roads_load(
         elif osm:
             graph = road_import.load_osm_xml(osm)
         else:
+            assert synthetic_jiashan is not None  # exactly one source was given
             # The simulation's county: only this command, the composition root, reaches it.
             from simulators.jiashan_geo import region_layers
             from simulators.jiashan_roads import build_jiashan_network
@@ -239,7 +240,7 @@ def roads_load(
 
             with conn.transaction():
                 for name, doc in layers.items():
-                    save_region_layer(conn, name, doc, source=f"simulated Jiashan ({synthetic_jiashan.name})")
+                    save_region_layer(conn, name, doc, source=f"simulated Jiashan ({synthetic_jiashan and synthetic_jiashan.name})")
     typer.echo(f"road network: {graph.n_nodes} nodes, {graph.n_edges} edges")
     if layers:
         typer.echo("region layers: " + ", ".join(layers))
@@ -443,7 +444,8 @@ def status(config: ConfigOption = None) -> None:
             "UNION ALL SELECT max(received_at) FROM water_readings WHERE ts > now() - interval '1 day' "
             "UNION ALL SELECT max(received_at) FROM home_events WHERE ts > now() - interval '1 day' "
             "UNION ALL SELECT max(received_at) FROM unit_positions WHERE ts > now() - interval '1 day') x"
-        ).fetchone()[0]
+        ).fetchone()
+        lag = lag[0] if lag else None
         dead = conn.execute(
             "SELECT reason, count(*) FROM dead_letters WHERE received_at > now() - interval '1 hour' GROUP BY 1 ORDER BY 2 DESC"
         ).fetchall()

@@ -53,7 +53,8 @@ def migrate(url: str) -> str:
         conn.execute("SELECT pg_advisory_lock(hashtext('watchpost-migrate'))")
         try:
             outcome = migrations.apply(conn, steps)
-            license_ = conn.execute("SHOW timescaledb.license").fetchone()[0]
+            row = conn.execute("SHOW timescaledb.license").fetchone()
+            license_ = str(row[0]) if row else "unknown"
             if license_ == "timescale":
                 _enable_compression(conn)
         finally:

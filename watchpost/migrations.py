@@ -222,7 +222,7 @@ def apply(conn: psycopg.Connection, migrations: Sequence[Migration]) -> Outcome:
     newest = max(known)
     has_marker = _table_exists(conn, _BASELINE_MARKER_TABLE)
     conn.execute(SCHEMA_MIGRATIONS_DDL)
-    recorded = dict(conn.execute("SELECT version, checksum FROM schema_migrations").fetchall())
+    recorded: dict[int, str] = dict(conn.execute("SELECT version, checksum FROM schema_migrations").fetchall())
     fresh = not recorded and not has_marker
 
     if not recorded and has_marker:
@@ -257,4 +257,5 @@ def _record(conn: psycopg.Connection, m: Migration) -> None:
 
 
 def _table_exists(conn: psycopg.Connection, table: str) -> bool:
-    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()[0]
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
+    return row is not None and bool(row[0])

@@ -149,6 +149,8 @@ def _row(item: Mapping[str, Any], required: Sequence[str], optional: Mapping[str
 
 def registry_version(conn: psycopg.Connection) -> int:
     """Changes with every load: a cheap test of whether the registry must be re-read."""
-    version = conn.execute("SELECT version FROM registry_version").fetchone()[0]
+    row = conn.execute("SELECT version FROM registry_version").fetchone()
     conn.commit()
-    return version
+    if row is None:
+        raise LookupError("registry_version has no row: the database is not migrated")
+    return int(row[0])

@@ -20,10 +20,11 @@ def settle(conn: psycopg.Connection, since: datetime, timeout_s: float = 60.0) -
 
     deadline, last, steady = time.monotonic() + timeout_s, -1, 0
     while time.monotonic() < deadline and steady < 2:
-        n = conn.execute(
+        row = conn.execute(
             "SELECT (SELECT count(*) FROM wearable_readings WHERE received_at >= %(s)s) + "
             "(SELECT count(*) FROM dead_letters WHERE received_at >= %(s)s)", {"s": since}
-        ).fetchone()[0]
+        ).fetchone()
+        n = row[0] if row else 0
         conn.commit()
         steady = steady + 1 if n == last else 0
         last = n

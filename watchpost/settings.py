@@ -150,6 +150,12 @@ def load_settings(environ: Mapping[str, str] | None = None, toml_path: Path | No
     return settings
 
 
+def _section(f: dataclasses.Field[Any]) -> type:
+    """The dataclass of a section: a section field is built by its class."""
+    assert isinstance(f.default_factory, type), f"{f.name} is not a section"
+    return f.default_factory
+
+
 def _build(cls: type, values: Mapping[str, Any], prefix: str, problems: list[str]) -> Any:
     known = {f.name: f for f in dataclasses.fields(cls)}
     problems += [f"{prefix}{u}: unknown setting" for u in sorted(set(values) - set(known))]
@@ -162,7 +168,7 @@ def _build(cls: type, values: Mapping[str, Any], prefix: str, problems: list[str
             if not isinstance(raw, Mapping):
                 problems.append(f"{prefix}{name}: must be a section, got {raw!r}")
                 continue
-            kwargs[name] = _build(f.default_factory, raw, f"{prefix}{name}.", problems)
+            kwargs[name] = _build(_section(f), raw, f"{prefix}{name}.", problems)
             continue
         value = _coerce(f"{prefix}{name}", raw, type(f.default), problems)
         minimum = f.metadata["minimum"]
@@ -226,7 +232,7 @@ def reference() -> str:
     def rows(cls: type, prefix: str) -> None:
         for f in dataclasses.fields(cls):
             if "minimum" not in f.metadata:
-                rows(f.default_factory, f"{prefix}{f.name}.")
+                rows(_section(f), f"{prefix}{f.name}.")
                 continue
             key = f"{prefix}{f.name}"
             env = ENV_PREFIX + key.upper().replace(".", "__")

@@ -46,9 +46,18 @@ class RuleConfigs:
 
     def for_key(self, key: str) -> WaterConfig | PersonConfig | DeviceConfig:
         if key.startswith(STATION):
-            return self.stations.get(key[len(STATION):]) or WaterConfig()
+            return self.for_station(key)
         if key.startswith(PERSON):
-            return self.persons.get(key[len(PERSON):]) or PersonConfig()
+            return self.for_person(key)
+        return self.for_device(key)
+
+    def for_station(self, key: str) -> WaterConfig:
+        return self.stations.get(key[len(STATION):]) or WaterConfig()
+
+    def for_person(self, key: str) -> PersonConfig:
+        return self.persons.get(key[len(PERSON):]) or PersonConfig()
+
+    def for_device(self, key: str) -> DeviceConfig:
         device = key[len(DEVICE):]
         if "/home/" in device:
             return DeviceConfig(interval_s=HOME_SENSOR_INTERVAL_S)
@@ -92,16 +101,19 @@ def evaluate(
     for reading in sorted(readings, key=lambda r: r.ts):
         for key in source_keys(reading):
             state = states.get(key) or new_state(key, now)
-            config = configs.for_key(key)
+            # `source_keys` pairs each reading with the sources it touches, so a station
+            # only ever sees water readings and a person wearable or home-sensor ones.
             match state:
                 case DeviceState():
-                    state, out = evaluate_device(state, config, reading, now)
-                case WaterState():
-                    state, out = evaluate_water(state, config, reading, now)
+                    state, out = evaluate_device(state, configs.for_device(key), reading, now)
+                case WaterState() if isinstance(reading, WaterReading):
+                    state, out = evaluate_water(state, configs.for_station(key), reading, now)
                 case PersonState() if isinstance(reading, WearableReading):
-                    state, out = evaluate_wearable(state, config, reading, now)
-                case PersonState():
-                    state, out = evaluate_home_sensor(state, config, reading, now)
+                    state, out = evaluate_wearable(state, configs.for_person(key), reading, now)
+                case PersonState() if isinstance(reading, HomeSensorEvent):
+                    state, out = evaluate_home_sensor(state, configs.for_person(key), reading, now)
+                case _:
+                    raise TypeError(f"{key}: no rule takes a {type(reading).__name__}")
             states[key] = state
             changed.add(key)
             transitions.extend(out)
@@ -110,12 +122,11 @@ def evaluate(
 
 def tick(key: str, state: State, configs: RuleConfigs, now: datetime) -> tuple[State, list[AlarmTransition]]:
     """Fire whatever timers of this source are due at `now`."""
-    config = configs.for_key(key)
     match state:
         case PersonState():
-            return tick_person(state, config, now)
+            return tick_person(state, configs.for_person(key), now)
         case DeviceState():
-            return tick_device(state, config, now)
+            return tick_device(state, configs.for_device(key), now)
     return state, []
 
 
