@@ -30,7 +30,7 @@ ROOT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT_DIR))
 
 from watchpost import registry  # noqa: E402
-from watchpost.broker import GATEWAY_USER, INGEST_USER, device_password, write_broker_files  # noqa: E402
+from kernel.broker import GATEWAY_USER, INGEST_USER, device_password, write_broker_files  # noqa: E402
 from watchpost.db import migrate  # noqa: E402
 
 TOPIC_ROOT = "jiashan"

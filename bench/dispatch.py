@@ -37,7 +37,7 @@ from dispatch.eta import eta_to
 from dispatch.jiashan_roads import build_jiashan_network
 from dispatch.store import create_incident, save_road_graph
 from simulators.jiashan_registry import DEFAULT_GEOJSON, generate_registry
-from watchpost.broker import DISPATCH_USER, GATEWAY_USER, device_password
+from kernel.broker import DISPATCH_USER, GATEWAY_USER, device_password
 
 
 def percentiles(ms: list[float]) -> tuple[float, float]:

@@ -26,7 +26,7 @@ from common import TOPIC_ROOT, Broker, platform_summary
 from paho.mqtt.enums import CallbackAPIVersion
 
 from simulators.cli import build_parser, run
-from watchpost.broker import GATEWAY_USER, INGEST_USER, device_password
+from kernel.broker import GATEWAY_USER, INGEST_USER, device_password
 
 
 def simulate(broker: Broker | None, persons: int, minutes: float, connections: int, rate: float = 0.0):

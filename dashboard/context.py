@@ -21,8 +21,8 @@ from psycopg_pool import AsyncConnectionPool
 from dashboard.auth import CONTROL_ROOM, AuthError, LoginThrottle, Principal, Role, read_token
 from dashboard.hub import Hub
 from dispatch import store as dispatch_store
-from watchpost.db import connect
-from watchpost.settings import MqttEndpoint
+from kernel.db import connect
+from kernel.settings import MqttEndpoint
 
 
 @dataclass

@@ -38,7 +38,7 @@ from dispatch.assignment import REDISPATCH_AFTER_S
 from dispatch.cap import StationInfo, identifier, water_alert
 from dispatch.roads import RoadGraph
 from ingest.alarm_store import EVENTS_CHANNEL
-from watchpost.settings import MqttEndpoint
+from kernel.settings import MqttEndpoint
 
 log = logging.getLogger(__name__)
 

@@ -42,7 +42,7 @@ from ingest.hj212 import (
     data_ack,
     water_payload,
 )
-from watchpost.settings import MqttEndpoint
+from kernel.settings import MqttEndpoint
 
 log = logging.getLogger(__name__)
 

@@ -41,8 +41,8 @@ from ingest.store import (
     drop_expired_chunks,
     fetch_device_directory,
 )
-from watchpost.registry import registry_version
-from watchpost.settings import IngestSettings, MqttEndpoint
+from kernel.db import registry_version
+from kernel.settings import IngestSettings, MqttEndpoint
 
 log = logging.getLogger(__name__)
 

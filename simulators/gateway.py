@@ -31,7 +31,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from watchpost.settings import MqttEndpoint
+from kernel.settings import MqttEndpoint
 
 from .faults import Wire
 

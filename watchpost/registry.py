@@ -146,9 +146,3 @@ def _row(item: Mapping[str, Any], required: Sequence[str], optional: Mapping[str
     values = [item[f] for f in required] + [item.get(f, default) for f, default in optional.items()]
     return tuple(Jsonb(v) if isinstance(v, dict) else v for v in values)
 
-
-def registry_version(conn: psycopg.Connection) -> int:
-    """Changes with every load: a cheap test of whether the registry must be re-read."""
-    version = conn.execute("SELECT version FROM registry_version").fetchone()[0]
-    conn.commit()
-    return version
