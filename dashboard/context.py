@@ -23,6 +23,7 @@ from dashboard.hub import Hub
 from dispatch import store as dispatch_store
 from kernel.db import connect
 from kernel.settings import MqttEndpoint
+from kernel.topics import Topics
 
 
 @dataclass
@@ -104,7 +105,7 @@ class ApiContext:
             client.loop_start()
             self._publisher = client
         self._publisher.publish(
-            f"{self.topic_root}/unit/{order.unit_id}/order", orjson.dumps(order.payload()), qos=1
+            Topics(self.topic_root).order(order.unit_id), orjson.dumps(order.payload()), qos=1
         ).wait_for_publish(10)
 
     def close(self) -> None:

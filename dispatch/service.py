@@ -39,6 +39,7 @@ from dispatch.cap import StationInfo, identifier, water_alert
 from dispatch.roads import RoadGraph
 from ingest.alarm_store import EVENTS_CHANNEL
 from kernel.settings import MqttEndpoint
+from kernel.topics import ANY, Channel, Kind, Topics, parse_topic, shared
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class Dispatcher:
     ) -> None:
         self._url = database_url
         self._endpoint = mqtt_endpoint
-        self._root = topic_root
+        self._topics = Topics(topic_root)
         self._client_id = client_id
         self._share_group = share_group
         self._connect_db = connect_db
@@ -146,7 +147,6 @@ class Dispatcher:
         delay = RECONNECT_MIN_S
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 86400
-        share = f"$share/{self._share_group}/" if self._share_group else ""
         while not stop.is_set():
             lost: Exception | None = None
             try:
@@ -156,8 +156,8 @@ class Dispatcher:
                     identifier=self._client_id, protocol=aiomqtt.ProtocolVersion.V5,
                     clean_start=False, properties=props,
                 ) as client:
-                    await client.subscribe(f"{share}{self._root}/unit/+/status", qos=1)
-                    await client.subscribe(f"{share}{self._root}/unit/+/gps", qos=1)
+                    await client.subscribe(shared(self._topics.unit_status(ANY), self._share_group), qos=1)
+                    await client.subscribe(shared(self._topics.unit_gps(ANY), self._share_group), qos=1)
                     delay = RECONNECT_MIN_S
                     self.ready.set()
                     self.metrics.broker_connects.inc()
@@ -181,8 +181,11 @@ class Dispatcher:
             await client.publish(topic, payload, qos=1)
 
     async def _on_unit_message(self, topic: str, payload: bytes) -> None:
-        parts = topic.split("/")
-        unit_id, channel = parts[-2], parts[-1]
+        address = parse_topic(topic, self._topics.root)
+        if address is None or address.kind is not Kind.UNIT:
+            log.info("ignoring a message on %s: not a unit's report", topic)
+            return
+        unit_id, channel = address.id, address.channel
         try:
             doc = orjson.loads(payload)
             ts = datetime.fromtimestamp(doc["ts"], UTC) if isinstance(doc.get("ts"), int | float) else datetime.fromisoformat(doc["ts"])
@@ -192,11 +195,11 @@ class Dispatcher:
             return
         try:
             self.metrics.unit_reports.labels(channel).inc()
-            if channel == "status" and isinstance(doc.get("status"), str):
+            if channel == Channel.STATUS and isinstance(doc.get("status"), str):
                 freed = await self._db(store.apply_unit_status, unit_id, doc["status"], ts, self._clock())
                 if freed:
                     await self._serve_queue()
-            elif channel == "gps" and isinstance(doc.get("lat"), int | float) and isinstance(doc.get("lon"), int | float):
+            elif channel == Channel.GPS and isinstance(doc.get("lat"), int | float) and isinstance(doc.get("lon"), int | float):
                 await self._db(store.record_position, unit_id, float(doc["lat"]), float(doc["lon"]), ts)
         except psycopg.Error as exc:
             log.error("could not record %s of %s: %s", channel, unit_id, exc)
@@ -230,7 +233,7 @@ class Dispatcher:
     async def _send_cap(self, event: dict[str, Any], station: StationInfo) -> None:
         document = await self._db(_record_cap, event, station, self._clock())
         if document is not None:
-            await self._outbox.put((f"{self._root}/partner/{station.partner_id}/water-alert", document.encode()))
+            await self._outbox.put((self._topics.water_alert(station.partner_id), document.encode()))
 
     async def _clock_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -257,7 +260,7 @@ class Dispatcher:
             if isinstance(order, store.Queued):
                 blocked |= {order.unit_kind}
             elif order is not None:
-                await self._outbox.put((f"{self._root}/unit/{order.unit_id}/order", orjson.dumps(order.payload())))
+                await self._outbox.put((self._topics.order(order.unit_id), orjson.dumps(order.payload())))
                 log.info("ordered %s to %s (ETA %.0f s)", order.unit_id, order.incident_id, order.eta_s,
                          extra={"incident_id": order.incident_id, "unit_id": order.unit_id, "eta_s": round(order.eta_s, 1)})
                 self.metrics.orders.inc()
