@@ -27,6 +27,7 @@ import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
 from common import GATEWAY_USER, PERSONS, TOPICS, Broker, Workers, bench_database, device_password, message, platform_summary
+from kernel.events import EVENTS_CHANNEL  # after common, which puts the project on the path
 
 
 def _paced_load(port: int, password: str, rate: int, stop_at: float) -> None:
@@ -61,7 +62,7 @@ def measure(broker: Broker, url: str, probes: int, first_person: int) -> list[fl
 
     def listen() -> None:
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("LISTEN watchpost_events")
+            conn.execute(f"LISTEN {EVENTS_CHANNEL}")
             ready.set()
             for note in conn.notifies(timeout=probes / 10 + 30):
                 received = time.time()
