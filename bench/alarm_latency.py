@@ -26,7 +26,8 @@ import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
-from common import GATEWAY_USER, PERSONS, TOPIC_ROOT, Broker, Workers, bench_database, device_password, message, platform_summary
+from common import GATEWAY_USER, PERSONS, TOPICS, Broker, Workers, bench_database, device_password, message, platform_summary
+from kernel.events import EVENTS_CHANNEL  # after common, which puts the project on the path
 
 
 def _paced_load(port: int, password: str, rate: int, stop_at: float) -> None:
@@ -61,7 +62,7 @@ def measure(broker: Broker, url: str, probes: int, first_person: int) -> list[fl
 
     def listen() -> None:
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("LISTEN watchpost_events")
+            conn.execute(f"LISTEN {EVENTS_CHANNEL}")
             ready.set()
             for note in conn.notifies(timeout=probes / 10 + 30):
                 received = time.time()
@@ -83,7 +84,7 @@ def measure(broker: Broker, url: str, probes: int, first_person: int) -> list[fl
     for k in range(probes):
         person = f"P-{first_person + k:05d}"
         sent[person] = time.time()
-        c.publish(f"{TOPIC_ROOT}/elder/{person}/wearable", orjson.dumps({"ts": time.time(), "sos": True}), qos=1)
+        c.publish(TOPICS.wearable(person), orjson.dumps({"ts": time.time(), "sos": True}), qos=1)
         time.sleep(0.1)
     done.wait(60)
     c.disconnect()

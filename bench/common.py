@@ -29,11 +29,13 @@ from paho.mqtt.properties import Properties
 ROOT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT_DIR))
 
+from kernel.broker import GATEWAY_USER, INGEST_USER, device_password, write_broker_files  # noqa: E402
+from kernel.topics import Topics  # noqa: E402
 from watchpost import registry  # noqa: E402
-from watchpost.broker import GATEWAY_USER, INGEST_USER, device_password, write_broker_files  # noqa: E402
 from watchpost.db import migrate  # noqa: E402
 
 TOPIC_ROOT = "jiashan"
+TOPICS = Topics(TOPIC_ROOT)
 STATIONS, PERSONS, UNITS = 100, 5000, 40
 
 
@@ -61,21 +63,21 @@ def message(i: int, base_ts: float) -> tuple[str, bytes]:
     k = i % 20
     if k < 10:
         p = f"P-{i % PERSONS:05d}"
-        return f"{TOPIC_ROOT}/elder/{p}/wearable", orjson.dumps(
+        return TOPICS.wearable(p), orjson.dumps(
             {"ts": ts, "seq": i, "hr_bpm": 60 + i % 40, "spo2_pct": 96.5, "skin_temp_c": 33.1, "steps": i % 5000, "battery_pct": 80}
         )
     if k < 14:
         p = f"P-{i % PERSONS:05d}"
-        return f"{TOPIC_ROOT}/elder/{p}/home/motion-1", orjson.dumps({"ts": ts, "kind": "motion", "value": bool(i % 2)})
+        return TOPICS.home(p, "motion-1"), orjson.dumps({"ts": ts, "kind": "motion", "value": bool(i % 2)})
     if k < 17:
         s = f"WS-{i % STATIONS:03d}"
-        return f"{TOPIC_ROOT}/water/{s}/telemetry", orjson.dumps(
+        return TOPICS.water_telemetry(s), orjson.dumps(
             {"ts": ts, "seq": i, "temp_c": 18.2, "ph": 7.3, "do_mg_l": 6.4, "codmn_mg_l": 4.1, "nh3n_mg_l": 0.6, "tp_mg_l": 0.12, "turbidity_ntu": 12, "cond_us_cm": 540}
         )
     u = f"AMB-{i % UNITS:02d}"
     if k < 19:
-        return f"{TOPIC_ROOT}/unit/{u}/gps", orjson.dumps({"ts": ts, "lat": 30.83, "lon": 120.92, "speed_kmh": 42.0, "heading_deg": 90})
-    return f"{TOPIC_ROOT}/unit/{u}/status", orjson.dumps({"ts": ts, "status": "en_route"})
+        return TOPICS.unit_gps(u), orjson.dumps({"ts": ts, "lat": 30.83, "lon": 120.92, "speed_kmh": 42.0, "heading_deg": 90})
+    return TOPICS.unit_status(u), orjson.dumps({"ts": ts, "status": "en_route"})
 
 
 # --- broker -------------------------------------------------------------------------------
@@ -188,7 +190,7 @@ def make_session(broker: Broker, client_id: str) -> None:
     c.on_subscribe = lambda *a: subscribed.set()
     connect_persistent(c, broker.port)
     c.loop_start()
-    c.subscribe(f"{TOPIC_ROOT}/#", qos=1)
+    c.subscribe(TOPICS.everything(), qos=1)
     subscribed.wait(10)
     c.disconnect()
     c.loop_stop()

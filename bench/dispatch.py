@@ -31,13 +31,14 @@ import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
-from common import ROOT_DIR, TOPIC_ROOT, Broker, bench_database, platform_summary
+from common import ROOT_DIR, TOPIC_ROOT, TOPICS, Broker, bench_database, platform_summary
 from dispatch.assignment import Incident, Priority, Unit, UnitStatus, decide
 from dispatch.eta import eta_to
 from dispatch.store import create_incident, save_road_graph
 from simulators.jiashan_registry import DEFAULT_GEOJSON, generate_registry
 from simulators.jiashan_roads import build_jiashan_network
-from watchpost.broker import DISPATCH_USER, GATEWAY_USER, device_password
+from kernel.broker import DISPATCH_USER, GATEWAY_USER, device_password
+from kernel.topics import ANY
 
 
 def percentiles(ms: list[float]) -> tuple[float, float]:
@@ -71,7 +72,7 @@ def main() -> None:
         sub.username_pw_set(GATEWAY_USER, device_password(broker.secret, GATEWAY_USER))
         sub.on_message = on_message
         sub.connect("127.0.0.1", broker.port)
-        sub.subscribe(f"{TOPIC_ROOT}/unit/+/order", qos=1)
+        sub.subscribe(TOPICS.order(ANY), qos=1)
         sub.loop_start()
         try:
             while "dispatcher connected" not in log.read_text():

@@ -22,11 +22,11 @@ import threading
 import time
 
 import paho.mqtt.client as mqtt
-from common import TOPIC_ROOT, Broker, platform_summary
+from common import TOPIC_ROOT, TOPICS, Broker, platform_summary
 from paho.mqtt.enums import CallbackAPIVersion
 
 from simulators.cli import build_parser, run
-from watchpost.broker import GATEWAY_USER, INGEST_USER, device_password
+from kernel.broker import GATEWAY_USER, INGEST_USER, device_password
 
 
 def simulate(broker: Broker | None, persons: int, minutes: float, connections: int, rate: float = 0.0):
@@ -52,7 +52,7 @@ class Consumer:
         self.client.on_message = self._on_message
         self.client.connect("127.0.0.1", broker.port)
         self.client.loop_start()
-        self.client.subscribe(f"{TOPIC_ROOT}/#", qos=1)
+        self.client.subscribe(TOPICS.everything(), qos=1)
         subscribed.wait(5)
 
     def _on_message(self, *_: object) -> None:

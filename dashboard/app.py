@@ -23,7 +23,7 @@ from dashboard.context import ApiContext
 from dashboard.hub import Client, Hub
 from dashboard.routes import router
 from dashboard import trends
-from watchpost.settings import MqttEndpoint
+from kernel.settings import MqttEndpoint
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"

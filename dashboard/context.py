@@ -23,8 +23,9 @@ from dashboard.auth import CONTROL_ROOM, AuthError, LoginThrottle, Principal, Ro
 from dashboard.hub import Hub
 from dashboard.map_layers import MapCache
 from dispatch import store as dispatch_store
-from watchpost.db import connect
-from watchpost.settings import MqttEndpoint
+from kernel.db import connect
+from kernel.settings import MqttEndpoint
+from kernel.topics import Topics
 
 
 R = TypeVar("R")  # a typed row
@@ -117,7 +118,7 @@ class ApiContext:
             client.loop_start()
             self._publisher = client
         self._publisher.publish(
-            f"{self.topic_root}/unit/{order.unit_id}/order", orjson.dumps(order.payload()), qos=1
+            Topics(self.topic_root).order(order.unit_id), orjson.dumps(order.payload()), qos=1
         ).wait_for_publish(10)
 
     def close(self) -> None:

@@ -1,7 +1,7 @@
 """Fan-out of the durable event stream to websocket clients.
 
-One LISTEN connection per API process receives every committed event (NOTIFY is delivered to
-every listener, so several API processes all see everything). Each client has a bounded send
+One event listener per API process (kernel.events) receives every committed event (NOTIFY is
+delivered to every listener, so several API processes all see everything). Each client has a bounded send
 queue and its own sender task: a slow client fills only its own queue, and when it is full
 the client is disconnected (close code 1013, "try again later") — it reconnects with its last
 event id and catches up from the `events` table, so it loses nothing and delays no one.
@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 import psycopg
 
-from ingest.alarm_store import EVENTS_CHANNEL
+from kernel.events import Event, EventListener, fetch_since
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +42,15 @@ class Client:
     queue: asyncio.Queue[tuple[int | None, str]] = field(default_factory=lambda: asyncio.Queue(CLIENT_QUEUE))
     last_id: int = 0
 
-    def wants(self, event: dict[str, Any]) -> bool:
+    def wants(self, event: Event) -> bool:
         if self.persons is None:
             return True
-        return event.get("person_id") in self.persons and event["type"].startswith(FAMILY_TYPES)
+        return event.person_id in self.persons and event.type.startswith(FAMILY_TYPES)
 
 
-def wire(event: dict[str, Any]) -> str:
+def wire(event: Event) -> str:
     """The message a client receives: {"type", "ts", "data"} plus the event id to resume from."""
-    return orjson.dumps({"id": event["id"], "type": event["type"], "ts": event["ts"], "data": event["data"]}).decode()
+    return orjson.dumps({"id": event.id, "type": event.type.value, "ts": event.ts, "data": event.data}).decode()
 
 
 class Hub:
@@ -59,7 +59,11 @@ class Hub:
         self._clients: set[Client] = set()
         self.dropped = 0  # slow clients disconnected, for /metrics
         self.delivered = 0
-        self.listening = False
+        self._events = EventListener(database_url, self._dispatch, max_delay_s=10.0)
+
+    @property
+    def listening(self) -> bool:
+        return self._events.listening
 
     @property
     def client_count(self) -> int:
@@ -67,27 +71,10 @@ class Hub:
 
     async def run(self) -> None:
         """Listen for ever, reconnecting with backoff."""
-        delay = 0.5
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(self._url, autocommit=True) as conn:
-                    await conn.execute(f"LISTEN {EVENTS_CHANNEL}")
-                    self.listening = True
-                    delay = 0.5
-                    async for note in conn.notifies():
-                        event = orjson.loads(note.payload)
-                        if "data" not in event and event.get("id") is not None:  # too large for NOTIFY: read it
-                            event = await self._fetch_one(conn, event["id"])
-                        if event is not None:
-                            self._dispatch(event)
-            except psycopg.Error as exc:
-                self.listening = False
-                log.warning("event stream lost (%s); reconnecting in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+        await self._events.run()
 
-    def _dispatch(self, event: dict[str, Any]) -> None:
-        message = (event["id"], wire(event))  # serialised once for every client
+    async def _dispatch(self, event: Event) -> None:
+        message = (event.id, wire(event))  # serialised once for every client
         for client in list(self._clients):
             if not client.wants(event):
                 continue
@@ -108,7 +95,7 @@ class Hub:
             if last_event_id is not None:
                 for event in await self._fetch_since(last_event_id, client.persons):
                     await client.send(wire(event))
-                    client.last_id = event["id"]
+                    client.last_id = event.id or client.last_id  # a stored event always has its id
             while True:
                 event_id, message = await client.queue.get()
                 if event_id is not None:  # None: a position fix, not kept, superseded by the next
@@ -120,24 +107,8 @@ class Hub:
         finally:
             self._clients.discard(client)
 
-    async def _fetch_since(self, after: int, persons: frozenset[str] | None) -> list[dict[str, Any]]:
-        query = "SELECT event_id, ts, type, person_id, data FROM events WHERE event_id > %s"
-        params: list[Any] = [after]
-        if persons is not None:
-            query += " AND person_id = ANY(%s) AND (type LIKE 'alarm.%%' OR type LIKE 'incident.%%')"
-            params.append(list(persons))
-        query += " ORDER BY event_id LIMIT %s"
-        params.append(CATCH_UP_LIMIT)
+    async def _fetch_since(self, after: int, persons: frozenset[str] | None) -> list[Event]:
         async with await psycopg.AsyncConnection.connect(self._url) as conn:
-            rows = await (await conn.execute(query, params)).fetchall()
-        return [_event(r) for r in rows]
-
-    async def _fetch_one(self, conn: psycopg.AsyncConnection, event_id: int) -> dict[str, Any] | None:
-        cur = await conn.execute("SELECT event_id, ts, type, person_id, data FROM events WHERE event_id = %s", (event_id,))
-        row = await cur.fetchone()
-        return _event(row) if row else None
-
-
-def _event(row: tuple) -> dict[str, Any]:
-    event_id, ts, kind, person_id, data = row
-    return {"id": event_id, "ts": ts.isoformat(), "type": kind, "person_id": person_id, "data": data}
+            return await fetch_since(
+                conn, after, limit=CATCH_UP_LIMIT, persons=persons, type_prefixes=FAMILY_TYPES if persons is not None else (),
+            )

@@ -5,8 +5,8 @@ One asyncio loop with three named tasks in a TaskGroup:
   the dispatcher restarts; every dispatcher hears every report, in order, and the database
   applies each once — a shared group would split one unit's reports across dispatchers and
   reorder them);
-* `events`: LISTEN on the event stream — a new incident is served at once, and a water alarm
-  at a cross-border station becomes a CAP document for the partner;
+* `events`: the event stream (kernel.events) — a new incident is served at once, and a water
+  alarm at a cross-border station becomes a CAP document for the partner;
 * `clock`: every second, overdue orders count as refused, and the queue is served (which also
   covers any notification missed during a reconnect).
 
@@ -37,13 +37,18 @@ from dispatch import store
 from dispatch.assignment import REDISPATCH_AFTER_S
 from dispatch.cap import StationInfo, identifier, water_alert
 from dispatch.roads import RoadGraph
-from ingest.alarm_store import EVENTS_CHANNEL
-from watchpost.settings import MqttEndpoint
+from kernel.events import Event, EventListener, EventType
+from kernel.settings import MqttEndpoint
+from kernel.topics import ANY, Channel, Kind, Topics, parse_topic, shared
 
 log = logging.getLogger(__name__)
 
 # Backoff bounds for reconnecting to the broker and the database.
 RECONNECT_MIN_S, RECONNECT_MAX_S = 0.5, 30.0
+
+# A water alarm's events and the CAP message type each becomes for the partner.
+_CAP_MSG_TYPE = {EventType.ALARM_RAISED: "Alert", EventType.ALARM_UPDATED: "Update", EventType.ALARM_CLEARED: "Cancel"}
+_ALARM_EVENTS = frozenset(_CAP_MSG_TYPE)
 
 
 class Dispatcher:
@@ -61,7 +66,7 @@ class Dispatcher:
     ) -> None:
         self._url = database_url
         self._endpoint = mqtt_endpoint
-        self._root = topic_root
+        self._topics = Topics(topic_root)
         self._client_id = client_id
         self._share_group = share_group
         self._connect_db = connect_db
@@ -75,7 +80,10 @@ class Dispatcher:
         self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=10_000)
         self.ready = asyncio.Event()
         self.metrics = DispatchMetrics()
-        self._listening = False
+        # A new incident is served at once; on every (re)connection, whatever arrived
+        # while not listening is served too.
+        self._events = EventListener(database_url, self._on_event, on_listening=self._serve_queue,
+                                     min_delay_s=RECONNECT_MIN_S, max_delay_s=RECONNECT_MAX_S)
 
     # --- database thread ------------------------------------------------------------------
 
@@ -117,7 +125,7 @@ class Dispatcher:
         async with asyncio.TaskGroup() as tasks:
             loops = [
                 tasks.create_task(self._mqtt_loop(stop), name="mqtt"),
-                tasks.create_task(self._events_loop(stop), name="events"),
+                tasks.create_task(self._events.run(stop), name="events"),
                 tasks.create_task(self._clock_loop(stop), name="clock"),
             ]
             await stop.wait()
@@ -128,7 +136,7 @@ class Dispatcher:
         return {
             "broker": "ok" if self.ready.is_set() else "not connected",
             "database": "ok" if self._graph is not None and self._conn is not None and not self._conn.closed else "not connected",
-            "event_stream": "ok" if self._listening else "not listening",
+            "event_stream": "ok" if self._events.listening else "not listening",
         }
 
     async def _retry_forever(self, attempt: Callable[[], Any], what: str, stop: asyncio.Event) -> Any:
@@ -146,7 +154,6 @@ class Dispatcher:
         delay = RECONNECT_MIN_S
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 86400
-        share = f"$share/{self._share_group}/" if self._share_group else ""
         while not stop.is_set():
             lost: Exception | None = None
             try:
@@ -156,8 +163,8 @@ class Dispatcher:
                     identifier=self._client_id, protocol=aiomqtt.ProtocolVersion.V5,
                     clean_start=False, properties=props,
                 ) as client:
-                    await client.subscribe(f"{share}{self._root}/unit/+/status", qos=1)
-                    await client.subscribe(f"{share}{self._root}/unit/+/gps", qos=1)
+                    await client.subscribe(shared(self._topics.unit_status(ANY), self._share_group), qos=1)
+                    await client.subscribe(shared(self._topics.unit_gps(ANY), self._share_group), qos=1)
                     delay = RECONNECT_MIN_S
                     self.ready.set()
                     self.metrics.broker_connects.inc()
@@ -181,8 +188,11 @@ class Dispatcher:
             await client.publish(topic, payload, qos=1)
 
     async def _on_unit_message(self, topic: str, payload: bytes) -> None:
-        parts = topic.split("/")
-        unit_id, channel = parts[-2], parts[-1]
+        address = parse_topic(topic, self._topics.root)
+        if address is None or address.kind is not Kind.UNIT:
+            log.info("ignoring a message on %s: not a unit's report", topic)
+            return
+        unit_id, channel = address.id, address.channel
         try:
             doc = orjson.loads(payload)
             ts = datetime.fromtimestamp(doc["ts"], UTC) if isinstance(doc.get("ts"), int | float) else datetime.fromisoformat(doc["ts"])
@@ -192,45 +202,27 @@ class Dispatcher:
             return
         try:
             self.metrics.unit_reports.labels(channel).inc()
-            if channel == "status" and isinstance(doc.get("status"), str):
+            if channel == Channel.STATUS and isinstance(doc.get("status"), str):
                 freed = await self._db(store.apply_unit_status, unit_id, doc["status"], ts, self._clock())
                 if freed:
                     await self._serve_queue()
-            elif channel == "gps" and isinstance(doc.get("lat"), int | float) and isinstance(doc.get("lon"), int | float):
+            elif channel == Channel.GPS and isinstance(doc.get("lat"), int | float) and isinstance(doc.get("lon"), int | float):
                 await self._db(store.record_position, unit_id, float(doc["lat"]), float(doc["lon"]), ts)
         except psycopg.Error as exc:
             log.error("could not record %s of %s: %s", channel, unit_id, exc)
 
-    async def _events_loop(self, stop: asyncio.Event) -> None:
-        delay = RECONNECT_MIN_S
-        while not stop.is_set():
-            try:
-                async with await psycopg.AsyncConnection.connect(self._url, autocommit=True) as conn:
-                    await conn.execute(f"LISTEN {EVENTS_CHANNEL}")
-                    self._listening = True
-                    delay = RECONNECT_MIN_S
-                    await self._serve_queue()  # whatever arrived while not listening
-                    async for note in conn.notifies():
-                        await self._on_event(orjson.loads(note.payload))
-            except psycopg.Error as exc:
-                self._listening = False
-                log.warning("event stream lost (%s); reconnecting in %.1f s", exc, delay)
-                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-                delay = min(delay * 2, RECONNECT_MAX_S)
-
-    async def _on_event(self, event: dict[str, Any]) -> None:
-        kind = event["type"]
-        if kind == "incident.created":
+    async def _on_event(self, event: Event) -> None:
+        if event.type is EventType.INCIDENT_CREATED:
             await self._serve_queue()
-        elif kind.startswith("alarm.") and event.get("data", {}).get("source_kind") == "station":
-            station = self._partner_stations.get(event["data"].get("source_id"))
+        elif event.type in _ALARM_EVENTS and event.data.get("source_kind") == "station":
+            station = self._partner_stations.get(str(event.data.get("source_id")))
             if station is not None:
                 await self._send_cap(event, station)
 
-    async def _send_cap(self, event: dict[str, Any], station: StationInfo) -> None:
+    async def _send_cap(self, event: Event, station: StationInfo) -> None:
         document = await self._db(_record_cap, event, station, self._clock())
-        if document is not None:
-            await self._outbox.put((f"{self._root}/partner/{station.partner_id}/water-alert", document.encode()))
+        if document is not None and station.partner_id is not None:
+            await self._outbox.put((self._topics.water_alert(station.partner_id), document.encode()))
 
     async def _clock_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -257,7 +249,7 @@ class Dispatcher:
             if isinstance(order, store.Queued):
                 blocked |= {order.unit_kind}
             elif order is not None:
-                await self._outbox.put((f"{self._root}/unit/{order.unit_id}/order", orjson.dumps(order.payload())))
+                await self._outbox.put((self._topics.order(order.unit_id), orjson.dumps(order.payload())))
                 log.info("ordered %s to %s (ETA %.0f s)", order.unit_id, order.incident_id, order.eta_s,
                          extra={"incident_id": order.incident_id, "unit_id": order.unit_id, "eta_s": round(order.eta_s, 1)})
                 self.metrics.orders.inc()
@@ -282,26 +274,26 @@ class DispatchMetrics:
         self.broker_connects = Counter("watchpost_dispatch_broker_connects_total", "Connections to the broker", registry=r)
 
 
-def _record_cap(conn: psycopg.Connection, event: dict[str, Any], station: StationInfo, now: datetime) -> str | None:
+def _record_cap(conn: psycopg.Connection, event: Event, station: StationInfo, now: datetime) -> str | None:
     """Store the CAP document of this alarm event; None if another dispatcher already did."""
-    alarm = event["data"]
+    alarm = event.data
     with conn.transaction():
         first = conn.execute(
             "SELECT sent, (SELECT count(*) FROM cap_alerts WHERE alarm_id = %s) FROM cap_alerts WHERE alarm_id = %s AND msg_type = 'Alert'",
             (alarm["alarm_id"], alarm["alarm_id"]),
         ).fetchone()
-        if event["type"] != "alarm.raised" and first is None:
+        if event.type is not EventType.ALARM_RAISED and first is None:
             return None  # nothing was sent for this alarm: no Update or Cancel either
         sequence = 0 if first is None else first[1]
         document = water_alert(
-            event_type=event["type"], alarm=alarm, station=station, sent=now, sequence=sequence,
+            event_type=event.type.value, alarm=alarm, station=station, sent=now, sequence=sequence,
             first_sent=None if first is None else first[0],
         )
-        msg_type = {"alarm.raised": "Alert", "alarm.updated": "Update", "alarm.cleared": "Cancel"}[event["type"]]
+        msg_type = _CAP_MSG_TYPE[event.type]
         inserted = conn.execute(
             "INSERT INTO cap_alerts (event_id, alarm_id, partner_id, msg_type, identifier, sent, document) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING RETURNING 1",
-            (event["id"], alarm["alarm_id"], station.partner_id, msg_type, identifier(alarm["alarm_id"], sequence), now, document),
+            (event.id, alarm["alarm_id"], station.partner_id, msg_type, identifier(alarm["alarm_id"], sequence), now, document),
         ).fetchone()
     return document if inserted else None
 

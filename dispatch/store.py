@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-import orjson
 import psycopg
 from psycopg.rows import DictRow, class_row, dict_row
 from psycopg.types.json import Jsonb
@@ -39,7 +38,7 @@ from dispatch.assignment import (
 from dispatch.eta import eta_from, eta_to
 from dispatch.progress import step_for
 from dispatch.roads import ROAD_CLASSES, RoadGraph
-from ingest.alarm_store import EVENTS_CHANNEL, emit
+from kernel.events import EventType, announce, emit
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +149,7 @@ def create_incident(
         )
         incident = _returned(cur)
         _audit(cur, now, incident["incident_id"], None, "created", actor, {"kind": kind, "priority": priority})
-        emit(cur, "incident.created", None, incident, now)
+        emit(cur, EventType.INCIDENT_CREATED, None, incident, now)
         return incident
 
 
@@ -215,7 +214,7 @@ def assign(
             if not incident["queued"]:  # tell the control room once, not at every retry
                 cur.execute("UPDATE incidents SET queued = true WHERE incident_id = %s", (incident_id,))
                 _audit(cur, now, incident_id, None, "queued", actor, decision.to_json())
-                emit(cur, "incident.updated", incident["person_id"], {**_incident_json(incident), "queued": True, "decision": decision.to_json()}, now)
+                emit(cur, EventType.INCIDENT_UPDATED, incident["person_id"], {**_incident_json(incident), "queued": True, "decision": decision.to_json()}, now)
             return Queued(unit_kind)
         hospital = choose_hospital(facilities.hospitals, eta_from(graph, scene)) if incident["kind"] != "water" else None
         post = nearest_first_aid_post(facilities.first_aid_posts, field.seconds) if incident["kind"] != "water" else None
@@ -235,8 +234,8 @@ def assign(
         updated = _returned(cur)
         detail = {**decision.to_json(), "hospital": hospital_id, "first_aid_post": post_id}
         _audit(cur, now, incident_id, unit_id, "assigned", actor, detail)
-        emit(cur, "incident.updated", incident["person_id"], {**_incident_json(updated), "unit_id": unit_id, "decision": detail}, now)
-        emit(cur, "unit.updated", None, {"unit_id": unit_id, "status": "dispatched", "incident_id": incident_id}, now)
+        emit(cur, EventType.INCIDENT_UPDATED, incident["person_id"], {**_incident_json(updated), "unit_id": unit_id, "decision": detail}, now)
+        emit(cur, EventType.UNIT_UPDATED, None, {"unit_id": unit_id, "status": "dispatched", "incident_id": incident_id}, now)
         return Order(
             unit_id, incident_id, incident["priority"], incident["lat"], incident["lon"], incident["description"],
             decision.chosen.eta_s, hospital_id, post_id,
@@ -315,7 +314,7 @@ def _stand_down(cur: _Cursor, incident_id: str, now: datetime, actor: str) -> No
     for row in cur.fetchall():
         cur.execute("UPDATE unit_state SET status = 'available', incident_id = NULL, status_at = %s WHERE unit_id = %s", (now, row["unit_id"]))
         _audit(cur, now, incident_id, row["unit_id"], "stood_down", actor, {})
-        emit(cur, "unit.updated", None, {"unit_id": row["unit_id"], "status": "available", "incident_id": None}, now)
+        emit(cur, EventType.UNIT_UPDATED, None, {"unit_id": row["unit_id"], "status": "available", "incident_id": None}, now)
     cur.execute("UPDATE incidents SET state = 'new' WHERE incident_id = %s", (incident_id,))
 
 
@@ -353,7 +352,7 @@ def apply_unit_status(conn: psycopg.Connection, unit_id: str, status: str, repor
             (new.value, reported_at, None if freed else incident_id, unit_id),
         )
         _audit(cur, now, incident_id, unit_id, "transition", f"unit:{unit_id}", {"from": current["status"], "to": new.value})
-        emit(cur, "unit.updated", None, {"unit_id": unit_id, "status": new.value, "incident_id": incident_id}, now)
+        emit(cur, EventType.UNIT_UPDATED, None, {"unit_id": unit_id, "status": new.value, "incident_id": incident_id}, now)
         if assignment is not None:
             _follow_unit(cur, assignment, UnitStatus(current["status"]), new, now)
         return new in (UnitStatus.AVAILABLE, UnitStatus.RETURNING)
@@ -381,7 +380,7 @@ def _follow_unit(cur: _Cursor, assignment: dict[str, Any], old: UnitStatus, new:
     )
     updated = _returned(cur)
     _audit(cur, now, incident_id, assignment["unit_id"], f"incident_{target.value}", "dispatcher", {"assignment": step.assignment_state})
-    emit(cur, "incident.updated", updated["person_id"], _incident_json(updated), now)
+    emit(cur, EventType.INCIDENT_UPDATED, updated["person_id"], _incident_json(updated), now)
 
 
 def refuse_overdue(conn: psycopg.Connection, now: datetime, after_s: float) -> list[str]:
@@ -401,7 +400,7 @@ def refuse_overdue(conn: psycopg.Connection, now: datetime, after_s: float) -> l
             )
             cur.execute("UPDATE incidents SET state = 'new', updated_at = %s WHERE incident_id = %s AND state = 'dispatched'", (now, a["incident_id"]))
             _audit(cur, now, a["incident_id"], a["unit_id"], "refused", "dispatcher", {"reason": f"no en_route within {after_s:g} s"})
-            emit(cur, "unit.updated", None, {"unit_id": a["unit_id"], "status": "available", "incident_id": None}, now)
+            emit(cur, EventType.UNIT_UPDATED, None, {"unit_id": a["unit_id"], "status": "available", "incident_id": None}, now)
         return [a["incident_id"] for a in overdue]
 
 
@@ -418,9 +417,8 @@ def record_position(conn: psycopg.Connection, unit_id: str, lat: float, lon: flo
             (lat, lon, at, unit_id),
         ).fetchone()
         if updated is not None:
-            event = {"id": None, "type": "unit.updated", "ts": at.isoformat(), "person_id": None,
-                     "data": {"unit_id": unit_id, "status": updated[0], "incident_id": updated[1], "lat": lat, "lon": lon, "gps_at": at.isoformat()}}
-            conn.execute("SELECT pg_notify(%s, %s)", (EVENTS_CHANNEL, orjson.dumps(event).decode()))
+            announce(conn, EventType.UNIT_UPDATED, None,
+                     {"unit_id": unit_id, "status": updated[0], "incident_id": updated[1], "lat": lat, "lon": lon, "gps_at": at.isoformat()}, at)
 
 
 def _audit(cur: _Cursor, at: datetime, incident_id: str | None, unit_id: str | None, action: str, actor: str, detail: dict[str, Any]) -> None:
@@ -474,5 +472,5 @@ def close_incident(conn: psycopg.Connection, incident_id: str, actor: str, now: 
         )
         updated = _returned(cur)
         _audit(cur, now, incident_id, None, final.value, actor, {})
-        emit(cur, "incident.updated", updated["person_id"], _incident_json(updated), now)
+        emit(cur, EventType.INCIDENT_UPDATED, updated["person_id"], _incident_json(updated), now)
         return updated

@@ -1,5 +1,5 @@
 """Alarm transitions into the database: the alarm's lifecycle and audit trail, emergency
-incidents, family escalation, and the durable event stream with its NOTIFY.
+incidents and family escalation, each announced on the event stream (kernel.events).
 
 Every function takes the cursor of a transaction the caller owns, so alarms commit
 together with the readings and rule states that caused them.
@@ -18,14 +18,10 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from ingest.rules import Action, AlarmTransition, AlarmType, SourceKind
+from kernel.events import EventType, emit
 
 log = logging.getLogger(__name__)
 
-EVENTS_CHANNEL = "watchpost_events"
-# PostgreSQL refuses NOTIFY payloads of 8000 bytes or more; a larger event is announced by
-# id alone and listeners read it from the events table.
-_NOTIFY_LIMIT = 7900
-_EVENTS_LOCK = "hashtext('watchpost-events')"
 CONTROL_ROOM = "control_room"
 
 # Emergency alarm -> (incident kind, priority 1..4, 1 most urgent)
@@ -90,12 +86,12 @@ def _raise(cur: psycopg.Cursor, t: AlarmTransition, now: datetime) -> int:
                "measured_at": t.at.isoformat(), "severity": str(t.severity)},
     )
     if not inserted:
-        return emit(cur, "alarm.updated", person_id, {**row, "change": "repeated"}, now)
+        return emit(cur, EventType.ALARM_UPDATED, person_id, {**row, "change": "repeated"}, now)
     emitted = 0
     if t.source_kind == SourceKind.PERSON:
         row, escalation = _start_escalation(cur, row, severe=t.emergency or t.severity == "critical", now=now)
         row["escalation"] = escalation
-    emitted += emit(cur, "alarm.raised", person_id, row, now)
+    emitted += emit(cur, EventType.ALARM_RAISED, person_id, row, now)
     if t.emergency and t.alarm_type in _INCIDENT_FOR and person_id is not None:
         emitted += _open_incident(cur, row, person_id, now)
     if t.alarm_type is AlarmType.WATER_CLASS_EXCEEDED:
@@ -119,7 +115,7 @@ def _clear(cur: psycopg.Cursor, t: AlarmTransition | None, now: datetime, *, act
         return 0
     _audit(cur, row["alarm_id"], now, "cleared", actor, t.detail if t else {})
     cur.execute("UPDATE escalations SET next_at = NULL WHERE alarm_id = %s", (row["alarm_id"],))
-    emitted = emit(cur, "alarm.cleared", row["person_id"], row, now)
+    emitted = emit(cur, EventType.ALARM_CLEARED, row["person_id"], row, now)
     # The readings are back within the target: the patrol's finding is verified, and the
     # incident waits for the control room to close it out.
     verified = _one(
@@ -129,7 +125,7 @@ def _clear(cur: psycopg.Cursor, t: AlarmTransition | None, now: datetime, *, act
         (now, row["alarm_id"]),
     )
     if verified is not None:
-        emitted += emit(cur, "incident.updated", None, verified, now)
+        emitted += emit(cur, EventType.INCIDENT_UPDATED, None, verified, now)
     return emitted
 
 
@@ -145,7 +141,7 @@ def acknowledge(cur: psycopg.Cursor, alarm_id: int, actor: str, now: datetime) -
         return None
     _audit(cur, alarm_id, now, "acked", actor, {})
     cur.execute("UPDATE escalations SET next_at = NULL, acked_by = %s WHERE alarm_id = %s", (actor, alarm_id))
-    emit(cur, "alarm.updated", row["person_id"], {**row, "change": "acked"}, now)
+    emit(cur, EventType.ALARM_UPDATED, row["person_id"], {**row, "change": "acked"}, now)
     return row
 
 
@@ -204,7 +200,7 @@ def run_due_escalations(cur: psycopg.Cursor, now: datetime, limit: int = 500) ->
         row = _returned(cur, f"UPDATE alarms SET last_seen = last_seen{extra} WHERE alarm_id = %s RETURNING {_ALARM_COLUMNS}", (due["alarm_id"],))
         _audit(cur, due["alarm_id"], now, "escalated", "timer", {"notify": [notified], "step": step})
         escalation = {"step": step, "notify": [notified], "next_at": next_at}
-        emitted += emit(cur, "alarm.updated", due["person_id"], {**row, "change": "escalated", "escalation": escalation}, now)
+        emitted += emit(cur, EventType.ALARM_UPDATED, due["person_id"], {**row, "change": "escalated", "escalation": escalation}, now)
     return emitted
 
 
@@ -231,7 +227,7 @@ def _open_incident(cur: psycopg.Cursor, alarm: dict[str, Any], person_id: str, n
     row["alarm_ids"] = [alarm["alarm_id"]]
     log.info("incident %s %s for alarm %s", row["incident_id"], "opened" if inserted else "joined", alarm["alarm_id"],
              extra={"incident_id": row["incident_id"], "alarm_id": alarm["alarm_id"], "person_id": person_id, "priority": row["priority"]})
-    return emit(cur, "incident.created" if inserted else "incident.updated", person_id, row, now)
+    return emit(cur, EventType.INCIDENT_CREATED if inserted else EventType.INCIDENT_UPDATED, person_id, row, now)
 
 
 def _open_water_incident(cur: psycopg.Cursor, alarm: dict[str, Any], now: datetime) -> int:
@@ -251,25 +247,10 @@ def _open_water_incident(cur: psycopg.Cursor, alarm: dict[str, Any], now: dateti
         return 0
     inserted = row.pop("inserted")
     cur.execute("INSERT INTO incident_alarms (incident_id, alarm_id) VALUES (%s, %s) ON CONFLICT DO NOTHING", (row["incident_id"], alarm["alarm_id"]))
-    return emit(cur, "incident.created" if inserted else "incident.updated", None, row, now)
+    return emit(cur, EventType.INCIDENT_CREATED if inserted else EventType.INCIDENT_UPDATED, None, row, now)
 
 
 # --- events --------------------------------------------------------------------------------
-
-
-def emit(cur: psycopg.Cursor[Any], event_type: str, person_id: str | None, data: dict[str, Any], now: datetime) -> int:
-    """Append an event to the durable stream and NOTIFY listeners (delivered at commit)."""
-    cur.execute(f"SELECT pg_advisory_xact_lock({_EVENTS_LOCK})")
-    body = orjson.loads(orjson.dumps(data, default=str))  # datetimes -> ISO text, as clients see them
-    event_id = _returned(
-        cur, "INSERT INTO events (ts, type, person_id, data) VALUES (%s, %s, %s, %s) RETURNING event_id",
-        (now, event_type, person_id, Jsonb(body)),
-    )["event_id"]
-    payload = orjson.dumps({"id": event_id, "type": event_type, "ts": now.isoformat(), "person_id": person_id, "data": body})
-    if len(payload) > _NOTIFY_LIMIT:
-        payload = orjson.dumps({"id": event_id, "type": event_type, "person_id": person_id})
-    cur.execute("SELECT pg_notify(%s, %s)", (EVENTS_CHANNEL, payload.decode()))
-    return 1
 
 
 def _audit(cur: psycopg.Cursor, alarm_id: int, at: datetime, action: str, actor: str, detail: dict[str, Any]) -> None:

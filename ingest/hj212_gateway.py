@@ -42,7 +42,8 @@ from ingest.hj212 import (
     data_ack,
     water_payload,
 )
-from watchpost.settings import MqttEndpoint
+from kernel.settings import MqttEndpoint
+from kernel.topics import Topics
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ class Hj212Gateway:
         self._host = host
         self._port = port
         self._mqtt = mqtt
-        self._root = topic_root
+        self._topics = Topics(topic_root)
         self._secret = password_secret
         self._clock = clock
         self._client_id = client_id
@@ -219,7 +220,7 @@ class Hj212Gateway:
             lost.result()
 
     async def _publish(self, station_id: str, payload: dict[str, Any]) -> bool:
-        topic = f"{self._root}/water/{station_id}/telemetry"
+        topic = self._topics.water_telemetry(station_id)
         body = orjson.dumps(payload)
         try:
             async with asyncio.timeout(self._limits.publish_timeout_s):

@@ -31,6 +31,7 @@ from ingest.readings import (
     WaterReading,
     WearableReading,
 )
+from kernel.topics import Channel, Kind, parse_topic
 
 
 class Reason(StrEnum):
@@ -112,6 +113,8 @@ GPS_FIELDS: dict[str, FieldSpec] = {
 
 HOME_TEMPERATURE_RANGE = (-40.0, 90.0)
 MAX_ID_LENGTH = 64
+# Topic kinds whose messages are readings; partners' topics are not.
+_DEVICE_KINDS = frozenset({Kind.WATER, Kind.ELDER, Kind.UNIT})
 # SenML (RFC 8428): times below 2**28 are relative to now.
 _SENML_RELATIVE_LIMIT = 2**28
 
@@ -132,29 +135,22 @@ def parse_message(
             Reason.OVERSIZED, f"payload is {len(payload)} bytes, the limit is {limits.max_payload_bytes}"
         )
     kind, device_id, channel, sub_id = _split_topic(topic, root)
-    if channel == "online":
+    if channel == Channel.ONLINE:
         return [_presence(kind, device_id, payload, devices, now)]
     build = _builder(kind, device_id, channel, sub_id, devices)
     return [build(obj, _timestamp(obj, now, limits)) for obj in _objects(payload, now, limits)]
 
 
 def _split_topic(topic: str, root: str) -> tuple[DeviceKind, str, str, str | None]:
-    prefix = root + "/"
-    if not topic.startswith(prefix):
+    if not topic.startswith(root + "/"):
         raise RejectedMessage(Reason.UNKNOWN_TOPIC, f"topic {topic!r} is outside the root {root!r}")
-    parts = topic[len(prefix):].split("/")
-    if len(parts) not in (3, 4) or (len(parts) == 4 and parts[2] != "home"):
+    address = parse_topic(topic, root)
+    if address is None or address.from_platform or address.kind not in _DEVICE_KINDS:
         raise RejectedMessage(Reason.UNKNOWN_TOPIC, f"topic {topic!r} is not a device topic of the contract")
-    try:
-        kind = DeviceKind(parts[0])
-    except ValueError:
-        raise RejectedMessage(Reason.UNKNOWN_TOPIC, f"no device kind {parts[0]!r} in topic {topic!r}") from None
-    device_id = parts[1]
-    sub_id = parts[3] if len(parts) == 4 else None
-    for ident in (device_id, sub_id):
+    for ident in (address.id, address.sensor_id):
         if ident is not None and not (0 < len(ident) <= MAX_ID_LENGTH):
             raise RejectedMessage(Reason.UNKNOWN_TOPIC, f"device id of {len(ident)} characters in {topic!r}")
-    return kind, device_id, parts[2], sub_id
+    return DeviceKind(address.kind), address.id, address.channel, address.sensor_id
 
 
 def _require_known(known: frozenset[str], device_id: str, what: str) -> None:
@@ -165,13 +161,13 @@ def _require_known(known: frozenset[str], device_id: str, what: str) -> None:
 def _builder(
     kind: DeviceKind, device_id: str, channel: str, sub_id: str | None, devices: DeviceDirectory
 ) -> Callable[[Mapping[str, Any], datetime], Reading]:
-    if kind is DeviceKind.WATER and channel == "telemetry" and sub_id is None:
+    if kind is DeviceKind.WATER and channel == Channel.TELEMETRY and sub_id is None:
         _require_known(devices.stations, device_id, "station")
         return lambda obj, ts: _water(device_id, obj, ts)
-    if kind is DeviceKind.ELDER and channel == "wearable" and sub_id is None:
+    if kind is DeviceKind.ELDER and channel == Channel.WEARABLE and sub_id is None:
         _require_known(devices.persons, device_id, "person")
         return lambda obj, ts: _wearable(device_id, obj, ts)
-    if kind is DeviceKind.ELDER and channel == "home" and sub_id is not None:
+    if kind is DeviceKind.ELDER and channel == Channel.HOME and sub_id is not None:
         _require_known(devices.persons, device_id, "person")
         registered_kind = devices.home_sensors.get((device_id, sub_id))
         if registered_kind is None:
@@ -179,10 +175,10 @@ def _builder(
                 Reason.UNKNOWN_DEVICE, f"sensor {sub_id!r} is not registered in the home of {device_id!r}"
             )
         return lambda obj, ts: _home(device_id, sub_id, registered_kind, obj, ts)
-    if kind is DeviceKind.UNIT and channel == "gps" and sub_id is None:
+    if kind is DeviceKind.UNIT and channel == Channel.GPS and sub_id is None:
         _require_known(devices.units, device_id, "unit")
         return lambda obj, ts: _gps(device_id, obj, ts)
-    if kind is DeviceKind.UNIT and channel == "status" and sub_id is None:
+    if kind is DeviceKind.UNIT and channel == Channel.STATUS and sub_id is None:
         _require_known(devices.units, device_id, "unit")
         return lambda obj, ts: _status(device_id, obj, ts)
     raise RejectedMessage(Reason.UNKNOWN_TOPIC, f"no channel {channel!r} for {kind} devices")

@@ -41,8 +41,9 @@ from ingest.store import (
     drop_expired_chunks,
     fetch_device_directory,
 )
-from watchpost.registry import registry_version
-from watchpost.settings import IngestSettings, MqttEndpoint
+from kernel.db import registry_version
+from kernel.settings import IngestSettings, MqttEndpoint
+from kernel.topics import Topics, shared
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +57,7 @@ STORE_REJECTED = "store_rejected"
 def subscriptions(root: str, share_group: str) -> list[str]:
     """The device→platform topics of the contract. Platform→device topics (orders, partner
     alerts) live under the same root and are deliberately not subscribed."""
-    filters = [
-        f"{root}/water/#",
-        f"{root}/elder/#",
-        f"{root}/unit/+/gps",
-        f"{root}/unit/+/status",
-        f"{root}/unit/+/online",
-    ]
-    return [f"$share/{share_group}/{f}" if share_group else f for f in filters]
+    return [shared(f, share_group) for f in Topics(root).ingest_filters()]
 
 
 class IngestWorker:

@@ -159,7 +159,7 @@ def _roads(geojson: Path):  # -> crew.Roads
 
 
 def _gateway(args: argparse.Namespace, sim, on_order):  # -> gateway.Gateway
-    from watchpost.settings import MqttEndpoint
+    from kernel.settings import MqttEndpoint
 
     from .gateway import Gateway
 
@@ -167,7 +167,7 @@ def _gateway(args: argparse.Namespace, sim, on_order):  # -> gateway.Gateway
     per_device = [d.key for d in sim.devices] if args.per_device_connections else None
     passwords = None
     if args.device_secret:
-        from watchpost.broker import device_password, load_or_create_secret
+        from kernel.broker import device_password, load_or_create_secret
 
         if not args.device_secret.is_file():
             raise ValueError(f"--device-secret {args.device_secret}: no such file (the deployment's mqtt-secret)")

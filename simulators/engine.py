@@ -19,6 +19,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from kernel.topics import Topics
+
 from .county import County
 from .crew import Order, OrderError, Roads, UnitModel
 from .elder import PersonModel
@@ -46,7 +48,6 @@ class _Device:
     kind: str  # water | elder | unit
     device_id: str
     model: Any
-    topic_base: str
     interval_s: float
     version: int = 0
 
@@ -60,6 +61,7 @@ class Simulation:
         if county.units and roads is None:
             raise ValueError("units need the road network to drive on")
         self.root, self.start, self.end, self.now = root, start, start + scenario.duration_s, start
+        self.topics = Topics(root)
         self.explicit_presence = explicit_presence
         seed = self.seed = scenario.seed
         self.weather = Weather(random.Random(f"{seed}:weather"), start, self.end)
@@ -156,7 +158,7 @@ class Simulation:
     # --- devices -------------------------------------------------------------------------
 
     def _add(self, kind: str, device_id: str, model: Any, interval_s: float) -> None:
-        self.devices.append(_Device(kind, device_id, model, f"{self.root}/{kind}/{device_id}/", interval_s))
+        self.devices.append(_Device(kind, device_id, model, interval_s))
 
     def _first_due(self, d: _Device, start: float) -> float:
         if d.kind == "water":
@@ -173,18 +175,18 @@ class Simulation:
             reading = d.model.reading(t)
             if self.book.triggers:
                 self.book.watch_water(d.model.station, reading, t)
-            self._emit(d, "water", d.topic_base + "telemetry", {"ts": t, **reading}, False, out)
+            self._emit(d, "water", self.topics.water_telemetry(d.device_id), {"ts": t, **reading}, False, out)
         elif d.kind == "elder":
             for channel, payload, critical in d.model.wake(t):
                 if channel == "wearable":
-                    self._emit(d, "wearable", d.topic_base + "wearable", payload, critical, out)
+                    self._emit(d, "wearable", self.topics.wearable(d.device_id), payload, critical, out)
                 else:
-                    self._emit(d, "home", d.topic_base + "home/" + channel, payload, critical, out)
+                    self._emit(d, "home", self.topics.home(d.device_id, channel), payload, critical, out)
         else:
             for channel, payload, critical in d.model.wake(t):
                 if channel == "status":
                     self.book.status(d.device_id, payload["status"], payload["ts"])
-                self._emit(d, channel, d.topic_base + channel, payload, critical, out)
+                self._emit(d, channel, self._unit_topic(channel, d.device_id), payload, critical, out)
 
     def _emit(self, d: _Device, kind: str, topic: str, payload: dict[str, Any], critical: bool, out: list[Wire | Control]) -> None:
         t = payload["ts"]
@@ -210,7 +212,12 @@ class Simulation:
 
     def _presence(self, key: str, online: bool) -> Wire:
         self.sent["online"] += 1
-        return Wire(f"{self.root}/{key}/online", b"1" if online else b"0", True, "online", key)
+        kind, device_id = key.split("/")
+        return Wire(self.topics.online(kind, device_id), b"1" if online else b"0", True, "online", key)
+
+    def _unit_topic(self, channel: str, unit_id: str) -> str:
+        build = {"gps": self.topics.unit_gps, "status": self.topics.unit_status}[channel]
+        return build(unit_id)
 
     # --- scripted events and faults --------------------------------------------------------
 

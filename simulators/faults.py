@@ -11,10 +11,12 @@ the dice. Pure: the rng comes in.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 import orjson
+
+from kernel.topics import Topics, parse_topic
 
 # variant -> the dead-letter reason the platform gives it (docs/delivery.md)
 MALFORMED_KINDS: dict[str, str] = {
@@ -128,12 +130,14 @@ class FaultInjector:
         elif variant == "future_ts":
             body["ts"] = round(t + FUTURE_SHIFT_S, 3)
         elif variant == "unknown_device":
-            parts = topic.split("/")
+            topics = Topics(topic.split("/", 1)[0])  # the root is one topic level
+            address = parse_topic(topic, topics.root)
+            assert address is not None  # the simulator publishes only topics of the scheme
             if wire.kind == "home":
-                parts[4] = f"ghost-{self.rng.randrange(100)}"
+                address = replace(address, sensor_id=f"ghost-{self.rng.randrange(100)}")
             else:
-                parts[2] = f"GHOST-{self.rng.randrange(1000):03d}"
-            topic = "/".join(parts)
+                address = replace(address, id=f"GHOST-{self.rng.randrange(1000):03d}")
+            topic = topics.of(address)
         data = orjson.dumps(body)
         if variant == "not_json":
             data = data[: max(1, len(data) // 2)]

@@ -31,7 +31,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from watchpost.settings import MqttEndpoint
+from kernel.settings import MqttEndpoint
+from kernel.topics import ANY, Channel, Kind, Topics, parse_topic
 
 from .faults import Wire
 
@@ -191,9 +192,9 @@ class Connection:
         self._settle(wire, code)
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        parts = msg.topic.split("/")
-        if self.on_order and len(parts) >= 3 and parts[-1] == "order":
-            self.on_order(parts[-2], msg.payload)
+        address = parse_topic(msg.topic, self.root)
+        if self.on_order and address is not None and address.channel is Channel.ORDER:
+            self.on_order(address.id, msg.payload)
 
 
 class Gateway:
@@ -204,12 +205,13 @@ class Gateway:
         per_device: list[str] | None = None, device_passwords: Callable[[str], str] | None = None,
     ) -> None:
         prefix = f"wp-sim-{os.getpid()}-{os.urandom(2).hex()}"
+        topics = Topics(root)
         self.per_device = per_device is not None
         self.by_device: dict[str, Connection] = {}
         self.connections: list[Connection] = []
         if per_device is None:
             for k in range(max(1, connections)):
-                order_topic = f"{root}/unit/+/order" if k == 0 else None
+                order_topic = topics.order(ANY) if k == 0 else None
                 self.connections.append(Connection(endpoint, f"{prefix}-{k}", window=window, root=root, order_topic=order_topic, on_order=on_order))
         else:
             for key in per_device:  # "water/WS-001"
@@ -218,8 +220,8 @@ class Gateway:
                 if device_passwords is not None:
                     own = MqttEndpoint(endpoint.host, endpoint.port, device_id, device_passwords(device_id), endpoint.tls)
                 conn = Connection(
-                    own, f"{prefix}-{device_id}", window=window, root=root, presence_topic=f"{root}/{key}/online",
-                    order_topic=f"{root}/unit/{device_id}/order" if kind == "unit" else None, on_order=on_order,
+                    own, f"{prefix}-{device_id}", window=window, root=root, presence_topic=topics.online(kind, device_id),
+                    order_topic=topics.order(device_id) if kind == Kind.UNIT else None, on_order=on_order,
                 )
                 self.connections.append(conn)
                 self.by_device[key] = conn

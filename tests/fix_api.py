@@ -15,7 +15,7 @@ import pytest
 
 from dashboard.auth import hash_password
 from tests.fix_broker import TEST_ROOT, Broker, free_port, process_environment, stop_process
-from watchpost.broker import API_USER
+from kernel.broker import API_USER
 
 TEST_PASSWORD = "correct-horse-battery"
 

@@ -19,7 +19,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from watchpost.broker import (
+from kernel.broker import (
     GATEWAY_USER,
     INGEST_USER,
     BrokerFiles,

@@ -14,7 +14,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.fix_broker import TEST_ROOT, Broker, process_environment, stop_process
-from watchpost.broker import DISPATCH_USER, device_password
+from kernel.broker import DISPATCH_USER, device_password
 
 
 class DispatcherProcess:

@@ -13,7 +13,7 @@ import pytest
 
 from tests.fix_broker import TEST_ROOT, Broker, process_environment
 from tests.fix_db import count
-from watchpost.broker import INGEST_USER
+from kernel.broker import INGEST_USER
 
 
 class IngestProcess:

@@ -3,7 +3,6 @@ reads the settings once and wires the adapters; nothing below it reads the envir
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import sys
@@ -13,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from watchpost.settings import Settings, SettingsError, load_settings
+from kernel.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(help="Watchpost: real-time monitoring and dispatch for Jiashan county.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -40,7 +39,7 @@ def _settings(config: Path | None) -> Settings:
     except SettingsError as exc:
         typer.echo(f"configuration error: {exc}", err=True)
         raise typer.Exit(2) from None
-    from watchpost.logs import configure
+    from kernel.logs import configure
 
     configure(settings.log_level, settings.log_format)
     return settings
@@ -66,7 +65,7 @@ def config_check(config: ConfigOption = None) -> None:
 @config_app.command("reference")
 def config_reference() -> None:
     """Print the configuration reference (docs/configuration.md)."""
-    from watchpost.settings import reference
+    from kernel.settings import reference
 
     typer.echo(reference(), nl=False)
 
@@ -116,7 +115,7 @@ def db_restore(dump: Path, target_url: str) -> None:
 def registry_load(file: Path, config: ConfigOption = None) -> None:
     """Load reference data from a JSON or YAML file (upsert)."""
     from watchpost import registry
-    from watchpost.db import connect
+    from kernel.db import connect
 
     settings = _settings(config)
     try:
@@ -138,8 +137,8 @@ def broker_sync(
 ) -> None:
     """Write the broker's config, password file and ACL for every registered device, and
     tell a running broker to reload them."""
-    from watchpost.broker import load_or_create_secret, write_broker_files
-    from watchpost.db import connect
+    from kernel.broker import load_or_create_secret, write_broker_files
+    from kernel.db import connect
 
     settings = _settings(config)
     home = watchpost_home()
@@ -168,7 +167,7 @@ def broker_sync(
 @broker_app.command("password")
 def broker_password(username: str) -> None:
     """Print the MQTT password of a device or service account."""
-    from watchpost.broker import device_password, load_or_create_secret
+    from kernel.broker import device_password, load_or_create_secret
 
     typer.echo(device_password(load_or_create_secret(watchpost_home() / "mqtt-secret"), username))
 
@@ -178,8 +177,8 @@ def ingest(config: ConfigOption = None) -> None:
     """Run an ingest worker: MQTT → validated → TimescaleDB, until SIGTERM or Ctrl-C."""
     from ingest.metrics import IngestMetrics
     from ingest.worker import IngestWorker
-    from watchpost.db import connect
-    from watchpost.health import serve_health
+    from kernel.db import connect
+    from kernel.health import serve_health
 
     settings = _settings(config)
     metrics = IngestMetrics()
@@ -209,7 +208,7 @@ def roads_load(
     (which also replaces the map's region layers with the simulated county's)."""
     from dispatch import road_import
     from dispatch.store import save_road_graph
-    from watchpost.db import connect
+    from kernel.db import connect
 
     settings = _settings(config)
     sources = [s for s in (geojson, osm, synthetic_jiashan) if s is not None]
@@ -257,7 +256,7 @@ def region_load(
     import orjson
 
     from dashboard.map_layers import RegionLayerError, save_region_layer
-    from watchpost.db import connect
+    from kernel.db import connect
 
     settings = _settings(config)
     try:
@@ -277,7 +276,7 @@ def dispatch(config: ConfigOption = None, client_id: Annotated[str | None, typer
     import asyncio
 
     from dispatch.service import Dispatcher, run_dispatcher
-    from watchpost.db import connect
+    from kernel.db import connect
 
     settings = _settings(config)
     client_id = client_id or settings.dispatch.client_id
@@ -294,7 +293,7 @@ def dispatch(config: ConfigOption = None, client_id: Annotated[str | None, typer
     )
 
     if settings.metrics_port:
-        from watchpost.health import serve_health
+        from kernel.health import serve_health
 
         serve_health(settings.metrics_port, dispatcher.metrics.registry, dispatcher.readiness)
 
@@ -316,7 +315,7 @@ def user_set_password(
 ) -> None:
     """Set (or reset) a user's password; it is stored only as an argon2 hash."""
     from dashboard.auth import hash_password
-    from watchpost.db import connect
+    from kernel.db import connect
 
     settings = _settings(config)
     password = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt("password", hide_input=True, confirmation_prompt=True)
@@ -377,8 +376,8 @@ def simulate(ctx: typer.Context, config: ConfigOption = None) -> None:
     from urllib.parse import quote
 
     from simulators.cli import simulate as run_simulation
-    from watchpost.broker import GATEWAY_USER, device_password, load_or_create_secret
-    from watchpost.settings import MqttEndpoint
+    from kernel.broker import GATEWAY_USER, device_password, load_or_create_secret
+    from kernel.settings import MqttEndpoint
 
     args = list(ctx.args)
     if {"-h", "--help"} & set(args):
@@ -400,7 +399,7 @@ def simulate(ctx: typer.Context, config: ConfigOption = None) -> None:
     started = datetime.now(UTC)
     code = run_simulation(defaults + args)
     if code == 0 and "--dry-run" not in args:
-        from watchpost.db import connect
+        from kernel.db import connect
         from watchpost.run_report import platform_report, settle
 
         try:
@@ -435,7 +434,7 @@ def report_cmd(
 def status(config: ConfigOption = None) -> None:
     """The state of a running installation: ingest lag, dead letters in the last hour,
     alarms, incidents, units."""
-    from watchpost.db import connect
+    from kernel.db import connect
 
     settings = _settings(config)
     with connect(settings.database_url) as conn:
@@ -472,93 +471,17 @@ def hj212(
     refresh_s: Annotated[float, typer.Option(help="how often the stations' MN and passwords are re-read")] = 60.0,
 ) -> None:
     """Run the HJ 212-2017 gateway: stations' uploads over TCP → water telemetry on the broker."""
-    import asyncio
-    import contextlib
-    import dataclasses
-
-    import psycopg
-
-    from ingest.hj212_gateway import Hj212Gateway, StationCredential
-    from watchpost.broker import GATEWAY_USER, device_password, load_or_create_secret
-    from watchpost.db import connect
-    from watchpost.settings import MqttEndpoint
+    from watchpost import hj212_service
 
     settings = _settings(config)
-    home = watchpost_home()
-    log = logging.getLogger("watchpost.hj212")
-
-    def load_stations() -> dict[str, StationCredential]:
-        with connect(settings.database_url, application_name=client_id) as conn:
-            rows = conn.execute(
-                "SELECT hj212_mn, station_id, hj212_password_digest FROM stations "
-                "WHERE hj212_mn IS NOT NULL AND hj212_password_digest IS NOT NULL"
-            ).fetchall()
-        return {mn: StationCredential(station_id, digest) for mn, station_id, digest in rows}
-
     try:
-        stations = load_stations()
-    except psycopg.errors.UndefinedColumn:
-        typer.echo("the stations table has no HJ 212 columns yet: run `watchpost db migrate`", err=True)
-        raise typer.Exit(1) from None
-    if mqtt_url:
-        endpoint = MqttEndpoint.parse(mqtt_url)
-    else:
-        endpoint = dataclasses.replace(
-            MqttEndpoint.parse(settings.mqtt_url), username=GATEWAY_USER,
-            password=device_password(load_or_create_secret(home / "mqtt-secret"), GATEWAY_USER),
+        hj212_service.run(
+            settings, watchpost_home(), host=host, port=port, mqtt_url=mqtt_url, client_id=client_id,
+            metrics_port=metrics_port, refresh_s=refresh_s,
         )
-    gateway = Hj212Gateway(
-        host=host, port=port, mqtt=endpoint, topic_root=settings.topic_root, stations=stations,
-        password_secret=load_or_create_secret(home / "hj212-secret"), client_id=client_id,
-    )
-    if metrics_port:
-        _serve_hj212_metrics(gateway, metrics_port)
-
-    async def refresh(stop: asyncio.Event) -> None:
-        # New stations and changed passwords take effect without dropping open connections.
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(refresh_s):
-                    await stop.wait()
-            if stop.is_set():
-                return
-            try:
-                gateway.update_stations(await asyncio.to_thread(load_stations))
-            except (psycopg.Error, ValueError) as exc:
-                log.warning("could not re-read the stations (%s); keeping the ones loaded", exc)
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        log.info("%d stations with an HJ 212 MN and password", len(stations))
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(gateway.serve(stop), name="hj212-gateway")
-            tasks.create_task(refresh(stop), name="hj212-registry")
-
-    asyncio.run(main())
-
-
-def _serve_hj212_metrics(gateway, port: int) -> None:
-    from prometheus_client import CollectorRegistry, start_http_server
-    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-
-    class Collector:
-        def collect(self):
-            snap = gateway.snapshot()  # plain copies: this runs on the metrics server's thread
-            rejected = CounterMetricFamily("watchpost_hj212_rejections", "HJ 212 input rejected, by reason", labels=["reason"])
-            for reason, n in sorted(snap["rejections"].items()):
-                rejected.add_metric([reason], n)
-            yield rejected
-            yield CounterMetricFamily("watchpost_hj212_published", "Station uploads published to the broker", value=snap["published"])
-            yield CounterMetricFamily("watchpost_hj212_averages", "Average uploads acknowledged, not republished", value=snap["averages_received"])
-            yield CounterMetricFamily("watchpost_hj212_acks", "9014 replies sent to stations", value=snap["acks_sent"])
-            yield GaugeMetricFamily("watchpost_hj212_connections", "Open station connections", value=snap["connections"])
-
-    registry = CollectorRegistry()
-    registry.register(Collector())
-    start_http_server(port, addr="127.0.0.1", registry=registry)
+    except hj212_service.Hj212SchemaMissing as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command("hj212-station")
@@ -573,8 +496,8 @@ def hj212_station(
 
     from ingest.hj212 import Frame, build_segment
     from ingest.hj212_gateway import password_digest
-    from watchpost.broker import load_or_create_secret
-    from watchpost.db import connect
+    from kernel.broker import load_or_create_secret
+    from kernel.db import connect
 
     settings = _settings(config)
     password = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt("PW", hide_input=True, confirmation_prompt=True)

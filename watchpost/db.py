@@ -1,17 +1,17 @@
-"""Database connection and schema migration."""
+"""Schema migration: bringing a database to the newest schema. Run by the command line
+(`watchpost db migrate`), the tests and the benchmarks; services only connect (kernel.db)."""
 
 from __future__ import annotations
 
 import logging
 
-import orjson
 import psycopg
-from psycopg.types.json import set_json_loads
 
+from kernel.db import connect
 from watchpost import migrations
 from watchpost.migrations import MigrationError
 
-__all__ = ["MigrationError", "connect", "migrate"]
+__all__ = ["MigrationError", "migrate"]
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +25,6 @@ _COMPRESSIBLE = {
     "unit_positions": "unit_id",
     "unit_status_reports": "unit_id",
 }
-
-
-def connect(url: str, *, autocommit: bool = False, application_name: str = "watchpost") -> psycopg.Connection:
-    conn = psycopg.connect(url, autocommit=autocommit, application_name=application_name, connect_timeout=10)
-    # orjson parses the rule states (jsonb) several times faster than the standard library.
-    set_json_loads(orjson.loads, conn)
-    return conn
 
 
 def migrate(url: str) -> str:

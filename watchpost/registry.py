@@ -146,11 +146,3 @@ def _row(item: Mapping[str, Any], required: Sequence[str], optional: Mapping[str
     values = [item[f] for f in required] + [item.get(f, default) for f, default in optional.items()]
     return tuple(Jsonb(v) if isinstance(v, dict) else v for v in values)
 
-
-def registry_version(conn: psycopg.Connection) -> int:
-    """Changes with every load: a cheap test of whether the registry must be re-read."""
-    row = conn.execute("SELECT version FROM registry_version").fetchone()
-    conn.commit()
-    if row is None:
-        raise LookupError("registry_version has no row: the database is not migrated")
-    return int(row[0])

@@ -15,8 +15,8 @@ from ingest.hj212_gateway import GatewayLimits, Hj212Gateway, StationCredential,
 from tests.fix_broker import TEST_ROOT, Broker
 from tests.fix_db import count
 from tests.fix_ingest import wait_for
-from watchpost.broker import GATEWAY_USER
-from watchpost.settings import MqttEndpoint
+from kernel.broker import GATEWAY_USER
+from kernel.settings import MqttEndpoint
 
 pytestmark = pytest.mark.slow
 

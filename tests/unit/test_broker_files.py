@@ -3,7 +3,7 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from watchpost.broker import acl_text, device_password, password_line
+from kernel.broker import acl_text, device_password, password_line
 
 
 def test_password_line_is_mosquittos_pbkdf2_format() -> None:

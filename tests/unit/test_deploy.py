@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from watchpost.settings import reference
+from kernel.settings import reference
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 WATCHPOST = Path(sys.executable).parent / "watchpost"

@@ -41,7 +41,7 @@ from ingest.hj212 import (
 from ingest.hj212_gateway import Hj212Gateway, StationCredential, password_digest
 from ingest.parse import Limits, parse_message
 from ingest.readings import WaterReading
-from watchpost.settings import MqttEndpoint
+from kernel.settings import MqttEndpoint
 
 CORPUS = Path(__file__).parents[1] / "fixtures" / "hj212"
 # The standard's own example (a CN 1062 "set the real-time interval" frame).

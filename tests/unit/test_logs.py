@@ -4,7 +4,7 @@ import logging
 
 import orjson
 
-from watchpost.logs import JsonFormatter
+from kernel.logs import JsonFormatter
 
 
 def test_json_logs_keep_ids_passed_as_extra_as_fields() -> None:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from watchpost.settings import MqttEndpoint, SettingsError, load_settings
+from kernel.settings import MqttEndpoint, SettingsError, load_settings
 
 
 def test_defaults_need_no_environment() -> None:
@@ -44,7 +44,7 @@ def test_every_problem_is_reported_at_once() -> None:
 
 
 def test_the_configuration_reference_in_docs_is_current() -> None:
-    from watchpost.settings import reference
+    from kernel.settings import reference
 
     path = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
     assert path.read_text() == reference(), "regenerate it: watchpost config reference > docs/configuration.md"
