@@ -14,7 +14,7 @@ password travels in PGPASSWORD, never on a command line.
 
 This module ships in the wheel, so `watchpost db backup` and `watchpost db restore` work
 wherever Watchpost is installed, not only in a source checkout. It reads no Watchpost
-setting itself: the CLI passes where to look for the tools.
+setting itself: the CLI passes where to look for the tools (`ToolSearch`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
@@ -43,6 +43,24 @@ TOOL_TIMEOUT_S = 3600
 
 class BackupError(RuntimeError):
     """A backup or restore could not be done; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class ToolSearch:
+    """Where to look for the client tools: `pg_bin` if set, then the host's, then `rootfs`
+    (the local TimescaleDB root). `pg_major` set skips asking the server its version."""
+
+    rootfs: Path
+    pg_bin: str | None = None
+    pg_major: int | None = None
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str], home: Path) -> ToolSearch:
+        """`WATCHPOST_PG_BIN`, `WATCHPOST_PG_MAJOR` and `WATCHPOST_PG_ROOTFS` (default: the
+        root in Watchpost's home), as the CLI passes them."""
+        major = environ.get("WATCHPOST_PG_MAJOR")
+        return cls(rootfs=Path(environ.get("WATCHPOST_PG_ROOTFS") or home / "timescaledb-root"),
+                   pg_bin=environ.get("WATCHPOST_PG_BIN") or None, pg_major=int(major) if major else None)
 
 
 @dataclass(frozen=True)
@@ -102,17 +120,16 @@ def find_pg_tools(major: int, *, pg_bin: str | None, rootfs: Path) -> PgTools:
                       f"install postgresql-client-{major} or set WATCHPOST_PG_BIN")
 
 
-def _tools_for(url: str, *, pg_bin: str | None, pg_major: int | None, rootfs: Path) -> PgTools:
-    return find_pg_tools(pg_major or server_major(url), pg_bin=pg_bin, rootfs=rootfs)
+def _tools_for(url: str, search: ToolSearch) -> PgTools:
+    return find_pg_tools(search.pg_major or server_major(url), pg_bin=search.pg_bin, rootfs=search.rootfs)
 
 
-def backup(output: Path, url: str, *, pg_bin: str | None = None, pg_major: int | None = None,
-           rootfs: Path) -> str:
+def backup(output: Path, url: str, search: ToolSearch) -> str:
     """Dump the database at `url` to `output` (pg_dump -Fc, mode 600). Written as
     `output.partial` and renamed when complete, so only a whole dump carries the final name.
     Returns a one-line summary."""
     bare_url, password = split_url(url)
-    tools = _tools_for(url, pg_bin=pg_bin, pg_major=pg_major, rootfs=rootfs)
+    tools = _tools_for(url, search)
     started = time.monotonic()
     partial = output.with_name(output.name + ".partial")
     argv, env = tools.command("pg_dump", ["-Fc", "-d", bare_url], password)
@@ -132,8 +149,9 @@ def backup(output: Path, url: str, *, pg_bin: str | None = None, pg_major: int |
         raise BackupError("pg_dump failed: " + ("; ".join(warnings) or f"exit status {done.returncode}"))
     partial.replace(output)
     size_mb = output.stat().st_size / 1e6
-    return "\n".join([*warnings, f"backup: {output} ({size_mb:.1f} MB, {time.monotonic() - started:.1f} s, "
-                                 f"pg_dump from {tools.describe()})"])
+    summary = (f"backup: {output} ({size_mb:.1f} MB, {time.monotonic() - started:.1f} s, "
+               f"pg_dump from {tools.describe()})")
+    return "\n".join([*warnings, summary])
 
 
 def _table_count(url: str) -> int:
@@ -150,14 +168,13 @@ def _run_sql(url: str, *statements: str) -> None:
             conn.execute(statement)
 
 
-def restore(dump: Path, url: str, *, pg_bin: str | None = None, pg_major: int | None = None,
-            rootfs: Path) -> str:
+def restore(dump: Path, url: str, search: ToolSearch) -> str:
     """Restore `dump` into the empty database at `url` (it must exist: createdb it first; its
     server needs the TimescaleDB version that was backed up). Returns a one-line summary."""
     if not os.access(dump, os.R_OK) or not dump.is_file():
         raise BackupError(f"cannot read {dump}")
     bare_url, password = split_url(url)
-    tools = _tools_for(url, pg_bin=pg_bin, pg_major=pg_major, rootfs=rootfs)
+    tools = _tools_for(url, search)
     started = time.monotonic()
     try:
         tables = _table_count(url)

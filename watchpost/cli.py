@@ -83,22 +83,14 @@ def db_migrate(config: ConfigOption = None) -> None:
     typer.echo(f"schema is current (TimescaleDB {license_} edition)")
 
 
-def _pg_tool_options() -> dict:
-    """Where `watchpost.backup` looks for pg_dump and pg_restore (docs/operations.md)."""
-    major = os.environ.get("WATCHPOST_PG_MAJOR")
-    rootfs = os.environ.get("WATCHPOST_PG_ROOTFS") or str(watchpost_home() / "timescaledb-root")
-    return {"pg_bin": os.environ.get("WATCHPOST_PG_BIN") or None, "pg_major": int(major) if major else None,
-            "rootfs": Path(rootfs)}
-
-
 @db_app.command("backup")
 def db_backup(output: Path, config: ConfigOption = None) -> None:
     """Dump the database with pg_dump -Fc, mode 600 (see docs/operations.md)."""
-    from watchpost.backup import BackupError, backup
+    from watchpost.backup import BackupError, ToolSearch, backup
 
     settings = _settings(config)
     try:
-        typer.echo(backup(output, settings.database_url, **_pg_tool_options()), err=True)
+        typer.echo(backup(output, settings.database_url, ToolSearch.from_environ(os.environ, watchpost_home())), err=True)
     except BackupError as exc:
         typer.echo(f"backup failed: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -107,10 +99,10 @@ def db_backup(output: Path, config: ConfigOption = None) -> None:
 @db_app.command("restore")
 def db_restore(dump: Path, target_url: str) -> None:
     """Restore a dump into an empty database, TimescaleDB's way (see docs/operations.md)."""
-    from watchpost.backup import BackupError, restore
+    from watchpost.backup import BackupError, ToolSearch, restore
 
     try:
-        typer.echo(restore(dump, target_url, **_pg_tool_options()), err=True)
+        typer.echo(restore(dump, target_url, ToolSearch.from_environ(os.environ, watchpost_home())), err=True)
     except BackupError as exc:
         typer.echo(f"restore failed: {exc}", err=True)
         raise typer.Exit(1) from None

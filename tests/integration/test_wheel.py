@@ -22,7 +22,8 @@ def fresh_environment_with(wheel: Path, where: Path) -> Path:
     done = subprocess.run([str(bin_dir / "pip"), "install", "-q", "--no-deps", "--no-index", str(wheel)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    site_packages = subprocess.run([str(bin_dir / "python"), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+    purelib = "import sysconfig; print(sysconfig.get_path('purelib'))"
+    site_packages = subprocess.run([str(bin_dir / "python"), "-c", purelib],
                                    capture_output=True, text=True, check=True).stdout.strip()
     Path(site_packages, "watchpost-test-dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
     return bin_dir
