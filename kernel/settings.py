@@ -19,7 +19,8 @@ ENV_PREFIX = "WATCHPOST_"
 # Variables of the same prefix that are not process settings: they steer the local
 # service scripts (scripts/services.sh, scripts/timescaledb.sh) and the test fixtures.
 _SCRIPT_VARIABLES = frozenset(
-    {"WATCHPOST_CONFIG", "WATCHPOST_HOME", "WATCHPOST_PG_PORT", "WATCHPOST_BROKER_PORT", "WATCHPOST_TEST_DATABASE_URL"}
+    {"WATCHPOST_CONFIG", "WATCHPOST_HOME", "WATCHPOST_PG_PORT", "WATCHPOST_BROKER_PORT", "WATCHPOST_TEST_DATABASE_URL",
+     "WATCHPOST_PG_BIN", "WATCHPOST_PG_MAJOR", "WATCHPOST_PG_ROOTFS"}
 )
 
 

@@ -31,13 +31,17 @@ ensure_packages() {
     fi
 }
 
+# The locked versions (with their hashes) first, then Watchpost itself without resolving
+# anything again. Keyed on the lock file (and pyproject.toml, whose entry points the
+# editable install writes), so a changed lock reinstalls and an unchanged one costs nothing.
 ensure_venv() {
-    local stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+    local stamp=.venv/.installed-$(cat requirements-test.lock pyproject.toml | sha256sum | cut -c1-16)
     [[ -f $stamp ]] && return
-    log "installing the Python environment in .venv"
+    log "installing the Python environment in .venv from requirements-test.lock"
     [[ -x .venv/bin/python ]] || python3 -m venv .venv
     .venv/bin/pip install -q --upgrade pip >/dev/null
-    .venv/bin/pip install -q -e '.[test]'
+    .venv/bin/pip install -q -r requirements-test.lock
+    .venv/bin/pip install -q --no-deps -e .
     rm -f .venv/.installed-* && touch "$stamp"
 }
 

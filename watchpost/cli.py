@@ -94,21 +94,27 @@ def db_schema() -> None:
 
 @db_app.command("backup")
 def db_backup(output: Path, config: ConfigOption = None) -> None:
-    """Dump the database with pg_dump -Fc (scripts/backup.sh; see docs/operations.md)."""
-    import subprocess
+    """Dump the database with pg_dump -Fc, mode 600 (see docs/operations.md)."""
+    from watchpost.backup import BackupError, ToolSearch, backup
 
     settings = _settings(config)
-    script = Path(__file__).resolve().parent.parent / "scripts" / "backup.sh"
-    raise typer.Exit(subprocess.run([str(script), str(output), settings.database_url]).returncode)
+    try:
+        typer.echo(backup(output, settings.database_url, ToolSearch.from_environ(os.environ, watchpost_home())), err=True)
+    except BackupError as exc:
+        typer.echo(f"backup failed: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 @db_app.command("restore")
 def db_restore(dump: Path, target_url: str) -> None:
-    """Restore a dump into an empty database, TimescaleDB's way (scripts/restore.sh)."""
-    import subprocess
+    """Restore a dump into an empty database, TimescaleDB's way (see docs/operations.md)."""
+    from watchpost.backup import BackupError, ToolSearch, restore
 
-    script = Path(__file__).resolve().parent.parent / "scripts" / "restore.sh"
-    raise typer.Exit(subprocess.run([str(script), str(dump), target_url]).returncode)
+    try:
+        typer.echo(restore(dump, target_url, ToolSearch.from_environ(os.environ, watchpost_home())), err=True)
+    except BackupError as exc:
+        typer.echo(f"restore failed: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 @registry_app.command("load")
