@@ -98,8 +98,14 @@ def test_a_simulated_county_run_end_to_end(
         completed = [o for o in ambulance_orders if "available" in o.statuses]
         assert completed, "no crew came back available within the run"
         for order in completed:
-            status = conn.execute("SELECT status FROM unit_state WHERE unit_id = %s", (order.unit_id,)).fetchone()[0]
-            assert status in ("available", "dispatched", "en_route")  # free again (and maybe sent out anew)
+            # Free again: available now, or sent out anew after it came back (any stage of that order).
+            status, newer_orders = conn.execute(
+                "SELECT s.status, (SELECT count(*) FROM assignments a WHERE a.unit_id = s.unit_id AND a.ordered_at > "
+                "(SELECT max(ordered_at) FROM assignments WHERE unit_id = s.unit_id AND incident_id = %s)) "
+                "FROM unit_state s WHERE s.unit_id = %s",
+                (order.incident_id, order.unit_id),
+            ).fetchone()
+            assert status == "available" or newer_orders > 0, (order, status)
 
     stop.set()
     for t in listeners:
