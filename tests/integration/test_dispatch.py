@@ -156,6 +156,7 @@ def test_a_cross_border_water_alarm_sends_cap_to_the_partner_and_opens_a_patrol_
             assert info.findtext(f"cap:{field}", namespaces=ns)
         assert info.find("cap:area/cap:areaDesc", ns) is not None
     assert docs[1].findtext("cap:references", namespaces=ns).split(",")[1] == docs[0].findtext("cap:identifier", namespaces=ns)
+    wait_for(lambda: rows(jiashan_url, "SELECT loop_stage FROM incidents WHERE kind = 'water'")[0]["loop_stage"] == "verified")
     [incident] = rows(jiashan_url, "SELECT * FROM incidents WHERE kind = 'water'")
     assert incident["station_id"] == station["station_id"] and incident["loop_stage"] == "verified"
     [assignment] = rows(jiashan_url, "SELECT a.*, u.kind FROM assignments a JOIN units u USING (unit_id)")
