@@ -58,11 +58,13 @@ class Moved:
 
 def open_for_alarm(conn: psycopg.Connection, alarm_id: int, now: datetime, *, window: timedelta = RECENT_FIX_WINDOW) -> dict[str, Any] | None:
     """Open (or join) the incident an alarm calls for. Returns the incident, or None when the
-    alarm opens none, is cleared, or is already linked to one."""
+    alarm opens none or is already linked to one."""
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         cur.execute("SELECT * FROM alarms WHERE alarm_id = %s FOR UPDATE", (alarm_id,))
         alarm = cur.fetchone()
-        if alarm is None or alarm["state"] == "cleared":
+        # A cleared alarm still opens its incident when heard late (the dispatcher was busy or
+        # away): it was raised, and a water loop is verified when its clear is heard next.
+        if alarm is None:
             return None
         spec = incident_for(alarm["alarm_type"], emergency=alarm["emergency"], person_id=alarm["person_id"])
         if spec is None:
