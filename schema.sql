@@ -9,7 +9,7 @@
 -- table                created in, then changed by
 -- access_log           0005
 -- alarm_audit          0002
--- alarms               0002
+-- alarms               0002, 0009
 -- assignments          0004
 -- cap_alerts           0004
 -- dead_letters         0001
@@ -21,10 +21,12 @@
 -- family_links         0001
 -- home_events          0001
 -- home_sensors         0001
--- incident_alarms      0002
--- incidents            0002, 0004
+-- incident_alarms      0002, 0009
+-- incidents            0002, 0004, 0009
 -- partners             0001
+-- person_locations     0009
 -- persons              0001
+-- receipts             0009
 -- region_layers        0008
 -- registry_version     0003
 -- retention_policies   0001
@@ -537,4 +539,42 @@ CREATE TABLE IF NOT EXISTS region_layers (
     geojson     jsonb NOT NULL,
     source      text,
     loaded_at   timestamptz
+);
+
+-- ==== 0009_incident_location ====
+-- Migration 0009: where the person is, the dispatcher's incident sweep, receipts to the device
+-- Applied in one transaction by `watchpost db migrate`; recorded in schema_migrations.
+
+-- Each person's latest wearable fix, upserted by ingest once per batch. The dispatcher moves
+-- an open incident to a newer fix and places a new one at a recent fix.
+CREATE TABLE IF NOT EXISTS person_locations (
+    person_id   text PRIMARY KEY,
+    lat         double precision NOT NULL,
+    lon         double precision NOT NULL,
+    acc_m       real,
+    fix_at      timestamptz NOT NULL        -- the device's measurement time of the fix
+);
+
+-- Where an incident is and why there: the alert's own fix, a recent wearable fix, or the home
+-- address; the fix's accuracy (NULL: unknown) and its time (NULL: the home address).
+ALTER TABLE incidents ADD COLUMN IF NOT EXISTS location_source text
+    CHECK (location_source IN ('alert_fix', 'recent_fix', 'home', 'station', 'caller'));
+ALTER TABLE incidents ADD COLUMN IF NOT EXISTS location_acc_m real;
+ALTER TABLE incidents ADD COLUMN IF NOT EXISTS location_at timestamptz;
+
+-- The dispatcher's sweep looks for open incident-opening alarms without an incident: both
+-- sides of that anti-join stay small and indexed.
+CREATE INDEX IF NOT EXISTS alarms_open_incident_kinds_idx ON alarms (alarm_id)
+    WHERE state <> 'cleared' AND (emergency OR alarm_type = 'water_class_exceeded');
+CREATE INDEX IF NOT EXISTS incident_alarms_alarm_idx ON incident_alarms (alarm_id);
+
+-- Receipts the platform sent to a wearer's device after `received`, one per alarm and state:
+-- of several dispatchers only the one whose insert succeeds publishes it.
+CREATE TABLE IF NOT EXISTS receipts (
+    alarm_id    bigint NOT NULL REFERENCES alarms,
+    state       text NOT NULL CHECK (state IN ('family_notified', 'help_dispatched', 'cancelled')),
+    person_id   text NOT NULL,
+    event_id    text NOT NULL,
+    sent_at     timestamptz NOT NULL,
+    PRIMARY KEY (alarm_id, state)
 );

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 import psycopg
 
-from kernel.events import Event, EventListener, fetch_since
+from kernel.events import SERVICE_ONLY, Event, EventListener, fetch_since
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,8 @@ class Hub:
         await self._events.run()
 
     async def _dispatch(self, event: Event) -> None:
+        if event.type in SERVICE_ONLY:
+            return
         message = (event.id, wire(event))  # serialised once for every client
         for client in list(self._clients):
             if not client.wants(event):

@@ -5,10 +5,16 @@ One asyncio loop with three named tasks in a TaskGroup:
   the dispatcher restarts; every dispatcher hears every report, in order, and the database
   applies each once — a shared group would split one unit's reports across dispatchers and
   reorder them);
-* `events`: the event stream (kernel.events) — a new incident is served at once, and a water
-  alarm at a cross-border station becomes a CAP document for the partner;
-* `clock`: every second, overdue orders count as refused, and the queue is served (which also
-  covers any notification missed during a reconnect).
+* `events`: the event stream (kernel.events) — an emergency or water alarm opens its incident
+  (dispatch owns incidents), a new incident is served at once, a person's newer fix moves
+  their incident and re-sends the crew's order, receipts go to the wearer's device, and a
+  water alarm at a cross-border station becomes a CAP document for the partner;
+* `clock`: every second, overdue orders count as refused, and the queue is served; every few
+  seconds (and at start-up) the sweep reads the durable tables for what an event missed
+  while no dispatcher listened would have done: alarms without their incident, cleared water
+  alarms not yet verified, incidents standing on an older fix.
+* `reference`: the road network and facilities, read once; until then incidents are opened
+  but not yet assigned.
 
 All database work runs on one worker thread, in order, through `self._db`; orders are
 published only after the transaction that decided them has committed.
@@ -33,10 +39,11 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from dispatch import store
+from dispatch import incidents, receipts, store
 from dispatch.assignment import REDISPATCH_AFTER_S
 from dispatch.cap import StationInfo, identifier, water_alert
 from dispatch.roads import RoadGraph
+from dispatch.incident_policy import incident_for
 from kernel.events import Event, EventListener, EventType
 from kernel.settings import MqttEndpoint
 from kernel.topics import ANY, Channel, Kind, Topics, parse_topic, shared
@@ -49,6 +56,8 @@ RECONNECT_MIN_S, RECONNECT_MAX_S = 0.5, 30.0
 # A water alarm's events and the CAP message type each becomes for the partner.
 _CAP_MSG_TYPE = {EventType.ALARM_RAISED: "Alert", EventType.ALARM_UPDATED: "Update", EventType.ALARM_CLEARED: "Cancel"}
 _ALARM_EVENTS = frozenset(_CAP_MSG_TYPE)
+# How often the sweep looks for work an event missed while no dispatcher listened.
+SWEEP_EVERY_S = 5.0
 
 
 class Dispatcher:
@@ -63,6 +72,7 @@ class Dispatcher:
         connect_db: Callable[[str], psycopg.Connection],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         redispatch_after_s: float = REDISPATCH_AFTER_S,
+        sweep_every_s: float = SWEEP_EVERY_S,
     ) -> None:
         self._url = database_url
         self._endpoint = mqtt_endpoint
@@ -72,6 +82,7 @@ class Dispatcher:
         self._connect_db = connect_db
         self._clock = clock
         self._redispatch_after_s = redispatch_after_s
+        self._sweep_every_s = sweep_every_s
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dispatch-db")
         self._conn: psycopg.Connection | None = None
         self._graph: RoadGraph | None = None
@@ -81,8 +92,8 @@ class Dispatcher:
         self.ready = asyncio.Event()
         self.metrics = DispatchMetrics()
         # A new incident is served at once; on every (re)connection, whatever arrived
-        # while not listening is served too.
-        self._events = EventListener(database_url, self._on_event, on_listening=self._serve_queue,
+        # while not listening is swept up and served too.
+        self._events = EventListener(database_url, self._on_event, on_listening=self._catch_up,
                                      min_delay_s=RECONNECT_MIN_S, max_delay_s=RECONNECT_MAX_S)
 
     # --- database thread ------------------------------------------------------------------
@@ -118,12 +129,9 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set; then the loops are cancelled where they are (every step
         is its own transaction, so none is left half-done)."""
-        await self._retry_forever(lambda: self._db(self._load_reference), "reading the road network and facilities", stop)
-        if self._graph is None:  # stopped before the database answered
-            return
-        log.info("road network: %d nodes, %d edges", self._graph.n_nodes, self._graph.n_edges)
         async with asyncio.TaskGroup() as tasks:
             loops = [
+                tasks.create_task(self._reference(stop), name="reference"),
                 tasks.create_task(self._mqtt_loop(stop), name="mqtt"),
                 tasks.create_task(self._events.run(stop), name="events"),
                 tasks.create_task(self._clock_loop(stop), name="clock"),
@@ -131,6 +139,12 @@ class Dispatcher:
             await stop.wait()
             for loop in loops:
                 loop.cancel()
+
+    async def _reference(self, stop: asyncio.Event) -> None:
+        await self._retry_forever(lambda: self._db(self._load_reference), "reading the road network and facilities", stop)
+        if self._graph is not None:
+            log.info("road network: %d nodes, %d edges", self._graph.n_nodes, self._graph.n_edges)
+            await self._serve_queue()
 
     def readiness(self) -> dict[str, str]:
         return {
@@ -212,6 +226,21 @@ class Dispatcher:
             log.error("could not record %s of %s: %s", channel, unit_id, exc)
 
     async def _on_event(self, event: Event) -> None:
+        data = event.data
+        if event.type is EventType.ALARM_RAISED and isinstance(data.get("alarm_id"), int) and incident_for(
+            str(data.get("alarm_type")), emergency=bool(data.get("emergency")), person_id=data.get("person_id")
+        ):
+            await self._db(incidents.open_for_alarm, data["alarm_id"], self._clock())
+        elif event.type is EventType.ALARM_CLEARED and isinstance(data.get("alarm_id"), int):
+            await self._db(incidents.verify_water, data["alarm_id"], self._clock())
+            if receipts.cancelled_by_wearer(data):
+                await self._send_receipts(receipts.for_alarm, data["alarm_id"], receipts.ReceiptState.CANCELLED)
+        elif event.type is EventType.ALARM_UPDATED and data.get("change") == "acked" and receipts.family_acknowledged(data.get("acked_by")):
+            await self._send_receipts(receipts.for_alarm, data["alarm_id"], receipts.ReceiptState.FAMILY_NOTIFIED)
+        elif event.type is EventType.PERSON_LOCATED and event.person_id is not None:
+            await self._follow_fix(event.person_id)
+        if event.type is EventType.INCIDENT_UPDATED and data.get("unit_id") and "decision" in data and data.get("person_id"):
+            await self._send_receipts(receipts.for_incident, data["incident_id"])  # a unit is on its way
         if event.type is EventType.INCIDENT_CREATED:
             await self._serve_queue()
         elif event.type in _ALARM_EVENTS and event.data.get("source_kind") == "station":
@@ -219,14 +248,54 @@ class Dispatcher:
             if station is not None:
                 await self._send_cap(event, station)
 
+    async def _follow_fix(self, person_id: str) -> None:
+        """A newer fix moves the person's open incident; its crew gets the order again."""
+        moved = await self._db(incidents.follow_fix, person_id, self._clock())
+        if moved is None:
+            return
+        update = await self._db(incidents.order_update, moved, self._graph, self._facilities)
+        if update is not None:
+            unit_id, payload = update
+            await self._outbox.put((self._topics.order(unit_id), orjson.dumps(payload)))
+            log.info("order update to %s: %s moved", unit_id, payload["incident_id"],
+                     extra={"incident_id": payload["incident_id"], "unit_id": unit_id})
+
+    async def _send_receipts(self, record: Callable[..., list[receipts.Receipt]], *args: Any) -> None:
+        """Record and publish receipts; only the dispatcher whose insert succeeded sends one."""
+        for receipt in await self._db(record, *args, self._clock()):
+            await self._outbox.put((self._topics.receipt(receipt.person_id), orjson.dumps(receipt.payload())))
+            log.info("receipt %s for %s of %s", receipt.state, receipt.event_id, receipt.person_id,
+                     extra={"alarm_id": receipt.alarm_id, "person_id": receipt.person_id})
+
+    async def _sweep(self) -> None:
+        """Do what a missed event would have done; the durable tables say what is owed."""
+        now = self._clock()
+        owed = await self._db(incidents.backlog, now)
+        for alarm_id in owed.alarms:
+            opened = await self._db(incidents.open_for_alarm, alarm_id, now)
+            if opened is not None:
+                log.info("sweep: alarm %s had no incident; %s", alarm_id, opened["incident_id"])
+        for alarm_id in owed.cleared_water:
+            await self._db(incidents.verify_water, alarm_id, now)
+        for person_id in owed.moved_persons:
+            await self._follow_fix(person_id)
+
+    async def _catch_up(self) -> None:
+        await self._sweep()
+        await self._serve_queue()
+
     async def _send_cap(self, event: Event, station: StationInfo) -> None:
         document = await self._db(_record_cap, event, station, self._clock())
         if document is not None and station.partner_id is not None:
             await self._outbox.put((self._topics.water_alert(station.partner_id), document.encode()))
 
     async def _clock_loop(self, stop: asyncio.Event) -> None:
+        swept_at = float("-inf")
         while not stop.is_set():
             try:
+                if time.monotonic() - swept_at >= self._sweep_every_s:
+                    swept_at = time.monotonic()
+                    await self._sweep()
                 refused = await self._db(store.refuse_overdue, self._clock(), self._redispatch_after_s)
                 if refused:
                     log.warning("no en_route within %.0f s for %s: re-dispatching", self._redispatch_after_s, ", ".join(refused))
@@ -239,6 +308,8 @@ class Dispatcher:
         """Assign waiting incidents, most urgent first. Once an incident finds no unit of the
         kind it needs, less urgent ones needing that kind wait too: a unit freed a moment
         later must go to the most urgent call, which the next pass serves first."""
+        if self._graph is None or self._facilities is None:
+            return  # the road network is not read yet: the reference task serves the queue then
         blocked: frozenset[str] = frozenset()
         for incident_id in await self._db(store.pending_incidents):
             started = time.perf_counter()

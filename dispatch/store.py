@@ -36,6 +36,7 @@ from dispatch.assignment import (
     transition,
 )
 from dispatch.eta import eta_from, eta_to
+from dispatch.incident_policy import LoopEvent, next_loop_stage
 from dispatch.progress import step_for
 from dispatch.roads import ROAD_CLASSES, RoadGraph
 from kernel.events import EventType, announce, emit
@@ -225,7 +226,7 @@ def assign(
             "UPDATE assignments SET hospital_id = %s, first_aid_post_id = %s WHERE incident_id = %s AND unit_id = %s AND state = 'ordered'",
             (hospital_id, post_id, incident_id, unit_id),
         )
-        loop_stage = "assigned" if incident["kind"] == "water" else None
+        loop_stage = next_loop_stage(incident["kind"], incident["loop_stage"], LoopEvent.UNIT_ORDERED)
         cur.execute(
             "UPDATE incidents SET state = 'dispatched', queued = false, loop_stage = COALESCE(%s, loop_stage), updated_at = %s "
             "WHERE incident_id = %s RETURNING *",
@@ -366,17 +367,18 @@ def _follow_unit(cur: _Cursor, assignment: dict[str, Any], old: UnitStatus, new:
     step = step_for(incident["kind"], old, new)
     cur.execute("UPDATE assignments SET state = %s WHERE assignment_id = %s", (step.assignment_state, assignment["assignment_id"]))
     target = IncidentStatus(incident["state"])
+    loop_stage = next_loop_stage(incident["kind"], incident["loop_stage"], step.loop_event) if step.loop_event else None
     if step.incident_state is not None and step.incident_state != target:
         try:
             target = transition(target, step.incident_state)
         except IllegalTransition as exc:
             _audit(cur, now, incident_id, assignment["unit_id"], "rejected_transition", "dispatcher", {"reason": str(exc)})
             return
-    elif step.loop_stage is None:
+    elif loop_stage in (None, incident["loop_stage"]):
         return
     cur.execute(
         "UPDATE incidents SET state = %s, loop_stage = COALESCE(%s, loop_stage), updated_at = %s WHERE incident_id = %s RETURNING *",
-        (target.value, step.loop_stage, now, incident_id),
+        (target.value, loop_stage, now, incident_id),
     )
     updated = _returned(cur)
     _audit(cur, now, incident_id, assignment["unit_id"], f"incident_{target.value}", "dispatcher", {"assignment": step.assignment_state})
@@ -466,9 +468,8 @@ def close_incident(conn: psycopg.Connection, incident_id: str, actor: str, now: 
         final = IncidentStatus.CLOSED if incident["state"] in ("on_scene", "transporting") else IncidentStatus.CANCELLED
         _stand_down(cur, incident_id, now, actor)
         cur.execute(
-            "UPDATE incidents SET state = %s, queued = false, loop_stage = CASE WHEN kind = 'water' THEN 'closed' END, "
-            "updated_at = %s WHERE incident_id = %s RETURNING *",
-            (final.value, now, incident_id),
+            "UPDATE incidents SET state = %s, queued = false, loop_stage = %s, updated_at = %s WHERE incident_id = %s RETURNING *",
+            (final.value, next_loop_stage(incident["kind"], incident["loop_stage"], LoopEvent.CLOSED_OUT), now, incident_id),
         )
         updated = _returned(cur)
         _audit(cur, now, incident_id, None, final.value, actor, {})

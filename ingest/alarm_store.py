@@ -1,5 +1,6 @@
-"""Alarm transitions into the database: the alarm's lifecycle and audit trail, emergency
-incidents and family escalation, each announced on the event stream (kernel.events).
+"""Alarm transitions into the database: the alarm's lifecycle and audit trail and family
+escalation, each announced on the event stream (kernel.events). Incidents are the
+dispatcher's: it opens them from these alarms.
 
 Every function takes the cursor of a transaction the caller owns, so alarms commit
 together with the readings and rule states that caused them.
@@ -23,17 +24,6 @@ from kernel.events import EventType, emit
 log = logging.getLogger(__name__)
 
 CONTROL_ROOM = "control_room"
-
-# Emergency alarm -> (incident kind, priority 1..4, 1 most urgent)
-_INCIDENT_FOR: dict[AlarmType, tuple[str, int]] = {
-    AlarmType.SOS: ("medical", 1),
-    AlarmType.FALL_UNCANCELLED: ("medical", 2),
-    AlarmType.HEART_RATE_LOW: ("medical", 1),
-    AlarmType.HEART_RATE_HIGH: ("medical", 1),
-    AlarmType.SPO2_LOW: ("medical", 2),
-    AlarmType.SMOKE: ("fire", 1),
-    AlarmType.GAS: ("fire", 1),
-}
 
 _ALARM_COLUMNS = (
     "alarm_id, source_kind, source_id, alarm_type, severity, emergency, state, person_id, first_seen, "
@@ -91,11 +81,9 @@ def _raise(cur: psycopg.Cursor, t: AlarmTransition, now: datetime) -> int:
     if t.source_kind == SourceKind.PERSON:
         row, escalation = _start_escalation(cur, row, severe=t.emergency or t.severity == "critical", now=now)
         row["escalation"] = escalation
+    # The dispatcher opens the incident an emergency or a water exceedance calls for when it
+    # hears this event (or finds the alarm without one in its sweep).
     emitted += emit(cur, EventType.ALARM_RAISED, person_id, row, now)
-    if t.emergency and t.alarm_type in _INCIDENT_FOR and person_id is not None:
-        emitted += _open_incident(cur, row, person_id, now)
-    if t.alarm_type is AlarmType.WATER_CLASS_EXCEEDED:
-        emitted += _open_water_incident(cur, row, now)
     return emitted
 
 
@@ -115,18 +103,7 @@ def _clear(cur: psycopg.Cursor, t: AlarmTransition | None, now: datetime, *, act
         return 0
     _audit(cur, row["alarm_id"], now, "cleared", actor, t.detail if t else {})
     cur.execute("UPDATE escalations SET next_at = NULL WHERE alarm_id = %s", (row["alarm_id"],))
-    emitted = emit(cur, EventType.ALARM_CLEARED, row["person_id"], row, now)
-    # The readings are back within the target: the patrol's finding is verified, and the
-    # incident waits for the control room to close it out.
-    verified = _one(
-        cur,
-        "UPDATE incidents SET loop_stage = 'verified', updated_at = %s WHERE alarm_id = %s AND kind = 'water' "
-        "AND state NOT IN ('closed', 'cancelled') RETURNING *",
-        (now, row["alarm_id"]),
-    )
-    if verified is not None:
-        emitted += emit(cur, EventType.INCIDENT_UPDATED, None, verified, now)
-    return emitted
+    return emit(cur, EventType.ALARM_CLEARED, row["person_id"], row, now)
 
 
 def acknowledge(cur: psycopg.Cursor, alarm_id: int, actor: str, now: datetime) -> dict[str, Any] | None:
@@ -202,52 +179,6 @@ def run_due_escalations(cur: psycopg.Cursor, now: datetime, limit: int = 500) ->
         escalation = {"step": step, "notify": [notified], "next_at": next_at}
         emitted += emit(cur, EventType.ALARM_UPDATED, due["person_id"], {**row, "change": "escalated", "escalation": escalation}, now)
     return emitted
-
-
-# --- incidents -----------------------------------------------------------------------------
-
-
-def _open_incident(cur: psycopg.Cursor, alarm: dict[str, Any], person_id: str, now: datetime) -> int:
-    """An emergency alarm opens an incident for the dispatcher, or joins the person's open
-    one (an SOS after a fall is the same emergency), raising its priority if needed."""
-    kind, priority = _INCIDENT_FOR[AlarmType(alarm["alarm_type"])]
-    row = _one(
-        cur,
-        """INSERT INTO incidents (kind, priority, lat, lon, person_id, description, created_at, created_by, updated_at)
-           SELECT %s, %s, p.lat, p.lon, p.person_id, %s, %s, %s, %s FROM persons p WHERE p.person_id = %s
-           ON CONFLICT (person_id) WHERE person_id IS NOT NULL AND state NOT IN ('closed', 'cancelled')
-           DO UPDATE SET priority = LEAST(incidents.priority, excluded.priority), updated_at = excluded.updated_at
-           RETURNING *, (xmax = 0) AS inserted""",
-        (kind, priority, f"{alarm['alarm_type']} alarm {alarm['alarm_id']}", now, f"alarm:{alarm['alarm_id']}", now, person_id),
-    )
-    if row is None:  # the person is not in the registry (removed meanwhile): nothing to locate
-        return 0
-    inserted = row.pop("inserted")
-    cur.execute("INSERT INTO incident_alarms (incident_id, alarm_id) VALUES (%s, %s) ON CONFLICT DO NOTHING", (row["incident_id"], alarm["alarm_id"]))
-    row["alarm_ids"] = [alarm["alarm_id"]]
-    log.info("incident %s %s for alarm %s", row["incident_id"], "opened" if inserted else "joined", alarm["alarm_id"],
-             extra={"incident_id": row["incident_id"], "alarm_id": alarm["alarm_id"], "person_id": person_id, "priority": row["priority"]})
-    return emit(cur, EventType.INCIDENT_CREATED if inserted else EventType.INCIDENT_UPDATED, person_id, row, now)
-
-
-def _open_water_incident(cur: psycopg.Cursor, alarm: dict[str, Any], now: datetime) -> int:
-    """A station worse than its target class opens the closed loop patrol → discover →
-    supervise → close out, as an incident for the nearest town's river patrol. One open
-    incident per station: a new exceedance while one is open joins it."""
-    row = _one(
-        cur,
-        """INSERT INTO incidents (kind, priority, lat, lon, station_id, alarm_id, description, created_at, created_by, updated_at)
-           SELECT 'water', 3, s.lat, s.lon, s.station_id, %s, %s, %s, %s, %s FROM stations s WHERE s.station_id = %s
-           ON CONFLICT (station_id) WHERE station_id IS NOT NULL AND state NOT IN ('closed', 'cancelled')
-           DO UPDATE SET alarm_id = excluded.alarm_id, updated_at = excluded.updated_at
-           RETURNING *, (xmax = 0) AS inserted""",
-        (alarm["alarm_id"], f"water quality worse than target at {alarm['source_id']}", now, f"alarm:{alarm['alarm_id']}", now, alarm["source_id"]),
-    )
-    if row is None:
-        return 0
-    inserted = row.pop("inserted")
-    cur.execute("INSERT INTO incident_alarms (incident_id, alarm_id) VALUES (%s, %s) ON CONFLICT DO NOTHING", (row["incident_id"], alarm["alarm_id"]))
-    return emit(cur, EventType.INCIDENT_CREATED if inserted else EventType.INCIDENT_UPDATED, None, row, now)
 
 
 # --- events --------------------------------------------------------------------------------

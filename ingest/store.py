@@ -16,6 +16,7 @@ from datetime import datetime
 import psycopg
 
 from ingest.devices import DeviceDirectory
+from ingest.locations import record_fixes
 from ingest.readings import (
     WATER_PARAMETERS,
     HomeSensorEvent,
@@ -174,6 +175,8 @@ class TelemetryStore:
                     inserted = self._move_from_stage(cur, stream)
                     result.stored[stream.name] += inserted
                     result.duplicates[stream.name] += len(stream_rows) - inserted
+                if _WEARABLE in rows:
+                    record_fixes(cur, readings)
                 for p in presences:
                     cur.execute(_PRESENCE_SQL, (p.kind.value, p.device_id, p.online, p.ts))
                 result.stored["presence"] += len(presences)

@@ -30,6 +30,7 @@ from psycopg.types.json import Jsonb
 __all__ = [
     "EVENTS_CHANNEL",
     "NOTIFY_LIMIT",
+    "SERVICE_ONLY",
     "Event",
     "EventListener",
     "EventType",
@@ -59,6 +60,13 @@ class EventType(StrEnum):
     INCIDENT_CREATED = "incident.created"
     INCIDENT_UPDATED = "incident.updated"
     UNIT_UPDATED = "unit.updated"
+    # Between services only (announced, never kept, never sent to clients): a person with an
+    # open incident has a newer fix, for the dispatcher that moves the incident.
+    PERSON_LOCATED = "person.located"
+
+
+# Events the services exchange that are not part of what clients receive.
+SERVICE_ONLY: frozenset[EventType] = frozenset({EventType.PERSON_LOCATED})
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,7 @@
     layers: {},
     unitMarkers: new Map(),
     incidentMarkers: new Map(),
+    incidentCircles: new Map(), // incident_id -> the fix's accuracy circle
     stationMarkers: new Map(),
     pickMarker: null,
     picking: false,
@@ -1348,6 +1349,20 @@
           m._html = html;
         }
       }
+    }
+    // The fix's accuracy: a circle of acc_m around a person's incident, moved with it.
+    for (const id of seen) {
+      const i = S.incidents.get(id);
+      let c = S.incidentCircles.get(id);
+      const acc = i && Number(i.location_acc_m);
+      if (!i || !(acc > 0)) { if (c) { S.layers.incidents.removeLayer(c); S.incidentCircles.delete(id); } continue; }
+      if (!c) {
+        c = L.circle([i.lat, i.lon], { radius: acc, className: "inc-accuracy", weight: 1, fillOpacity: 0.1 }).addTo(S.layers.incidents);
+        S.incidentCircles.set(id, c);
+      } else { c.setLatLng([i.lat, i.lon]); c.setRadius(acc); }
+    }
+    for (const [id, c] of S.incidentCircles) {
+      if (!seen.has(id)) { S.layers.incidents.removeLayer(c); S.incidentCircles.delete(id); }
     }
     for (const [id, m] of S.incidentMarkers) {
       if (!seen.has(id)) { S.layers.incidents.removeLayer(m); S.incidentMarkers.delete(id); }

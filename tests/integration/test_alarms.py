@@ -43,8 +43,11 @@ def open_alarms(url: str, alarm_type: str) -> list[dict]:
     return rows(url, "SELECT * FROM alarms WHERE alarm_type = %s AND state <> 'cleared'", alarm_type)
 
 
-def test_a_fall_without_cancel_raises_an_emergency_incident_60_s_later(start_ingest, publisher: Publisher, database_url: str) -> None:
+def test_a_fall_without_cancel_raises_an_emergency_incident_60_s_later(
+    start_ingest, start_dispatcher, publisher: Publisher, database_url: str
+) -> None:
     start_ingest()
+    start_dispatcher(database_url)  # the dispatcher opens incidents
     fall_ts = time.time()
     publisher.wait_acked([publisher.publish(WEARABLE, orjson.dumps({"ts": fall_ts, "fall": True}))])
     wait_for(lambda: len(open_alarms(database_url, "fall")) == 1)  # family is alerted at once
@@ -55,6 +58,7 @@ def test_a_fall_without_cancel_raises_an_emergency_incident_60_s_later(start_ing
     tick_at(database_url, deadline + timedelta(milliseconds=500))
     [alarm] = open_alarms(database_url, "fall_uncancelled")
     assert alarm["emergency"] and alarm["person_id"] == "P-0001"
+    wait_for(lambda: count(database_url, "SELECT count(*) FROM incidents") == 1)
     [incident] = rows(database_url, "SELECT * FROM incidents")
     assert (incident["kind"], incident["priority"], incident["state"], incident["person_id"]) == ("medical", 2, "new", "P-0001")
     assert incident["lat"] == pytest.approx(30.84)
@@ -78,7 +82,10 @@ def test_a_fall_cancelled_at_30_s_raises_no_incident(start_ingest, publisher: Pu
     assert cleared["state"] == "cleared" and cleared["cleared_by"] == "rule:fall"
 
 
-def test_two_sos_5_ms_apart_through_two_workers_make_one_alarm(start_ingest, publisher: Publisher, database_url: str) -> None:
+def test_two_sos_5_ms_apart_through_two_workers_make_one_alarm(
+    start_ingest, start_dispatcher, publisher: Publisher, database_url: str
+) -> None:
+    start_dispatcher(database_url)
     start_ingest("ingest-a")
     start_ingest("ingest-b")
     ts = time.time()
@@ -158,8 +165,9 @@ def test_family_acknowledgement_stops_the_escalation(start_ingest, publisher: Pu
 
 
 def test_water_station_from_class_iii_to_iv_and_back_raises_one_alarm_then_clears(
-    start_ingest, publisher: Publisher, database_url: str
+    start_ingest, start_dispatcher, publisher: Publisher, database_url: str
 ) -> None:
+    start_dispatcher(database_url)  # it opens the patrol's incident and verifies it
     listener = psycopg.connect(database_url, autocommit=True)
     listener.execute("LISTEN watchpost_events")
     start_ingest()
@@ -170,6 +178,7 @@ def test_water_station_from_class_iii_to_iv_and_back_raises_one_alarm_then_clear
         publisher.wait_acked([publisher.publish(topic, orjson.dumps({"ts": base + 60 * i, "ph": 7.2, "do_mg_l": 6.5, "nh3n_mg_l": nh3n}))])
         time.sleep(0.1)  # one reading per batch, as stations report
     wait_for(lambda: count(database_url, "SELECT count(*) FROM alarms WHERE state = 'cleared'") == 1)
+    wait_for(lambda: count(database_url, "SELECT count(*) FROM incidents WHERE loop_stage = 'verified'") == 1)
     [alarm] = rows(database_url, "SELECT * FROM alarms")
     assert (alarm["alarm_type"], alarm["source_id"], alarm["severity"]) == ("water_class_exceeded", "WS-001", "major")
     assert alarm["control_room"]

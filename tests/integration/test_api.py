@@ -162,9 +162,12 @@ def test_console_gets_events_live_catches_up_after_a_blip_and_sees_events_from_a
     assert all(e["id"] > last_id for e in caught)
 
 
-def test_family_websocket_gets_only_its_relatives_alerts(start_api, start_ingest, publisher: Publisher, jiashan_url: str) -> None:
+def test_family_websocket_gets_only_its_relatives_alerts(
+    start_api, start_ingest, start_dispatcher, publisher: Publisher, jiashan_url: str
+) -> None:
     user_a, persons_a, other = two_families(jiashan_url)
     mine = sorted(persons_a)[0]
+    start_dispatcher(jiashan_url)  # it opens the SOS's incident
     start_ingest(db_url=jiashan_url)
     api = start_api(jiashan_url)
     with ws_connect(f"{api.ws_base}/ws/family?token={api.token(user_a)}") as ws:

@@ -15,6 +15,7 @@ from dispatch.assignment import Incident, Priority, Unit, UnitStatus, decide
 from dispatch.eta import eta_to
 from dispatch.store import create_incident
 from tests.fix_broker import TEST_ROOT, Publisher
+from tests.fix_db import count
 from tests.fix_ingest import wait_for
 
 pytestmark = pytest.mark.slow
@@ -156,6 +157,7 @@ def test_a_cross_border_water_alarm_sends_cap_to_the_partner_and_opens_a_patrol_
             assert info.findtext(f"cap:{field}", namespaces=ns)
         assert info.find("cap:area/cap:areaDesc", ns) is not None
     assert docs[1].findtext("cap:references", namespaces=ns).split(",")[1] == docs[0].findtext("cap:identifier", namespaces=ns)
+    wait_for(lambda: count(jiashan_url, "SELECT count(*) FROM incidents WHERE kind = 'water' AND loop_stage = 'verified'") == 1)
     [incident] = rows(jiashan_url, "SELECT * FROM incidents WHERE kind = 'water'")
     assert incident["station_id"] == station["station_id"] and incident["loop_stage"] == "verified"
     [assignment] = rows(jiashan_url, "SELECT a.*, u.kind FROM assignments a JOIN units u USING (unit_id)")

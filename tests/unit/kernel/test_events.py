@@ -1,13 +1,17 @@
 import pytest
 
-from kernel.events import Event, EventType
+from kernel.events import SERVICE_ONLY, Event, EventType
 
 # Every event type the websocket contract names, except water.status, which nothing emits yet.
 CONTRACT_TYPES = {"alarm.raised", "alarm.updated", "alarm.cleared", "incident.created", "incident.updated", "unit.updated"}
 
 
 def test_the_event_types_are_the_ones_clients_are_promised():
-    assert {t.value for t in EventType} == CONTRACT_TYPES
+    assert {t.value for t in EventType if t not in SERVICE_ONLY} == CONTRACT_TYPES
+
+
+def test_service_only_events_are_not_in_the_contract():
+    assert {t.value for t in SERVICE_ONLY} == {"person.located"}
 
 
 def test_an_event_survives_its_notification_shape():

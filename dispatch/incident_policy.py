@@ -1,0 +1,156 @@
+"""Which alarms open which incidents, where a person's incident is placed, and the water
+incidents' closed loop. Pure: no database, no broker; the clock is passed in.
+
+The dispatcher owns incidents: it opens one when it hears an incident-opening alarm (or finds
+one without an incident in its sweep) and asks this module what to open and where.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+# Person emergencies: alarm type -> (incident kind, priority 1..4, 1 most urgent).
+INCIDENT_FOR: dict[str, tuple[str, int]] = {
+    "sos": ("medical", 1),
+    "fall_uncancelled": ("medical", 2),
+    "heart_rate_low": ("medical", 1),
+    "heart_rate_high": ("medical", 1),
+    "spo2_low": ("medical", 2),
+    "smoke": ("fire", 1),
+    "gas": ("fire", 1),
+}
+# A station worse than its target class opens the river patrol's closed loop.
+WATER_ALARM = "water_class_exceeded"
+WATER_PRIORITY = 3
+
+# The alarms that carry the wearer's own fix and event id (an alert or a telemetry flag).
+ALERT_ALARMS = frozenset({"sos", "fall", "fall_uncancelled"})
+
+# How old the wearable's latest fix may be to place a new incident. An elderly walker covers
+# about 800 m in 10 minutes; an older fix can be further from the person than their home, so
+# past that the home address is as good a guess and is the one the family knows.
+RECENT_FIX_WINDOW = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentSpec:
+    """What an alarm opens: a person's emergency or a station's patrol loop."""
+
+    kind: str
+    priority: int
+    for_person: bool
+
+
+def incident_for(alarm_type: str, *, emergency: bool, person_id: str | None) -> IncidentSpec | None:
+    """The incident an alarm opens, or None when it opens none."""
+    if alarm_type == WATER_ALARM:
+        return IncidentSpec("water", WATER_PRIORITY, for_person=False)
+    if emergency and person_id is not None and alarm_type in INCIDENT_FOR:
+        kind, priority = INCIDENT_FOR[alarm_type]
+        return IncidentSpec(kind, priority, for_person=True)
+    return None
+
+
+# --- where the person is -------------------------------------------------------------------
+
+
+class LocationSource(StrEnum):
+    ALERT_FIX = "alert_fix"  # the fix the alert itself carried
+    RECENT_FIX = "recent_fix"  # the wearable's latest fix, recent enough
+    HOME = "home"  # the registry's home address
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    lat: float
+    lon: float
+    acc_m: float | None
+    at: datetime | None  # None: not known (the home address)
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    fix: Fix
+    source: LocationSource
+
+
+def alert_fix(detail: dict[str, Any], at: datetime) -> Fix | None:
+    """The fix an alarm's detail carries (the alert lane's `lat, lon, acc_m`, or the wearable
+    telemetry's `lat, lon` on the sos/fall flag path)."""
+    lat, lon, acc = detail.get("lat"), detail.get("lon"), detail.get("acc_m")
+    if not isinstance(lat, int | float) or not isinstance(lon, int | float) or isinstance(lat, bool) or isinstance(lon, bool):
+        return None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        return None
+    return Fix(float(lat), float(lon), float(acc) if isinstance(acc, int | float) and not isinstance(acc, bool) else None, at)
+
+
+def place(alert: Fix | None, latest: Fix | None, home: Fix, now: datetime, window: timedelta = RECENT_FIX_WINDOW) -> Placement:
+    """Where help goes: the alert's fix, else the latest fix when recent, else home."""
+    if alert is not None:
+        return Placement(alert, LocationSource.ALERT_FIX)
+    if latest is not None and latest.at is not None and now - latest.at <= window:
+        return Placement(latest, LocationSource.RECENT_FIX)
+    return Placement(home, LocationSource.HOME)
+
+
+def moves_incident(current_at: datetime | None, fix: Fix, now: datetime, window: timedelta = RECENT_FIX_WINDOW) -> bool:
+    """A newer fix moves an incident; an older or equal one (redelivered, reordered) does not,
+    nor one too old to place a new incident. An incident placed at home (no fix time) moves to
+    any recent fix."""
+    if fix.at is None or now - fix.at > window:
+        return False
+    return current_at is None or fix.at > current_at
+
+
+# --- the water incidents' closed loop ------------------------------------------------------
+
+
+class LoopStage(StrEnum):
+    """patrol → discover → supervise → close out, as the incident records it."""
+
+    ASSIGNED = "assigned"  # a river patrol is sent (patrol)
+    IN_PROGRESS = "in_progress"  # the patrol is at the station (discover, remedy)
+    VERIFIED = "verified"  # the readings are back within the target (supervise)
+    CLOSED = "closed"  # the control room closed it out
+
+
+class LoopEvent(StrEnum):
+    UNIT_ORDERED = "unit_ordered"
+    UNIT_ON_SCENE = "unit_on_scene"
+    ALARM_CLEARED = "alarm_cleared"
+    CLOSED_OUT = "closed_out"
+
+
+S, E = LoopStage, LoopEvent
+
+# The whole loop, one table: (stage now, what happened) -> the next stage. None is an
+# incident just opened. A pair not listed leaves the stage as it is: a verified finding stays
+# verified when a patrol is re-sent, and a closed loop stays closed.
+LOOP: dict[tuple[LoopStage | None, LoopEvent], LoopStage] = {
+    (None, E.UNIT_ORDERED): S.ASSIGNED,
+    (S.ASSIGNED, E.UNIT_ORDERED): S.ASSIGNED,
+    (S.IN_PROGRESS, E.UNIT_ORDERED): S.ASSIGNED,
+    (None, E.UNIT_ON_SCENE): S.IN_PROGRESS,
+    (S.ASSIGNED, E.UNIT_ON_SCENE): S.IN_PROGRESS,
+    (None, E.ALARM_CLEARED): S.VERIFIED,
+    (S.ASSIGNED, E.ALARM_CLEARED): S.VERIFIED,
+    (S.IN_PROGRESS, E.ALARM_CLEARED): S.VERIFIED,
+    (None, E.CLOSED_OUT): S.CLOSED,
+    (S.ASSIGNED, E.CLOSED_OUT): S.CLOSED,
+    (S.IN_PROGRESS, E.CLOSED_OUT): S.CLOSED,
+    (S.VERIFIED, E.CLOSED_OUT): S.CLOSED,
+}
+
+
+def next_loop_stage(kind: str, current: str | None, event: LoopEvent) -> str | None:
+    """The loop stage after `event`: None for an incident outside the water loop, else the
+    stage it moves to or the one it keeps."""
+    if kind != "water":
+        return None
+    stage = LoopStage(current) if current is not None else None
+    after = LOOP.get((stage, event), stage)
+    return after.value if after is not None else None

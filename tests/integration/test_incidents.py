@@ -1,0 +1,112 @@
+"""The dispatcher owns incidents: it opens them from alarms (heard as events, or found by its
+sweep), places them where the person is, moves them with newer fixes and tells the wearer's
+device what happened — on the real broker and database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from ingest.alarm_store import acknowledge, apply_transitions
+from ingest.locations import record_fixes
+from ingest.readings import WearableReading
+from ingest.rules import Action, AlarmTransition, AlarmType, Severity, SourceKind
+from kernel.broker import DISPATCH_USER
+from tests.fix_db import count
+from tests.fix_ingest import wait_for
+
+
+def rows(url: str, sql: str, *params: object) -> list[dict]:
+    with psycopg.connect(url, row_factory=dict_row) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def raise_alarm(url: str, person_id: str, alarm_type: AlarmType, detail: dict, *, action: Action = Action.RAISE) -> None:
+    emergency = alarm_type is AlarmType.SOS
+    t = AlarmTransition(action, SourceKind.PERSON, person_id, alarm_type, Severity.CRITICAL, datetime.now(UTC), emergency=emergency, detail=detail)
+    with psycopg.connect(url) as conn:
+        apply_transitions(conn.cursor(), [t], datetime.now(UTC))
+
+
+def store_fix(url: str, person_id: str, lat: float, lon: float, at: datetime) -> None:
+    """What ingest does with a batch of wearable readings that carry a fix."""
+    with psycopg.connect(url) as conn:
+        record_fixes(conn.cursor(), [WearableReading(person_id, at, lat=lat, lon=lon)])
+
+
+def a_person(url: str) -> dict:
+    return rows(url, "SELECT person_id, lat, lon FROM persons ORDER BY person_id LIMIT 1")[0]
+
+
+def test_an_sos_raised_while_no_dispatcher_ran_gets_its_incident_from_the_sweep_at_the_alert_fix(
+    start_dispatcher, database_url: str
+) -> None:
+    person = a_person(database_url)
+    raise_alarm(database_url, person["person_id"], AlarmType.SOS,
+                {"lat": person["lat"] + 0.01, "lon": person["lon"], "acc_m": 12.0, "event_id": "e-1"})
+    assert count(database_url, "SELECT count(*) FROM incidents") == 0  # ingest opens none
+    start_dispatcher(database_url)
+    wait_for(lambda: count(database_url, "SELECT count(*) FROM incidents") == 1)
+    [incident] = rows(database_url, "SELECT * FROM incidents")
+    assert (incident["kind"], incident["priority"], incident["location_source"]) == ("medical", 1, "alert_fix")
+    assert incident["lat"] == pytest.approx(person["lat"] + 0.01) and incident["location_acc_m"] == pytest.approx(12.0)
+
+
+@pytest.mark.parametrize(("fix_age_min", "source"), [(2, "recent_fix"), (30, "home")])
+def test_an_sos_without_a_fix_goes_to_the_recent_fix_else_home(
+    start_dispatcher, database_url: str, fix_age_min: int, source: str
+) -> None:
+    person = a_person(database_url)
+    store_fix(database_url, person["person_id"], person["lat"] + 0.005, person["lon"] + 0.005,
+              datetime.now(UTC) - timedelta(minutes=fix_age_min))
+    start_dispatcher(database_url)
+    raise_alarm(database_url, person["person_id"], AlarmType.SOS, {})
+    wait_for(lambda: count(database_url, "SELECT count(*) FROM incidents") == 1)
+    [incident] = rows(database_url, "SELECT * FROM incidents")
+    assert incident["location_source"] == source
+    expected = person["lat"] + 0.005 if source == "recent_fix" else person["lat"]
+    assert incident["lat"] == pytest.approx(expected)
+
+
+def test_a_newer_fix_moves_the_incident_and_the_crew_gets_an_order_update(
+    start_dispatcher, collect, jiashan_url: str
+) -> None:
+    orders = collect(DISPATCH_USER, "unit/+/order")
+    start_dispatcher(jiashan_url)
+    person = a_person(jiashan_url)
+    raise_alarm(jiashan_url, person["person_id"], AlarmType.SOS, {"lat": person["lat"], "lon": person["lon"], "event_id": "e-2"})
+    first = orjson.loads(orders.wait_for(1)[0][2])
+    moved_to = (person["lat"] + 0.004, person["lon"] - 0.003)
+    store_fix(jiashan_url, person["person_id"], *moved_to, datetime.now(UTC))
+    update = orjson.loads(orders.wait_for(2)[1][2])
+    assert update["update"] is True and update["incident_id"] == first["incident_id"]
+    assert (update["lat"], update["lon"]) == pytest.approx(moved_to)
+    [incident] = rows(jiashan_url, "SELECT * FROM incidents")
+    assert (incident["lat"], incident["lon"]) == pytest.approx(moved_to) and incident["location_source"] == "recent_fix"
+    # an older fix arriving late moves nothing back
+    store_fix(jiashan_url, person["person_id"], person["lat"], person["lon"], datetime.now(UTC) - timedelta(minutes=1))
+    assert rows(jiashan_url, "SELECT lat FROM incidents")[0]["lat"] == pytest.approx(moved_to[0])
+
+
+def test_each_receipt_reaches_the_device_once_with_two_dispatchers(start_dispatcher, collect, jiashan_url: str) -> None:
+    person = a_person(jiashan_url)
+    receipts = collect(DISPATCH_USER, f"elder/{person['person_id']}/receipt")
+    start_dispatcher(jiashan_url, "dispatch-a")
+    start_dispatcher(jiashan_url, "dispatch-b")
+    raise_alarm(jiashan_url, person["person_id"], AlarmType.SOS, {"lat": person["lat"], "lon": person["lon"], "event_id": "sos-1"})
+    raise_alarm(jiashan_url, person["person_id"], AlarmType.FALL, {"lat": person["lat"], "lon": person["lon"], "event_id": "fall-1"})
+    [sos] = rows(jiashan_url, "SELECT alarm_id FROM alarms WHERE alarm_type = 'sos'")
+    with psycopg.connect(jiashan_url) as conn:
+        acknowledge(conn.cursor(), sos["alarm_id"], "family:daughter", datetime.now(UTC))
+    wait_for(lambda: count(jiashan_url, "SELECT count(*) FROM receipts WHERE state = 'help_dispatched'") == 2)
+    raise_alarm(jiashan_url, person["person_id"], AlarmType.FALL, {"reason": "cancelled"}, action=Action.CLEAR)
+    got = receipts.wait_for(4)
+    wait_for(lambda: count(jiashan_url, "SELECT count(*) FROM receipts") == 4)
+    with pytest.raises(TimeoutError):
+        receipts.wait_for(5, timeout=1.5)  # nothing more: each went out once
+    sent = sorted((d["event_id"], d["state"]) for d in (orjson.loads(m[2]) for m in got))
+    assert sent == [("fall-1", "cancelled"), ("fall-1", "help_dispatched"), ("sos-1", "family_notified"), ("sos-1", "help_dispatched")]
