@@ -174,11 +174,16 @@ def test_family_websocket_gets_only_its_relatives_alerts(
         publisher.wait_acked([publisher.publish(f"{TEST_ROOT}/elder/{other}/wearable", orjson.dumps({"ts": time.time(), "sos": True}))])
         time.sleep(0.5)
         publisher.wait_acked([publisher.publish(f"{TEST_ROOT}/elder/{mine}/wearable", orjson.dumps({"ts": time.time(), "sos": True}))])
-        got = [orjson.loads(ws.recv(timeout=5)) for _ in range(2)]  # alarm.raised and incident.created
-        with pytest.raises(TimeoutError):
-            ws.recv(timeout=1)
+        # alarm.raised and incident.created, then the dispatcher's incident.updated (a unit sent);
+        # everything until the stream has been quiet for a second.
+        got = [orjson.loads(ws.recv(timeout=5)) for _ in range(2)]
+        while True:
+            try:
+                got.append(orjson.loads(ws.recv(timeout=1)))
+            except TimeoutError:
+                break
     assert {e["data"]["person_id"] for e in got} == {mine}
-    assert {e["type"] for e in got} == {"alarm.raised", "incident.created"}
+    assert {"alarm.raised", "incident.created"} <= {e["type"] for e in got}
 
 
 def test_the_public_cap_feed_carries_a_valid_cap_alert_per_open_water_alarm(start_api, jiashan_url: str) -> None:
