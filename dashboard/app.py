@@ -23,6 +23,7 @@ from dashboard.context import ApiContext
 from dashboard.hub import Client, Hub
 from dashboard.routes import router
 from dashboard import trends
+from kernel.clock import Clock, SystemClock
 from kernel.settings import MqttEndpoint
 
 log = logging.getLogger(__name__)
@@ -33,10 +34,12 @@ MAX_BODY_BYTES = 64 * 1024
 
 def create_app(
     *, database_url: str, token_secret: str, topic_root: str = "jiashan", mqtt: MqttEndpoint | None = None,
-    token_ttl: timedelta = timedelta(hours=12), pool_size: int = 10,
+    token_ttl: timedelta = timedelta(hours=12), pool_size: int = 10, clock: Clock | None = None,
 ) -> FastAPI:
+    """The API process. Every time it reads comes from `clock` (the machine's by default)."""
+    clock = clock if clock is not None else SystemClock()
     pool = AsyncConnectionPool(database_url, min_size=1, max_size=pool_size, open=False, kwargs={"application_name": "watchpost-api"})
-    hub = Hub(database_url)
+    hub = Hub(database_url, clock=clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -53,7 +56,7 @@ def create_app(
                   description="Real-time monitoring and dispatch for Jiashan county. Authenticate with POST /api/token.")
     app.state.ctx = ApiContext(
         database_url=database_url, token_secret=token_secret, token_ttl=token_ttl, topic_root=topic_root,
-        mqtt=mqtt, pool=pool, hub=hub,
+        mqtt=mqtt, pool=pool, hub=hub, clock=clock.now,
     )
     app.include_router(router)
     app.include_router(trends.router)

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 import psycopg
 
+from kernel.clock import Clock, SystemClock
 from kernel.events import SERVICE_ONLY, Event, EventListener, fetch_since
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class Client:
     close: Callable[[int, str], Coroutine[Any, Any, None]]
     queue: asyncio.Queue[tuple[int | None, str]] = field(default_factory=lambda: asyncio.Queue(CLIENT_QUEUE))
     last_id: int = 0
+    connected_at: float = 0.0  # on the hub's monotonic clock, set when it is served
 
     def wants(self, event: Event) -> bool:
         if self.persons is None:
@@ -54,8 +56,9 @@ def wire(event: Event) -> str:
 
 
 class Hub:
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, *, clock: Clock | None = None) -> None:
         self._url = database_url
+        self._clock: Clock = clock if clock is not None else SystemClock()
         self._clients: set[Client] = set()
         self.dropped = 0  # slow clients disconnected, for /metrics
         self.delivered = 0
@@ -86,12 +89,15 @@ class Hub:
                 # Drop the client, not the event: it resumes from its last id.
                 self._clients.discard(client)
                 self.dropped += 1
+                log.warning("dropping a websocket client after %.0f s connected: %d events queued unsent",
+                            self._clock.monotonic() - client.connected_at, client.queue.qsize())
                 asyncio.create_task(client.close(1013, "too slow: reconnect with last_event_id to catch up"))
 
     async def serve(self, client: Client, last_event_id: int | None) -> None:
         """Register the client, replay what it missed, then stream live events until it
         goes away. Live events are queued from the moment of registration, so nothing falls
         between the replay and the live stream; duplicates are skipped by id."""
+        client.connected_at = self._clock.monotonic()
         self._clients.add(client)
         try:
             if last_event_id is not None:

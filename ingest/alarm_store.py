@@ -18,12 +18,13 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from ingest.handlers import DueEscalation, advance_due_escalations
 from ingest.rules import Action, AlarmTransition, AlarmType, SourceKind
+from ingest.rules.escalation import Contact, EscalationStep, first_step
 from kernel.events import EventType, emit
 
 log = logging.getLogger(__name__)
 
-CONTROL_ROOM = "control_room"
 
 _ALARM_COLUMNS = (
     "alarm_id, source_kind, source_id, alarm_type, severity, emergency, state, person_id, first_seen, "
@@ -125,60 +126,59 @@ def acknowledge(cur: psycopg.Cursor, alarm_id: int, actor: str, now: datetime) -
 # --- escalation ----------------------------------------------------------------------------
 
 
-def _family_chain(cur: psycopg.Cursor, person_id: str) -> list[tuple[str, int]]:
+def _family_chain(cur: psycopg.Cursor, person_id: str) -> list[Contact]:
     rows = _all(cur, "SELECT username, ack_timeout_s FROM family_links WHERE person_id = %s ORDER BY position, username", (person_id,))
-    return [(r["username"], r["ack_timeout_s"]) for r in rows]
+    return [Contact(r["username"], r["ack_timeout_s"]) for r in rows]
 
 
 def _start_escalation(cur: psycopg.Cursor, alarm: dict[str, Any], *, severe: bool, now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Family contacts in order, each with an acknowledgement timeout, then the control
-    room. A severe alarm goes to the whole family and the control room at once."""
-    chain = _family_chain(cur, alarm["person_id"])
-    if severe or not chain:
-        step, notified, next_at = len(chain), CONTROL_ROOM, None
-        notify = [f"family:{u}" for u, _ in chain] + [CONTROL_ROOM]
-    else:
-        username, timeout_s = chain[0]
-        step, notified, next_at = 0, f"family:{username}", now + timedelta(seconds=timeout_s)
-        notify = [notified]
+    """Record the first step of the person's escalation (ingest.rules.escalation decides it)."""
+    first = first_step(_family_chain(cur, alarm["person_id"]), severe=severe, now=now)
     cur.execute(
         "INSERT INTO escalations (alarm_id, person_id, step, notified, next_at) VALUES (%s, %s, %s, %s, %s)",
-        (alarm["alarm_id"], alarm["person_id"], step, notified, next_at),
+        (alarm["alarm_id"], alarm["person_id"], first.step, first.notified, first.next_at),
     )
-    if notified == CONTROL_ROOM:
+    if first.reaches_control_room:
         cur.execute("UPDATE alarms SET control_room = true WHERE alarm_id = %s", (alarm["alarm_id"],))
         alarm = {**alarm, "control_room": True}
-    _audit(cur, alarm["alarm_id"], now, "escalated", "timer", {"notify": notify})
-    return alarm, {"step": step, "notify": notify, "next_at": next_at}
+    _audit(cur, alarm["alarm_id"], now, "escalated", "timer", {"notify": list(first.notify)})
+    return alarm, {"step": first.step, "notify": list(first.notify), "next_at": first.next_at}
 
 
 def run_due_escalations(cur: psycopg.Cursor, now: datetime, limit: int = 500) -> int:
     """Advance every escalation whose acknowledgement timeout has passed. Several workers
     may run this at once: SKIP LOCKED gives each escalation to one of them."""
-    due_rows = _all(
-        cur,
-        "SELECT alarm_id, person_id, step FROM escalations WHERE next_at <= %s ORDER BY next_at LIMIT %s FOR UPDATE SKIP LOCKED",
-        (now, limit),
-    )
-    emitted = 0
-    for due in due_rows:
-        chain = _family_chain(cur, due["person_id"])
-        step = due["step"] + 1
-        if step < len(chain):
-            username, timeout_s = chain[step]
-            notified, next_at = f"family:{username}", now + timedelta(seconds=timeout_s)
-        else:
-            step, notified, next_at = len(chain), CONTROL_ROOM, None
+    return advance_due_escalations(_SqlEscalations(cur), now, limit)
+
+
+class _SqlEscalations:
+    """The escalations table, as the escalation ticker (ingest.handlers) sees it."""
+
+    def __init__(self, cur: psycopg.Cursor) -> None:
+        self._cur = cur
+
+    def due(self, now: datetime, limit: int) -> list[DueEscalation]:
+        rows = _all(
+            self._cur,
+            "SELECT alarm_id, person_id, step FROM escalations WHERE next_at <= %s ORDER BY next_at LIMIT %s FOR UPDATE SKIP LOCKED",
+            (now, limit),
+        )
+        return [DueEscalation(r["alarm_id"], r["person_id"], r["step"]) for r in rows]
+
+    def family_chain(self, person_id: str) -> list[Contact]:
+        return _family_chain(self._cur, person_id)
+
+    def record(self, due: DueEscalation, step: EscalationStep, now: datetime) -> int:
+        cur = self._cur
         cur.execute(
             "UPDATE escalations SET step = %s, notified = %s, next_at = %s WHERE alarm_id = %s",
-            (step, notified, next_at, due["alarm_id"]),
+            (step.step, step.notified, step.next_at, due.alarm_id),
         )
-        extra = ", control_room = true" if notified == CONTROL_ROOM else ""
-        row = _returned(cur, f"UPDATE alarms SET last_seen = last_seen{extra} WHERE alarm_id = %s RETURNING {_ALARM_COLUMNS}", (due["alarm_id"],))
-        _audit(cur, due["alarm_id"], now, "escalated", "timer", {"notify": [notified], "step": step})
-        escalation = {"step": step, "notify": [notified], "next_at": next_at}
-        emitted += emit(cur, EventType.ALARM_UPDATED, due["person_id"], {**row, "change": "escalated", "escalation": escalation}, now)
-    return emitted
+        extra = ", control_room = true" if step.reaches_control_room else ""
+        row = _returned(cur, f"UPDATE alarms SET last_seen = last_seen{extra} WHERE alarm_id = %s RETURNING {_ALARM_COLUMNS}", (due.alarm_id,))
+        _audit(cur, due.alarm_id, now, "escalated", "timer", {"notify": list(step.notify), "step": step.step})
+        escalation = {"step": step.step, "notify": list(step.notify), "next_at": step.next_at}
+        return emit(cur, EventType.ALARM_UPDATED, due.person_id, {**row, "change": "escalated", "escalation": escalation}, now)
 
 
 # --- events --------------------------------------------------------------------------------

@@ -11,25 +11,18 @@ from __future__ import annotations
 import functools
 import logging
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 import orjson
 import psycopg
 
 from ingest.alarm_store import apply_transitions, run_due_escalations
+from ingest.handlers import handle_readings, run_due_timers
 from ingest.readings import Reading
-from ingest.rules import Action, ConfigError, PersonConfig, WaterConfig
-from ingest.rules.engine import (
-    RuleConfigs,
-    State,
-    deadline_of,
-    evaluate,
-    new_state,
-    source_keys,
-    state_from_json,
-    tick,
-)
+from ingest.rules import Action, AlarmTransition, ConfigError, PersonConfig, WaterConfig
+from ingest.rules.engine import RuleConfigs, State, deadline_of, new_state, state_from_json
+from kernel.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +85,47 @@ def _stage(cur: psycopg.Cursor, states: Mapping[str, State], configs: RuleConfig
             copy.write_row((key, orjson.dumps(state.to_json()).decode(), deadline))
 
 
-class RuleRunner:
-    """The seam between storage and the rules; `configs` is refreshed from the registry."""
+class SqlRuleStates:
+    """The `rule_state` table within one transaction, as `ingest.handlers` sees it."""
 
-    def __init__(self) -> None:
+    def __init__(self, cur: psycopg.Cursor) -> None:
+        self._cur = cur
+
+    def load(self, keys: Iterable[str], now: datetime) -> dict[str, State]:
+        return load_states(self._cur, keys, now)
+
+    def due(self, now: datetime, limit: int) -> dict[str, State]:
+        self._cur.execute(
+            "SELECT source_key, state FROM rule_state WHERE next_deadline <= %s "
+            "ORDER BY next_deadline LIMIT %s FOR UPDATE SKIP LOCKED",
+            (now, limit),
+        )
+        return {key: state_from_json(key, data) for key, data in self._cur.fetchall()}
+
+    def save(self, states: Mapping[str, State], configs: RuleConfigs, now: datetime) -> None:
+        save_states(self._cur, states, configs, now)
+
+
+class SqlAlarms:
+    """The alarm tables within one transaction, as `ingest.handlers` sees them."""
+
+    def __init__(self, cur: psycopg.Cursor) -> None:
+        self._cur = cur
+
+    def apply(self, transitions: Sequence[AlarmTransition], now: datetime) -> int:
+        return apply_transitions(self._cur, transitions, now)
+
+    def run_due_escalations(self, now: datetime) -> int:
+        return run_due_escalations(self._cur, now)
+
+
+class RuleRunner:
+    """The seam between storage and the rules; `configs` is refreshed from the registry.
+    Times not given are read from `clock`."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
         self.configs = RuleConfigs()
+        self._clock: Clock = clock if clock is not None else SystemClock()
         # Alarms raised in the transaction under way, by type; the caller reads them with
         # take_raised() once it has committed, so a rolled-back batch counts nothing.
         self._raised: Counter[str] = Counter()
@@ -108,33 +137,20 @@ class RuleRunner:
     def discard_raised(self) -> None:
         self._raised.clear()
 
-    def on_stored(self, cur: psycopg.Cursor, readings: list[Reading], now: datetime) -> None:
+    def on_stored(self, cur: psycopg.Cursor, readings: list[Reading], now: datetime | None = None) -> None:
         """Called by the telemetry store inside the batch's transaction."""
-        if not readings:
-            return
-        states = load_states(cur, (k for r in readings for k in source_keys(r)), now)
-        changed, transitions = evaluate(readings, states, self.configs, now)
-        save_states(cur, {k: states[k] for k in changed}, self.configs, now)
-        apply_transitions(cur, transitions, now)
+        now = now if now is not None else self._clock.now()
+        transitions = handle_readings(readings, self.configs, SqlRuleStates(cur), SqlAlarms(cur), now)
         self._raised.update(str(t.alarm_type) for t in transitions if t.action is Action.RAISE)
 
-    def run_due_timers(self, conn: psycopg.Connection, now: datetime) -> int:
+    def run_due_timers(self, conn: psycopg.Connection, now: datetime | None = None) -> int:
         """Tick every source whose deadline has passed and advance due escalations, in one
         transaction. Returns the number of events emitted."""
+        now = now if now is not None else self._clock.now()
         with conn.transaction(), conn.cursor() as cur:
-            cur.execute(
-                "SELECT source_key, state FROM rule_state WHERE next_deadline <= %s "
-                "ORDER BY next_deadline LIMIT %s FOR UPDATE SKIP LOCKED",
-                (now, TIMER_BATCH),
-            )
-            states: dict[str, State] = {}
-            transitions = []
-            for key, data in cur.fetchall():
-                states[key], out = tick(key, state_from_json(key, data), self.configs, now)
-                transitions.extend(out)
-            save_states(cur, states, self.configs, now)
+            transitions, emitted = run_due_timers(self.configs, SqlRuleStates(cur), SqlAlarms(cur), now, limit=TIMER_BATCH)
             self._raised.update(str(t.alarm_type) for t in transitions if t.action is Action.RAISE)
-            return apply_transitions(cur, transitions, now) + run_due_escalations(cur, now)
+            return emitted
 
     def supervise_devices(self, conn: psycopg.Connection, device_keys: Iterable[str], now: datetime) -> None:
         """Give every registered device a state, so one that never reports is noticed."""

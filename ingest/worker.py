@@ -10,6 +10,9 @@ Memory is bounded by the broker: the worker announces a Receive Maximum and neve
 acknowledges before committing, so while the database is slow or down the broker stops
 sending once that many messages are outstanding. QoS 0 messages, which the broker does not
 count, are held back by `max_pending`: the network thread waits instead of growing.
+
+Every time the worker reads comes from its `Clock`: `now()` for what it stores, `monotonic()`
+for the batch wait and the housekeeping intervals.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -41,6 +44,7 @@ from ingest.store import (
     drop_expired_chunks,
     fetch_device_directory,
 )
+from kernel.clock import Clock
 from kernel.db import registry_version
 from kernel.settings import IngestSettings, MqttEndpoint
 from kernel.topics import Topics, shared
@@ -70,7 +74,7 @@ class IngestWorker:
         settings: IngestSettings,
         metrics: IngestMetrics,
         connect_db: Callable[[str], psycopg.Connection],
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock,
     ) -> None:
         self._endpoint = mqtt_endpoint
         self._root = topic_root
@@ -88,12 +92,12 @@ class IngestWorker:
         self._max_pending = settings.receive_maximum
         self._devices = DeviceDirectory()
         self._lock = threading.Condition()
-        self._batch = Batch(opened_at=time.monotonic())
+        self._batch = Batch(opened_at=self._clock.monotonic())
         self._pending = 0  # received, not yet committed (all open and in-flight batches)
         self._generation = 0  # bumped on every broker (re)connection
         self._stopping = threading.Event()
         self._store: TelemetryStore | None = None
-        self._rules = RuleRunner() if settings.rules_enabled else None
+        self._rules = RuleRunner(clock) if settings.rules_enabled else None
         self._supervised: set[str] = set()
         self._registry_version: int | None = None
         self._last_commit: float | None = None
@@ -138,7 +142,7 @@ class IngestWorker:
             log.warning("lost the broker connection (%s); reconnecting", reason_code)
 
     def _on_message(self, _client, _userdata, msg: mqtt.MQTTMessage) -> None:
-        received_at = self._clock()
+        received_at = self._clock.now()
         payload = msg.payload
         try:
             topic = msg.topic
@@ -159,7 +163,7 @@ class IngestWorker:
             while self._pending >= self._max_pending and not self._stopping.is_set():
                 self._lock.wait(0.5)
             if not self._batch.items:
-                self._batch.opened_at = time.monotonic()
+                self._batch.opened_at = self._clock.monotonic()
             self._batch.items.append(Received(topic, payload, readings, dead, (self._generation, msg.mid, msg.qos)))
             self._pending += 1
             # Wake the writer when a batch opens (its wait clock starts now) and when it fills.
@@ -171,10 +175,10 @@ class IngestWorker:
     def run(self) -> None:
         """Runs until `stop()`; then commits and acknowledges what it holds and returns."""
         self._load_devices_before_start()
-        next_refresh = time.monotonic() + self._settings.registry_refresh_s
+        next_refresh = self._clock.monotonic() + self._settings.registry_refresh_s
         # Not at start-up: retention can wait while a restarted worker drains its backlog.
-        next_maintenance = time.monotonic() + min(600.0, self._settings.maintenance_interval_s)
-        next_timers = time.monotonic()
+        next_maintenance = self._clock.monotonic() + min(600.0, self._settings.maintenance_interval_s)
+        next_timers = self._clock.monotonic()
         self._client.connect_async(
             self._endpoint.host, self._endpoint.port, keepalive=30, clean_start=False, properties=self._connect_properties()
         )
@@ -186,7 +190,7 @@ class IngestWorker:
                     break
                 if batch:
                     self._commit(batch)
-                now = time.monotonic()
+                now = self._clock.monotonic()
                 if now >= next_refresh:
                     self._refresh_devices()
                     next_refresh = now + self._settings.registry_refresh_s
@@ -205,7 +209,7 @@ class IngestWorker:
     def readiness(self, max_commit_age_s: float = 60.0) -> dict[str, str]:
         """Broker connected, database reachable (the last commit attempt worked), and no lag:
         nothing pending longer than `max_commit_age_s` without a commit."""
-        age = time.time() - (self._last_commit or 0)
+        age = self._clock.now().timestamp() - (self._last_commit or 0)
         with self._lock:
             pending = self._pending
         return {
@@ -230,10 +234,10 @@ class IngestWorker:
         enough) and swap it out. Returns an empty batch after a second of silence so that
         the caller can do its housekeeping, and None once stopping with nothing left."""
         s = self._settings
-        idle_until = time.monotonic() + 1.0
+        idle_until = self._clock.monotonic() + 1.0
         with self._lock:
             while True:
-                batch, now = self._batch, time.monotonic()
+                batch, now = self._batch, self._clock.monotonic()
                 if self._stopping.is_set():
                     if not batch:
                         return None
@@ -249,17 +253,17 @@ class IngestWorker:
                     return Batch(opened_at=now)
                 else:
                     self._lock.wait(idle_until - now)
-            self._batch = Batch(opened_at=time.monotonic())
+            self._batch = Batch(opened_at=self._clock.monotonic())
             return batch
 
     def _commit(self, batch: Batch) -> None:
-        started = time.monotonic()
+        started = self._clock.monotonic()
         result = self._write_with_retry(batch)
         if result is None:  # stopping while the database is unreachable: the broker keeps them
             return
         self._acknowledge(batch)
         m = self._metrics
-        m.commit_seconds.observe(time.monotonic() - started)
+        m.commit_seconds.observe(self._clock.monotonic() - started)
         m.batch_size.observe(len(batch))
         m.messages.inc(len(batch))
         for stream, n in result.stored.items():
@@ -270,7 +274,7 @@ class IngestWorker:
         m.count_dead_letters(Counter(d.reason for d in batch.dead_letters()))
         if self._rules is not None:
             m.count_alarms(self._rules.take_raised())
-        self._last_commit = time.time()
+        self._last_commit = self._clock.now().timestamp()
         m.last_commit.set(self._last_commit)
 
     def _acknowledge(self, batch: Batch) -> None:
@@ -321,7 +325,7 @@ class IngestWorker:
             except (psycopg.OperationalError, psycopg.InterfaceError):
                 raise
             except psycopg.Error as exc:
-                dead = DeadLetter(self._clock(), item.topic, item.payload, STORE_REJECTED, str(exc)[:500])
+                dead = DeadLetter(self._clock.now(), item.topic, item.payload, STORE_REJECTED, str(exc)[:500])
                 result = store.write([], [dead])
             for stream, n in result.stored.items():
                 total.stored[stream] += n
@@ -335,7 +339,7 @@ class IngestWorker:
             on_stored = None
             if self._rules is not None:
                 rules = self._rules
-                on_stored = lambda cur, readings: rules.on_stored(cur, readings, self._clock())  # noqa: E731
+                on_stored = lambda cur, readings: rules.on_stored(cur, readings, self._clock.now())  # noqa: E731
             self._store = TelemetryStore(self._connect_db(self._database_url), on_stored)
         return self._store
 
@@ -369,14 +373,14 @@ class IngestWorker:
             self._rules.configs, device_keys = fetch_rule_configs(conn)
             new = set(device_keys) - self._supervised
             if new:
-                self._rules.supervise_devices(conn, new, self._clock())
+                self._rules.supervise_devices(conn, new, self._clock.now())
                 self._supervised |= new
         self._registry_version = version
 
     def _run_timers(self) -> None:
         assert self._rules is not None
         try:
-            self._rules.run_due_timers(self._store_or_connect().connection, self._clock())
+            self._rules.run_due_timers(self._store_or_connect().connection, self._clock.now())
             self._metrics.count_alarms(self._rules.take_raised())
         except psycopg.Error as exc:
             self._rules.discard_raised()

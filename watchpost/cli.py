@@ -183,6 +183,7 @@ def ingest(config: ConfigOption = None) -> None:
     """Run an ingest worker: MQTT → validated → TimescaleDB, until SIGTERM or Ctrl-C."""
     from ingest.metrics import IngestMetrics
     from ingest.worker import IngestWorker
+    from kernel.clock import SystemClock
     from kernel.db import connect
     from kernel.health import serve_health
 
@@ -195,6 +196,7 @@ def ingest(config: ConfigOption = None) -> None:
         settings=settings.ingest,
         metrics=metrics,
         connect_db=lambda url: connect(url, application_name=settings.ingest.client_id),
+        clock=SystemClock(),
     )
     if settings.metrics_port:
         serve_health(settings.metrics_port, metrics.registry, worker.readiness)
@@ -357,6 +359,7 @@ def serve(config: ConfigOption = None, port: Annotated[int | None, typer.Option(
     import uvicorn
 
     from dashboard.app import create_app
+    from kernel.clock import SystemClock
 
     settings = _settings(config)
     application = create_app(
@@ -366,6 +369,7 @@ def serve(config: ConfigOption = None, port: Annotated[int | None, typer.Option(
         mqtt=settings.mqtt_for(settings.api),
         token_ttl=timedelta(seconds=settings.api.token_ttl_s),
         pool_size=settings.api.db_pool_size,
+        clock=SystemClock(),
     )
     # Pings find dead websocket clients within ping interval + timeout.
     uvicorn.run(application, host=settings.api.host, port=port or settings.api.port, log_level=settings.log_level.lower(),
