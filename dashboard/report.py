@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.rows import dict_row
 
+from dispatch.targets import DISPATCH, RESPONSE, RESPONSE_P1_MEAN
 from dashboard.trends import (
     DISPATCH_EDGES,
     RESPONSE_EDGES,
@@ -174,9 +175,9 @@ def render_html(r: ReportData) -> str:
     dw, rw = r.dispatch["within_target"], r.response["within_target"]
     out.append("<div class='kpis'>"
                f"<div class='kpi'><b>{len(r.incidents)}</b>incidents</div>"
-               f"<div class='kpi'><b>{_pct(dw)} {_verdict(None if dw is None else dw >= T['dispatch']['share'])}</b>dispatched ≤ 180 s (target 95 %)</div>"
-               f"<div class='kpi'><b>{_pct(rw)} {_verdict(None if rw is None else rw >= T['response']['share'])}</b>on scene ≤ 480 s (target 90 %)</div>"
-               f"<div class='kpi'><b>{_s(r.p1_mean_s)} {_verdict(None if r.p1_mean_s is None else r.p1_mean_s <= 420)}</b>priority 1 mean (target 7 min)</div></div>")
+               f"<div class='kpi'><b>{_pct(dw)} {_verdict(None if dw is None else dw >= T['dispatch']['share'])}</b>dispatched ≤ {DISPATCH.seconds:.0f} s (target {100 * (DISPATCH.share or 0):.0f} %)</div>"
+               f"<div class='kpi'><b>{_pct(rw)} {_verdict(None if rw is None else rw >= T['response']['share'])}</b>on scene ≤ {RESPONSE.seconds:.0f} s (target {100 * (RESPONSE.share or 0):.0f} %)</div>"
+               f"<div class='kpi'><b>{_s(r.p1_mean_s)} {_verdict(None if r.p1_mean_s is None else RESPONSE_P1_MEAN.met_by(r.p1_mean_s))}</b>priority 1 mean (target {RESPONSE_P1_MEAN.seconds / 60:.0f} min)</div></div>")
     out.append("<h2>Response times</h2><table><tr><th></th><th>n</th><th>p50</th><th>p90</th><th>p95</th><th>within target</th></tr>")
     for label, d in (("dispatch (created → ordered)", r.dispatch), ("response (ordered → on scene)", r.response)):
         out.append(f"<tr><th>{label}</th><td>{d['count']}</td><td>{_s(d['p50_s'])}</td><td>{_s(d['p90_s'])}</td><td>{_s(d['p95_s'])}</td><td>{_pct(d['within_target'])}</td></tr>")
@@ -189,8 +190,8 @@ def render_html(r: ReportData) -> str:
         who = i["person_id"] or i["station_id"] or ""
         out.append(f"<h3>{_e(i['incident_id'])} · {_e(i['kind'])} · P{_e(i['priority'])} · {_e(i['town'] or '')} {_e(who)} — {_e(i['state'])}"
                    f"{' / ' + _e(i['loop_stage']) if i['loop_stage'] else ''}</h3>"
-                   f"<p>created {_t(i['created_at'])} · dispatch {_s(i['dispatch_s'])} {_verdict(None if i['dispatch_s'] is None else i['dispatch_s'] <= 180)}"
-                   f" · response {_s(i['response_s'])} {_verdict(None if i['response_s'] is None else i['response_s'] <= 480)}</p>")
+                   f"<p>created {_t(i['created_at'])} · dispatch {_s(i['dispatch_s'])} {_verdict(None if i['dispatch_s'] is None else DISPATCH.met_by(i['dispatch_s']))}"
+                   f" · response {_s(i['response_s'])} {_verdict(None if i['response_s'] is None else RESPONSE.met_by(i['response_s']))}</p>")
         rows = r.timelines.get(i["incident_id"], [])
         if rows:
             out.append("<table class='tl'><tr><th>time</th><th>source</th><th>action</th><th>actor</th><th>unit</th><th>detail</th></tr>")

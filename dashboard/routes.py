@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from dashboard.auth import Principal, Role, hash_password, issue_token, verify_password
 from dashboard.context import ApiContext, anyone, context, control_room, dispatcher
+from dispatch import lifecycle
 from dispatch import store as dispatch_store
 from ingest import alarm_store
 
@@ -136,7 +137,8 @@ async def incidents(
     where = ["TRUE"]
     params: list[object] = []
     if state == "open":
-        where.append("i.state NOT IN ('closed', 'cancelled')")
+        where.append("i.state = ANY(%s)")
+        params.append(lifecycle.values(lifecycle.OPEN_INCIDENT))
     elif state:
         where.append("i.state = %s")
         params.append(state)
@@ -146,9 +148,9 @@ async def incidents(
     return await ctx.fetch(
         f"""SELECT i.*, a.unit_id, a.state AS assignment_state, a.eta_s, a.hospital_id, a.first_aid_post_id
             FROM incidents i LEFT JOIN assignments a ON a.incident_id = i.incident_id
-                 AND a.state IN ('ordered', 'en_route', 'on_scene', 'transporting', 'at_hospital')
+                 AND a.state = ANY(%s)
             WHERE {' AND '.join(where)} ORDER BY i.priority, i.created_at LIMIT %s""",
-        (*params, limit),
+        (lifecycle.values(lifecycle.OPEN_ASSIGNMENT), *params, limit),
     )
 
 

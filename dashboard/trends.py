@@ -20,6 +20,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 
 from dashboard.auth import Principal
 from dashboard.context import ApiContext, anyone, context, control_room
+from dispatch import targets as response_targets
+from dispatch.lifecycle import UnitStatus
 from ingest.readings import WATER_PARAMETERS
 from ingest.rules import ConfigError
 from ingest.rules.gb3838 import WaterBody, WaterClass, class_limit
@@ -42,23 +44,25 @@ PERSON_RANGES: dict[str, tuple[timedelta, timedelta]] = {
 STRIP_BUCKET = timedelta(minutes=10)
 HOME_ACTIVITY_KINDS = ("motion", "door", "bed")
 
-# Targets (DOMAIN.md): dispatch within 3 min for 95 %; NFPA 1710 travel 480 s for 90 %;
-# England Category 1 mean 7 min (applied to priority 1).
+# The response targets are dispatch's (dispatch/targets.py); here, their shape in the API.
 class Target(TypedDict):
     seconds: int
     share: NotRequired[float]
     source: str
 
 
-TARGETS: dict[str, Target] = {
-    "dispatch": {"seconds": 180, "share": 0.95, "source": "China pre-hospital: dispatch within 3 min, 95 %"},
-    "response": {"seconds": 480, "share": 0.90, "source": "NFPA 1710: 480 s travel, 90 %"},
-    "response_p1_mean": {"seconds": 420, "source": "England Category 1: mean 7 min"},
-}
+def _target(target: response_targets.Target) -> Target:
+    doc: Target = {"seconds": int(target.seconds), "source": target.source}
+    if target.share is not None:
+        doc["share"] = target.share
+    return doc
+
+
+TARGETS: dict[str, Target] = {name: _target(t) for name, t in response_targets.TARGETS.items()}
 DISPATCH_EDGES = [0, 30, 60, 90, 120, 180, 240, 300, 600]
 RESPONSE_EDGES = [0, 120, 240, 360, 480, 600, 900, 1200, 1800]
 MAX_SERVICE_SPAN = timedelta(days=92)
-UNIT_STATUSES = ("available", "dispatched", "en_route", "on_scene", "transporting", "at_hospital", "returning", "out_of_service")
+UNIT_STATUSES = tuple(s.value for s in UnitStatus)
 
 
 def _window(ctx: ApiContext, span: timedelta, width: timedelta) -> tuple[datetime, datetime]:

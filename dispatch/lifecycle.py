@@ -7,7 +7,7 @@ wrong button, and the control room must hear about it rather than have its board
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from types import MappingProxyType
 from typing import TypeVar
@@ -58,7 +58,6 @@ UNIT_TRANSITIONS: Mapping[UnitStatus, frozenset[UnitStatus]] = MappingProxyType(
     }
 )
 
-_OPEN_INCIDENT = (I.NEW, I.DISPATCHED, I.ON_SCENE, I.TRANSPORTING)
 INCIDENT_TRANSITIONS: Mapping[IncidentStatus, frozenset[IncidentStatus]] = MappingProxyType(
     {
         # dispatched -> new: every candidate refused or was stood down; back to the queue.
@@ -73,6 +72,38 @@ INCIDENT_TRANSITIONS: Mapping[IncidentStatus, frozenset[IncidentStatus]] = Mappi
 )
 
 S = TypeVar("S", UnitStatus, IncidentStatus)
+
+
+class AssignmentState(StrEnum):
+    """One unit's part in one incident: it follows the unit (dispatch/progress.py)."""
+
+    ORDERED = "ordered"
+    EN_ROUTE = "en_route"
+    ON_SCENE = "on_scene"
+    TRANSPORTING = "transporting"
+    AT_HOSPITAL = "at_hospital"
+    DONE = "done"
+    REFUSED = "refused"  # declined, or no en_route within the re-dispatch window
+    STOOD_DOWN = "stood_down"  # released by the control room or a manual re-assignment
+
+
+# The open and closed sets, defined here once. As value tuples so that SQL takes them as
+# parameters (`state = ANY(%s)`) instead of spelling the states out again.
+CLOSED_INCIDENT: frozenset[IncidentStatus] = frozenset(
+    state for state, nexts in INCIDENT_TRANSITIONS.items() if not nexts
+)
+OPEN_INCIDENT: frozenset[IncidentStatus] = frozenset(IncidentStatus) - CLOSED_INCIDENT
+OPEN_ASSIGNMENT: frozenset[AssignmentState] = frozenset(
+    {AssignmentState.ORDERED, AssignmentState.EN_ROUTE, AssignmentState.ON_SCENE,
+     AssignmentState.TRANSPORTING, AssignmentState.AT_HOSPITAL}
+)
+# A unit is free for a new call once it is in one of these (the queue is then served).
+FREE_UNIT: frozenset[UnitStatus] = frozenset({U.AVAILABLE, U.RETURNING})
+
+
+def values(states: Iterable[StrEnum]) -> list[str]:
+    """A state set as a sorted list of its values, the parameter of `state = ANY(%s)`."""
+    return sorted(s.value for s in states)
 
 
 class IllegalTransition(ValueError):
@@ -122,5 +153,28 @@ def transition(current: S, new: S | str) -> S:
     return target
 
 
-def is_open(status: IncidentStatus) -> bool:
-    return status in _OPEN_INCIDENT
+def is_open(status: IncidentStatus | str) -> bool:
+    return IncidentStatus(status) in OPEN_INCIDENT
+
+
+def can_reach(current: S, target: S) -> bool:
+    """Whether the lifecycle allows `current` -> `target` (repeating `current` included)."""
+    return target is current or target in allowed_next(current)
+
+
+def reachable_from(target: UnitStatus) -> frozenset[UnitStatus]:
+    """The unit statuses from which `target` may be entered: the guard a conditional
+    UPDATE puts in its WHERE, derived from the table rather than written out."""
+    return frozenset(state for state, nexts in UNIT_TRANSITIONS.items() if target in nexts)
+
+
+def released(current: UnitStatus) -> UnitStatus | None:
+    """Where a unit goes when the control room releases it from its incident: available if
+    it had not set off, returning if it is out on the road; None when the lifecycle allows
+    neither (a unit carrying a patient finishes that leg first, one out of service stays so)."""
+    if current is U.OUT_OF_SERVICE:
+        return None
+    for target in (U.AVAILABLE, U.RETURNING):
+        if target in allowed_next(current):
+            return target
+    return None

@@ -4,7 +4,8 @@ One asyncio loop with three named tasks in a TaskGroup:
 * `mqtt`: unit status and GPS from the crews (a persistent session, so none is lost while
   the dispatcher restarts; every dispatcher hears every report, in order, and the database
   applies each once — a shared group would split one unit's reports across dispatchers and
-  reorder them);
+  reorder them). A report is validated by ingest's parser, like all device input; one that
+  meets a database outage is retried, in order, until it applies (docs/dispatch.md);
 * `events`: the event stream (kernel.events) — an emergency or water alarm opens its incident
   (dispatch owns incidents), a new incident is served at once, a person's newer fix moves
   their incident and re-sends the crew's order, receipts go to the wearer's device, and a
@@ -17,7 +18,8 @@ One asyncio loop with three named tasks in a TaskGroup:
   but not yet assigned.
 
 All database work runs on one worker thread, in order, through `self._db`; orders are
-published only after the transaction that decided them has committed.
+published only after the transaction that decided them has committed. What to do on a tick,
+an incident or a report is decided in dispatch/handlers.py; this module is its I/O.
 """
 
 from __future__ import annotations
@@ -26,10 +28,9 @@ import asyncio
 import functools
 import logging
 import random
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import aiomqtt
@@ -39,19 +40,29 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from dispatch import incidents, receipts, store
+from dispatch import handlers, incidents, receipts, store
 from dispatch.assignment import REDISPATCH_AFTER_S
 from dispatch.cap import StationInfo, identifier, water_alert
-from dispatch.roads import RoadGraph
 from dispatch.incident_policy import incident_for
+from dispatch.roads import RoadGraph
+from ingest.devices import DeviceDirectory
+from ingest.parse import Limits, Reason, RejectedMessage, parse_message
+from ingest.readings import UnitPosition, UnitStatusReport
+from ingest.store import fetch_device_directory
+from kernel.clock import Clock, SystemClock
 from kernel.events import Event, EventListener, EventType
 from kernel.settings import MqttEndpoint
-from kernel.topics import ANY, Channel, Kind, Topics, parse_topic, shared
+from kernel.topics import ANY, Topics, shared
 
 log = logging.getLogger(__name__)
 
 # Backoff bounds for reconnecting to the broker and the database.
 RECONNECT_MIN_S, RECONNECT_MAX_S = 0.5, 30.0
+# A report from a unit not in the dispatcher's copy of the registry re-reads the registry
+# (a unit added since the start), at most this often.
+DIRECTORY_REFRESH_S = 10.0
+# Reason recorded for a crew report the database refused for good (not an outage).
+STORE_REJECTED = "store_rejected"
 
 # A water alarm's events and the CAP message type each becomes for the partner.
 _CAP_MSG_TYPE = {EventType.ALARM_RAISED: "Alert", EventType.ALARM_UPDATED: "Update", EventType.ALARM_CLEARED: "Cancel"}
@@ -70,7 +81,7 @@ class Dispatcher:
         client_id: str,
         share_group: str,
         connect_db: Callable[[str], psycopg.Connection],
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock | None = None,
         redispatch_after_s: float = REDISPATCH_AFTER_S,
         sweep_every_s: float = SWEEP_EVERY_S,
     ) -> None:
@@ -80,7 +91,7 @@ class Dispatcher:
         self._client_id = client_id
         self._share_group = share_group
         self._connect_db = connect_db
-        self._clock = clock
+        self._clock: Clock = clock if clock is not None else SystemClock()
         self._redispatch_after_s = redispatch_after_s
         self._sweep_every_s = sweep_every_s
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dispatch-db")
@@ -88,6 +99,10 @@ class Dispatcher:
         self._graph: RoadGraph | None = None
         self._facilities: store.Facilities | None = None
         self._partner_stations: dict[str, StationInfo] = {}
+        self._devices = DeviceDirectory()
+        self._devices_read_at = float("-inf")
+        self._store = _DatabaseStore(self)
+        self._stop = asyncio.Event()
         self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=10_000)
         self.ready = asyncio.Event()
         self.metrics = DispatchMetrics()
@@ -123,12 +138,18 @@ class Dispatcher:
         ).fetchall()
         conn.commit()
         self._partner_stations = {r[0]: StationInfo(*r) for r in rows}
+        self._read_devices(conn)
+
+    def _read_devices(self, conn: psycopg.Connection) -> None:
+        self._devices = fetch_device_directory(conn)
+        self._devices_read_at = self._clock.monotonic()
 
     # --- the process ----------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set; then the loops are cancelled where they are (every step
         is its own transaction, so none is left half-done)."""
+        self._stop = stop
         async with asyncio.TaskGroup() as tasks:
             loops = [
                 tasks.create_task(self._reference(stop), name="reference"),
@@ -202,37 +223,71 @@ class Dispatcher:
             await client.publish(topic, payload, qos=1)
 
     async def _on_unit_message(self, topic: str, payload: bytes) -> None:
-        address = parse_topic(topic, self._topics.root)
-        if address is None or address.kind is not Kind.UNIT:
-            log.info("ignoring a message on %s: not a unit's report", topic)
-            return
-        unit_id, channel = address.id, address.channel
+        """A crew's report, validated as all device input is (ingest's parser, which also
+        dead-letters it in ingest's own store if it is bad), then applied."""
         try:
-            doc = orjson.loads(payload)
-            ts = datetime.fromtimestamp(doc["ts"], UTC) if isinstance(doc.get("ts"), int | float) else datetime.fromisoformat(doc["ts"])
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            # Ingest dead-letters malformed reports with their reason; here they are skipped.
-            log.info("ignoring malformed %s from %s: %s", channel, unit_id, exc)
-            return
-        try:
+            reports = self._parse_report(topic, payload)
+        except RejectedMessage as exc:
+            if exc.reason is not Reason.UNKNOWN_DEVICE or self._clock.monotonic() - self._devices_read_at < DIRECTORY_REFRESH_S:
+                log.info("ignoring a report on %s: %s", topic, exc)
+                return
+            await self._db(self._read_devices)  # a unit registered since the last read?
+            try:
+                reports = self._parse_report(topic, payload)
+            except RejectedMessage as again:
+                log.info("ignoring a report on %s: %s", topic, again)
+                return
+        for report in reports:
+            channel = "status" if isinstance(report, UnitStatusReport) else "gps"
             self.metrics.unit_reports.labels(channel).inc()
-            if channel == Channel.STATUS and isinstance(doc.get("status"), str):
-                freed = await self._db(store.apply_unit_status, unit_id, doc["status"], ts, self._clock())
-                if freed:
-                    await self._serve_queue()
-            elif channel == Channel.GPS and isinstance(doc.get("lat"), int | float) and isinstance(doc.get("lon"), int | float):
-                await self._db(store.record_position, unit_id, float(doc["lat"]), float(doc["lon"]), ts)
+            await self._apply_until_done(topic, payload, report)
+
+    def _parse_report(self, topic: str, payload: bytes) -> list[UnitStatusReport | UnitPosition]:
+        readings = parse_message(topic, payload, root=self._topics.root, devices=self._devices, now=self._clock.now(), limits=Limits())
+        return [r for r in readings if isinstance(r, UnitStatusReport | UnitPosition)]
+
+    async def _apply_until_done(self, topic: str, payload: bytes, report: UnitStatusReport | UnitPosition) -> None:
+        """The broker has had its acknowledgement (aiomqtt acknowledges on receipt), so the
+        report is ours to keep: through a database outage it is retried with backoff, and
+        the reports behind it wait, so one unit's reports still apply in order. One the
+        database refuses for good (not an outage) is dead-lettered, never silently lost."""
+        delay = RECONNECT_MIN_S
+        while True:
+            try:
+                await handlers.apply_report(self._store, self._publish, self._clock, report, self.metrics.decision_seconds.observe)
+                return
+            except psycopg.OperationalError as exc:
+                if self._stop.is_set():
+                    log.error("stopping with a report of %s not applied (%s): %s", report.unit_id, exc, payload[:200])
+                    return
+                log.warning("could not apply a report of %s (%s); retrying in %.1f s", report.unit_id, exc, delay)
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                delay = min(delay * 2, RECONNECT_MAX_S)
+            except psycopg.Error as exc:
+                log.error("the database refused a report of %s: %s", report.unit_id, exc)
+                await self._dead_letter(topic, payload, str(exc))
+                return
+
+    async def _dead_letter(self, topic: str, payload: bytes, detail: str) -> None:
+        def insert(conn: psycopg.Connection) -> None:
+            with conn.transaction():
+                conn.execute(
+                    "INSERT INTO dead_letters (received_at, topic, payload, reason, detail) VALUES (%s, %s, %s, %s, %s)",
+                    (self._clock.now(), topic, payload, STORE_REJECTED, detail[:1000]),
+                )
+        try:
+            await self._db(insert)
         except psycopg.Error as exc:
-            log.error("could not record %s of %s: %s", channel, unit_id, exc)
+            log.error("could not dead-letter a report on %s (%s): %r", topic, exc, payload[:1000])
 
     async def _on_event(self, event: Event) -> None:
         data = event.data
         if event.type is EventType.ALARM_RAISED and isinstance(data.get("alarm_id"), int) and incident_for(
             str(data.get("alarm_type")), emergency=bool(data.get("emergency")), person_id=data.get("person_id")
         ):
-            await self._db(incidents.open_for_alarm, data["alarm_id"], self._clock())
+            await self._db(incidents.open_for_alarm, data["alarm_id"], self._clock.now())
         elif event.type is EventType.ALARM_CLEARED and isinstance(data.get("alarm_id"), int):
-            await self._db(incidents.verify_water, data["alarm_id"], self._clock())
+            await self._db(incidents.verify_water, data["alarm_id"], self._clock.now())
             if receipts.cancelled_by_wearer(data):
                 await self._send_receipts(receipts.for_alarm, data["alarm_id"], receipts.ReceiptState.CANCELLED)
         elif event.type is EventType.ALARM_UPDATED and data.get("change") == "acked" and receipts.family_acknowledged(data.get("acked_by")):
@@ -250,7 +305,7 @@ class Dispatcher:
 
     async def _follow_fix(self, person_id: str) -> None:
         """A newer fix moves the person's open incident; its crew gets the order again."""
-        moved = await self._db(incidents.follow_fix, person_id, self._clock())
+        moved = await self._db(incidents.follow_fix, person_id, self._clock.now())
         if moved is None:
             return
         update = await self._db(incidents.order_update, moved, self._graph, self._facilities)
@@ -262,14 +317,14 @@ class Dispatcher:
 
     async def _send_receipts(self, record: Callable[..., list[receipts.Receipt]], *args: Any) -> None:
         """Record and publish receipts; only the dispatcher whose insert succeeded sends one."""
-        for receipt in await self._db(record, *args, self._clock()):
+        for receipt in await self._db(record, *args, self._clock.now()):
             await self._outbox.put((self._topics.receipt(receipt.person_id), orjson.dumps(receipt.payload())))
             log.info("receipt %s for %s of %s", receipt.state, receipt.event_id, receipt.person_id,
                      extra={"alarm_id": receipt.alarm_id, "person_id": receipt.person_id})
 
     async def _sweep(self) -> None:
         """Do what a missed event would have done; the durable tables say what is owed."""
-        now = self._clock()
+        now = self._clock.now()
         owed = await self._db(incidents.backlog, now)
         for alarm_id in owed.alarms:
             opened = await self._db(incidents.open_for_alarm, alarm_id, now)
@@ -285,7 +340,7 @@ class Dispatcher:
         await self._serve_queue()
 
     async def _send_cap(self, event: Event, station: StationInfo) -> None:
-        document = await self._db(_record_cap, event, station, self._clock())
+        document = await self._db(_record_cap, event, station, self._clock.now())
         if document is not None and station.partner_id is not None:
             await self._outbox.put((self._topics.water_alert(station.partner_id), document.encode()))
 
@@ -293,37 +348,26 @@ class Dispatcher:
         swept_at = float("-inf")
         while not stop.is_set():
             try:
-                if time.monotonic() - swept_at >= self._sweep_every_s:
-                    swept_at = time.monotonic()
+                if self._clock.monotonic() - swept_at >= self._sweep_every_s:
+                    swept_at = self._clock.monotonic()
                     await self._sweep()
-                refused = await self._db(store.refuse_overdue, self._clock(), self._redispatch_after_s)
-                if refused:
-                    log.warning("no en_route within %.0f s for %s: re-dispatching", self._redispatch_after_s, ", ".join(refused))
-                await self._serve_queue()
+                if self._graph is not None:  # until the road network is read, incidents only wait
+                    await handlers.tick(self._store, self._publish, self._clock, redispatch_after_s=self._redispatch_after_s,
+                                        observe=self.metrics.decision_seconds.observe)
             except psycopg.Error as exc:
                 log.warning("clock pass failed (%s)", exc)
             await asyncio.sleep(1.0)
 
     async def _serve_queue(self) -> None:
-        """Assign waiting incidents, most urgent first. Once an incident finds no unit of the
-        kind it needs, less urgent ones needing that kind wait too: a unit freed a moment
-        later must go to the most urgent call, which the next pass serves first."""
         if self._graph is None or self._facilities is None:
             return  # the road network is not read yet: the reference task serves the queue then
-        blocked: frozenset[str] = frozenset()
-        for incident_id in await self._db(store.pending_incidents):
-            started = time.perf_counter()
-            order = await self._db(
-                functools.partial(store.assign, skip_kinds=blocked), incident_id, self._graph, self._facilities, self._clock()
-            )
-            self.metrics.decision_seconds.observe(time.perf_counter() - started)
-            if isinstance(order, store.Queued):
-                blocked |= {order.unit_kind}
-            elif order is not None:
-                await self._outbox.put((self._topics.order(order.unit_id), orjson.dumps(order.payload())))
-                log.info("ordered %s to %s (ETA %.0f s)", order.unit_id, order.incident_id, order.eta_s,
-                         extra={"incident_id": order.incident_id, "unit_id": order.unit_id, "eta_s": round(order.eta_s, 1)})
-                self.metrics.orders.inc()
+        await handlers.serve_queue(self._store, self._publish, self._clock, self.metrics.decision_seconds.observe)
+
+    async def _publish(self, order: store.Order) -> None:
+        await self._outbox.put((self._topics.order(order.unit_id), orjson.dumps(order.payload())))
+        log.info("ordered %s to %s (ETA %.0f s)", order.unit_id, order.incident_id, order.eta_s,
+                 extra={"incident_id": order.incident_id, "unit_id": order.unit_id, "eta_s": round(order.eta_s, 1)})
+        self.metrics.orders.inc()
 
     async def close(self) -> None:
         def shutdown() -> None:
@@ -343,6 +387,35 @@ class DispatchMetrics:
         )
         self.unit_reports = Counter("watchpost_dispatch_unit_reports_total", "Crew reports received, by channel", ["channel"], registry=r)
         self.broker_connects = Counter("watchpost_dispatch_broker_connects_total", "Connections to the broker", registry=r)
+
+
+class _DatabaseStore:
+    """The handlers' store: dispatch.store's transactions, on the dispatcher's database
+    thread."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self._d = dispatcher
+
+    async def pending_incidents(self) -> list[str]:
+        pending: list[str] = await self._d._db(store.pending_incidents)
+        return pending
+
+    async def assign(self, incident_id: str, now: datetime, skip_kinds: frozenset[str]) -> store.Order | store.Queued | None:
+        d = self._d
+        order: store.Order | store.Queued | None = await d._db(
+            functools.partial(store.assign, skip_kinds=skip_kinds), incident_id, d._graph, d._facilities, now
+        )
+        return order
+
+    async def refuse_overdue(self, now: datetime, after_s: float) -> list[str]:
+        refused: list[str] = await self._d._db(store.refuse_overdue, now, after_s)
+        return refused
+
+    async def apply_unit_status(self, unit_id: str, status: str, reported_at: datetime, now: datetime) -> bool:
+        return bool(await self._d._db(store.apply_unit_status, unit_id, status, reported_at, now))
+
+    async def record_position(self, unit_id: str, lat: float, lon: float, at: datetime) -> None:
+        await self._d._db(store.record_position, unit_id, lat, lon, at)
 
 
 def _record_cap(conn: psycopg.Connection, event: Event, station: StationInfo, now: datetime) -> str | None:

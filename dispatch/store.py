@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -33,17 +33,29 @@ from dispatch.assignment import (
     decide,
     nearest_first_aid_post,
     next_candidate,
+    order_pending,
+    redispatch_due,
     transition,
 )
 from dispatch.eta import eta_from, eta_to
 from dispatch.incident_policy import LoopEvent, next_loop_stage
+from dispatch.lifecycle import (
+    FREE_UNIT,
+    OPEN_ASSIGNMENT,
+    OPEN_INCIDENT,
+    AssignmentState,
+    can_reach,
+    reachable_from,
+    released,
+    values,
+)
 from dispatch.progress import step_for
 from dispatch.roads import ROAD_CLASSES, RoadGraph
 from kernel.events import EventType, announce, emit
 
 log = logging.getLogger(__name__)
 
-_OPEN_ASSIGNMENT = ("ordered", "en_route", "on_scene", "transporting", "at_hospital")
+A = AssignmentState
 _UNIT_KIND_FOR = {"medical": "ambulance", "fire": "ambulance", "water": "river_patrol"}
 
 # Each transaction reads through one cursor whose rows are dicts by column name.
@@ -155,12 +167,13 @@ def create_incident(
 
 
 def pending_incidents(conn: psycopg.Connection) -> list[str]:
-    """Waiting incidents, most urgent first, then oldest."""
+    """Waiting incidents in the order the queue policy gives them (order_pending)."""
     rows = conn.execute(
-        "SELECT incident_id FROM incidents WHERE state = 'new' ORDER BY priority, created_at, incident_id"
+        "SELECT incident_id, priority, created_at FROM incidents WHERE state = %s", (IncidentStatus.NEW.value,)
     ).fetchall()
     conn.commit()
-    return [r[0] for r in rows]
+    waiting = [Incident(incident_id, Priority(priority), created_at) for incident_id, priority, created_at in rows]
+    return [i.incident_id for i in order_pending(waiting)]
 
 
 def assign(
@@ -197,7 +210,7 @@ def assign(
         etas = {u.unit_id: float(field.etas_for([u.node])[0]) for u in units if u.node is not None}
         wanted = Incident(incident_id, Priority(incident["priority"]), incident["created_at"], unit_kind)
         decision = decide(wanted, units, etas, now)
-        cur.execute("SELECT unit_id FROM assignments WHERE incident_id = %s AND state = 'refused'", (incident_id,))
+        cur.execute("SELECT unit_id FROM assignments WHERE incident_id = %s AND state = %s", (incident_id, A.REFUSED.value))
         for refused in [r["unit_id"] for r in cur.fetchall()]:
             decision = next_candidate(decision, refused, now)
         if forced_unit is not None:
@@ -223,20 +236,21 @@ def assign(
         hospital_id = hospital.facility_id if hospital else None
         post_id = post.facility_id if post else None
         cur.execute(
-            "UPDATE assignments SET hospital_id = %s, first_aid_post_id = %s WHERE incident_id = %s AND unit_id = %s AND state = 'ordered'",
-            (hospital_id, post_id, incident_id, unit_id),
+            "UPDATE assignments SET hospital_id = %s, first_aid_post_id = %s WHERE incident_id = %s AND unit_id = %s AND state = %s",
+            (hospital_id, post_id, incident_id, unit_id, A.ORDERED.value),
         )
         loop_stage = next_loop_stage(incident["kind"], incident["loop_stage"], LoopEvent.UNIT_ORDERED)
+        target = _incident_transition(cur, incident, IncidentStatus.DISPATCHED, now, actor, unit_id)
         cur.execute(
-            "UPDATE incidents SET state = 'dispatched', queued = false, loop_stage = COALESCE(%s, loop_stage), updated_at = %s "
+            "UPDATE incidents SET state = %s, queued = false, loop_stage = COALESCE(%s, loop_stage), updated_at = %s "
             "WHERE incident_id = %s RETURNING *",
-            (loop_stage, now, incident_id),
+            (target.value, loop_stage, now, incident_id),
         )
         updated = _returned(cur)
         detail = {**decision.to_json(), "hospital": hospital_id, "first_aid_post": post_id}
         _audit(cur, now, incident_id, unit_id, "assigned", actor, detail)
         emit(cur, EventType.INCIDENT_UPDATED, incident["person_id"], {**_incident_json(updated), "unit_id": unit_id, "decision": detail}, now)
-        emit(cur, EventType.UNIT_UPDATED, None, {"unit_id": unit_id, "status": "dispatched", "incident_id": incident_id}, now)
+        emit(cur, EventType.UNIT_UPDATED, None, {"unit_id": unit_id, "status": UnitStatus.DISPATCHED.value, "incident_id": incident_id}, now)
         return Order(
             unit_id, incident_id, incident["priority"], incident["lat"], incident["lon"], incident["description"],
             decision.chosen.eta_s, hospital_id, post_id,
@@ -268,8 +282,9 @@ class _UnitRow:
 def _units(cur: _Cursor, graph: RoadGraph, facilities: Facilities) -> list[Unit]:
     with cur.connection.cursor(row_factory=class_row(_UnitRow)) as units_cur:
         rows = units_cur.execute(
-            "SELECT u.unit_id, u.kind, COALESCE(s.status, 'available') AS status, s.lat, s.lon, s.gps_at "
-            "FROM units u LEFT JOIN unit_state s USING (unit_id) ORDER BY u.unit_id"
+            "SELECT u.unit_id, u.kind, COALESCE(s.status, %s) AS status, s.lat, s.lon, s.gps_at "
+            "FROM units u LEFT JOIN unit_state s USING (unit_id) ORDER BY u.unit_id",
+            (UnitStatus.AVAILABLE.value,),  # a unit with no state row yet is at its base
         ).fetchall()
     units = []
     for r in rows:
@@ -290,10 +305,12 @@ def _book(cur: _Cursor, incident: dict[str, Any], unit_id: str, eta_s: float, de
                 (incident["incident_id"], unit_id, now, eta_s, actor, Jsonb(decision.to_json())),
             )
             cur.execute(
-                """INSERT INTO unit_state (unit_id, status, incident_id, status_at) VALUES (%s, 'dispatched', %s, %s)
-                   ON CONFLICT (unit_id) DO UPDATE SET status = 'dispatched', incident_id = excluded.incident_id, status_at = excluded.status_at
-                   WHERE unit_state.status IN ('available', 'returning')""",
-                (unit_id, incident["incident_id"], now),
+                """INSERT INTO unit_state (unit_id, status, incident_id, status_at) VALUES (%(unit)s, %(to)s, %(incident)s, %(now)s)
+                   ON CONFLICT (unit_id) DO UPDATE SET status = excluded.status, incident_id = excluded.incident_id, status_at = excluded.status_at
+                   WHERE unit_state.status = ANY(%(from)s)""",
+                # A unit may be dispatched only from the statuses the lifecycle allows it from.
+                {"unit": unit_id, "to": UnitStatus.DISPATCHED.value, "incident": incident["incident_id"], "now": now,
+                 "from": values(reachable_from(UnitStatus.DISPATCHED))},
             )
             if cur.rowcount == 0:
                 raise _Taken
@@ -307,16 +324,38 @@ class _Taken(Exception):
 
 
 def _stand_down(cur: _Cursor, incident_id: str, now: datetime, actor: str) -> None:
-    """Re-assignment: the incident's current unit is released."""
+    """Re-assignment or close-out: the incident's current units are released, each to where
+    its lifecycle allows (lifecycle.released). The incident's own state is the caller's."""
     cur.execute(
-        f"UPDATE assignments SET state = 'stood_down' WHERE incident_id = %s AND state IN {_OPEN_ASSIGNMENT} RETURNING unit_id",
-        (incident_id,),
+        "UPDATE assignments SET state = %s WHERE incident_id = %s AND state = ANY(%s) RETURNING unit_id",
+        (A.STOOD_DOWN.value, incident_id, values(OPEN_ASSIGNMENT)),
     )
-    for row in cur.fetchall():
-        cur.execute("UPDATE unit_state SET status = 'available', incident_id = NULL, status_at = %s WHERE unit_id = %s", (now, row["unit_id"]))
-        _audit(cur, now, incident_id, row["unit_id"], "stood_down", actor, {})
-        emit(cur, EventType.UNIT_UPDATED, None, {"unit_id": row["unit_id"], "status": "available", "incident_id": None}, now)
-    cur.execute("UPDATE incidents SET state = 'new' WHERE incident_id = %s", (incident_id,))
+    for unit_id in [row["unit_id"] for row in cur.fetchall()]:
+        cur.execute("SELECT status FROM unit_state WHERE unit_id = %s FOR UPDATE", (unit_id,))
+        row = cur.fetchone()
+        current = UnitStatus(row["status"]) if row is not None else UnitStatus.AVAILABLE
+        target = released(current)
+        if target is None:
+            _audit(cur, now, incident_id, unit_id, "rejected_transition", actor,
+                   {"reported": "stood_down", "reason": f"unit cannot be released while {current.value}"})
+        else:
+            cur.execute("UPDATE unit_state SET status = %s, incident_id = NULL, status_at = %s WHERE unit_id = %s",
+                        (target.value, now, unit_id))
+            emit(cur, EventType.UNIT_UPDATED, None, {"unit_id": unit_id, "status": target.value, "incident_id": None}, now)
+        _audit(cur, now, incident_id, unit_id, "stood_down", actor, {})
+
+
+def _incident_transition(
+    cur: _Cursor, incident: dict[str, Any], new: IncidentStatus, now: datetime, actor: str, unit_id: str | None
+) -> IncidentStatus:
+    """The incident's next state by its lifecycle; an illegal step is audited and the
+    current state kept."""
+    current = IncidentStatus(incident["state"])
+    try:
+        return transition(current, new)
+    except IllegalTransition as exc:
+        _audit(cur, now, incident["incident_id"], unit_id, "rejected_transition", actor, {"reason": str(exc)})
+        return current
 
 
 # --- lifecycle -----------------------------------------------------------------------------
@@ -343,11 +382,12 @@ def apply_unit_status(conn: psycopg.Connection, unit_id: str, status: str, repor
         if new == current["status"]:
             return False  # a repeated report
         cur.execute(
-            f"SELECT * FROM assignments WHERE unit_id = %s AND state IN {_OPEN_ASSIGNMENT} FOR UPDATE", (unit_id,)
+            "SELECT * FROM assignments WHERE unit_id = %s AND state = ANY(%s) FOR UPDATE", (unit_id, values(OPEN_ASSIGNMENT))
         )
         assignment = cur.fetchone()
         incident_id = assignment["incident_id"] if assignment else None
-        freed = new in (UnitStatus.AVAILABLE, UnitStatus.RETURNING, UnitStatus.OUT_OF_SERVICE)
+        # Free, or out of service: either way no longer bound to the incident.
+        freed = new in FREE_UNIT or new is UnitStatus.OUT_OF_SERVICE
         cur.execute(
             "UPDATE unit_state SET status = %s, status_at = %s, incident_id = %s WHERE unit_id = %s",
             (new.value, reported_at, None if freed else incident_id, unit_id),
@@ -356,7 +396,7 @@ def apply_unit_status(conn: psycopg.Connection, unit_id: str, status: str, repor
         emit(cur, EventType.UNIT_UPDATED, None, {"unit_id": unit_id, "status": new.value, "incident_id": incident_id}, now)
         if assignment is not None:
             _follow_unit(cur, assignment, UnitStatus(current["status"]), new, now)
-        return new in (UnitStatus.AVAILABLE, UnitStatus.RETURNING)
+        return new in FREE_UNIT
 
 
 def _follow_unit(cur: _Cursor, assignment: dict[str, Any], old: UnitStatus, new: UnitStatus, now: datetime) -> None:
@@ -365,7 +405,8 @@ def _follow_unit(cur: _Cursor, assignment: dict[str, Any], old: UnitStatus, new:
     cur.execute("SELECT * FROM incidents WHERE incident_id = %s FOR UPDATE", (incident_id,))
     incident = _returned(cur)  # an assignment's incident is never deleted
     step = step_for(incident["kind"], old, new)
-    cur.execute("UPDATE assignments SET state = %s WHERE assignment_id = %s", (step.assignment_state, assignment["assignment_id"]))
+    cur.execute("UPDATE assignments SET state = %s WHERE assignment_id = %s",
+                (AssignmentState(step.assignment_state).value, assignment["assignment_id"]))
     target = IncidentStatus(incident["state"])
     loop_stage = next_loop_stage(incident["kind"], incident["loop_stage"], step.loop_event) if step.loop_event else None
     if step.incident_state is not None and step.incident_state != target:
@@ -389,20 +430,32 @@ def refuse_overdue(conn: psycopg.Connection, now: datetime, after_s: float) -> l
     """Orders not answered with en_route in time count as refused: the unit is released and
     the incident goes back to the queue for the next candidate. Returns those incidents."""
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        cur.execute("SELECT assignment_id, ordered_at FROM assignments WHERE state = %s", (A.ORDERED.value,))
+        due = [r["assignment_id"] for r in cur.fetchall() if redispatch_due(r["ordered_at"], now, after_s=after_s)]
+        if not due:
+            return []
+        # Another dispatcher holding one of them is deciding it: skip it rather than wait.
         cur.execute(
-            "SELECT * FROM assignments WHERE state = 'ordered' AND ordered_at <= %s FOR UPDATE SKIP LOCKED",
-            (now - timedelta(seconds=after_s),),
+            "SELECT * FROM assignments WHERE assignment_id = ANY(%s) AND state = %s FOR UPDATE SKIP LOCKED",
+            (due, A.ORDERED.value),
         )
         overdue = cur.fetchall()
         for a in overdue:
-            cur.execute("UPDATE assignments SET state = 'refused' WHERE assignment_id = %s", (a["assignment_id"],))
-            cur.execute(
-                "UPDATE unit_state SET status = 'available', incident_id = NULL, status_at = %s WHERE unit_id = %s AND status = 'dispatched'",
-                (now, a["unit_id"]),
-            )
-            cur.execute("UPDATE incidents SET state = 'new', updated_at = %s WHERE incident_id = %s AND state = 'dispatched'", (now, a["incident_id"]))
+            cur.execute("UPDATE assignments SET state = %s WHERE assignment_id = %s", (A.REFUSED.value, a["assignment_id"]))
+            cur.execute("SELECT status FROM unit_state WHERE unit_id = %s FOR UPDATE", (a["unit_id"],))
+            unit = cur.fetchone()
+            if unit is not None and UnitStatus(unit["status"]) is UnitStatus.DISPATCHED:  # it never set off
+                freed = transition(UnitStatus(unit["status"]), UnitStatus.AVAILABLE)
+                cur.execute("UPDATE unit_state SET status = %s, incident_id = NULL, status_at = %s WHERE unit_id = %s",
+                            (freed.value, now, a["unit_id"]))
+                emit(cur, EventType.UNIT_UPDATED, None, {"unit_id": a["unit_id"], "status": freed.value, "incident_id": None}, now)
+            cur.execute("SELECT * FROM incidents WHERE incident_id = %s FOR UPDATE", (a["incident_id"],))
+            incident = _returned(cur)
+            if IncidentStatus(incident["state"]) is IncidentStatus.DISPATCHED:  # back to the queue
+                requeued = transition(IncidentStatus(incident["state"]), IncidentStatus.NEW)
+                cur.execute("UPDATE incidents SET state = %s, updated_at = %s WHERE incident_id = %s",
+                            (requeued.value, now, a["incident_id"]))
             _audit(cur, now, a["incident_id"], a["unit_id"], "refused", "dispatcher", {"reason": f"no en_route within {after_s:g} s"})
-            emit(cur, EventType.UNIT_UPDATED, None, {"unit_id": a["unit_id"], "status": "available", "incident_id": None}, now)
         return [a["incident_id"] for a in overdue]
 
 
@@ -461,11 +514,13 @@ def close_incident(conn: psycopg.Connection, incident_id: str, actor: str, now: 
     """The control room closes an incident (a water incident: its close-out). One not yet
     reached by a unit is cancelled; its unit, if any, is stood down."""
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        cur.execute("SELECT * FROM incidents WHERE incident_id = %s AND state NOT IN ('closed', 'cancelled') FOR UPDATE", (incident_id,))
+        cur.execute("SELECT * FROM incidents WHERE incident_id = %s AND state = ANY(%s) FOR UPDATE", (incident_id, values(OPEN_INCIDENT)))
         incident = cur.fetchone()
         if incident is None:
             return None
-        final = IncidentStatus.CLOSED if incident["state"] in ("on_scene", "transporting") else IncidentStatus.CANCELLED
+        # Closed once a unit has reached it; cancelled before: the lifecycle says which.
+        current = IncidentStatus(incident["state"])
+        final = transition(current, IncidentStatus.CLOSED if can_reach(current, IncidentStatus.CLOSED) else IncidentStatus.CANCELLED)
         _stand_down(cur, incident_id, now, actor)
         cur.execute(
             "UPDATE incidents SET state = %s, queued = false, loop_stage = %s, updated_at = %s WHERE incident_id = %s RETURNING *",

@@ -444,6 +444,7 @@ def report_cmd(
 def status(config: ConfigOption = None) -> None:
     """The state of a running installation: ingest lag, dead letters in the last hour,
     alarms, incidents, units."""
+    from dispatch.lifecycle import OPEN_INCIDENT, values
     from kernel.db import connect
 
     settings = _settings(config)
@@ -459,7 +460,9 @@ def status(config: ConfigOption = None) -> None:
             "SELECT reason, count(*) FROM dead_letters WHERE received_at > now() - interval '1 hour' GROUP BY 1 ORDER BY 2 DESC"
         ).fetchall()
         alarms = conn.execute("SELECT severity, count(*) FROM alarms WHERE state <> 'cleared' GROUP BY 1 ORDER BY 1").fetchall()
-        incidents = conn.execute("SELECT state, count(*) FROM incidents WHERE state NOT IN ('closed', 'cancelled') GROUP BY 1").fetchall()
+        incidents = conn.execute(
+            "SELECT state, count(*) FROM incidents WHERE state = ANY(%s) GROUP BY 1", (values(OPEN_INCIDENT),)
+        ).fetchall()
         units = conn.execute(
             "SELECT u.kind, COALESCE(s.status, 'available'), count(*) FROM units u LEFT JOIN unit_state s USING (unit_id) GROUP BY 1, 2 ORDER BY 1, 2"
         ).fetchall()

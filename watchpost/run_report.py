@@ -7,10 +7,10 @@ from datetime import datetime
 
 import psycopg
 
-# DOMAIN.md: China's pre-hospital goal of dispatch within 3 min for 95 % of calls, and NFPA
-# 1710's 480 s of travel for 90 % of ALS responses.
-DISPATCH_TARGET_S, DISPATCH_TARGET_SHARE = 180.0, 0.95
-TRAVEL_TARGET_S, TRAVEL_TARGET_SHARE = 480.0, 0.90
+from dispatch.targets import DISPATCH, RESPONSE, RESPONSE_P1_MEAN
+
+DISPATCH_TARGET_S, DISPATCH_TARGET_SHARE = DISPATCH.seconds, DISPATCH.share or 0.0
+TRAVEL_TARGET_S, TRAVEL_TARGET_SHARE = RESPONSE.seconds, RESPONSE.share or 0.0
 
 
 def settle(conn: psycopg.Connection, since: datetime, timeout_s: float = 60.0) -> None:
@@ -68,7 +68,7 @@ def platform_report(conn: psycopg.Connection, since: datetime) -> str:
         )
     lines.append(
         f"  travel target for the simulator's response times above: {TRAVEL_TARGET_S / 60:.0f} min for "
-        f"{TRAVEL_TARGET_SHARE:.0%} of calls (NFPA 1710); England's Category 1 mean: 7 min"
+        f"{TRAVEL_TARGET_SHARE:.0%} of calls (NFPA 1710); England's Category 1 mean: {RESPONSE_P1_MEAN.seconds / 60:.0f} min"
     )
     return "\n".join(lines)
 
