@@ -79,14 +79,6 @@ def start_ingest(broker: Broker, database_url: str, tmp_path: Path) -> Iterator[
         p.kill(signal.SIGTERM)
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 30, interval: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not reached in time")
-        time.sleep(interval)
-
-
 def stored_total(url: str) -> int:
     return sum(
         count(url, f"SELECT count(*) FROM {t}")

@@ -17,7 +17,7 @@ from ingest.rule_store import RuleRunner, fetch_rule_configs
 from ingest.rules import Action, AlarmTransition, AlarmType, Severity, SourceKind
 from tests.fix_broker import TEST_ROOT, Publisher
 from tests.fix_db import count
-from tests.fix_ingest import wait_for
+from tests.fix_wait import wait_for
 
 WEARABLE = f"{TEST_ROOT}/elder/P-0001/wearable"
 

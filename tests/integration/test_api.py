@@ -15,7 +15,7 @@ from websockets.sync.client import connect as ws_connect
 
 from dashboard.auth import Principal, Role, issue_token
 from tests.fix_broker import TEST_ROOT, Publisher
-from tests.fix_ingest import wait_for
+from tests.fix_wait import wait_for
 
 pytestmark = pytest.mark.slow
 

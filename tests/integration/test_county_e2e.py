@@ -17,7 +17,7 @@ from websockets.sync.client import connect as ws_connect
 
 from simulators.cli import build_parser, run
 from tests.fix_broker import TEST_ROOT, Broker
-from tests.fix_ingest import wait_for
+from tests.fix_wait import wait_for
 from watchpost.broker import GATEWAY_USER
 
 pytestmark = pytest.mark.slow

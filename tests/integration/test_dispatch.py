@@ -15,7 +15,7 @@ from dispatch.assignment import Incident, Priority, Unit, UnitStatus, decide
 from dispatch.eta import eta_to
 from dispatch.store import create_incident
 from tests.fix_broker import TEST_ROOT, Publisher
-from tests.fix_ingest import wait_for
+from tests.fix_wait import wait_for
 
 pytestmark = pytest.mark.slow
 

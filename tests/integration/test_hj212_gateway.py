@@ -14,7 +14,7 @@ from ingest.hj212 import CST, CommandParameters, Frame, Pollutant, build_frame, 
 from ingest.hj212_gateway import GatewayLimits, Hj212Gateway, StationCredential, password_digest
 from tests.fix_broker import TEST_ROOT, Broker
 from tests.fix_db import count
-from tests.fix_ingest import wait_for
+from tests.fix_wait import wait_for
 from watchpost.broker import GATEWAY_USER
 from watchpost.settings import MqttEndpoint
 

@@ -6,7 +6,8 @@ import orjson
 
 from tests.fix_broker import TEST_ROOT, Publisher
 from tests.fix_db import count
-from tests.fix_ingest import stored_total, wait_for
+from tests.fix_ingest import stored_total
+from tests.fix_wait import wait_for
 
 NOW = 1_790_000_000  # replaced per test by a recent time
 

@@ -11,7 +11,8 @@ import pytest
 
 from tests.fix_broker import TEST_ROOT, Publisher
 from tests.fix_db import count
-from tests.fix_ingest import stored_total, wait_for
+from tests.fix_ingest import stored_total
+from tests.fix_wait import wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,8 @@ import urllib.request
 import pytest
 
 from tests.fix_broker import Publisher, free_port
-from tests.fix_ingest import stored_total, wait_for
+from tests.fix_ingest import stored_total
+from tests.fix_wait import wait_for
 from tests.integration.test_ingest_failures import mixed_messages, publish_all
 
 pytestmark = pytest.mark.slow
