@@ -261,6 +261,7 @@ class Dispatcher:
                 log.info("ordered %s to %s (ETA %.0f s)", order.unit_id, order.incident_id, order.eta_s,
                          extra={"incident_id": order.incident_id, "unit_id": order.unit_id, "eta_s": round(order.eta_s, 1)})
                 self.metrics.orders.inc()
+        self.metrics.queue_passes.inc()
 
     async def close(self) -> None:
         def shutdown() -> None:
@@ -280,6 +281,8 @@ class DispatchMetrics:
         )
         self.unit_reports = Counter("watchpost_dispatch_unit_reports_total", "Crew reports received, by channel", ["channel"], registry=r)
         self.broker_connects = Counter("watchpost_dispatch_broker_connects_total", "Connections to the broker", registry=r)
+        # Rises at least once a second while the queue is served (the clock loop's pass).
+        self.queue_passes = Counter("watchpost_dispatch_queue_passes_total", "Completed passes over the waiting incidents", registry=r)
 
 
 def _record_cap(conn: psycopg.Connection, event: dict[str, Any], station: StationInfo, now: datetime) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import urllib.request
 from collections.abc import Callable
 
 # Short enough that a test resumes within a few milliseconds of the condition holding, long
@@ -28,3 +29,10 @@ async def until(predicate: Callable[[], object], timeout: float = 10, interval: 
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what or 'condition'} not reached within {timeout:g} s")
         await asyncio.sleep(interval)
+
+
+def metric(port: int, name: str) -> float:
+    """One sample of a service's Prometheus `/metrics` on 127.0.0.1:`port`: a progress signal
+    to wait on (the first sample of `name`, labels included in `name` when it has any)."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    return float(next(line.split()[-1] for line in text.splitlines() if line.startswith(f"{name} ")))
