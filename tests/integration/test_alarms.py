@@ -171,7 +171,7 @@ def test_water_station_from_class_iii_to_iv_and_back_raises_one_alarm_then_clear
     for i, nh3n in enumerate(series):
         publisher.wait_acked([publisher.publish(topic, orjson.dumps({"ts": base + 60 * i, "ph": 7.2, "do_mg_l": 6.5, "nh3n_mg_l": nh3n}))])
         # One reading per batch, as stations report: the next goes out once this one is stored.
-        wait_for(lambda: count(database_url, "SELECT count(*) FROM water_readings") == i + 1)
+        wait_for(lambda stored=i + 1: count(database_url, "SELECT count(*) FROM water_readings") == stored)
     wait_for(lambda: count(database_url, "SELECT count(*) FROM alarms WHERE state = 'cleared'") == 1)
     [alarm] = rows(database_url, "SELECT * FROM alarms")
     assert (alarm["alarm_type"], alarm["source_id"], alarm["severity"]) == ("water_class_exceeded", "WS-001", "major")

@@ -36,7 +36,8 @@ def report(url: str, publisher: Publisher, unit_id: str, *statuses: str) -> None
     for status in statuses:
         ts = time.time()
         publisher.wait_acked([publisher.publish(f"{TEST_ROOT}/unit/{unit_id}/status", orjson.dumps({"ts": ts, "status": status}))])
-        wait_for(lambda: last_report(url, unit_id) == datetime.fromtimestamp(ts, UTC))
+        reported = datetime.fromtimestamp(ts, UTC)
+        wait_for(lambda reported=reported: last_report(url, unit_id) == reported)
 
 
 def passes(port: int) -> float:
@@ -119,7 +120,7 @@ def test_100_incidents_and_two_dispatchers_never_double_book_and_serve_by_priori
     wait_for(lambda: len(rows(jiashan_url, "SELECT 1 FROM assignments")) == len(ambulances))
     # Two more passes each: at least one whole pass over the queue after every unit was booked.
     for port, seen in [(p, passes(p)) for p in ports]:
-        wait_for(lambda: passes(port) >= seen + 2, timeout=15)
+        wait_for(lambda port=port, seen=seen: passes(port) >= seen + 2, timeout=15)
 
     booked = rows(jiashan_url, "SELECT a.unit_id, i.priority FROM assignments a JOIN incidents i USING (incident_id)")
     assert len(booked) == len({b["unit_id"] for b in booked}) == len(ambulances)
@@ -158,7 +159,7 @@ def test_a_cross_border_water_alarm_sends_cap_to_the_partner_and_opens_a_patrol_
     for i, nh3n in enumerate([1.8] * 3 + [0.1] * 3):  # class V (worse than its target) × 3, then class I × 3
         publisher.wait_acked([publisher.publish(topic, orjson.dumps({"ts": base + 60 * i, "ph": 7.2, "do_mg_l": 7.6, "nh3n_mg_l": nh3n}))])
         # One reading per batch, as stations report: the next goes out once this one is stored.
-        wait_for(lambda: len(rows(jiashan_url, "SELECT 1 FROM water_readings WHERE station_id = %s", station["station_id"])) == stored_before + i + 1)
+        wait_for(lambda stored=stored_before + i + 1: len(rows(jiashan_url, "SELECT 1 FROM water_readings WHERE station_id = %s", station["station_id"])) == stored)
     messages = alerts.wait_for(2, timeout=30)
     from xml.etree import ElementTree as ET
 
