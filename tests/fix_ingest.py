@@ -96,7 +96,8 @@ def publish_sentinels(publisher: Publisher, n: int = 1) -> float:
     """Publish `n` readings after the messages under test; returns the time they are stamped
     from. A worker that has stored a sentinel has stored everything the broker gave it before
     (its session delivers in order, it commits in order): anything extra would be in the
-    database by then. Several sentinels reach every worker of a shared subscription."""
+    database by then. Send several to a shared group: the broker's round-robin hands each
+    worker some."""
     since = time.time()
     publisher.wait_acked([
         publisher.publish(SENTINEL_TOPIC, orjson.dumps({"ts": since + i * 0.001, "ph": 7.0})) for i in range(n)
