@@ -97,9 +97,12 @@ def test_a_simulated_county_run_end_to_end(
             assert metres(fixes[-1][:2], incident) < 400  # arrived where the incident is (snapped to the road)
         completed = [o for o in ambulance_orders if "available" in o.statuses]
         assert completed, "no crew came back available within the run"
-        for order in completed:
-            status = conn.execute("SELECT status FROM unit_state WHERE unit_id = %s", (order.unit_id,)).fetchone()[0]
-            assert status in ("available", "dispatched", "en_route")  # free again (and maybe sent out anew)
+        def status(unit_id: str) -> str:
+            return conn.execute("SELECT status FROM unit_state WHERE unit_id = %s", (unit_id,)).fetchone()[0]
+
+        for order in completed:  # free again (and maybe sent out anew) once the dispatcher took the report in
+            wait_for(lambda unit_id=order.unit_id: status(unit_id) in ("available", "dispatched", "en_route"),
+                     timeout=30, what=f"{order.unit_id} free again")
 
     stop.set()
     for t in listeners:
