@@ -354,6 +354,7 @@ class Dispatcher:
                 if self._graph is not None:  # until the road network is read, incidents only wait
                     await handlers.tick(self._store, self._publish, self._clock, redispatch_after_s=self._redispatch_after_s,
                                         observe=self.metrics.decision_seconds.observe)
+                    self.metrics.queue_passes.inc()
             except psycopg.Error as exc:
                 log.warning("clock pass failed (%s)", exc)
             await asyncio.sleep(1.0)
@@ -362,6 +363,7 @@ class Dispatcher:
         if self._graph is None or self._facilities is None:
             return  # the road network is not read yet: the reference task serves the queue then
         await handlers.serve_queue(self._store, self._publish, self._clock, self.metrics.decision_seconds.observe)
+        self.metrics.queue_passes.inc()
 
     async def _publish(self, order: store.Order) -> None:
         await self._outbox.put((self._topics.order(order.unit_id), orjson.dumps(order.payload())))
@@ -387,6 +389,8 @@ class DispatchMetrics:
         )
         self.unit_reports = Counter("watchpost_dispatch_unit_reports_total", "Crew reports received, by channel", ["channel"], registry=r)
         self.broker_connects = Counter("watchpost_dispatch_broker_connects_total", "Connections to the broker", registry=r)
+        # Rises at least once a second while the queue is served (the clock loop's pass).
+        self.queue_passes = Counter("watchpost_dispatch_queue_passes_total", "Completed passes over the waiting incidents", registry=r)
 
 
 class _DatabaseStore:

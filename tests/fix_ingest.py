@@ -9,9 +9,10 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 
-from tests.fix_broker import TEST_ROOT, Broker, process_environment
+from tests.fix_broker import TEST_ROOT, Broker, Publisher, process_environment
 from tests.fix_db import count
 from kernel.broker import INGEST_USER
 
@@ -79,16 +80,31 @@ def start_ingest(broker: Broker, database_url: str, tmp_path: Path) -> Iterator[
         p.kill(signal.SIGTERM)
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 30, interval: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not reached in time")
-        time.sleep(interval)
-
-
 def stored_total(url: str) -> int:
     return sum(
         count(url, f"SELECT count(*) FROM {t}")
         for t in ("water_readings", "wearable_readings", "home_events", "unit_positions", "unit_status_reports")
     )
+
+
+# Sentinels are readings of a test station stamped "now"; the streams under test are stamped
+# minutes or hours back, so a sentinel is told apart by its time alone.
+SENTINEL_TOPIC = f"{TEST_ROOT}/water/WS-002/telemetry"
+
+
+def publish_sentinels(publisher: Publisher, n: int = 1) -> float:
+    """Publish `n` readings after the messages under test; returns the time they are stamped
+    from. A worker that has stored a sentinel has stored everything the broker gave it before
+    (its session delivers in order, it commits in order): anything extra would be in the
+    database by then. Send several to a shared group: the broker's round-robin hands each
+    worker some."""
+    since = time.time()
+    publisher.wait_acked([
+        publisher.publish(SENTINEL_TOPIC, orjson.dumps({"ts": since + i * 0.001, "ph": 7.0})) for i in range(n)
+    ])
+    return since
+
+
+def sentinels_stored(url: str, since: float) -> int:
+    # A millisecond of slack: the worker and the database round a float time each their way.
+    return count(url, "SELECT count(*) FROM water_readings WHERE station_id = 'WS-002' AND ts > to_timestamp(%s) - interval '1 ms'", since)

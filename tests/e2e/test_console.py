@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 from tests.e2e.conftest import watch
 from tests.fix_api import TEST_PASSWORD
 from tests.fix_broker import TEST_ROOT, Publisher
-from tests.fix_ingest import wait_for
+from tests.fix_wait import wait_for
 
 pytestmark = pytest.mark.slow
 

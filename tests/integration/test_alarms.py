@@ -17,7 +17,7 @@ from ingest.rule_store import RuleRunner, fetch_rule_configs
 from ingest.rules import Action, AlarmTransition, AlarmType, Severity, SourceKind
 from tests.fix_broker import TEST_ROOT, Publisher
 from tests.fix_db import count
-from tests.fix_ingest import wait_for
+from tests.fix_wait import wait_for
 
 WEARABLE = f"{TEST_ROOT}/elder/P-0001/wearable"
 
@@ -94,9 +94,10 @@ def test_two_sos_5_ms_apart_through_two_workers_make_one_alarm(
         publisher.publish(WEARABLE, orjson.dumps({"ts": ts + 0.005, "sos": True})),
     ]
     publisher.wait_acked(mids)
+    # A reading and what its rules raise commit in one transaction: once both readings are
+    # stored, every alarm and incident they could make is in the database too.
     wait_for(lambda: count(database_url, "SELECT count(*) FROM wearable_readings") == 2)
-    wait_for(lambda: count(database_url, "SELECT count(*) FROM incidents") == 1)
-    time.sleep(0.5)
+    assert count(database_url, "SELECT count(*) FROM incidents") == 1
     assert count(database_url, "SELECT count(*) FROM alarms WHERE alarm_type = 'sos'") == 1
     [incident] = rows(database_url, "SELECT * FROM incidents")
     assert incident["priority"] == 1
@@ -159,7 +160,8 @@ def test_family_acknowledgement_stops_the_escalation(start_ingest, publisher: Pu
     [alarm] = open_alarms(database_url, "fall")
     with psycopg.connect(database_url) as conn:
         assert acknowledge(conn.cursor(), alarm["alarm_id"], "fam1", datetime.now(UTC)) is not None
-    time.sleep(3.5)
+    # A timer pass at an instant past the family's 2 s: an escalation still due would go on now.
+    tick_at(database_url, datetime.now(UTC) + timedelta(seconds=3.5))
     [after] = open_alarms(database_url, "fall")
     assert after["state"] == "acked" and after["acked_by"] == "fam1" and not after["control_room"]
 
@@ -176,7 +178,8 @@ def test_water_station_from_class_iii_to_iv_and_back_raises_one_alarm_then_clear
     series = [1.2] * 4 + [0.8] * 3  # NH3-N: class IV (> 1.0) for 4 readings, then III
     for i, nh3n in enumerate(series):
         publisher.wait_acked([publisher.publish(topic, orjson.dumps({"ts": base + 60 * i, "ph": 7.2, "do_mg_l": 6.5, "nh3n_mg_l": nh3n}))])
-        time.sleep(0.1)  # one reading per batch, as stations report
+        # One reading per batch, as stations report: the next goes out once this one is stored.
+        wait_for(lambda stored=i + 1: count(database_url, "SELECT count(*) FROM water_readings") == stored)
     wait_for(lambda: count(database_url, "SELECT count(*) FROM alarms WHERE state = 'cleared'") == 1)
     wait_for(lambda: count(database_url, "SELECT count(*) FROM incidents WHERE loop_stage = 'verified'") == 1)
     [alarm] = rows(database_url, "SELECT * FROM alarms")

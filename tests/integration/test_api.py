@@ -15,7 +15,8 @@ from websockets.sync.client import connect as ws_connect
 
 from dashboard.auth import Principal, Role, issue_token
 from tests.fix_broker import TEST_ROOT, Publisher
-from tests.fix_ingest import wait_for
+from tests.fix_db import count
+from tests.fix_wait import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -172,7 +173,9 @@ def test_family_websocket_gets_only_its_relatives_alerts(
     api = start_api(jiashan_url)
     with ws_connect(f"{api.ws_base}/ws/family?token={api.token(user_a)}") as ws:
         publisher.wait_acked([publisher.publish(f"{TEST_ROOT}/elder/{other}/wearable", orjson.dumps({"ts": time.time(), "sos": True}))])
-        time.sleep(0.5)
+        # The other family's events are in the stream before ours: were they let through,
+        # they would be what the socket gets first.
+        wait_for(lambda: count(jiashan_url, "SELECT count(*) FROM events WHERE person_id = %s", other) > 0)
         publisher.wait_acked([publisher.publish(f"{TEST_ROOT}/elder/{mine}/wearable", orjson.dumps({"ts": time.time(), "sos": True}))])
         # alarm.raised and incident.created, then the dispatcher's incident.updated (a unit sent);
         # everything until the stream has been quiet for a second.

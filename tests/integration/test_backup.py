@@ -16,7 +16,7 @@ import pytest
 
 from tests.fix_broker import TEST_ROOT, Publisher
 from tests.fix_db import count, empty_database
-from tests.fix_ingest import wait_for
+from tests.fix_wait import wait_for
 
 pytestmark = pytest.mark.slow
 

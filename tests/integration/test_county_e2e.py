@@ -17,7 +17,7 @@ from websockets.sync.client import connect as ws_connect
 
 from simulators.cli import build_parser, run
 from tests.fix_broker import TEST_ROOT, Broker
-from tests.fix_ingest import wait_for
+from tests.fix_wait import wait_for
 from kernel.broker import GATEWAY_USER
 
 pytestmark = pytest.mark.slow
@@ -97,15 +97,18 @@ def test_a_simulated_county_run_end_to_end(
             assert metres(fixes[-1][:2], incident) < 400  # arrived where the incident is (snapped to the road)
         completed = [o for o in ambulance_orders if "available" in o.statuses]
         assert completed, "no crew came back available within the run"
-        for order in completed:
-            # Free again: available now, or sent out anew after it came back (any stage of that order).
+        def free_again(incident_id: str, unit_id: str) -> bool:
+            """Available now, or sent out anew after it came back (at any stage of that order)."""
             status, newer_orders = conn.execute(
                 "SELECT s.status, (SELECT count(*) FROM assignments a WHERE a.unit_id = s.unit_id AND a.ordered_at > "
                 "(SELECT max(ordered_at) FROM assignments WHERE unit_id = s.unit_id AND incident_id = %s)) "
                 "FROM unit_state s WHERE s.unit_id = %s",
-                (order.incident_id, order.unit_id),
+                (incident_id, unit_id),
             ).fetchone()
-            assert status == "available" or newer_orders > 0, (order, status)
+            return status == "available" or newer_orders > 0
+
+        for order in completed:  # once the dispatcher took the crew's report in
+            wait_for(lambda o=order: free_again(o.incident_id, o.unit_id), timeout=30, what=f"{order.unit_id} free again")
 
     stop.set()
     for t in listeners:

@@ -14,9 +14,9 @@ from psycopg.rows import dict_row
 from dispatch.assignment import Incident, Priority, Unit, UnitStatus, decide
 from dispatch.eta import eta_to
 from dispatch.store import create_incident
-from tests.fix_broker import TEST_ROOT, Publisher
+from tests.fix_broker import TEST_ROOT, Publisher, free_port
 from tests.fix_db import count
-from tests.fix_ingest import wait_for
+from tests.fix_wait import metric, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -31,10 +31,23 @@ def new_incident(url: str, lat: float, lon: float, priority: int = 2, kind: str 
         return create_incident(conn, lat=lat, lon=lon, kind=kind, priority=priority, description="test call", actor="calltaker", now=datetime.now(UTC))["incident_id"]
 
 
-def report(publisher: Publisher, unit_id: str, *statuses: str) -> None:
+def report(url: str, publisher: Publisher, unit_id: str, *statuses: str) -> None:
+    """A crew reports one status at a time, each once the last has been taken in: applied
+    or rejected, a report moves the unit's last report time to its own."""
     for status in statuses:
-        publisher.wait_acked([publisher.publish(f"{TEST_ROOT}/unit/{unit_id}/status", orjson.dumps({"ts": time.time(), "status": status}))])
-        time.sleep(0.05)
+        ts = time.time()
+        publisher.wait_acked([publisher.publish(f"{TEST_ROOT}/unit/{unit_id}/status", orjson.dumps({"ts": ts, "status": status}))])
+        reported = datetime.fromtimestamp(ts, UTC)
+        wait_for(lambda reported=reported: last_report(url, unit_id) == reported)
+
+
+def passes(port: int) -> float:
+    return metric(port, "watchpost_dispatch_queue_passes_total")
+
+
+def last_report(url: str, unit_id: str) -> datetime | None:
+    found = rows(url, "SELECT report_ts FROM unit_state WHERE unit_id = %s", unit_id)
+    return found[0]["report_ts"] if found else None
 
 
 def test_an_incident_gets_an_order_for_the_nearest_unit_by_road_with_its_eta(
@@ -74,10 +87,10 @@ def test_status_messages_drive_the_unit_and_incident_lifecycle(start_dispatcher,
     unit_id = topic.split("/")[-2]
     crew = Publisher(broker)
     try:
-        report(crew, unit_id, "en_route", "on_scene")
+        report(jiashan_url, crew, unit_id, "en_route", "on_scene")
         wait_for(lambda: rows(jiashan_url, "SELECT state FROM incidents WHERE incident_id = %s", incident_id)[0]["state"] == "on_scene")
-        report(crew, unit_id, "at_hospital")  # illegal: on_scene → at_hospital skips transporting
-        report(crew, unit_id, "transporting", "at_hospital", "returning", "available")
+        report(jiashan_url, crew, unit_id, "at_hospital")  # illegal: on_scene → at_hospital skips transporting
+        report(jiashan_url, crew, unit_id, "transporting", "at_hospital", "returning", "available")
     finally:
         crew.close()
     wait_for(lambda: rows(jiashan_url, "SELECT status FROM unit_state WHERE unit_id = %s", unit_id)[0]["status"] == "available")
@@ -102,10 +115,13 @@ def test_100_incidents_and_two_dispatchers_never_double_book_and_serve_by_priori
         s = rng.choice(stations)
         new_incident(jiashan_url, s["lat"] + rng.uniform(-0.01, 0.01), s["lon"] + rng.uniform(-0.01, 0.01), priority=p)
     ambulances = [u["unit_id"] for u in jiashan_registry["units"] if u["kind"] == "ambulance"]
-    start_dispatcher(jiashan_url, "dispatch-a")
-    start_dispatcher(jiashan_url, "dispatch-b")
+    ports = [free_port(), free_port()]
+    start_dispatcher(jiashan_url, "dispatch-a", metrics_port=str(ports[0]))
+    start_dispatcher(jiashan_url, "dispatch-b", metrics_port=str(ports[1]))
     wait_for(lambda: len(rows(jiashan_url, "SELECT 1 FROM assignments")) == len(ambulances))
-    time.sleep(1.5)  # both dispatchers have passed over the queue again by now
+    # Two more passes each: at least one whole pass over the queue after every unit was booked.
+    for port, seen in [(p, passes(p)) for p in ports]:
+        wait_for(lambda port=port, seen=seen: passes(port) >= seen + 2, timeout=15)
 
     booked = rows(jiashan_url, "SELECT a.unit_id, i.priority FROM assignments a JOIN incidents i USING (incident_id)")
     assert len(booked) == len({b["unit_id"] for b in booked}) == len(ambulances)
@@ -118,7 +134,7 @@ def test_100_incidents_and_two_dispatchers_never_double_book_and_serve_by_priori
         for _ in range(2):
             for unit_id in ambulances:
                 wait_for(lambda: rows(jiashan_url, "SELECT status FROM unit_state WHERE unit_id = %s", unit_id)[0]["status"] == "dispatched")
-                report(crew, unit_id, "en_route", "on_scene", "returning", "available")
+                report(jiashan_url, crew, unit_id, "en_route", "on_scene", "returning", "available")
         wait_for(lambda: len(rows(jiashan_url, "SELECT 1 FROM assignments")) == 3 * len(ambulances), timeout=60)
     finally:
         crew.close()
@@ -140,9 +156,11 @@ def test_a_cross_border_water_alarm_sends_cap_to_the_partner_and_opens_a_patrol_
     start_dispatcher(jiashan_url)
     topic = f"{TEST_ROOT}/water/{station['station_id']}/telemetry"
     base = time.time() - 900
+    stored_before = len(rows(jiashan_url, "SELECT 1 FROM water_readings WHERE station_id = %s", station["station_id"]))
     for i, nh3n in enumerate([1.8] * 3 + [0.1] * 3):  # class V (worse than its target) × 3, then class I × 3
         publisher.wait_acked([publisher.publish(topic, orjson.dumps({"ts": base + 60 * i, "ph": 7.2, "do_mg_l": 7.6, "nh3n_mg_l": nh3n}))])
-        time.sleep(0.1)
+        # One reading per batch, as stations report: the next goes out once this one is stored.
+        wait_for(lambda stored=stored_before + i + 1: len(rows(jiashan_url, "SELECT 1 FROM water_readings WHERE station_id = %s", station["station_id"])) == stored)
     messages = alerts.wait_for(2, timeout=30)
     from xml.etree import ElementTree as ET
 

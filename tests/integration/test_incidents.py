@@ -17,7 +17,7 @@ from ingest.readings import WearableReading
 from ingest.rules import Action, AlarmTransition, AlarmType, Severity, SourceKind
 from kernel.broker import DISPATCH_USER
 from tests.fix_db import count
-from tests.fix_ingest import wait_for
+from tests.fix_wait import wait_for
 
 
 def rows(url: str, sql: str, *params: object) -> list[dict]:

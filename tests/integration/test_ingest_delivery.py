@@ -6,7 +6,8 @@ import orjson
 
 from tests.fix_broker import TEST_ROOT, Publisher
 from tests.fix_db import count
-from tests.fix_ingest import stored_total, wait_for
+from tests.fix_ingest import stored_total
+from tests.fix_wait import wait_for
 
 NOW = 1_790_000_000  # replaced per test by a recent time
 
@@ -73,13 +74,14 @@ def test_a_device_cannot_publish_under_another_id(broker, start_ingest, database
     try:
         ok = station.publish(*water("WS-001", time.time()))
         forged = station.publish(*water("WS-002", time.time()))
-        codes = station.wait_acked([ok, forged])
+        # Published after the forgery: once it is stored, the forgery would be too.
+        after = station.publish(*water("WS-001", time.time() + 0.001))
+        codes = station.wait_acked([ok, forged, after])
     finally:
         station.close()
-    assert codes[ok] == 0
+    assert codes[ok] == codes[after] == 0
     assert codes[forged] == 135  # MQTT v5 "not authorized": the broker never accepted it
-    wait_for(lambda: count(database_url, "SELECT count(*) FROM water_readings") == 1)
-    time.sleep(0.3)
+    wait_for(lambda: count(database_url, "SELECT count(*) FROM water_readings WHERE station_id = 'WS-001'") == 2)
     assert count(database_url, "SELECT count(*) FROM water_readings WHERE station_id = 'WS-002'") == 0
 
 

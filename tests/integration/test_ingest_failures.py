@@ -11,7 +11,8 @@ import pytest
 
 from tests.fix_broker import TEST_ROOT, Publisher
 from tests.fix_db import count
-from tests.fix_ingest import stored_total, wait_for
+from tests.fix_ingest import publish_sentinels, sentinels_stored, stored_total
+from tests.fix_wait import metric, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -55,13 +56,14 @@ def test_kill_9_mid_stream_loses_and_duplicates_nothing(start_ingest, publisher:
     ingest.start()
     sender.join(120)
     wait_for(lambda: stored_total(database_url) >= n, timeout=120)
-    time.sleep(1.0)  # anything extra would show up now
+    since = publish_sentinels(publisher)
+    wait_for(lambda: sentinels_stored(database_url, since) == 1)  # anything extra is stored by now
     assert killed_at < n, "the kill happened after everything was stored; the test proved nothing"
-    assert stored_total(database_url) == n
+    assert stored_total(database_url) == n + 1
     assert count(database_url, "SELECT count(*) FROM dead_letters") == 0
 
 
-def test_database_outage_of_10_s_loses_nothing(start_ingest, publisher: Publisher, database_url: str, db_proxy) -> None:
+def test_a_database_outage_mid_stream_loses_nothing(start_ingest, publisher: Publisher, database_url: str, db_proxy) -> None:
     n = 6000
     messages = mixed_messages(n, time.time() - 3600)
     ingest = start_ingest(db_url=db_proxy.url_for(database_url))
@@ -70,10 +72,12 @@ def test_database_outage_of_10_s_loses_nothing(start_ingest, publisher: Publishe
     db_proxy.cut()
     sender = threading.Thread(target=publish_all, args=(publisher, messages[2000:]))
     sender.start()
-    time.sleep(10)
+    # The outage lasts until the broker has taken the rest of the stream and the worker has
+    # failed to commit and backed off several times over.
+    sender.join(60)
+    wait_for(lambda: ingest.log().count("messages failed") >= 4, timeout=30, what="four failed commits")
     assert stored_total(database_url) == 2000  # the outage was real
     db_proxy.restore()
-    sender.join(60)
     wait_for(lambda: stored_total(database_url) == n, timeout=60)
     assert ingest.alive
     assert "retrying" in ingest.log()
@@ -137,38 +141,88 @@ def test_hostile_payloads_are_dead_lettered_with_reasons_and_ingest_survives(
 def test_while_the_database_is_down_a_worker_holds_at_most_its_receive_maximum(
     start_ingest, publisher: Publisher, database_url: str, db_proxy
 ) -> None:
-    import urllib.request
-
     from tests.fix_broker import free_port
 
     port = free_port()
     start_ingest(db_url=db_proxy.url_for(database_url), metrics_port=str(port), ingest__receive_maximum="500")
 
     def pending() -> float:
-        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
-        return float(next(line.split()[1] for line in text.splitlines() if line.startswith("watchpost_ingest_pending_messages ")))
+        return metric(port, "watchpost_ingest_pending_messages")
 
     db_proxy.cut()
     publish_all(publisher, mixed_messages(3000, time.time() - 600))  # the broker accepts all of them
-    time.sleep(2)
-    assert 0 < pending() <= 500
+    wait_for(lambda: pending() >= 500)  # the broker has handed over as many as the worker may hold…
+    assert 0 < pending() <= 500  # …and no more
     db_proxy.restore()
     wait_for(lambda: stored_total(database_url) == 3000, timeout=60)
     assert pending() == 0
 
 
-def test_a_broker_restart_mid_stream_loses_nothing(broker, start_ingest, publisher: Publisher, database_url: str) -> None:
-    messages = mixed_messages(4000, time.time() - 600)
-    ingest = start_ingest()
-    publish_all(publisher, messages[:2000])
-    wait_for(lambda: stored_total(database_url) == 2000)
-    publisher.close()
-    broker.stop()  # a clean stop: Mosquitto saves its sessions
-    broker.start()
-    ingest.wait_connected()
-    again = Publisher(broker)
+# MQTT v5 "no matching subscribers": a success code, the broker took the message and dropped it.
+NO_MATCHING_SUBSCRIBERS = 16
+
+
+@pytest.mark.parametrize("share_group", [
+    pytest.param("", id="plain-subscription"),
+    pytest.param("watchpost-ingest", id="shared-subscription", marks=pytest.mark.xfail(reason=(
+        "Mosquitto 2.0 does not restore a shared subscription from its store: until the worker "
+        "subscribes again, readings are acknowledged with 'no matching subscribers' and dropped"
+    ), strict=False)),
+])
+def test_a_broker_restart_mid_stream_loses_nothing(broker, start_ingest, database_url: str, share_group: str) -> None:
+    """A station keeps publishing while the broker stops (SIGTERM: Mosquitto saves its store
+    on a clean shutdown) and starts again, and resends whatever was not acknowledged once it
+    is back, as devices do. Every reading the broker acknowledged is stored, exactly once."""
+    import psycopg
+
+    n = 3000
+    topic = f"{TEST_ROOT}/water/WS-001/telemetry"
+    base = math.floor(time.time()) - 600
+
+    def reading(seq: int) -> bytes:
+        return orjson.dumps({"ts": base + seq * 0.01, "ph": 7.1, "seq": seq})
+
+    ingest = start_ingest(ingest__share_group=share_group)
+    station = Publisher(broker, username="WS-001")
+    station.client.reconnect_delay_set(min_delay=1, max_delay=2)
+    seq_of: dict[int, int] = {}  # packet id -> seq
+    stopped, restarted = threading.Event(), threading.Event()
+
+    def keep_publishing() -> None:
+        for seq in range(n):
+            if seq == n // 3:
+                stopped.wait(60)  # the middle third goes out while the broker is down…
+            elif seq == 2 * n // 3:
+                restarted.wait(60)  # …the last third once it is back
+            seq_of[station.publish(topic, reading(seq))] = seq
+
+    sender = threading.Thread(target=keep_publishing, name="station")
+    sender.start()
     try:
-        publish_all(again, messages[2000:])
+        wait_for(lambda: count(database_url, "SELECT count(*) FROM water_readings") > 0)  # the stream flows
+        broker.stop()
+        stopped.set()
+        wait_for(lambda: len(seq_of) == 2 * n // 3, what="the middle third published while the broker is down")
+        broker.start()
+        restarted.set()
+        sender.join(60)
+        ingest.wait_connected()
+        station.wait_acked(list(seq_of), timeout=60)  # resent until the broker took them
+        # A last reading behind the stream: once it is stored, everything before it is too.
+        last = station.publish(topic, reading(n))
+        assert station.wait_acked([last])[last] == 0, "the broker had no subscriber for the last reading"
     finally:
-        again.close()
-    wait_for(lambda: stored_total(database_url) == 4000, timeout=60)
+        stopped.set()
+        restarted.set()
+        station.close()
+    wait_for(lambda: count(database_url, "SELECT count(*) FROM water_readings WHERE seq = %s", n) == 1, timeout=60)
+
+    acknowledged = {seq_of[mid] for mid, code in station.acked.items() if mid in seq_of and code < 128}
+    with psycopg.connect(database_url) as conn:
+        total, distinct = conn.execute("SELECT count(*), count(DISTINCT seq) FROM water_readings WHERE seq < %s", (n,)).fetchone()
+        stored = {r[0] for r in conn.execute("SELECT seq FROM water_readings WHERE seq < %s", (n,))}
+    assert total == distinct  # nothing stored twice
+    dropped = sum(code == NO_MATCHING_SUBSCRIBERS for code in station.acked.values())
+    assert stored == acknowledged, f"{len(acknowledged - stored)} acknowledged readings lost ({dropped} had no subscriber)"
+    assert acknowledged == set(range(n))  # and the station got every reading through
+    assert count(database_url, "SELECT count(*) FROM dead_letters") == 0

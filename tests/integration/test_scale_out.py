@@ -5,20 +5,22 @@ from __future__ import annotations
 
 import threading
 import time
-import urllib.request
 
 import pytest
 
 from tests.fix_broker import Publisher, free_port
-from tests.fix_ingest import stored_total, wait_for
+from tests.fix_ingest import publish_sentinels, sentinels_stored, stored_total
+from tests.fix_wait import metric, wait_for
 from tests.integration.test_ingest_failures import mixed_messages, publish_all
 
 pytestmark = pytest.mark.slow
 
+# Enough that the broker's round-robin hands some to each of the group's two workers.
+SENTINELS = 8
+
 
 def messages_taken(port: int) -> float:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    return float(next(line.split()[1] for line in text.splitlines() if line.startswith("watchpost_ingest_messages_total ")))
+    return metric(port, "watchpost_ingest_messages_total")
 
 
 def test_two_workers_split_the_load(start_ingest, publisher: Publisher, database_url: str) -> None:
@@ -27,7 +29,8 @@ def test_two_workers_split_the_load(start_ingest, publisher: Publisher, database
         start_ingest(f"ingest-{k}", metrics_port=str(port))
     publish_all(publisher, mixed_messages(4000, time.time() - 600))
     wait_for(lambda: stored_total(database_url) == 4000)
-    time.sleep(0.5)
+    # A worker counts a batch just after committing it: wait for the counts to catch up.
+    wait_for(lambda: sum(messages_taken(p) for p in ports) >= 4000)
     taken = [messages_taken(p) for p in ports]
     assert sum(taken) == 4000
     assert min(taken) > 1000, taken  # both took a real share (the broker round-robins)
@@ -46,12 +49,15 @@ def test_killing_one_of_two_workers_mid_stream_loses_and_duplicates_nothing(
     sender.join(120)
     # What the surviving worker alone gets stored: Mosquitto keeps routing a share of the
     # group's messages to the dead member's persistent session, so not everything arrives
-    # until that member comes back (documented in docs/scale-out.md).
-    time.sleep(3)
-    alone = stored_total(database_url)
+    # until that member comes back (documented in docs/scale-out.md). Once the survivor has
+    # stored a sentinel, it has stored all it was given before.
+    first = publish_sentinels(publisher, SENTINELS)
+    wait_for(lambda: sentinels_stored(database_url, first) > 0, timeout=60)
+    alone = stored_total(database_url) - sentinels_stored(database_url, first)
     b.start()
-    wait_for(lambda: stored_total(database_url) >= n, timeout=120)
-    time.sleep(1)
-    assert stored_total(database_url) == n  # nothing lost, nothing twice
+    wait_for(lambda: stored_total(database_url) >= n + SENTINELS, timeout=120)
+    then = publish_sentinels(publisher, SENTINELS)  # both workers are past everything before these
+    wait_for(lambda: sentinels_stored(database_url, then) == SENTINELS, timeout=60)
+    assert stored_total(database_url) == n + 2 * SENTINELS  # nothing lost, nothing twice
     assert a.alive
     print(f"stored by the survivor before the killed worker returned: {alone} of {n}")

@@ -11,7 +11,8 @@ import yaml
 from simulators.cli import build_parser, run
 from tests.fix_broker import TEST_ROOT, Broker
 from tests.fix_db import count
-from tests.fix_ingest import stored_total, wait_for
+from tests.fix_ingest import stored_total
+from tests.fix_wait import wait_for
 from kernel.broker import GATEWAY_USER, INGEST_USER
 
 pytestmark = pytest.mark.slow
