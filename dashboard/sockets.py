@@ -33,7 +33,9 @@ if TYPE_CHECKING:
     from dashboard.context import ApiContext
 
 SUBPROTOCOL = "watchpost"
-AUTH_DEADLINE_S = 10.0  # a socket that has not said who it is by then is closed
+# A socket that has not said who it is by then is closed: a client sends its auth message
+# as soon as the socket opens, and a client with no token at all learns promptly (1008).
+AUTH_DEADLINE_S = 3.0
 TOO_MANY_SOCKETS = 4029
 POLICY_VIOLATION = 1008
 Close = Callable[[int, str], Coroutine[Any, Any, None]]
