@@ -23,6 +23,7 @@
 -- home_sensors         0001
 -- incident_alarms      0002, 0009
 -- incidents            0002, 0004, 0009
+-- login_failures       0010
 -- partners             0001
 -- person_locations     0009
 -- persons              0001
@@ -38,7 +39,7 @@
 -- unit_state           0004
 -- unit_status_reports  0001
 -- units                0001
--- users                0001
+-- users                0001, 0010
 -- water_hourly         0001
 -- water_readings       0001
 -- wearable_readings    0001
@@ -577,4 +578,41 @@ CREATE TABLE IF NOT EXISTS receipts (
     event_id    text NOT NULL,
     sent_at     timestamptz NOT NULL,
     PRIMARY KEY (alarm_id, state)
+);
+
+-- ==== 0010_revocable_tokens_and_login_throttle ====
+-- Migration 0010: revocable login tokens and a login throttle shared by every API process
+-- Applied in one transaction by `watchpost db migrate`; recorded in schema_migrations.
+
+-- Every login token carries the user's token_version; a request or an open websocket whose
+-- token names an older version (or a user who no longer exists) is refused. The trigger
+-- bumps it whenever the role or the password changes, by whichever path (the registry,
+-- `watchpost user set-password`, plain SQL), so demoting a user or resetting a stolen
+-- password ends their sessions at once.
+ALTER TABLE users ADD COLUMN IF NOT EXISTS token_version integer NOT NULL DEFAULT 1;
+
+CREATE OR REPLACE FUNCTION users_bump_token_version() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.role IS DISTINCT FROM OLD.role OR NEW.password_hash IS DISTINCT FROM OLD.password_hash THEN
+        NEW.token_version := OLD.token_version + 1;
+    END IF;
+    RETURN NEW;
+END $$;
+
+DROP TRIGGER IF EXISTS users_token_version ON users;
+CREATE TRIGGER users_token_version BEFORE UPDATE ON users
+    FOR EACH ROW EXECUTE FUNCTION users_bump_token_version();
+
+-- Failed logins, per (username, client address) and per address alone (username ''): each
+-- failure past the free attempts doubles the wait before the next attempt is heard. A row
+-- is forgotten once quiet for the throttle's memory; a successful login clears only its
+-- own (username, address) row, never the address's; `watchpost user unlock NAME` clears
+-- a user's rows.
+CREATE TABLE IF NOT EXISTS login_failures (
+    username        text NOT NULL,
+    address         text NOT NULL,
+    failures        integer NOT NULL,
+    last_failed_at  timestamptz NOT NULL,
+    blocked_until   timestamptz NOT NULL,
+    PRIMARY KEY (username, address)
 );

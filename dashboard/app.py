@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
-from fastapi import FastAPI, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import FastAPI, HTTPException, Query, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
@@ -18,10 +19,13 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from psycopg_pool import AsyncConnectionPool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dashboard.auth import CONTROL_ROOM, AuthError, Role
-from dashboard.context import ApiContext
-from dashboard.hub import Client, Hub
+from dashboard.auth import CONTROL_ROOM, AuthError
+from dashboard.context import ApiContext, bearer
+from dashboard.hub import Hub
+from dashboard.logins import ThrottleLimits
+from dashboard.middleware import BodyLimit, SecurityHeaders
 from dashboard.routes import router
+from dashboard.sockets import Sockets
 from dashboard import trends
 from kernel.clock import Clock, SystemClock
 from kernel.settings import MqttEndpoint
@@ -34,12 +38,14 @@ MAX_BODY_BYTES = 64 * 1024
 
 def create_app(
     *, database_url: str, token_secret: str, topic_root: str = "jiashan", mqtt: MqttEndpoint | None = None,
-    token_ttl: timedelta = timedelta(hours=12), pool_size: int = 10, clock: Clock | None = None,
+    token_ttl: timedelta = timedelta(hours=12), pool_size: int = 10, max_body_bytes: int = MAX_BODY_BYTES,
+    ws_per_user: int = 8, ws_recheck_s: float = 30.0, throttle: ThrottleLimits | None = None, docs: bool = False,
+    metrics_token: str = "", clock: Clock | None = None,
 ) -> FastAPI:
     """The API process. Every time it reads comes from `clock` (the machine's by default)."""
     clock = clock if clock is not None else SystemClock()
     pool = AsyncConnectionPool(database_url, min_size=1, max_size=pool_size, open=False, kwargs={"application_name": "watchpost-api"})
-    hub = Hub(database_url, clock=clock)
+    hub = Hub(database_url, pool=pool, clock=clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -52,29 +58,28 @@ def create_app(
             await pool.close()
             app.state.ctx.close()
 
+    # The OpenAPI description maps every route for an attacker too: served only when a
+    # deployment asks for it (api.docs), never by default.
     app = FastAPI(title="Watchpost", version="0.1.0", lifespan=lifespan,
-                  description="Real-time monitoring and dispatch for Jiashan county. Authenticate with POST /api/token.")
+                  description="Real-time monitoring and dispatch for Jiashan county. Authenticate with POST /api/token.",
+                  docs_url="/docs" if docs else None, redoc_url=None, openapi_url="/openapi.json" if docs else None)
     app.state.ctx = ApiContext(
         database_url=database_url, token_secret=token_secret, token_ttl=token_ttl, topic_root=topic_root,
-        mqtt=mqtt, pool=pool, hub=hub, clock=clock.now,
+        mqtt=mqtt, pool=pool, hub=hub, clock=clock.now, throttle=throttle or ThrottleLimits(),
     )
     app.include_router(router)
     app.include_router(trends.router)
     _errors(app)
     _pages(app)
-    _sockets(app, hub)
-    _health(app, hub, pool)
+    _sockets(app, Sockets(hub, per_user=ws_per_user, recheck_s=ws_recheck_s))
+    app.state.metrics = _health(app, hub, pool, metrics_token)
+    # Outermost last: the body limit runs before anything else, the headers on every answer.
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(SecurityHeaders)
     return app
 
 
 def _errors(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            return JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
-        return await call_next(request)
-
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = [
@@ -100,46 +105,17 @@ def _pages(app: FastAPI) -> None:
         return FileResponse(STATIC / "family.html")
 
 
-def _sockets(app: FastAPI, hub: Hub) -> None:
-    async def serve(websocket: WebSocket, token: str | None, last_event_id: int | None, console: bool) -> None:
-        ctx: ApiContext = websocket.app.state.ctx
-        # Accept first, then refuse with 1008 and a reason: a browser sees a close code and
-        # the reason (an HTTP 403 before the upgrade reaches page scripts as a bare failure).
-        await websocket.accept()
-        try:
-            who = ctx.principal(token)
-        except AuthError as exc:
-            await websocket.close(code=1008, reason=str(exc))
-            return
-        if console != (who.role in CONTROL_ROOM) or (not console and who.role is not Role.FAMILY):
-            await websocket.close(code=1008, reason=f"role {who.role} may not use this channel")
-            return
-        persons = None if console else await ctx.persons_of(who.username)
-
-        async def close(code: int, reason: str) -> None:
-            with contextlib.suppress(Exception):
-                await websocket.close(code=code, reason=reason)
-
-        client = Client(persons=persons, send=websocket.send_text, close=close)
-        sender = asyncio.create_task(hub.serve(client, last_event_id))
-        try:
-            while True:  # the client only ever says goodbye; reading notices it
-                await websocket.receive_text()
-        except WebSocketDisconnect:
-            pass
-        finally:
-            sender.cancel()
-
+def _sockets(app: FastAPI, sockets: Sockets) -> None:
     @app.websocket("/ws/console")
     async def ws_console(websocket: WebSocket, token: str | None = None, last_event_id: int | None = Query(None, ge=0)) -> None:
-        await serve(websocket, token, last_event_id, console=True)
+        await sockets.serve(websocket, websocket.app.state.ctx, token, last_event_id, console=True)
 
     @app.websocket("/ws/family")
     async def ws_family(websocket: WebSocket, token: str | None = None, last_event_id: int | None = Query(None, ge=0)) -> None:
-        await serve(websocket, token, last_event_id, console=False)
+        await sockets.serve(websocket, websocket.app.state.ctx, token, last_event_id, console=False)
 
 
-def _health(app: FastAPI, hub: Hub, pool: AsyncConnectionPool) -> None:
+def _health(app: FastAPI, hub: Hub, pool: AsyncConnectionPool, metrics_token: str) -> CollectorRegistry:
     registry = CollectorRegistry()
     Gauge("watchpost_ws_clients", "Websocket clients connected", registry=registry).set_function(lambda: hub.client_count)
     Gauge("watchpost_ws_dropped_total", "Slow websocket clients disconnected", registry=registry).set_function(lambda: hub.dropped)
@@ -151,18 +127,33 @@ def _health(app: FastAPI, hub: Hub, pool: AsyncConnectionPool) -> None:
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
-        """Ready to serve: the database answers and the event stream is being listened to."""
+        """Ready to serve: the database answers and the event stream is being listened to.
+        Only ok / unavailable per check: the cause goes to the log, not to whoever asks."""
         checks: dict[str, str] = {}
         try:
             async with pool.connection(timeout=2) as conn:
                 await conn.execute("SELECT 1")
             checks["database"] = "ok"
-        except Exception as exc:  # any failure means not ready; say which
-            checks["database"] = f"unavailable: {exc}"
-        checks["event_stream"] = "ok" if hub.listening else "not listening"
+        except Exception:  # any failure means not ready
+            log.warning("readiness: the database does not answer", exc_info=True)
+            checks["database"] = "unavailable"
+        checks["event_stream"] = "ok" if hub.listening else "unavailable"
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 
     @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> PlainTextResponse:
+    async def metrics(request: Request) -> PlainTextResponse:
+        """For Prometheus with api.metrics_token as its bearer token, or for a control-room
+        login; without a token, on api.metrics_port (127.0.0.1 only) when that is set."""
+        token = bearer(request)
+        if not (metrics_token and token and hmac.compare_digest(token, metrics_token)):
+            try:
+                who = await request.app.state.ctx.principal(token)
+            except AuthError as exc:
+                raise HTTPException(401, detail=f"/metrics needs the metrics token or a login token: {exc}",
+                                    headers={"WWW-Authenticate": "Bearer"}) from None
+            if who.role not in CONTROL_ROOM:
+                raise HTTPException(403, detail=f"role {who.role} may not read /metrics")
         return PlainTextResponse(generate_latest(registry).decode(), media_type="text/plain; version=0.0.4")
+
+    return registry

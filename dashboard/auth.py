@@ -1,13 +1,14 @@
-"""Who is asking: password hashes, signed tokens, roles, and the login throttle.
+"""Who is asking: password hashes, signed tokens, roles, and the login throttle's rule.
 
 Pure apart from argon2's hashing: the clock comes in as `now`, the signing secret as an
-argument. Tokens are JWTs (HS256) carrying the username and role; what a family member may
-see is looked up per request, so unlinking a relative takes effect at once.
+argument. Tokens are JWTs (HS256) carrying the username, role and the user's token version;
+the version is checked against the users table on every request and by open websockets,
+so deleting, demoting or re-passwording a user ends their sessions at once (see
+dashboard/context.py). What a family member may see is looked up per request too.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -38,6 +39,15 @@ class AuthError(Exception):
 class Principal:
     username: str
     role: Role
+    token_version: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    """What a valid signature vouches for; the users table still has to agree."""
+
+    principal: Principal
+    expires_at: datetime
 
 
 def hash_password(password: str) -> str:
@@ -54,56 +64,53 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 
 
 def issue_token(secret: str, principal: Principal, now: datetime, ttl: timedelta) -> str:
-    claims = {"sub": principal.username, "role": principal.role.value, "iat": now, "exp": now + ttl}
+    claims = {
+        "sub": principal.username, "role": principal.role.value, "ver": principal.token_version, "iat": now, "exp": now + ttl,
+    }
     return jwt.encode(claims, secret, algorithm=TOKEN_ALGORITHM)
 
 
-def read_token(secret: str, token: str, now: datetime) -> Principal:
+def read_token(secret: str, token: str, now: datetime) -> TokenClaims:
     try:
         claims = jwt.decode(
-            token, secret, algorithms=[TOKEN_ALGORITHM], options={"verify_exp": False, "require": ["sub", "role", "exp"]}
+            token, secret, algorithms=[TOKEN_ALGORITHM],
+            options={"verify_exp": False, "require": ["sub", "role", "ver", "exp"]},
         )
     except jwt.PyJWTError as exc:
         raise AuthError(f"invalid token: {exc}") from None
     if claims["exp"] <= now.timestamp():
         raise AuthError("token expired")
+    if not isinstance(claims["ver"], int):
+        raise AuthError("invalid token: ver is not a number")
     try:
-        return Principal(claims["sub"], Role(claims["role"]))
+        principal = Principal(claims["sub"], Role(claims["role"]), claims["ver"])
     except ValueError:
         raise AuthError("token names an unknown role") from None
+    return TokenClaims(principal, datetime.fromtimestamp(claims["exp"], now.tzinfo))
 
 
-class LoginThrottle:
-    """At most `limit` failed logins per key (username, and client address) in `window`;
-    beyond that, logins for that key are refused until the oldest failure ages out."""
+def check_current(claims: TokenClaims, current: tuple[str, int] | None) -> Principal:
+    """The token's principal if the users table (`current`: role and token version, None
+    for a deleted user) still agrees with it."""
+    if current is None:
+        raise AuthError("token revoked: the user no longer exists")
+    role, version = current
+    if version != claims.principal.token_version or role != claims.principal.role.value:
+        raise AuthError("token revoked: the user's password or role changed; log in again")
+    return claims.principal
 
-    def __init__(self, limit: int = 5, window: timedelta = timedelta(minutes=5), max_keys: int = 100_000) -> None:
-        self._limit = limit
-        self._window = window
-        self._max_keys = max_keys  # bounded: a flood of random usernames cannot grow it forever
-        self._failures: dict[str, deque[datetime]] = {}
 
-    def retry_after(self, keys: list[str], now: datetime) -> float:
-        """Seconds to wait before another attempt is allowed, 0 if allowed now."""
-        wait = 0.0
-        for key in keys:
-            failures = self._recent(key, now)
-            if len(failures) >= self._limit:
-                wait = max(wait, (failures[0] + self._window - now).total_seconds())
-        return wait
+# --- the login throttle's rule ---------------------------------------------------------------
+# The first wait once the free attempts are used up; each further failure doubles it. A
+# mistyping operator waits seconds, a password guesser from one address soon waits the
+# maximum per guess; nobody is locked out for good, so a guesser cannot lock the control
+# room out (the throttle is per user and address: the guesser's address, not theirs).
+FIRST_LOGIN_DELAY = timedelta(seconds=15)
 
-    def record_failure(self, keys: list[str], now: datetime) -> None:
-        if len(self._failures) >= self._max_keys:
-            self._failures.clear()  # crude but bounded; failures are short-lived anyway
-        for key in keys:
-            self._failures.setdefault(key, deque()).append(now)
 
-    def record_success(self, keys: list[str]) -> None:
-        for key in keys:
-            self._failures.pop(key, None)
-
-    def _recent(self, key: str, now: datetime) -> deque[datetime]:
-        failures = self._failures.get(key, deque())
-        while failures and failures[0] <= now - self._window:
-            failures.popleft()
-        return failures
+def login_delay(failures: int, free_attempts: int, max_delay: timedelta) -> timedelta:
+    """How long the next attempt waits after `failures` failed logins in a row."""
+    if failures < free_attempts:
+        return timedelta(0)
+    doublings = min(failures - free_attempts, 32)  # bounded: 2**32 waits are all the maximum anyway
+    return min(max_delay, FIRST_LOGIN_DELAY * 2**doublings)

@@ -1,6 +1,6 @@
 """What the API's routes share, built once by the app factory: settings, the database
-pool, the event hub, the login throttle, the base map, and (lazily) the dispatcher's road
-network for manual assignment."""
+pool, the event hub, the login throttle's limits, the base map, and (lazily) the
+dispatcher's road network for manual assignment."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from psycopg.rows import class_row, dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from dashboard.auth import CONTROL_ROOM, AuthError, LoginThrottle, Principal, Role, read_token
+from dashboard.auth import CONTROL_ROOM, AuthError, Principal, Role, TokenClaims, check_current, read_token
 from dashboard.hub import Hub
+from dashboard.logins import ThrottleLimits
 from dashboard.map_layers import MapCache
 from dispatch import store as dispatch_store
 from kernel.db import connect
@@ -40,7 +41,7 @@ class ApiContext:
     mqtt: MqttEndpoint | None
     pool: AsyncConnectionPool
     hub: Hub
-    throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    throttle: ThrottleLimits = field(default_factory=ThrottleLimits)
     map_cache: MapCache = field(default_factory=MapCache)
     clock: Any = lambda: datetime.now(UTC)
     _dispatch: tuple[Any, Any] | None = None
@@ -49,10 +50,32 @@ class ApiContext:
 
     # --- who is asking ------------------------------------------------------------------
 
-    def principal(self, token: str | None) -> Principal:
+    def claims(self, token: str | None) -> TokenClaims:
+        """What the token's signature vouches for (not yet checked against the users table)."""
         if not token:
             raise AuthError("missing token")
         return read_token(self.token_secret, token, self.clock())
+
+    async def current(self, claims: TokenClaims) -> Principal:
+        """The token's principal, if the users table still agrees: the user exists with the
+        same role and token version (a password or role change bumps it)."""
+        rows = await self.fetch("SELECT role, token_version FROM users WHERE username = %s", (claims.principal.username,))
+        return check_current(claims, (rows[0]["role"], rows[0]["token_version"]) if rows else None)
+
+    async def principal(self, token: str | None) -> Principal:
+        return await self.current(self.claims(token))
+
+    async def log_access(self, who: Principal, person_ids: Any, what: str) -> None:
+        """Record a control-room read of these persons' data in the access log (privacy,
+        DOMAIN.md); a family member's reads of their own relative are not logged."""
+        ids = sorted({p for p in person_ids if p})
+        if who.role is Role.FAMILY or not ids:
+            return
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "INSERT INTO access_log (at, username, person_id, what) SELECT %s, %s, p, %s FROM unnest(%s::text[]) AS p",
+                (self.clock(), who.username, what, ids),
+            )
 
     async def persons_of(self, username: str) -> frozenset[str]:
         rows = await self.fetch("SELECT person_id FROM family_links WHERE username = %s", (username,))
@@ -137,11 +160,11 @@ def bearer(request: Request) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-def require(request: Request, *roles: Role) -> Principal:
-    """The caller, who must hold one of `roles`; 401 without a valid token, 403 with the
-    wrong role."""
+async def require(request: Request, *roles: Role) -> Principal:
+    """The caller, who must hold one of `roles`; 401 without a valid (and not revoked)
+    token, 403 with the wrong role."""
     try:
-        who = context(request).principal(bearer(request))
+        who = await context(request).principal(bearer(request))
     except AuthError as exc:
         raise HTTPException(401, detail=str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
     if roles and who.role not in roles:
@@ -149,13 +172,13 @@ def require(request: Request, *roles: Role) -> Principal:
     return who
 
 
-def control_room(request: Request) -> Principal:
-    return require(request, *CONTROL_ROOM)
+async def control_room(request: Request) -> Principal:
+    return await require(request, *CONTROL_ROOM)
 
 
-def anyone(request: Request) -> Principal:
-    return require(request)
+async def anyone(request: Request) -> Principal:
+    return await require(request)
 
 
-def dispatcher(request: Request) -> Principal:
-    return require(request, Role.DISPATCHER, Role.ADMIN)
+async def dispatcher(request: Request) -> Principal:
+    return await require(request, Role.DISPATCHER, Role.ADMIN)

@@ -17,7 +17,9 @@ from typing import Any
 
 import orjson
 import psycopg
+from psycopg_pool import AsyncConnectionPool
 
+from dashboard.privacy import family_event
 from kernel.clock import Clock, SystemClock
 from kernel.events import SERVICE_ONLY, Event, EventListener, fetch_since
 
@@ -56,8 +58,9 @@ def wire(event: Event) -> str:
 
 
 class Hub:
-    def __init__(self, database_url: str, *, clock: Clock | None = None) -> None:
+    def __init__(self, database_url: str, *, pool: AsyncConnectionPool | None = None, clock: Clock | None = None) -> None:
         self._url = database_url
+        self._pool = pool  # catch-up reads borrow from the API's pool, not a connection per socket
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._clients: set[Client] = set()
         self.dropped = 0  # slow clients disconnected, for /metrics
@@ -80,11 +83,16 @@ class Hub:
         if event.type in SERVICE_ONLY:
             return
         message = (event.id, wire(event))  # serialised once for every client
+        family_message: tuple[int | None, str] | None = None  # and once for every family client
         for client in list(self._clients):
             if not client.wants(event):
                 continue
+            out = message
+            if client.persons is not None:  # a family client: no fleet data
+                family_message = family_message or (event.id, wire(family_event(event)))
+                out = family_message
             try:
-                client.queue.put_nowait(message)
+                client.queue.put_nowait(out)
             except asyncio.QueueFull:
                 # Drop the client, not the event: it resumes from its last id.
                 self._clients.discard(client)
@@ -102,7 +110,7 @@ class Hub:
         try:
             if last_event_id is not None:
                 for event in await self._fetch_since(last_event_id, client.persons):
-                    await client.send(wire(event))
+                    await client.send(wire(event if client.persons is None else family_event(event)))
                     client.last_id = event.id or client.last_id  # a stored event always has its id
             while True:
                 event_id, message = await client.queue.get()
@@ -116,7 +124,9 @@ class Hub:
             self._clients.discard(client)
 
     async def _fetch_since(self, after: int, persons: frozenset[str] | None) -> list[Event]:
+        prefixes = FAMILY_TYPES if persons is not None else ()
+        if self._pool is not None:
+            async with self._pool.connection() as conn:
+                return await fetch_since(conn, after, limit=CATCH_UP_LIMIT, persons=persons, type_prefixes=prefixes)
         async with await psycopg.AsyncConnection.connect(self._url) as conn:
-            return await fetch_since(
-                conn, after, limit=CATCH_UP_LIMIT, persons=persons, type_prefixes=FAMILY_TYPES if persons is not None else (),
-            )
+            return await fetch_since(conn, after, limit=CATCH_UP_LIMIT, persons=persons, type_prefixes=prefixes)

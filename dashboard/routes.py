@@ -4,6 +4,7 @@ person who does not exist, so ids cannot be probed."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -12,7 +13,9 @@ import orjson
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from dashboard import logins
 from dashboard.auth import Principal, Role, hash_password, issue_token, verify_password
+from dashboard.privacy import family_incident
 from dashboard.context import ApiContext, anyone, context, control_room, dispatcher
 from dispatch import lifecycle
 from dispatch import store as dispatch_store
@@ -30,6 +33,7 @@ class _User:
     username: str
     role: str
     password_hash: str
+    token_version: int
 
 
 class Token(BaseModel):
@@ -44,17 +48,24 @@ async def token(
     request: Request, ctx: Ctx, username: Annotated[str, Form(max_length=64)], password: Annotated[str, Form(max_length=256)]
 ) -> Token:
     now = ctx.clock()
-    keys = [f"user:{username}", f"addr:{request.client.host if request.client else '?'}"]
-    wait = ctx.throttle.retry_after(keys, now)
+    address = request.client.host if request.client else "?"
+    async with ctx.pool.connection() as conn:
+        wait = await logins.retry_after(conn, username, address, now, ctx.throttle)
     if wait > 0:
         raise HTTPException(429, detail=f"too many failed logins; try again in {wait:.0f} s", headers={"Retry-After": str(int(wait) + 1)})
-    rows = await ctx.fetch_as(_User, "SELECT username, role, password_hash FROM users WHERE username = %s", (username,))
+    rows = await ctx.fetch_as(_User, "SELECT username, role, password_hash, token_version FROM users WHERE username = %s", (username,))
     user = rows[0] if rows else None
-    if not verify_password(user.password_hash if user else _DUMMY_HASH, password) or user is None:
-        ctx.throttle.record_failure(keys, now)
+    # argon2 takes tens of milliseconds of CPU by design: off the event loop, so a burst of
+    # logins never stalls the websockets.
+    good = await asyncio.to_thread(verify_password, user.password_hash if user else _DUMMY_HASH, password)
+    async with ctx.pool.connection() as conn:  # committed when the block ends
+        if good and user is not None:
+            await logins.record_success(conn, username, address)
+        else:
+            await logins.record_failure(conn, username, address, now, ctx.throttle)
+    if not good or user is None:
         raise HTTPException(401, detail="wrong username or password", headers={"WWW-Authenticate": "Bearer"})
-    ctx.throttle.record_success(keys)
-    principal = Principal(user.username, Role(user.role))
+    principal = Principal(user.username, Role(user.role), user.token_version)
     return Token(
         access_token=issue_token(ctx.token_secret, principal, now, ctx.token_ttl),
         role=principal.role.value,
@@ -87,10 +98,12 @@ async def alarms(
     if who.role is Role.FAMILY:
         where.append("person_id = ANY(%s)")
         params.append(list(await ctx.persons_of(who.username)))
-    return await ctx.fetch(
+    rows = await ctx.fetch(
         f"SELECT * FROM alarms WHERE {' AND '.join(where)} ORDER BY {_SEVERITY_ORDER}, first_seen DESC LIMIT %s",
         (*params, limit),
     )
+    await ctx.log_access(who, (r["person_id"] for r in rows), "alarm list")
+    return rows
 
 
 @router.post("/alarms/{alarm_id}/ack")
@@ -145,13 +158,17 @@ async def incidents(
     if who.role is Role.FAMILY:
         where.append("i.person_id = ANY(%s)")
         params.append(list(await ctx.persons_of(who.username)))
-    return await ctx.fetch(
+    rows = await ctx.fetch(
         f"""SELECT i.*, a.unit_id, a.state AS assignment_state, a.eta_s, a.hospital_id, a.first_aid_post_id
             FROM incidents i LEFT JOIN assignments a ON a.incident_id = i.incident_id
                  AND a.state = ANY(%s)
             WHERE {' AND '.join(where)} ORDER BY i.priority, i.created_at LIMIT %s""",
         (lifecycle.values(lifecycle.OPEN_ASSIGNMENT), *params, limit),
     )
+    if who.role is Role.FAMILY:  # their relative's incidents, without the fleet (dashboard/privacy.py)
+        return [family_incident(r) for r in rows]
+    await ctx.log_access(who, (r["person_id"] for r in rows), "incident list")
+    return rows
 
 
 @router.post("/incidents", status_code=201)
@@ -346,4 +363,6 @@ async def cap_partner(partner_id: str, ctx: Ctx, _: Annotated[Principal, Depends
 async def persons(ctx: Ctx, who: Annotated[Principal, Depends(anyone)]) -> list[dict[str, Any]]:
     if who.role is Role.FAMILY:
         return await ctx.fetch("SELECT person_id, name, town, village FROM persons WHERE person_id = ANY(%s) ORDER BY person_id", (list(await ctx.persons_of(who.username)),))
-    return await ctx.fetch("SELECT person_id, name, town, village, lat, lon FROM persons ORDER BY person_id")
+    rows = await ctx.fetch("SELECT person_id, name, town, village, lat, lon FROM persons ORDER BY person_id")
+    await ctx.log_access(who, (r["person_id"] for r in rows), "person list")
+    return rows

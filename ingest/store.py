@@ -38,6 +38,17 @@ class DeadLetter:
     detail: str
 
 
+# A dead letter keeps the head of its payload, enough to see what a device sent; the rest of
+# an oversized or hostile message would only fill the table (and may be personal data).
+DEAD_LETTER_MAX_BYTES = 4096
+
+
+def _capped(dead: DeadLetter, limit: int) -> tuple[bytes, str]:
+    if len(dead.payload) <= limit:
+        return dead.payload, dead.detail
+    return dead.payload[:limit], f"{dead.detail} (payload cut to its first {limit} of {len(dead.payload)} bytes)"
+
+
 @dataclass(slots=True)
 class WriteResult:
     stored: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -133,9 +144,11 @@ OnStored = Callable[[psycopg.Cursor, list[Reading]], None]
 class TelemetryStore:
     """Owns one connection. Not thread-safe: one store per writer thread."""
 
-    def __init__(self, conn: psycopg.Connection, on_stored: OnStored | None = None) -> None:
+    def __init__(self, conn: psycopg.Connection, on_stored: OnStored | None = None,
+                 dead_letter_max_bytes: int = DEAD_LETTER_MAX_BYTES) -> None:
         self._conn = conn
         self._on_stored = on_stored
+        self._dead_letter_max_bytes = dead_letter_max_bytes
         self._staged = False
 
     @property
@@ -185,7 +198,8 @@ class TelemetryStore:
                 if dead_letters:
                     with cur.copy("COPY dead_letters (received_at, topic, payload, reason, detail) FROM STDIN") as copy:
                         for d in dead_letters:
-                            copy.write_row((d.received_at, d.topic, d.payload, d.reason, d.detail))
+                            payload, detail = _capped(d, self._dead_letter_max_bytes)
+                            copy.write_row((d.received_at, d.topic, payload, d.reason, detail))
                     result.dead_letters = len(dead_letters)
             self._conn.commit()
         except BaseException:

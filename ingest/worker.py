@@ -340,7 +340,7 @@ class IngestWorker:
             if self._rules is not None:
                 rules = self._rules
                 on_stored = lambda cur, readings: rules.on_stored(cur, readings, self._clock.now())  # noqa: E731
-            self._store = TelemetryStore(self._connect_db(self._database_url), on_stored)
+            self._store = TelemetryStore(self._connect_db(self._database_url), on_stored, self._settings.dead_letter_max_bytes)
         return self._store
 
     def _drop_broken_connection(self, force: bool = False) -> None:

@@ -75,6 +75,7 @@ class IngestSettings:
     client_id: str = setting("watchpost-ingest-1", "MQTT client id; names the persistent session, so it must differ per worker")
     session_expiry_s: int = setting(86400, "how long the broker keeps a stopped worker's session and queues its messages", "s", 0)
     max_payload_bytes: int = setting(65536, "larger payloads are dead-lettered as oversized", "bytes", 1)
+    dead_letter_max_bytes: int = setting(4096, "a dead letter keeps at most this much of its payload (the detail says how much was cut)", "bytes", 64)
     max_senml_records: int = setting(512, "larger SenML packs are dead-lettered", "records", 1)
     future_tolerance_s: float = setting(300.0, "device clock drift accepted; later timestamps are dead-lettered as time_in_future", "s", 0)
     max_age_s: float = setting(30 * 86400.0, "older measurement times are dead-lettered as time_too_old", "s", 1)
@@ -101,6 +102,15 @@ class ApiSettings:
                                 "(every API process of an installation must share it)")
     token_ttl_s: int = setting(12 * 3600, "how long a login lasts (one shift)", "s", 60)
     db_pool_size: int = setting(10, "database connections per API process", "connections", 1)
+    max_body_bytes: int = setting(65536, "larger request bodies are refused with 413 before authentication, chunked or not", "bytes", 1)
+    ws_per_user: int = setting(8, "open websockets per user and API process; one more is refused with close code 4029", "sockets", 1)
+    ws_recheck_s: float = setting(30.0, "how often an open websocket re-checks its token (a revoked or expired one is closed with 1008)", "s", 1)
+    login_free_attempts: int = setting(5, "failed logins per user and client address before each further attempt waits (15 s, doubling)", "attempts", 1)
+    login_address_free_attempts: int = setting(30, "failed logins per client address, whatever the usernames, before attempts wait", "attempts", 1)
+    login_max_delay_s: float = setting(900.0, "the longest wait between login attempts (`watchpost user unlock NAME` clears a user's)", "s", 1)
+    docs: bool = setting(False, "serve the OpenAPI description at /docs and /openapi.json (off: 404; for development and integrators)")
+    metrics_token: str = setting("", "bearer token Prometheus sends for /metrics (empty: /metrics needs a control-room login token)")
+    metrics_port: int = setting(0, "also serve /metrics, /healthz and /readyz without a token on 127.0.0.1 at this port (0: none)", "", 0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ TEST_PASSWORD = "correct-horse-battery"
 
 
 class ApiProcess:
-    def __init__(self, broker: Broker, database_url: str, log_path: Path, secret: str) -> None:
+    def __init__(self, broker: Broker, database_url: str, log_path: Path, secret: str, extra_env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.secret = secret
         self.base = f"http://127.0.0.1:{self.port}"
@@ -33,6 +33,7 @@ class ApiProcess:
             "WATCHPOST_TOPIC_ROOT": TEST_ROOT,
             "WATCHPOST_API__TOKEN_SECRET": secret,
             "WATCHPOST_API__PORT": str(self.port),
+            **(extra_env or {}),
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "watchpost.cli", "serve"], env=env, stdout=log_path.open("a"), stderr=subprocess.STDOUT
@@ -75,9 +76,10 @@ def start_api(broker: Broker, tmp_path: Path) -> Iterator[Callable[..., ApiProce
     secret = os.urandom(24).hex()
     started: list[ApiProcess] = []
 
-    def start(database_url: str, name: str = "api") -> ApiProcess:
+    def start(database_url: str, name: str = "api", env: dict[str, str] | None = None) -> ApiProcess:
+        """`env`: more WATCHPOST_* settings for this process."""
         set_passwords(database_url)
-        api = ApiProcess(broker, database_url, tmp_path / f"{name}.log", secret)
+        api = ApiProcess(broker, database_url, tmp_path / f"{name}.log", secret, env)
         started.append(api)
         return api
 

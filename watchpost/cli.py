@@ -338,6 +338,17 @@ def user_set_password(
     typer.echo(f"password set for {username}")
 
 
+@user_app.command("unlock")
+def user_unlock(username: str, config: ConfigOption = None) -> None:
+    """Forget a user's failed logins (from every address), so they can log in again at once."""
+    from kernel.db import connect
+
+    settings = _settings(config)
+    with connect(settings.database_url) as conn:
+        cleared = conn.execute("DELETE FROM login_failures WHERE username = %s", (username,)).rowcount
+    typer.echo(f"{username}: {cleared} throttled address(es) cleared")
+
+
 def _api_secret(settings: Settings) -> str:
     if settings.api.token_secret:
         return settings.api.token_secret
@@ -361,18 +372,35 @@ def serve(config: ConfigOption = None, port: Annotated[int | None, typer.Option(
     from dashboard.app import create_app
     from kernel.clock import SystemClock
 
+    from dashboard.logins import ThrottleLimits
+
     settings = _settings(config)
+    api = settings.api
     application = create_app(
         database_url=settings.database_url,
         token_secret=_api_secret(settings),
         topic_root=settings.topic_root,
-        mqtt=settings.mqtt_for(settings.api),
-        token_ttl=timedelta(seconds=settings.api.token_ttl_s),
-        pool_size=settings.api.db_pool_size,
+        mqtt=settings.mqtt_for(api),
+        token_ttl=timedelta(seconds=api.token_ttl_s),
+        pool_size=api.db_pool_size,
+        max_body_bytes=api.max_body_bytes,
+        ws_per_user=api.ws_per_user,
+        ws_recheck_s=api.ws_recheck_s,
+        throttle=ThrottleLimits(free_attempts=api.login_free_attempts, address_free_attempts=api.login_address_free_attempts,
+                                max_delay=timedelta(seconds=api.login_max_delay_s)),
+        docs=api.docs,
+        metrics_token=api.metrics_token,
         clock=SystemClock(),
     )
-    # Pings find dead websocket clients within ping interval + timeout.
-    uvicorn.run(application, host=settings.api.host, port=port or settings.api.port, log_level=settings.log_level.lower(),
+    if api.metrics_port:
+        from kernel.health import serve_health
+
+        hub = application.state.ctx.hub
+        serve_health(api.metrics_port, application.state.metrics, lambda: {"event_stream": "ok" if hub.listening else "unavailable"})
+    # Pings find dead websocket clients within ping interval + timeout. log_config=None:
+    # uvicorn's own loggers go through kernel.logs, whose filter keeps tokens (a `?token=`
+    # in a websocket URL) and phone numbers out of every line.
+    uvicorn.run(application, host=api.host, port=port or api.port, log_level=settings.log_level.lower(), log_config=None,
                 ws_ping_interval=20, ws_ping_timeout=20, ws_max_size=65536)
 
 

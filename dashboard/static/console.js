@@ -479,12 +479,13 @@
       return;
     }
     setConn(WS.attempt ? "reconnecting_now" : "connecting");
-    const q = new URLSearchParams({ token: S.session.token });
+    // The token travels in the subprotocol header, never in the URL (URLs end up in logs).
+    const q = new URLSearchParams();
     if (S.lastEventId !== null) q.set("last_event_id", String(S.lastEventId));
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     let sock;
     try {
-      sock = new WebSocket(`${scheme}://${location.host}/ws/console?${q}`);
+      sock = new WebSocket(`${scheme}://${location.host}/ws/console?${q}`, ["watchpost", S.session.token]);
     } catch (_e) {
       scheduleReconnect();
       return;

@@ -237,9 +237,10 @@
     clearTimeout(WS.timer);
     if (S.loggedOut) return;
     setConn(WS.attempt ? "reconnecting" : "connecting");
-    const q = new URLSearchParams({ token: S.session.token });
+    // The token travels in the subprotocol header, never in the URL (URLs end up in logs).
+    const q = new URLSearchParams();
     if (S.lastEventId !== null) q.set("last_event_id", String(S.lastEventId));
-    const sock = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/family?${q}`);
+    const sock = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/family?${q}`, ["watchpost", S.session.token]);
     WS.sock = sock;
     let opened = false;
     sock.onopen = () => {

@@ -1,0 +1,137 @@
+"""The console and family websockets: who may connect, how many, and for how long.
+
+The login token may come three ways (CONTRACT v2):
+* the `Sec-WebSocket-Protocol` header as the pair `watchpost, <token>`; the server answers
+  with the subprotocol `watchpost` (the pages do this: the token never is part of a URL);
+* the first message `{"type": "auth", "token": "<token>"}` within `AUTH_DEADLINE_S`;
+* `?token=<token>` in the URL, for older clients (never written to a log: kernel/logs.py).
+
+Close codes: 1008 for a missing, bad, revoked or expired token or a role not allowed on the
+channel (the pages show their login again); 4029 when the user already has `per_user` open
+sockets on this API process (the new one is refused, the open ones keep working; the pages
+retry with their usual backoff); 1013 from the hub for a client too slow to keep up.
+
+An open socket re-checks its token against the users table every `recheck_s` and at its
+expiry, so a deleted, demoted or re-passworded user's sockets close within that time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from fastapi import WebSocket, WebSocketDisconnect
+
+from dashboard.auth import CONTROL_ROOM, AuthError, Principal, Role, TokenClaims
+from dashboard.hub import Client, Hub
+
+if TYPE_CHECKING:
+    from dashboard.context import ApiContext
+
+SUBPROTOCOL = "watchpost"
+# A socket that has not said who it is by then is closed: a client sends its auth message
+# as soon as the socket opens, and a client with no token at all learns promptly (1008).
+AUTH_DEADLINE_S = 3.0
+TOO_MANY_SOCKETS = 4029
+POLICY_VIOLATION = 1008
+Close = Callable[[int, str], Coroutine[Any, Any, None]]
+
+
+def offered_token(websocket: WebSocket) -> tuple[str | None, bool]:
+    """The token offered in the subprotocol header, and whether the client offered ours."""
+    offered = [p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
+    if SUBPROTOCOL not in offered:
+        return None, False
+    rest = [p for p in offered if p != SUBPROTOCOL]
+    return (rest[0] if rest else None), True
+
+
+class Sockets:
+    def __init__(self, hub: Hub, *, per_user: int, recheck_s: float) -> None:
+        self._hub = hub
+        self._per_user = per_user
+        self._recheck_s = recheck_s
+        self._open: Counter[str] = Counter()
+
+    async def serve(self, websocket: WebSocket, ctx: ApiContext, query_token: str | None, last_event_id: int | None,
+                    console: bool) -> None:
+        header_token, ours = offered_token(websocket)
+        # Accept first, then refuse with 1008 and a reason: a browser sees a close code and
+        # the reason (an HTTP 403 before the upgrade reaches page scripts as a bare failure).
+        await websocket.accept(subprotocol=SUBPROTOCOL if ours else None)
+        try:
+            token = header_token or query_token or await self._first_message_token(websocket)
+            claims = ctx.claims(token)
+            who = await ctx.current(claims)
+        except AuthError as exc:
+            await _close(websocket, POLICY_VIOLATION, str(exc))
+            return
+        except WebSocketDisconnect:
+            return
+        if console != (who.role in CONTROL_ROOM) or (not console and who.role is not Role.FAMILY):
+            await _close(websocket, POLICY_VIOLATION, f"role {who.role} may not use this channel")
+            return
+        if self._open[who.username] >= self._per_user:
+            await _close(websocket, TOO_MANY_SOCKETS, f"{who.username} already has {self._per_user} open websockets")
+            return
+        self._open[who.username] += 1
+        try:
+            await self._stream(websocket, ctx, claims, who, last_event_id, console)
+        finally:
+            self._open[who.username] -= 1
+            if self._open[who.username] <= 0:
+                del self._open[who.username]
+
+    async def _stream(self, websocket: WebSocket, ctx: ApiContext, claims: TokenClaims, who: Principal,
+                      last_event_id: int | None, console: bool) -> None:
+        persons = None if console else await ctx.persons_of(who.username)
+
+        async def close(code: int, reason: str) -> None:
+            await _close(websocket, code, reason)
+
+        client = Client(persons=persons, send=websocket.send_text, close=close)
+        sender = asyncio.create_task(self._hub.serve(client, last_event_id), name=f"ws-send-{who.username}")
+        guard = asyncio.create_task(self._recheck(ctx, claims, close), name=f"ws-token-{who.username}")
+        try:
+            while True:  # the client only ever says goodbye; reading notices it
+                await websocket.receive_text()
+        except WebSocketDisconnect:
+            pass
+        finally:
+            sender.cancel()
+            guard.cancel()
+
+    async def _recheck(self, ctx: ApiContext, claims: TokenClaims, close: Close) -> None:
+        while True:
+            until_expiry = (claims.expires_at - ctx.clock()).total_seconds()
+            await asyncio.sleep(max(0.0, min(self._recheck_s, until_expiry)))
+            try:
+                if claims.expires_at <= ctx.clock():
+                    raise AuthError("token expired")
+                await ctx.current(claims)
+            except AuthError as exc:
+                await close(POLICY_VIOLATION, str(exc))
+                return
+
+    @staticmethod
+    async def _first_message_token(websocket: WebSocket) -> str | None:
+        try:
+            text = await asyncio.wait_for(websocket.receive_text(), AUTH_DEADLINE_S)
+        except TimeoutError:
+            raise AuthError(f"missing token: none in the subprotocol, the URL or a first message within {AUTH_DEADLINE_S:.0f} s") from None
+        try:
+            message = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            raise AuthError('the first message must be {"type": "auth", "token": …}') from None
+        if not isinstance(message, dict) or message.get("type") != "auth" or not isinstance(message.get("token"), str):
+            raise AuthError('the first message must be {"type": "auth", "token": …}')
+        return message["token"]
+
+
+async def _close(websocket: WebSocket, code: int, reason: str) -> None:
+    with contextlib.suppress(Exception):
+        await websocket.close(code=code, reason=reason[:120])  # a close reason is at most 123 bytes

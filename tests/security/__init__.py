@@ -1,0 +1,1 @@
+"""Attacks on the platform, against the real API, database and broker."""
