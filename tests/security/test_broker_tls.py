@@ -3,6 +3,7 @@ a client that does not trust the CA is not let in."""
 
 from __future__ import annotations
 
+import signal
 import ssl
 import time
 
@@ -35,7 +36,7 @@ def test_ingest_over_mqtts_stores_a_message(broker: Broker, database_url: str, t
             station.close()
         wait_for(lambda: count(database_url, "SELECT count(*) FROM water_readings") == 1)
     finally:
-        worker.stop()
+        worker.kill(signal.SIGTERM)
 
 
 def test_the_tls_listener_verifies_and_is_verified(broker: Broker) -> None:
