@@ -30,8 +30,9 @@ from kernel.broker import (
 )
 
 TEST_ROOT = "jiashan"
-# Accounts per service role in the test broker: tests open many connections at once.
-BROKER_INSTANCES = 64
+# Accounts per service role in the test broker: tests open many connections at once, and the
+# simulator with a connection per device (and no device passwords) takes one per device.
+BROKER_INSTANCES = 256
 TEST_DEVICES = ("WS-001", "WS-002", "P-0001", "P-0002", "AMB-01", "AMB-02", "qingpu")
 
 
