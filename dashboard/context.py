@@ -137,6 +137,8 @@ class ApiContext:
             client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
             if self.mqtt.username:
                 client.username_pw_set(self.mqtt.username, self.mqtt.password)
+            if (context := self.mqtt.ssl_context()) is not None:
+                client.tls_set_context(context)
             client.connect(self.mqtt.host, self.mqtt.port)
             client.loop_start()
             self._publisher = client

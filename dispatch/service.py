@@ -196,7 +196,7 @@ class Dispatcher:
                     self._endpoint.host, self._endpoint.port,
                     username=self._endpoint.username, password=self._endpoint.password,
                     identifier=self._client_id, protocol=aiomqtt.ProtocolVersion.V5,
-                    clean_start=False, properties=props,
+                    clean_start=False, properties=props, tls_context=self._endpoint.ssl_context(),
                 ) as client:
                     await client.subscribe(shared(self._topics.unit_status(ANY), self._share_group), qos=1)
                     await client.subscribe(shared(self._topics.unit_gps(ANY), self._share_group), qos=1)

@@ -23,6 +23,7 @@ import logging
 import math
 import random
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -62,6 +63,9 @@ class GatewayRejection(StrEnum):
     BAD_PASSWORD = "bad_password"  # PW is not the station's
     PUBLISH_FAILED = "publish_failed"  # the broker did not take it in time: not acked, resent
     CONNECTION_LIMIT = "connection_limit"  # a connection over max_connections, closed at once
+    ADDRESS_LIMIT = "address_limit"  # over max_connections_per_address from one address, closed at once
+    LOGIN_TIMEOUT = "login_timeout"  # no frame signed by a registered station within login_timeout_s
+    LOCKED_OUT = "locked_out"  # from an address, or for an MN, locked out after wrong passwords
     INTERNAL_ERROR = "internal_error"  # a bug, logged with its traceback; the connection closes
 
 
@@ -94,6 +98,42 @@ class GatewayLimits:
     # A connection that sends nothing a registered station signed for this many times in a
     # row (garbage, wrong passwords) is closed; a real station reconnects.
     max_rejections_in_a_row: int = 50
+    # A new connection must send a frame with a registered MN and its PW within this time,
+    # or it is closed: idle unauthenticated sockets cannot fill the listener.
+    login_timeout_s: float = 10.0
+    # Open connections from one address (a station needs one; a NAT of a few stations some).
+    max_connections_per_address: int = 16
+    # After this many wrong passwords in a row, from one address or for one MN, further
+    # frames are refused unchecked for lockout_base_s, doubling with each further failure up
+    # to lockout_max_s. An MN's lockout spares the addresses it last signed correctly from,
+    # so a brute force against a station does not lock the station itself out.
+    lockout_after_failures: int = 5
+    lockout_base_s: float = 1.0
+    lockout_max_s: float = 300.0
+
+
+class Lockout:
+    """Wrong-password backoff by key (an address, an MN), on a monotonic clock."""
+
+    def __init__(self, limits: GatewayLimits, now: Callable[[], float]) -> None:
+        self._limits = limits
+        self._now = now
+        self._failures: dict[str, int] = {}
+        self._until: dict[str, float] = {}
+
+    def locked(self, key: str) -> bool:
+        return self._until.get(key, 0.0) > self._now()
+
+    def failed(self, key: str) -> None:
+        n = self._failures[key] = self._failures.get(key, 0) + 1
+        over = n - self._limits.lockout_after_failures
+        if over >= 0:
+            delay = min(self._limits.lockout_base_s * 2 ** min(over, 30), self._limits.lockout_max_s)
+            self._until[key] = self._now() + delay
+
+    def succeeded(self, key: str) -> None:
+        self._failures.pop(key, None)
+        self._until.pop(key, None)
 
 
 class Hj212Gateway:
@@ -109,6 +149,7 @@ class Hj212Gateway:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         client_id: str = "watchpost-hj212-1",
         limits: GatewayLimits = GatewayLimits(),
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._stations = _checked(stations)
         self._host = host
@@ -119,6 +160,10 @@ class Hj212Gateway:
         self._clock = clock
         self._client_id = client_id
         self._limits = limits
+        self._lockout = Lockout(limits, monotonic)
+        self._per_address: Counter[str] = Counter()
+        # MN → the addresses a station last signed correctly from (spared by the MN's lockout).
+        self._good_hosts: dict[str, set[str]] = {}
         self._client: aiomqtt.Client | None = None
         self._broker_up = asyncio.Event()
         self._tasks: asyncio.TaskGroup | None = None
@@ -185,7 +230,7 @@ class Hj212Gateway:
                     self._mqtt.host, self._mqtt.port,
                     username=self._mqtt.username, password=self._mqtt.password,
                     identifier=self._client_id, protocol=aiomqtt.ProtocolVersion.V5,
-                    tls_params=aiomqtt.TLSParameters() if self._mqtt.tls else None,
+                    tls_context=self._mqtt.ssl_context(),
                 ) as client:
                     self._client = client
                     self._broker_up.set()
@@ -239,8 +284,13 @@ class Hj212Gateway:
 
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = _peer(writer)
+        host = _host(writer)
         if self.connections >= self._limits.max_connections:
             self._reject(GatewayRejection.CONNECTION_LIMIT, peer, f"{self.connections} connections open")
+            writer.close()
+            return
+        if self._per_address[host] >= self._limits.max_connections_per_address:
+            self._reject(GatewayRejection.ADDRESS_LIMIT, peer, f"{self._per_address[host]} connections open from {host}")
             writer.close()
             return
         try:
@@ -250,25 +300,36 @@ class Hj212Gateway:
             writer.close()
             return
         self.connections += 1
+        self._per_address[host] += 1
         self._station_tasks.add(task)
         task.add_done_callback(self._station_tasks.discard)
 
     async def _station(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str) -> None:
         decoder = FrameDecoder(max_data_length=self._limits.max_data_length)
         rejected_in_a_row = 0
+        host = _host(writer)
+        loop = asyncio.get_running_loop()
+        # Until a registered station signs a frame, the whole connection has login_timeout_s.
+        login_deadline: float | None = loop.time() + self._limits.login_timeout_s
         log.info("HJ 212 connection from %s", peer)
         try:
             while True:
+                wait_s = self._limits.idle_timeout_s if login_deadline is None else login_deadline - loop.time()
                 try:
-                    async with asyncio.timeout(self._limits.idle_timeout_s):
+                    async with asyncio.timeout(max(wait_s, 0.0)):
                         data = await reader.read(self._limits.read_chunk_bytes)
                 except TimeoutError:
-                    log.info("closing HJ 212 connection from %s: idle for %.0f s", peer, self._limits.idle_timeout_s)
+                    if login_deadline is not None:
+                        self._reject(GatewayRejection.LOGIN_TIMEOUT, peer, f"no signed frame in {self._limits.login_timeout_s:g} s")
+                    else:
+                        log.info("closing HJ 212 connection from %s: idle for %.0f s", peer, self._limits.idle_timeout_s)
                     return
                 if not data:
                     return
                 for event in decoder.feed(data):
-                    signed = await self._on_frame(event, writer, peer)
+                    signed = await self._on_frame(event, writer, peer, host)
+                    if signed:
+                        login_deadline = None
                     rejected_in_a_row = 0 if signed else rejected_in_a_row + 1
                     if rejected_in_a_row >= self._limits.max_rejections_in_a_row:
                         log.warning("closing HJ 212 connection from %s after %d rejections in a row", peer, rejected_in_a_row)
@@ -281,24 +342,44 @@ class Hj212Gateway:
             log.exception("HJ 212 connection from %s failed", peer)
         finally:
             self.connections -= 1
+            self._per_address[host] -= 1
+            if self._per_address[host] <= 0:
+                del self._per_address[host]
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    async def _on_frame(self, event: Frame | FrameError, writer: asyncio.StreamWriter, peer: str) -> bool:
+    async def _on_frame(self, event: Frame | FrameError, writer: asyncio.StreamWriter, peer: str, host: str) -> bool:
         """Handle one decoded frame. True when a registered station signed it (right MN
         and PW), whatever became of it."""
         if isinstance(event, FrameError):
             self._reject(event.reason, peer, event.detail)
             return False
         frame = event
+        address_key, mn_key = f"address {host}", f"MN {frame.mn}"
+        if self._lockout.locked(address_key) or (
+            self._lockout.locked(mn_key) and host not in self._good_hosts.get(frame.mn, ())
+        ):
+            self._reject(GatewayRejection.LOCKED_OUT, peer, f"MN {frame.mn!r} from {host}: locked out after wrong passwords")
+            return False
         credential = self._stations.get(frame.mn)
         if credential is None:
+            # An unknown MN counts against the address as a wrong password would.
+            self._lockout.failed(address_key)
             self._reject(GatewayRejection.UNKNOWN_MN, peer, f"MN {frame.mn!r} is not registered")
             return False
+        # Constant-time comparison of keyed digests: the timing tells nothing of the PW.
         if not hmac.compare_digest(password_digest(self._secret, frame.mn, frame.pw), credential.password_digest):
+            self._lockout.failed(address_key)
+            self._lockout.failed(mn_key)
             self._reject(GatewayRejection.BAD_PASSWORD, peer, f"wrong PW for MN {frame.mn}")
             return False
+        self._lockout.succeeded(address_key)
+        good = self._good_hosts.setdefault(frame.mn, set())
+        if host not in good:
+            if len(good) >= 4:  # the last few addresses; a station moves rarely
+                good.pop()
+            good.add(host)
         if frame.cn in AVERAGE_CNS:
             # Minute, hour and day averages are acknowledged but not republished: Watchpost
             # computes its own rollups from the real-time data, and an average stamped on the
@@ -338,6 +419,11 @@ def _checked(stations: Mapping[str, StationCredential]) -> dict[str, StationCred
         if not _STATION_ID.fullmatch(credential.station_id):
             raise ValueError(f"station id {credential.station_id!r} of MN {mn!r} cannot be a topic level")
     return dict(stations)
+
+
+def _host(writer: asyncio.StreamWriter) -> str:
+    address = writer.get_extra_info("peername")
+    return str(address[0]) if isinstance(address, tuple) and address else str(address)
 
 
 def _peer(writer: asyncio.StreamWriter) -> str:

@@ -110,14 +110,14 @@ class IngestWorker:
     def _make_client(self) -> mqtt.Client:
         client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=self._settings.client_id,
+            client_id=self._settings.client_id or self._endpoint.username or "watchpost-ingest-1",
             protocol=mqtt.MQTTv5,
             manual_ack=True,
         )
         if self._endpoint.username:
             client.username_pw_set(self._endpoint.username, self._endpoint.password)
-        if self._endpoint.tls:
-            client.tls_set()
+        if (context := self._endpoint.ssl_context()) is not None:
+            client.tls_set_context(context)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect

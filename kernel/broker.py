@@ -14,20 +14,51 @@ import hashlib
 import hmac
 import os
 import pwd
+import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from kernel.topics import ANY, Kind, Topics
 
-# Service accounts: what each platform process may do on the broker.
-INGEST_USER = "watchpost-ingest"
-DISPATCH_USER = "watchpost-dispatch"
-API_USER = "watchpost-api"
-# Gateways publish for many devices at once: the HJ 212 station gateway, and the county
-# simulator and benchmarks, which stand in for thousands of devices over a few connections.
-GATEWAY_USER = "watchpost-gateway"
-SERVICE_USERS = (INGEST_USER, DISPATCH_USER, API_USER, GATEWAY_USER)
+# Service accounts. The listeners set `use_username_as_clientid`: a client's id IS its
+# account name, so no password (a wearable's, say) can take over another account's session.
+# Every process that holds a connection of its own therefore has its own account, numbered
+# per role (`watchpost-ingest-1`, `-2`, …), each with its own password derived from the
+# deployment secret; the settings' client id defaults to the account name.
+SERVICE_PREFIX = "watchpost-"
+INGEST_ROLE = "ingest"  # reads device topics, writes nothing
+DISPATCH_ROLE = "dispatch"  # reads unit reports, writes orders, partner alerts, receipts
+API_ROLE = "api"  # writes manual orders only
+HJ212_ROLE = "hj212"  # the HJ 212 station gateway: writes water topics only
+SIMULATOR_ROLE = "simulator"  # the county simulator and benchmarks: any device's topics
+SERVICE_ROLES = (INGEST_ROLE, DISPATCH_ROLE, API_ROLE, HJ212_ROLE, SIMULATOR_ROLE)
+# Accounts written per role; a deployment running more processes of a role raises it.
+DEFAULT_INSTANCES = 8
+# The alert lane's consumer: one account.
+ALERTS_USER = f"{SERVICE_PREFIX}alerts"
+
+
+def service_account(role: str, instance: int = 1) -> str:
+    """The broker account (and so the client id) of one process of a role."""
+    return f"{SERVICE_PREFIX}{role}-{instance}"
+
+
+INGEST_USER = service_account(INGEST_ROLE)
+DISPATCH_USER = service_account(DISPATCH_ROLE)
+API_USER = service_account(API_ROLE)
+GATEWAY_USER = service_account(HJ212_ROLE)
+SIMULATOR_USER = service_account(SIMULATOR_ROLE)
+
+
+def service_users(instances: int = DEFAULT_INSTANCES) -> list[str]:
+    return [service_account(r, n) for r in SERVICE_ROLES for n in range(1, instances + 1)] + [ALERTS_USER]
+
+
+def is_reserved(identifier: str) -> bool:
+    """True for names the platform's own accounts use: no registry id may take one."""
+    return identifier.lower().startswith(SERVICE_PREFIX)
+
 
 # In an ACL pattern, Mosquitto puts the connecting account's username here.
 _ACL_USERNAME = "%u"
@@ -40,18 +71,35 @@ def device_password(secret: bytes, username: str) -> str:
     return base64.urlsafe_b64encode(digest[:18]).decode()
 
 
+def password_for(secret: bytes, username: str) -> str:
+    """The password of any account. The simulator's accounts are a pool of numbered
+    connections that share one password, so that it can open several from one URL; every
+    other account's password is its own."""
+    if username.startswith(f"{SERVICE_PREFIX}{SIMULATOR_ROLE}-"):
+        username = f"{SERVICE_PREFIX}{SIMULATOR_ROLE}"
+    return device_password(secret, username)
+
+
+def pool_account(username: str, offset: int) -> str:
+    """The account `offset` places after a numbered one (`watchpost-simulator-1` + 2 →
+    `watchpost-simulator-3`); an unnumbered account stays itself."""
+    base, _, number = username.rpartition("-")
+    return f"{base}-{int(number) + offset}" if base and number.isdigit() and offset else username
+
+
 def password_line(username: str, password: str, salt: bytes) -> str:
     hashed = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, _PBKDF2_ITERATIONS)
     return f"{username}:$7${_PBKDF2_ITERATIONS}${base64.b64encode(salt).decode()}${base64.b64encode(hashed).decode()}"
 
 
 def _device_writes(topics: Topics, device: str) -> list[str]:
-    """What a device (or a gateway standing in for devices: `device` is then `+`) publishes."""
+    """What a device (or the simulator standing in for devices: `device` is then `+`) publishes."""
     return [
         topics.water_telemetry(device),
         topics.online(Kind.WATER, device),
         topics.wearable(device),
         topics.home(device, ANY),
+        topics.alert(device),
         topics.online(Kind.ELDER, device),
         topics.unit_gps(device),
         topics.unit_status(device),
@@ -59,30 +107,50 @@ def _device_writes(topics: Topics, device: str) -> list[str]:
     ]
 
 
-def acl_text(root: str) -> str:
+def role_acl(topics: Topics, role: str) -> list[tuple[str, str]]:
+    """(access, topic) pairs of one service role: what it consumes and what it sends, no more."""
+    if role == INGEST_ROLE:
+        return [("read", f) for f in topics.ingest_filters()]
+    if role == DISPATCH_ROLE:
+        return [
+            ("read", topics.unit_status(ANY)),
+            ("read", topics.unit_gps(ANY)),
+            ("write", topics.order(ANY)),
+            ("write", topics.water_alert(ANY)),
+            ("write", topics.receipt(ANY)),
+        ]
+    if role == API_ROLE:
+        return [("write", topics.order(ANY))]
+    if role == HJ212_ROLE:
+        # Which station a frame may speak for is the gateway's check (its MN and PW).
+        return [("write", topics.water_telemetry(ANY)), ("write", topics.online(Kind.WATER, ANY))]
+    if role == SIMULATOR_ROLE:
+        return [("write", t) for t in _device_writes(topics, ANY)] + [("read", topics.order(ANY))]
+    if role == ALERTS_USER:
+        return [("read", topics.alert(ANY)), ("write", topics.receipt(ANY))]
+    raise ValueError(f"unknown service role {role!r}")
+
+
+def acl_text(root: str, instances: int = DEFAULT_INSTANCES) -> str:
     topics = Topics(root)
-    gateway = "\n".join(f"topic write {t}" for t in _device_writes(topics, ANY))
+    blocks = []
+    for role in (*SERVICE_ROLES, ALERTS_USER):
+        rules = "\n".join(f"topic {access} {topic}" for access, topic in role_acl(topics, role))
+        users = [ALERTS_USER] if role == ALERTS_USER else [service_account(role, n) for n in range(1, instances + 1)]
+        blocks += [f"user {user}\n{rules}\n" for user in users]
     devices = "\n".join(f"pattern write {t}" for t in _device_writes(topics, _ACL_USERNAME))
+    services = "\n".join(blocks)
     return f"""# Watchpost broker ACL (generated by kernel.broker; do not edit by hand).
-# Platform services
-user {INGEST_USER}
-topic read {topics.everything()}
-
-user {DISPATCH_USER}
-topic readwrite {topics.everything()}
-
-user {API_USER}
-topic readwrite {topics.everything()}
-
-user {GATEWAY_USER}
-{gateway}
-topic read {topics.order(ANY)}
-
-# Devices write only under their own id (%u is the username) and crews read their orders.
+# Platform services: each account reads what it consumes and writes what it sends.
+{services}
+# Devices write only under their own id (%u is the username, and with
+# use_username_as_clientid also the client id); each reads only what is addressed to it:
+# a crew its orders, a person's devices their receipts, a partner its water alerts.
 {devices}
 pattern read {topics.order(_ACL_USERNAME)}
-# Cross-border partners read the water alerts addressed to them.
+pattern read {topics.receipt(_ACL_USERNAME)}
 pattern read {topics.water_alert(_ACL_USERNAME)}
+pattern write {topics.water_ack(_ACL_USERNAME)}
 """
 
 
@@ -94,14 +162,42 @@ class BrokerFiles:
     data_dir: Path
 
 
-def mosquitto_config(*, port: int, files: BrokerFiles, bind: str = "127.0.0.1") -> str:
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    """The TLS listener's certificate chain: the CA clients trust, the server's certificate
+    and its private key."""
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+
+
+def _listener(port: int, bind: str) -> str:
+    return f"""listener {port} {bind}
+# A client's id is its username: one account cannot take over another's session.
+use_username_as_clientid true"""
+
+
+def mosquitto_config(*, port: int, files: BrokerFiles, bind: str = "127.0.0.1",
+                     tls_port: int = 0, tls: TlsFiles | None = None) -> str:
+    tls_listener = ""
+    if tls_port and tls is not None:
+        tls_listener = f"""
+# TLS (mqtts://): the same accounts and ACL, encrypted.
+{_listener(tls_port, bind)}
+cafile {tls.ca_file}
+certfile {tls.cert_file}
+keyfile {tls.key_file}
+tls_version tlsv1.2
+"""
     return f"""# Watchpost's Mosquitto configuration (generated by kernel.broker).
 per_listener_settings false
-listener {port} {bind}
 allow_anonymous false
 password_file {files.password_file}
 acl_file {files.acl_file}
 
+{_listener(port, bind)}
+{tls_listener}
 # Persistent sessions survive a broker restart. Mosquitto snapshots its state every
 # autosave_interval seconds and on a clean shutdown; see docs/delivery.md for what a
 # broker crash can cost and which brokers avoid it.
@@ -128,9 +224,12 @@ log_type notice
 
 
 def write_broker_files(
-    directory: Path, *, port: int, root: str, secret: bytes, device_users: Iterable[str], bind: str = "127.0.0.1"
+    directory: Path, *, port: int, root: str, secret: bytes, device_users: Iterable[str], bind: str = "127.0.0.1",
+    instances: int = DEFAULT_INSTANCES, tls_port: int = 0, tls: TlsFiles | None = None,
 ) -> BrokerFiles:
-    """Write config, password file and ACL for the services and the given devices."""
+    """Write config, password file and ACL for the services and the given devices. With a
+    `tls_port`, a TLS listener serves `tls` (by default a local CA's certificates made by
+    `local_tls_files` in `directory/tls`)."""
     directory.mkdir(parents=True, exist_ok=True)
     files = BrokerFiles(
         config=directory / "mosquitto.conf",
@@ -139,14 +238,50 @@ def write_broker_files(
         data_dir=directory / "data",
     )
     files.data_dir.mkdir(exist_ok=True)
+    if tls_port and tls is None:
+        tls = local_tls_files(directory / "tls")
+    reserved = sorted(u for u in device_users if is_reserved(u))
+    if reserved:
+        raise ValueError(f"device ids {reserved} take the {SERVICE_PREFIX!r} prefix of the platform's own accounts")
     lines = [
-        password_line(user, device_password(secret, user), os.urandom(12))
-        for user in sorted({*SERVICE_USERS, *device_users})
+        password_line(user, password_for(secret, user), os.urandom(12))
+        for user in sorted({*service_users(instances), *device_users})
     ]
     _write_private(files.password_file, "\n".join(lines) + "\n")
-    _write_private(files.acl_file, acl_text(root))
-    _write_private(files.config, mosquitto_config(port=port, files=files, bind=bind))
+    _write_private(files.acl_file, acl_text(root, instances))
+    _write_private(files.config, mosquitto_config(port=port, files=files, bind=bind, tls_port=tls_port, tls=tls))
     _hand_to_broker_user(directory)
+    return files
+
+
+def local_tls_files(directory: Path, hosts: Iterable[str] = ("localhost", "127.0.0.1")) -> TlsFiles:
+    """A local certificate authority and a server certificate it signed, made once with the
+    `openssl` command (kept when present). For a real deployment, give the broker
+    certificates of the site's own CA instead (docs/security.md)."""
+    files = TlsFiles(directory / "ca.crt", directory / "server.crt", directory / "server.key")
+    if files.ca_file.exists() and files.cert_file.exists() and files.key_file.exists():
+        return files
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_key = directory / "ca.key"
+    san = ",".join(f"IP:{h}" if h.replace(".", "").isdigit() else f"DNS:{h}" for h in hosts)
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", str(ca_key), "-out", str(files.ca_file), "-days", "3650", "-subj", "/CN=Watchpost local CA",
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    csr = directory / "server.csr"
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", str(files.key_file), "-out", str(csr), "-subj", "/CN=watchpost-broker")
+    ext = directory / "server.ext"
+    ext.write_text(f"subjectAltName={san}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n")
+    openssl("x509", "-req", "-in", str(csr), "-CA", str(files.ca_file), "-CAkey", str(ca_key), "-CAcreateserial",
+            "-out", str(files.cert_file), "-days", "825", "-extfile", str(ext))
+    for path in (ca_key, files.key_file):
+        path.chmod(0o600)
+    csr.unlink()
+    ext.unlink()
     return files
 
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import ssl
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 ENV_PREFIX = "WATCHPOST_"
 # Variables of the same prefix that are not process settings: they steer the local
@@ -35,6 +36,15 @@ class MqttEndpoint:
     username: str | None
     password: str | None
     tls: bool
+    # The CA certificate an mqtts:// connection trusts (None: the system's CAs).
+    ca_file: str | None = None
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context of an mqtts:// endpoint (paho's `tls_set_context`, aiomqtt's
+        `tls_context`), verifying the broker's certificate and host name; None for mqtt://."""
+        if not self.tls:
+            return None
+        return ssl.create_default_context(cafile=self.ca_file or None)
 
     @classmethod
     def parse(cls, url: str) -> MqttEndpoint:
@@ -44,12 +54,15 @@ class MqttEndpoint:
                 f"WATCHPOST_MQTT_URL must look like mqtt://user:password@host:1883, got scheme {parts.scheme!r}"
             )
         tls = parts.scheme in ("mqtts", "ssl")
+        # mqtts://…?ca_file=/path/ca.crt: the CA to trust, for a client given only a URL.
+        ca_file = parse_qs(parts.query).get("ca_file", [None])[-1]
         return cls(
             host=parts.hostname or "127.0.0.1",
             port=parts.port or (8883 if tls else 1883),
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
             tls=tls,
+            ca_file=ca_file,
         )
 
 
@@ -72,7 +85,8 @@ class IngestSettings:
         20000, "MQTT v5 Receive Maximum: unacknowledged messages the broker may push to one worker; messages are acknowledged "
         "only after commit, so this bounds a worker's memory while the database is slow", "messages", 1)
     share_group: str = setting("watchpost-ingest", "shared-subscription group; workers in it split the load (empty: plain subscription)")
-    client_id: str = setting("watchpost-ingest-1", "MQTT client id; names the persistent session, so it must differ per worker")
+    client_id: str = setting("", "MQTT client id, naming the persistent session; empty: the broker account's name (the broker "
+                             "uses the account name as client id, so each worker has its own account: watchpost-ingest-1, -2, …)")
     session_expiry_s: int = setting(86400, "how long the broker keeps a stopped worker's session and queues its messages", "s", 0)
     max_payload_bytes: int = setting(65536, "larger payloads are dead-lettered as oversized", "bytes", 1)
     dead_letter_max_bytes: int = setting(4096, "a dead letter keeps at most this much of its payload (the detail says how much was cut)", "bytes", 64)
@@ -89,7 +103,8 @@ class IngestSettings:
 @dataclass(frozen=True, slots=True)
 class DispatchSettings:
     mqtt_url: str = setting("", "the dispatcher's broker URL (its account publishes orders and partner alerts)")
-    client_id: str = setting("watchpost-dispatch-1", "MQTT client id; must differ per dispatcher")
+    client_id: str = setting("", "MQTT client id; empty: the broker account's name (each dispatcher has its own account: "
+                             "watchpost-dispatch-1, -2, …)")
     redispatch_after_s: float = setting(60.0, "an order not answered with en_route by then goes to the next candidate", "s", 1)
 
 
@@ -114,9 +129,21 @@ class ApiSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class Hj212Settings:
+    login_timeout_s: float = setting(10.0, "a new station connection must send a frame with a registered MN and its PW by then, or it is closed", "s", 0.1)
+    max_connections: int = setting(1000, "open station connections in all", "connections", 1)
+    max_connections_per_address: int = setting(16, "open station connections from one address; more are closed at once", "connections", 1)
+    lockout_after_failures: int = setting(5, "wrong passwords in a row, from one address or for one MN, before a lockout", "", 1)
+    lockout_base_s: float = setting(1.0, "the first lockout; each further wrong password doubles it", "s", 0)
+    lockout_max_s: float = setting(300.0, "the longest lockout (an MN's lockout spares the addresses it last logged in from)", "s", 0)
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str = setting("postgresql://watchpost@127.0.0.1:5433/watchpost", "PostgreSQL with TimescaleDB >= 2.19")
     mqtt_url: str = setting("mqtt://127.0.0.1:1884", "the broker: mqtt://user:password@host:port (mqtts:// for TLS)")
+    mqtt_ca_file: str = setting("", "CA certificate that mqtts:// connections trust (empty: the system's CAs; the local "
+                                "broker's CA is $WATCHPOST_HOME/mosquitto/tls/ca.crt)")
     topic_root: str = setting("jiashan", "first level of every topic")
     log_level: str = setting("INFO", "DEBUG, INFO, WARNING or ERROR")
     log_format: str = setting("text", "text for a terminal, json for one JSON object per line with ids as fields")
@@ -124,9 +151,17 @@ class Settings:
     ingest: IngestSettings = section(IngestSettings, "ingest workers")
     dispatch: DispatchSettings = section(DispatchSettings, "dispatchers")
     api: ApiSettings = section(ApiSettings, "API processes")
+    hj212: Hj212Settings = section(Hj212Settings, "the HJ 212 station gateway's listener")
 
-    def mqtt_for(self, process: IngestSettings | DispatchSettings | ApiSettings) -> MqttEndpoint:
-        return MqttEndpoint.parse(process.mqtt_url or self.mqtt_url)
+    def mqtt_for(self, process: IngestSettings | DispatchSettings | ApiSettings | None = None) -> MqttEndpoint:
+        endpoint = MqttEndpoint.parse((process.mqtt_url if process else "") or self.mqtt_url)
+        if endpoint.ca_file is None and self.mqtt_ca_file:
+            endpoint = dataclasses.replace(endpoint, ca_file=self.mqtt_ca_file)
+        return endpoint
+
+    def client_id_for(self, process: IngestSettings | DispatchSettings) -> str:
+        """The process's MQTT client id: its setting, or else its broker account's name."""
+        return process.client_id or self.mqtt_for(process).username or ""
 
 
 def load_settings(environ: Mapping[str, str] | None = None, toml_path: Path | None = None) -> Settings:
@@ -233,7 +268,7 @@ def reference() -> str:
         "",
         "Generated by `watchpost config reference` from `kernel/settings.py`; do not edit by hand.",
         "Every setting is an environment variable, or a key of the TOML file given with `--config` or",
-        "`WATCHPOST_CONFIG` (sections as `[ingest]`, `[dispatch]`, `[api]`); the environment wins.",
+        "`WATCHPOST_CONFIG` (sections as `[ingest]`, `[dispatch]`, `[api]`, `[hj212]`); the environment wins.",
         "`watchpost config check` validates a configuration and reports every problem at once.",
         "",
         "| environment variable | TOML key | default | unit | meaning |",

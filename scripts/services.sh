@@ -74,9 +74,9 @@ up() {
             pgrep -f -n "mosquitto -c $BROKER_DIR/mosquitto.conf" >"$BROKER_DIR/mosquitto.pid"
         fi
         local broker=127.0.0.1:$BROKER_PORT
-        WATCHPOST_MQTT_URL="mqtt://watchpost-ingest:$($WP broker password watchpost-ingest)@$broker"
-        WATCHPOST_DISPATCH__MQTT_URL="mqtt://watchpost-dispatch:$($WP broker password watchpost-dispatch)@$broker"
-        WATCHPOST_API__MQTT_URL="mqtt://watchpost-api:$($WP broker password watchpost-api)@$broker"
+        WATCHPOST_MQTT_URL="mqtt://watchpost-ingest-1:$($WP broker password watchpost-ingest-1)@$broker"
+        WATCHPOST_DISPATCH__MQTT_URL="mqtt://watchpost-dispatch-1:$($WP broker password watchpost-dispatch-1)@$broker"
+        WATCHPOST_API__MQTT_URL="mqtt://watchpost-api-1:$($WP broker password watchpost-api-1)@$broker"
     fi
     umask 077
     cat >.env.local <<ENV

@@ -16,6 +16,7 @@ survives reconnects.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -31,6 +32,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from kernel.broker import pool_account
 from kernel.settings import MqttEndpoint
 from kernel.topics import ANY, Channel, Kind, Topics, parse_topic
 
@@ -74,8 +76,8 @@ class Connection:
         c = self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         if endpoint.username:
             c.username_pw_set(endpoint.username, endpoint.password)
-        if endpoint.tls:
-            c.tls_set()
+        if (context := endpoint.ssl_context()) is not None:
+            c.tls_set_context(context)
         c.max_inflight_messages_set(window)
         c.max_queued_messages_set(0)
         # paho annotates the delays as whole seconds but computes with floats.
@@ -212,13 +214,19 @@ class Gateway:
         if per_device is None:
             for k in range(max(1, connections)):
                 order_topic = topics.order(ANY) if k == 0 else None
-                self.connections.append(Connection(endpoint, f"{prefix}-{k}", window=window, root=root, order_topic=order_topic, on_order=on_order))
+                # The broker takes the account name as client id: each shared connection
+                # logs in as the next account of the simulator's pool (same password).
+                own = dataclasses.replace(endpoint, username=pool_account(endpoint.username, k)) if endpoint.username else endpoint
+                self.connections.append(Connection(own, f"{prefix}-{k}", window=window, root=root, order_topic=order_topic, on_order=on_order))
         else:
             for key in per_device:  # "water/WS-001"
                 kind, device_id = key.split("/")
-                own = endpoint
+                # Without the devices' own passwords, each device's connection logs in as
+                # the next account of the simulator's pool (the broker takes the account
+                # name as client id, so two connections may not share one).
+                own = dataclasses.replace(endpoint, username=pool_account(endpoint.username, len(self.connections))) if endpoint.username else endpoint
                 if device_passwords is not None:
-                    own = MqttEndpoint(endpoint.host, endpoint.port, device_id, device_passwords(device_id), endpoint.tls)
+                    own = MqttEndpoint(endpoint.host, endpoint.port, device_id, device_passwords(device_id), endpoint.tls, endpoint.ca_file)
                 conn = Connection(
                     own, f"{prefix}-{device_id}", window=window, root=root, presence_topic=topics.online(kind, device_id),
                     order_topic=topics.order(device_id) if kind == Kind.UNIT else None, on_order=on_order,

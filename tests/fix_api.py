@@ -15,7 +15,7 @@ import pytest
 
 from dashboard.auth import hash_password
 from tests.fix_broker import TEST_ROOT, Broker, free_port, process_environment, stop_process
-from kernel.broker import API_USER
+from kernel.broker import API_ROLE
 
 TEST_PASSWORD = "correct-horse-battery"
 
@@ -29,7 +29,7 @@ class ApiProcess:
         env = {
             **process_environment(),
             "WATCHPOST_DATABASE_URL": database_url,
-            "WATCHPOST_MQTT_URL": broker.url(API_USER),
+            "WATCHPOST_MQTT_URL": broker.url(broker.account(API_ROLE)),
             "WATCHPOST_TOPIC_ROOT": TEST_ROOT,
             "WATCHPOST_API__TOKEN_SECRET": secret,
             "WATCHPOST_API__PORT": str(self.port),

@@ -12,7 +12,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -20,14 +20,19 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from kernel.broker import (
-    GATEWAY_USER,
     INGEST_USER,
+    SIMULATOR_ROLE,
     BrokerFiles,
-    device_password,
+    TlsFiles,
+    password_for,
+    service_account,
     write_broker_files,
 )
 
 TEST_ROOT = "jiashan"
+# Accounts per service role in the test broker: tests open many connections at once, and the
+# simulator with a connection per device (and no device passwords) takes one per device.
+BROKER_INSTANCES = 256
 TEST_DEVICES = ("WS-001", "WS-002", "P-0001", "P-0002", "AMB-01", "AMB-02", "qingpu")
 
 
@@ -60,9 +65,31 @@ class Broker:
     secret: bytes
     files: BrokerFiles
     process: subprocess.Popen | None = None
+    tls_port: int = 0
+    tls: TlsFiles | None = None
+    # The broker takes the account name as client id, so every concurrent connection of a
+    # test needs an account of its own: `account` hands out numbered ones per role.
+    _accounts: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def url(self, username: str) -> str:
-        return f"mqtt://{username}:{device_password(self.secret, username)}@127.0.0.1:{self.port}"
+        return f"mqtt://{username}:{password_for(self.secret, username)}@127.0.0.1:{self.port}"
+
+    def tls_url(self, username: str) -> str:
+        assert self.tls is not None
+        return (f"mqtts://{username}:{password_for(self.secret, username)}@localhost:{self.tls_port}"
+                f"?ca_file={self.tls.ca_file}")
+
+    def account(self, role: str, key: str | None = None) -> str:
+        """A service account of `role` for the connection named `key` (the same key, e.g. a
+        worker restarted with the same client id, gets the same account; no key, a new one).
+        Instance 1 of each role is left to the tests that name it directly."""
+        if key is None:
+            key = f"anonymous-{len(self._accounts)}"
+        if (role, key) not in self._accounts:
+            taken = sum(1 for r, _ in self._accounts if r == role)
+            # The simulator's accounts go in steps of 2: its default two connections.
+            self._accounts[(role, key)] = service_account(role, 2 + taken * (2 if role == SIMULATOR_ROLE else 1))
+        return self._accounts[(role, key)]
 
     def start(self) -> None:
         mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -92,9 +119,11 @@ def broker() -> Iterator[Broker]:
     directory = Path(tempfile.mkdtemp(prefix="watchpost-broker-"))
     directory.chmod(0o711)
     secret = os.urandom(32)
-    port = free_port()
-    files = write_broker_files(directory, port=port, root=TEST_ROOT, secret=secret, device_users=TEST_DEVICES)
-    b = Broker(port=port, secret=secret, files=files)
+    port, tls_port = free_port(), free_port()
+    files = write_broker_files(directory, port=port, root=TEST_ROOT, secret=secret, device_users=TEST_DEVICES,
+                               instances=BROKER_INSTANCES, tls_port=tls_port)
+    tls = TlsFiles(directory / "tls" / "ca.crt", directory / "tls" / "server.crt", directory / "tls" / "server.key")
+    b = Broker(port=port, secret=secret, files=files, tls_port=tls_port, tls=tls)
     b.start()
     yield b
     b.stop()
@@ -104,12 +133,13 @@ def broker() -> Iterator[Broker]:
 class Publisher:
     """A paho client that publishes QoS 1 and can wait until the broker acknowledged all."""
 
-    def __init__(self, broker: Broker, username: str = GATEWAY_USER, client_id: str | None = None) -> None:
+    def __init__(self, broker: Broker, username: str | None = None, client_id: str | None = None) -> None:
+        username = username or broker.account(SIMULATOR_ROLE)
         self.client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id or f"pub-{os.urandom(4).hex()}",
             protocol=mqtt.MQTTv5,
         )
-        self.client.username_pw_set(username, device_password(broker.secret, username))
+        self.client.username_pw_set(username, password_for(broker.secret, username))
         self.client.max_inflight_messages_set(1000)
         self.client.max_queued_messages_set(0)
         self._lock = threading.Condition()

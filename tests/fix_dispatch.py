@@ -14,7 +14,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.fix_broker import TEST_ROOT, Broker, process_environment, stop_process
-from kernel.broker import DISPATCH_USER, device_password
+from kernel.broker import DISPATCH_ROLE, SERVICE_ROLES, password_for
 
 
 class DispatcherProcess:
@@ -23,7 +23,7 @@ class DispatcherProcess:
         env = {
             **process_environment(),
             "WATCHPOST_DATABASE_URL": database_url,
-            "WATCHPOST_MQTT_URL": broker.url(DISPATCH_USER),
+            "WATCHPOST_MQTT_URL": broker.url(broker.account(DISPATCH_ROLE, client_id)),
             "WATCHPOST_TOPIC_ROOT": TEST_ROOT,
             **{f"WATCHPOST_{k.upper()}": v for k, v in settings.items()},
         }
@@ -59,13 +59,16 @@ def start_dispatcher(broker: Broker, tmp_path: Path) -> Iterator[Callable[..., D
 
 
 class Collector:
-    """Subscribes as `username` and keeps every message, with its arrival time."""
+    """Subscribes as `username` (a device, or a service role: then an account of that role
+    of its own) and keeps every message, with its arrival time."""
 
     def __init__(self, broker: Broker, username: str, topic: str) -> None:
+        if username in SERVICE_ROLES:
+            username = broker.account(username)
         self.messages: list[tuple[float, str, bytes]] = []
         self._lock = threading.Condition()
         self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-        self.client.username_pw_set(username, device_password(broker.secret, username))
+        self.client.username_pw_set(username, password_for(broker.secret, username))
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *a: subscribed.set()
         self.client.on_message = self._on_message

@@ -14,7 +14,7 @@ import pytest
 
 from tests.fix_broker import TEST_ROOT, Broker, Publisher, process_environment
 from tests.fix_db import count
-from kernel.broker import INGEST_USER
+from kernel.broker import INGEST_ROLE
 
 
 class IngestProcess:
@@ -22,7 +22,7 @@ class IngestProcess:
         self.env = {
             **process_environment(),
             "WATCHPOST_DATABASE_URL": database_url,
-            "WATCHPOST_MQTT_URL": broker.url(INGEST_USER),
+            "WATCHPOST_MQTT_URL": broker.url(broker.account(INGEST_ROLE, client_id)),
             "WATCHPOST_TOPIC_ROOT": TEST_ROOT,
             "WATCHPOST_INGEST__CLIENT_ID": client_id,
             "WATCHPOST_INGEST__REGISTRY_REFRESH_S": "1",

@@ -140,6 +140,8 @@ def broker_sync(
     directory: Annotated[Path | None, typer.Option(help="where the broker's files live")] = None,
     port: Annotated[int, typer.Option(help="the broker's listening port")] = 1884,
     bind: Annotated[str, typer.Option(help="the broker's listening address")] = "127.0.0.1",
+    tls_port: Annotated[int, typer.Option(help="the broker's TLS (mqtts://) port, served with a local CA's certificates "
+                                               "made under the broker's directory (0: no TLS listener)")] = 0,
 ) -> None:
     """Write the broker's config, password file and ACL for every registered device, and
     tell a running broker to reload them."""
@@ -159,7 +161,7 @@ def broker_sync(
         ]
     files = write_broker_files(
         directory, port=port, root=settings.topic_root, secret=load_or_create_secret(home / "mqtt-secret"), device_users=users,
-        bind=bind,
+        bind=bind, tls_port=tls_port,
     )
     pid_file = directory / "mosquitto.pid"
     if pid_file.exists():
@@ -173,9 +175,9 @@ def broker_sync(
 @broker_app.command("password")
 def broker_password(username: str) -> None:
     """Print the MQTT password of a device or service account."""
-    from kernel.broker import device_password, load_or_create_secret
+    from kernel.broker import load_or_create_secret, password_for
 
-    typer.echo(device_password(load_or_create_secret(watchpost_home() / "mqtt-secret"), username))
+    typer.echo(password_for(load_or_create_secret(watchpost_home() / "mqtt-secret"), username))
 
 
 @app.command("ingest")
@@ -195,7 +197,7 @@ def ingest(config: ConfigOption = None) -> None:
         database_url=settings.database_url,
         settings=settings.ingest,
         metrics=metrics,
-        connect_db=lambda url: connect(url, application_name=settings.ingest.client_id),
+        connect_db=lambda url: connect(url, application_name=settings.client_id_for(settings.ingest)),
         clock=SystemClock(),
     )
     if settings.metrics_port:
@@ -287,7 +289,7 @@ def dispatch(config: ConfigOption = None, client_id: Annotated[str | None, typer
     from kernel.db import connect
 
     settings = _settings(config)
-    client_id = client_id or settings.dispatch.client_id
+    client_id = client_id or settings.client_id_for(settings.dispatch)
     dispatcher = Dispatcher(
         database_url=settings.database_url,
         mqtt_endpoint=settings.mqtt_for(settings.dispatch),
@@ -414,19 +416,20 @@ def simulate(ctx: typer.Context, config: ConfigOption = None) -> None:
     from urllib.parse import quote
 
     from simulators.cli import simulate as run_simulation
-    from kernel.broker import GATEWAY_USER, device_password, load_or_create_secret
+    from kernel.broker import SIMULATOR_USER, load_or_create_secret, password_for
     from kernel.settings import MqttEndpoint
 
     args = list(ctx.args)
     if {"-h", "--help"} & set(args):
         raise typer.Exit(run_simulation(args))
     settings = _settings(config)
-    # The simulator speaks for many devices: it logs in as the gateway account, whatever
+    # The simulator speaks for many devices: it logs in as the simulator's accounts, whatever
     # account WATCHPOST_MQTT_URL names, on the same broker.
     endpoint = MqttEndpoint.parse(settings.mqtt_url)
-    password = device_password(load_or_create_secret(watchpost_home() / "mqtt-secret"), GATEWAY_USER)
+    password = password_for(load_or_create_secret(watchpost_home() / "mqtt-secret"), SIMULATOR_USER)
     scheme = "mqtts" if endpoint.tls else "mqtt"
-    defaults = ["--mqtt-url", f"{scheme}://{GATEWAY_USER}:{quote(password, safe='')}@{endpoint.host}:{endpoint.port}",
+    ca = f"?ca_file={quote(ca_file, safe='')}" if (ca_file := settings.mqtt_for().ca_file) else ""
+    defaults = ["--mqtt-url", f"{scheme}://{SIMULATOR_USER}:{quote(password, safe='')}@{endpoint.host}:{endpoint.port}{ca}",
                 "--root", settings.topic_root]
     # `make up` loads this registry: simulate exactly the devices the platform knows.
     registry_file = watchpost_home() / "jiashan-registry.yaml"
@@ -506,8 +509,8 @@ def hj212(
     config: ConfigOption = None,
     host: Annotated[str, typer.Option(help="address to listen on for stations")] = "0.0.0.0",
     port: Annotated[int, typer.Option(help="TCP port the stations connect to")] = 9212,
-    mqtt_url: Annotated[str | None, typer.Option(help="broker URL of the watchpost-gateway account (default: the configured broker, as that account)")] = None,
-    client_id: Annotated[str, typer.Option(help="MQTT client id, unique per gateway process")] = "watchpost-hj212-1",
+    mqtt_url: Annotated[str | None, typer.Option(help="broker URL of the gateway's account (default: the configured broker, as the account named by --client-id)")] = None,
+    client_id: Annotated[str, typer.Option(help="the gateway's broker account and so its client id, one per gateway process (watchpost-hj212-1, -2, …)")] = "watchpost-hj212-1",
     metrics_port: Annotated[int, typer.Option(help="serve Prometheus metrics on 127.0.0.1:PORT (0: none)")] = 0,
     refresh_s: Annotated[float, typer.Option(help="how often the stations' MN and passwords are re-read")] = 60.0,
 ) -> None:

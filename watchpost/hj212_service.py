@@ -16,8 +16,8 @@ from pathlib import Path
 
 import psycopg
 
-from ingest.hj212_gateway import Hj212Gateway, StationCredential
-from kernel.broker import GATEWAY_USER, device_password, load_or_create_secret
+from ingest.hj212_gateway import GatewayLimits, Hj212Gateway, StationCredential
+from kernel.broker import load_or_create_secret, password_for
 from kernel.db import connect
 from kernel.settings import MqttEndpoint, Settings
 
@@ -56,14 +56,18 @@ def run(
         raise Hj212SchemaMissing("the stations table has no HJ 212 columns yet: run `watchpost db migrate`") from None
     if mqtt_url:
         endpoint = MqttEndpoint.parse(mqtt_url)
+        if endpoint.ca_file is None and settings.mqtt_ca_file:
+            endpoint = dataclasses.replace(endpoint, ca_file=settings.mqtt_ca_file)
     else:
+        # The broker takes the account name as client id: the gateway's account is its client id.
         endpoint = dataclasses.replace(
-            MqttEndpoint.parse(settings.mqtt_url), username=GATEWAY_USER,
-            password=device_password(load_or_create_secret(home / "mqtt-secret"), GATEWAY_USER),
+            settings.mqtt_for(), username=client_id,
+            password=password_for(load_or_create_secret(home / "mqtt-secret"), client_id),
         )
     gateway = Hj212Gateway(
         host=host, port=port, mqtt=endpoint, topic_root=settings.topic_root, stations=stations,
         password_secret=load_or_create_secret(home / "hj212-secret"), client_id=client_id,
+        limits=GatewayLimits(**dataclasses.asdict(settings.hj212)),
     )
     if metrics_port:
         serve_metrics(gateway, metrics_port)

@@ -5,6 +5,7 @@ shape documented in docs/registry.md and upserts it in one transaction.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,12 +15,18 @@ import psycopg
 import yaml
 from psycopg.types.json import Jsonb
 
+from kernel.broker import SERVICE_PREFIX, is_reserved
+
 
 class RegistryError(ValueError):
     """The registry document is malformed; the message lists every problem found."""
 
 
 # section -> (table, key columns, required fields, optional fields with defaults)
+# Sections whose id is a device's (or partner's) broker account, and so a topic level.
+_BROKER_ACCOUNTS = ("stations", "persons", "units", "partners")
+_ACCOUNT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
 _SECTIONS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], dict[str, Any]]] = {
     "partners": ("partners", ("partner_id",), ("partner_id", "name"), {"adcode": None}),
     "facilities": (
@@ -69,6 +76,8 @@ def read_document(path: Path) -> dict[str, Any]:
 def validate(doc: Mapping[str, Any]) -> list[str]:
     """Every problem in the document, as 'section[index].field: what is wrong'."""
     problems = [f"{name}: unknown section" for name in doc if name not in _SECTIONS]
+    # Station, person, unit and partner ids are broker accounts in one namespace.
+    accounts: dict[str, str] = {}
     for section, (_, key, required, optional) in _SECTIONS.items():
         items = doc.get(section, [])
         if not isinstance(items, list):
@@ -88,6 +97,15 @@ def validate(doc: Mapping[str, Any]) -> list[str]:
                 if f not in required and f not in optional and f not in extra:
                     problems.append(f"{where}.{f}: unknown field")
             ident = tuple(item.get(k) for k in key)
+            if section in _BROKER_ACCOUNTS and isinstance(item.get(key[0]), str):
+                account = item[key[0]]
+                if not _ACCOUNT_ID.fullmatch(account):
+                    problems.append(f"{where}.{key[0]}: {account!r} must be 1-64 letters, digits, '.', '_' or '-' (it is a topic level)")
+                elif is_reserved(account):
+                    problems.append(f"{where}.{key[0]}: {account!r} takes the {SERVICE_PREFIX!r} prefix of the platform's own accounts")
+                elif account in accounts and accounts[account] != section:
+                    problems.append(f"{where}.{key[0]}: {account!r} is already a broker account of {accounts[account]}")
+                accounts.setdefault(account, section)
             if ident in seen:
                 problems.append(f"{where}: duplicate {', '.join(key)} {ident}")
             seen.add(ident)

@@ -18,7 +18,7 @@ from websockets.sync.client import connect as ws_connect
 from simulators.cli import build_parser, run
 from tests.fix_broker import TEST_ROOT, Broker
 from tests.fix_wait import wait_for
-from kernel.broker import GATEWAY_USER
+from kernel.broker import SIMULATOR_USER
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +62,7 @@ def test_a_simulated_county_run_end_to_end(
 
     # 40 simulated minutes at 60×: long enough for a crew to get there, hand over and return.
     args = build_parser().parse_args([
-        "--mqtt-url", broker.url(GATEWAY_USER), "--root", TEST_ROOT, "--quiet", "--scenario", "short-e2e",
+        "--mqtt-url", broker.url(SIMULATOR_USER), "--root", TEST_ROOT, "--quiet", "--scenario", "short-e2e",
         "--registry", str(registry_file), "--duration", "40m", "--no-faults",
     ])
     summary = run(args)

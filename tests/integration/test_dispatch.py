@@ -53,7 +53,7 @@ def last_report(url: str, unit_id: str) -> datetime | None:
 def test_an_incident_gets_an_order_for_the_nearest_unit_by_road_with_its_eta(
     start_dispatcher, collect, jiashan_url: str, jiashan_network, jiashan_registry
 ) -> None:
-    orders = collect("watchpost-gateway", "unit/+/order")
+    orders = collect("simulator", "unit/+/order")
     start_dispatcher(jiashan_url)
     lat, lon = 30.87, 120.95
     incident_id = new_incident(jiashan_url, lat, lon, priority=1)
@@ -80,7 +80,7 @@ def test_an_incident_gets_an_order_for_the_nearest_unit_by_road_with_its_eta(
 
 
 def test_status_messages_drive_the_unit_and_incident_lifecycle(start_dispatcher, collect, broker, jiashan_url: str) -> None:
-    orders = collect("watchpost-gateway", "unit/+/order")
+    orders = collect("simulator", "unit/+/order")
     start_dispatcher(jiashan_url)
     incident_id = new_incident(jiashan_url, 30.83, 120.92)
     [(_, topic, _)] = orders.wait_for(1)
@@ -183,7 +183,7 @@ def test_a_cross_border_water_alarm_sends_cap_to_the_partner_and_opens_a_patrol_
 
 
 def test_an_order_not_answered_with_en_route_goes_to_the_next_candidate(start_dispatcher, collect, jiashan_url: str) -> None:
-    orders = collect("watchpost-gateway", "unit/+/order")
+    orders = collect("simulator", "unit/+/order")
     start_dispatcher(jiashan_url, dispatch__redispatch_after_s="2")
     incident_id = new_incident(jiashan_url, 30.87, 120.95, priority=1)
     first, second = orders.wait_for(2, timeout=15)
@@ -218,7 +218,7 @@ def test_the_dispatcher_rides_out_a_broker_restart(start_dispatcher, collect, br
     broker.stop()
     broker.start()
     wait_for(lambda: dispatcher.log().count("dispatcher connected to the broker") >= 2, timeout=40)
-    orders = collect("watchpost-gateway", "unit/+/order")
+    orders = collect("simulator", "unit/+/order")
     incident_id = new_incident(jiashan_url, 30.86, 120.94)
     [(_, _, payload)] = orders.wait_for(1)
     assert orjson.loads(payload)["incident_id"] == incident_id

@@ -15,7 +15,7 @@ from ingest.hj212_gateway import GatewayLimits, Hj212Gateway, StationCredential,
 from tests.fix_broker import TEST_ROOT, Broker
 from tests.fix_db import count
 from tests.fix_wait import until, wait_for
-from kernel.broker import GATEWAY_USER
+from kernel.broker import GATEWAY_USER  # the HJ 212 gateway's account
 from kernel.settings import MqttEndpoint
 
 pytestmark = pytest.mark.slow

@@ -13,13 +13,13 @@ from tests.fix_broker import TEST_ROOT, Broker
 from tests.fix_db import count
 from tests.fix_ingest import stored_total
 from tests.fix_wait import wait_for
-from kernel.broker import GATEWAY_USER, INGEST_USER
+from kernel.broker import SIMULATOR_USER
 
 pytestmark = pytest.mark.slow
 
 
 def simulator_args(broker: Broker, *extra: str):
-    return build_parser().parse_args(["--mqtt-url", broker.url(GATEWAY_USER), "--root", TEST_ROOT, "--quiet", *extra])
+    return build_parser().parse_args(["--mqtt-url", broker.url(SIMULATOR_USER), "--root", TEST_ROOT, "--quiet", *extra])
 
 
 def dead_letters(url: str) -> dict[str, int]:
@@ -68,7 +68,7 @@ def test_with_a_connection_per_device_the_broker_publishes_a_silent_devices_last
         "name": "silence", "seed": 1, "acceleration": 60, "duration": "4m", "registry": {"persons": 6},
         "events": [{"at": 1, "kind": "silent", "device": "P-0002", "duration": 2}],
     }))
-    flags = collect(INGEST_USER, "elder/P-0002/online")
+    flags = collect("ingest", "elder/P-0002/online")
     summary = run(simulator_args(broker, "--scenario", str(scenario), "--per-device-connections"))
     wait_for(lambda: [p for _, _, p in flags.messages][-3:] == [b"1", b"0", b"1"], timeout=10)
     assert summary.reconnects >= 1 and summary.publish_refused == {}
