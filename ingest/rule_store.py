@@ -19,7 +19,7 @@ import psycopg
 
 from ingest.alarm_store import apply_transitions, run_due_escalations
 from ingest.readings import Reading
-from ingest.rules import Action, ConfigError, PersonConfig, WaterConfig
+from ingest.rules import Action, AlarmTransition, ConfigError, PersonConfig, WaterConfig
 from ingest.rules.engine import (
     RuleConfigs,
     State,
@@ -108,15 +108,17 @@ class RuleRunner:
     def discard_raised(self) -> None:
         self._raised.clear()
 
-    def on_stored(self, cur: psycopg.Cursor, readings: list[Reading], now: datetime) -> None:
-        """Called by the telemetry store inside the batch's transaction."""
+    def on_stored(self, cur: psycopg.Cursor, readings: list[Reading], now: datetime) -> list[AlarmTransition]:
+        """Called by the telemetry store inside the batch's transaction. Returns the
+        transitions recorded (the alert lane reads which alarm its alert raised)."""
         if not readings:
-            return
+            return []
         states = load_states(cur, (k for r in readings for k in source_keys(r)), now)
         changed, transitions = evaluate(readings, states, self.configs, now)
         save_states(cur, {k: states[k] for k in changed}, self.configs, now)
         apply_transitions(cur, transitions, now)
         self._raised.update(str(t.alarm_type) for t in transitions if t.action is Action.RAISE)
+        return transitions
 
     def run_due_timers(self, conn: psycopg.Connection, now: datetime) -> int:
         """Tick every source whose deadline has passed and advance due escalations, in one

@@ -55,15 +55,24 @@ STORE_REJECTED = "store_rejected"
 
 def subscriptions(root: str, share_group: str) -> list[str]:
     """The device→platform topics of the contract. Platform→device topics (orders, partner
-    alerts) live under the same root and are deliberately not subscribed."""
+    alerts, receipts) live under the same root and are deliberately not subscribed, and so
+    are life-safety alerts: the alert lane has its own subscription (ingest.alert_lane)."""
     filters = [
         f"{root}/water/#",
-        f"{root}/elder/#",
+        f"{root}/elder/+/wearable",
+        f"{root}/elder/+/home/+",
+        f"{root}/elder/+/online",
         f"{root}/unit/+/gps",
         f"{root}/unit/+/status",
         f"{root}/unit/+/online",
     ]
     return [f"$share/{share_group}/{f}" if share_group else f for f in filters]
+
+
+def retired_subscriptions(root: str, share_group: str) -> list[str]:
+    """Filters earlier versions subscribed: a persistent session keeps them, so they are
+    unsubscribed on connect (`elder/#` would take the alert lane's messages too)."""
+    return [f"$share/{share_group}/{root}/elder/#" if share_group else f"{root}/elder/#"]
 
 
 class IngestWorker:
@@ -135,6 +144,7 @@ class IngestWorker:
         self._metrics.broker_connects.inc()
         options = SubscribeOptions(qos=1)
         client.subscribe([(f, options) for f in subscriptions(self._root, self._settings.share_group)])
+        client.unsubscribe(retired_subscriptions(self._root, self._settings.share_group))
         log.info("connected to the broker at %s:%s (generation %d)", self._endpoint.host, self._endpoint.port, self._generation)
         self.connected.set()
 

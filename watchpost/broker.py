@@ -20,12 +20,14 @@ from pathlib import Path
 
 # Service accounts: what each platform process may do on the broker.
 INGEST_USER = "watchpost-ingest"
+# The life-safety alert lane: reads alerts, answers each device with receipts.
+ALERTS_USER = "watchpost-alerts"
 DISPATCH_USER = "watchpost-dispatch"
 API_USER = "watchpost-api"
 # Gateways publish for many devices at once: the HJ 212 station gateway, and the county
 # simulator and benchmarks, which stand in for thousands of devices over a few connections.
 GATEWAY_USER = "watchpost-gateway"
-SERVICE_USERS = (INGEST_USER, DISPATCH_USER, API_USER, GATEWAY_USER)
+SERVICE_USERS = (INGEST_USER, ALERTS_USER, DISPATCH_USER, API_USER, GATEWAY_USER)
 
 # Mosquitto 2's password file format: PBKDF2-SHA512, 101 iterations, 12-byte salt.
 _PBKDF2_ITERATIONS = 101
@@ -47,6 +49,10 @@ def acl_text(root: str) -> str:
 user {INGEST_USER}
 topic read {root}/#
 
+user {ALERTS_USER}
+topic read {root}/elder/+/alert
+topic write {root}/elder/+/receipt
+
 user {DISPATCH_USER}
 topic readwrite {root}/#
 
@@ -59,6 +65,8 @@ topic write {root}/water/+/online
 topic write {root}/elder/+/wearable
 topic write {root}/elder/+/home/+
 topic write {root}/elder/+/online
+topic write {root}/elder/+/alert
+topic read {root}/elder/+/receipt
 topic write {root}/unit/+/gps
 topic write {root}/unit/+/status
 topic write {root}/unit/+/online
@@ -70,6 +78,8 @@ pattern write {root}/water/%u/online
 pattern write {root}/elder/%u/wearable
 pattern write {root}/elder/%u/home/+
 pattern write {root}/elder/%u/online
+pattern write {root}/elder/%u/alert
+pattern read {root}/elder/%u/receipt
 pattern write {root}/unit/%u/gps
 pattern write {root}/unit/%u/status
 pattern write {root}/unit/%u/online
