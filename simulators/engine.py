@@ -175,8 +175,8 @@ class Simulation:
             self._emit(d, "water", d.topic_base + "telemetry", {"ts": t, **reading}, False, out)
         elif d.kind == "elder":
             for channel, payload, critical in d.model.wake(t):
-                if channel == "wearable":
-                    self._emit(d, "wearable", d.topic_base + "wearable", payload, critical, out)
+                if channel in ("wearable", "alert"):
+                    self._emit(d, channel, d.topic_base + channel, payload, critical, out)
                 else:
                     self._emit(d, "home", d.topic_base + "home/" + channel, payload, critical, out)
         else:
@@ -197,9 +197,9 @@ class Simulation:
         if last is not None and ts <= last:
             ts = round(last + 0.001, 3)
         self._last_ts[topic] = ts
-        seq = self._seq[topic] = self._seq.get(topic, 0) + 1
         payload["ts"] = _local_rfc3339(ts) if kind == "water" else ts
-        payload["seq"] = seq
+        if kind != "alert":  # an alert is told apart by its event id
+            payload["seq"] = self._seq[topic] = self._seq.get(topic, 0) + 1
         wire = Wire(topic, orjson.dumps(payload), False, kind, d.key)
         for w in self.faults.apply(wire, payload, ts, critical):
             out.append(w)

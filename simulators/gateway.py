@@ -55,8 +55,10 @@ class Connection:
     def __init__(
         self, endpoint: MqttEndpoint, client_id: str, *, window: int, root: str,
         presence_topic: str | None = None, order_topic: str | None = None, on_order: OrderHandler | None = None,
+        receipt_topic: str | None = None, on_receipt: OrderHandler | None = None,
     ) -> None:
         self.client_id = client_id
+        self.receipt_topic, self.on_receipt = receipt_topic, on_receipt
         self.window = threading.BoundedSemaphore(window)
         self.presence_topic, self.order_topic, self.on_order, self.root = presence_topic, order_topic, on_order, root
         self.acked = 0
@@ -167,6 +169,8 @@ class Connection:
         self.connects += 1
         if self.order_topic:
             client.subscribe(self.order_topic, qos=1)
+        if self.receipt_topic:
+            client.subscribe(self.receipt_topic, qos=1)
         if self.presence_topic:
             info = client.publish(self.presence_topic, b"1", qos=1, retain=True)
             with self._lock:
@@ -193,6 +197,8 @@ class Connection:
         parts = msg.topic.split("/")
         if self.on_order and len(parts) >= 3 and parts[-1] == "order":
             self.on_order(parts[-2], msg.payload)
+        elif self.on_receipt and len(parts) >= 3 and parts[-1] == "receipt":
+            self.on_receipt(parts[-2], msg.payload)
 
 
 class Gateway:
@@ -201,6 +207,7 @@ class Gateway:
     def __init__(
         self, endpoint: MqttEndpoint, *, root: str, on_order: OrderHandler, connections: int = 2, window: int = 500,
         per_device: list[str] | None = None, device_passwords: Callable[[str], str] | None = None,
+        on_receipt: OrderHandler | None = None,
     ) -> None:
         prefix = f"wp-sim-{os.getpid()}-{os.urandom(2).hex()}"
         self.per_device = per_device is not None
@@ -209,7 +216,11 @@ class Gateway:
         if per_device is None:
             for k in range(max(1, connections)):
                 order_topic = f"{root}/unit/+/order" if k == 0 else None
-                self.connections.append(Connection(endpoint, f"{prefix}-{k}", window=window, root=root, order_topic=order_topic, on_order=on_order))
+                receipt_topic = f"{root}/elder/+/receipt" if k == 0 and on_receipt else None
+                self.connections.append(Connection(
+                    endpoint, f"{prefix}-{k}", window=window, root=root, order_topic=order_topic, on_order=on_order,
+                    receipt_topic=receipt_topic, on_receipt=on_receipt,
+                ))
         else:
             for key in per_device:  # "water/WS-001"
                 kind, device_id = key.split("/")
@@ -219,6 +230,8 @@ class Gateway:
                 conn = Connection(
                     own, f"{prefix}-{device_id}", window=window, root=root, presence_topic=f"{root}/{key}/online",
                     order_topic=f"{root}/unit/{device_id}/order" if kind == "unit" else None, on_order=on_order,
+                    receipt_topic=f"{root}/elder/{device_id}/receipt" if kind == "elder" and on_receipt else None,
+                    on_receipt=on_receipt,
                 )
                 self.connections.append(conn)
                 self.by_device[key] = conn

@@ -63,11 +63,13 @@ class AlertProcess:
 
 
 @pytest.fixture
-def start_alerts(broker: Broker, database_url: str, tmp_path: Path) -> Iterator[Callable[..., AlertProcess]]:
+def start_alerts(broker: Broker, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., AlertProcess]]:
     started: list[AlertProcess] = []
 
-    def start(client_id: str = "alerts-test-1", **env: str) -> AlertProcess:
-        p = AlertProcess(broker, database_url, tmp_path / f"{client_id}.log", client_id, env)
+    def start(client_id: str = "alerts-test-1", db_url: str | None = None, **env: str) -> AlertProcess:
+        # The test's own database unless given one (the Jiashan tests use another fixture).
+        url = db_url or request.getfixturevalue("database_url")
+        p = AlertProcess(broker, url, tmp_path / f"{client_id}.log", client_id, env)
         p.start()
         started.append(p)
         return p
