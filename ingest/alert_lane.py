@@ -9,6 +9,10 @@ that calls `run` takes them one by one:
     parse (pure) → one transaction: the alert row keyed (person_id, event_id), the reading,
     the rules and the alarm → commit → PUBACK → receipt `received` (QoS 1).
 
+An SOS goes straight to the alarm store (a press needs no rule state), so it never waits for
+a person's state that an ingest batch holds locked; a fall, an "I'm OK" or a home hazard
+runs the person's rules and may wait for that batch's commit.
+
 A repeat of an event id finds its row and is answered again with the stored alarm id; it
 never raises a second alarm. Nothing is acknowledged before it is committed: a consumer
 killed in between leaves the alert with the broker (and the device keeps repeating it until
@@ -48,9 +52,12 @@ from ingest.alerts import (
     receipt_payload,
     receipt_topic,
 )
+from ingest.alarm_store import apply_transitions
 from ingest.devices import DeviceDirectory
+from ingest.readings import WearableReading
 from ingest.rule_store import RuleRunner, fetch_rule_configs
 from ingest.rules import Action, AlarmTransition, AlarmType
+from ingest.rules.elderly import sos_alarm
 from ingest.store import fetch_device_directory, insert_reading
 from watchpost.registry import registry_version
 from watchpost.settings import AlertSettings, MqttEndpoint
@@ -296,7 +303,15 @@ class AlertLane:
                 return Outcome(alarm_id, repeat=True)
             reading = reading_of(alert)
             insert_reading(cur, reading)
-            transitions = self._rules.on_stored(cur, [reading], now)
+            if isinstance(reading, WearableReading) and alert.type is AlertType.SOS:
+                # Straight to the alarm store: never behind an ingest batch that holds the
+                # person's rule state (measured: seconds under load).
+                transitions = [sos_alarm(reading)]
+                apply_transitions(cur, transitions, now)
+            else:
+                # A fall, an "I'm OK" or a home hazard needs the person's state (the cancel
+                # window, the open episode, the detector's state): it waits for its lock.
+                transitions = self._rules.on_stored(cur, [reading], now)
             alarm_id = _alarm_of(cur, alert, transitions, now)
             if alarm_id is not None:
                 cur.execute("UPDATE alerts SET alarm_id = %s WHERE person_id = %s AND event_id = %s",

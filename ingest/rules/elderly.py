@@ -28,7 +28,7 @@ from typing import Any
 from ingest.readings import HomeSensorEvent, WearableReading
 
 from ._codec import check_source, dt_to_json, require_aware
-from .alarms import AlarmLedger, AlarmTransition, AlarmType, Severity, SourceKind
+from .alarms import Action, AlarmLedger, AlarmTransition, AlarmType, Severity, SourceKind
 from .home import apply_home_event, bed_deadline, door_deadline
 from .inactivity import begin_monitoring, inactivity_deadline, record_motion
 from .person_config import PersonConfig
@@ -125,6 +125,23 @@ def resolve_person_alarm(state: PersonState, alarm_type: AlarmType, now: datetim
         ledger.clear(AlarmType.FALL_UNCANCELLED, now, detail=detail)
         state = replace(state, fall=None)
     return replace(state, alarms=ledger.raised()), ledger.transitions
+
+
+def sos_alarm(reading: WearableReading) -> AlarmTransition:
+    """The alarm of one SOS press, without the person's state: a press needs no memory.
+    The alert lane raises it this way, so that it never waits for the person's state while
+    an ingest batch holds it: its `alerts` table drops a repeated event id, and the alarm
+    store joins a new press to an open SOS alarm as a repeat (counted, re-notified)."""
+    return AlarmTransition(
+        action=Action.RAISE,
+        source_kind=SourceKind.PERSON,
+        source_id=reading.person_id,
+        alarm_type=AlarmType.SOS,
+        severity=Severity.CRITICAL,
+        at=reading.ts,
+        emergency=True,
+        detail=_where(reading),
+    )
 
 
 def _apply_sos(state: PersonState, reading: WearableReading, ledger: AlarmLedger) -> PersonState:

@@ -142,3 +142,11 @@ def test_every_distinct_press_reaches_the_store_whatever_its_time(presses):
 def test_a_sane_late_fall_is_due_at_its_own_time_plus_the_window(delay):
     state, _ = feed(alert(0, "f1", fall=True), received=delay)
     assert next_deadline(state, CONFIG) == s(0) + WINDOW
+
+
+def test_an_sos_alarm_needs_no_state_and_records_the_alert():
+    from ingest.rules.elderly import sos_alarm
+
+    t = sos_alarm(alert(0, "e9", sos=True, lat=30.8, lon=120.9))
+    assert (t.action.value, t.alarm_type, t.severity.value, t.emergency) == ("raise", AlarmType.SOS, "critical", True)
+    assert t.detail == {"lat": 30.8, "lon": 120.9, "event_id": "e9", "clock_suspect": False}
