@@ -77,6 +77,14 @@ class WearableReading:
     sos: bool | None = None
     cancel: bool | None = None
     seq: int | None = None
+    # Set when the reading came from the alert lane: the device's own id of the event (its
+    # presses are told apart by it, not by time), whether the device clock was out of
+    # tolerance (then `ts` is the platform's receive time and `device_ts` the device's), and
+    # the fix's accuracy.
+    event_id: str | None = None
+    clock_suspect: bool = False
+    device_ts: datetime | None = None
+    acc_m: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +95,10 @@ class HomeSensorEvent:
     kind: str  # one of HOME_SENSOR_KINDS
     value: float | bool
     seq: int | None = None
+    # As for WearableReading: set when the event came from the alert lane.
+    event_id: str | None = None
+    clock_suspect: bool = False
+    device_ts: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

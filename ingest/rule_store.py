@@ -137,11 +137,13 @@ class RuleRunner:
     def discard_raised(self) -> None:
         self._raised.clear()
 
-    def on_stored(self, cur: psycopg.Cursor, readings: list[Reading], now: datetime | None = None) -> None:
-        """Called by the telemetry store inside the batch's transaction."""
+    def on_stored(self, cur: psycopg.Cursor, readings: list[Reading], now: datetime | None = None) -> list[AlarmTransition]:
+        """Called by the telemetry store inside the batch's transaction. Returns the
+        transitions recorded (the alert lane reads which alarm its alert raised)."""
         now = now if now is not None else self._clock.now()
         transitions = handle_readings(readings, self.configs, SqlRuleStates(cur), SqlAlarms(cur), now)
         self._raised.update(str(t.alarm_type) for t in transitions if t.action is Action.RAISE)
+        return transitions
 
     def run_due_timers(self, conn: psycopg.Connection, now: datetime | None = None) -> int:
         """Tick every source whose deadline has passed and advance due escalations, in one

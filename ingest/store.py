@@ -92,6 +92,17 @@ def _row(reading: Reading) -> tuple[_Stream, tuple]:
     raise TypeError(f"no stream for {type(reading).__name__}")
 
 
+def insert_reading(cur: psycopg.Cursor, reading: WearableReading | HomeSensorEvent) -> bool:
+    """Store one reading at once (the alert lane's path: no batch, no staging). Returns
+    False when it was stored already."""
+    stream, row = _row(reading)
+    cols = ", ".join(stream.columns)
+    cur.execute(
+        f"INSERT INTO {stream.table} ({cols}) VALUES ({', '.join(['%s'] * len(row))}) ON CONFLICT DO NOTHING", row
+    )
+    return cur.rowcount == 1
+
+
 def _water_rollup_sql() -> str:
     cols = ", ".join(_WATER.columns)
     agg_cols, aggs, updates = [], [], []
@@ -138,7 +149,7 @@ _PRESENCE_SQL = """
 
 # Called inside the batch's transaction with the batch's readings: the seam where the
 # detection rules run, so their states and alarms commit together with the readings.
-OnStored = Callable[[psycopg.Cursor, list[Reading]], None]
+OnStored = Callable[[psycopg.Cursor, list[Reading]], object]
 
 
 class TelemetryStore:

@@ -47,7 +47,7 @@ from ingest.store import (
 from kernel.clock import Clock
 from kernel.db import registry_version
 from kernel.settings import IngestSettings, MqttEndpoint
-from kernel.topics import Topics, shared
+from kernel.topics import Kind, Topics, shared
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,15 @@ STORE_REJECTED = "store_rejected"
 
 def subscriptions(root: str, share_group: str) -> list[str]:
     """The device→platform topics of the contract. Platform→device topics (orders, partner
-    alerts) live under the same root and are deliberately not subscribed."""
+    alerts, receipts) live under the same root and are deliberately not subscribed, and so
+    are life-safety alerts: the alert lane has its own subscription (ingest.alert_lane)."""
     return [shared(f, share_group) for f in Topics(root).ingest_filters()]
+
+
+def retired_subscriptions(root: str, share_group: str) -> list[str]:
+    """Filters earlier versions subscribed: a persistent session keeps them, so they are
+    unsubscribed on connect (`elder/#` would take the alert lane's messages too)."""
+    return [shared(f"{root}/{Kind.ELDER}/#", share_group)]
 
 
 class IngestWorker:
@@ -133,6 +140,7 @@ class IngestWorker:
         self._metrics.broker_connects.inc()
         options = SubscribeOptions(qos=1)
         client.subscribe([(f, options) for f in subscriptions(self._root, self._settings.share_group)])
+        client.unsubscribe(retired_subscriptions(self._root, self._settings.share_group))
         log.info("connected to the broker at %s:%s (generation %d)", self._endpoint.host, self._endpoint.port, self._generation)
         self.connected.set()
 

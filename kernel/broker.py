@@ -32,11 +32,10 @@ DISPATCH_ROLE = "dispatch"  # reads unit reports, writes orders, partner alerts,
 API_ROLE = "api"  # writes manual orders only
 HJ212_ROLE = "hj212"  # the HJ 212 station gateway: writes water topics only
 SIMULATOR_ROLE = "simulator"  # the county simulator and benchmarks: any device's topics
-SERVICE_ROLES = (INGEST_ROLE, DISPATCH_ROLE, API_ROLE, HJ212_ROLE, SIMULATOR_ROLE)
+ALERTS_ROLE = "alerts"  # the life-safety alert lane: reads alerts, writes receipts
+SERVICE_ROLES = (INGEST_ROLE, ALERTS_ROLE, DISPATCH_ROLE, API_ROLE, HJ212_ROLE, SIMULATOR_ROLE)
 # Accounts written per role; a deployment running more processes of a role raises it.
 DEFAULT_INSTANCES = 8
-# The alert lane's consumer: one account.
-ALERTS_USER = f"{SERVICE_PREFIX}alerts"
 
 
 def service_account(role: str, instance: int = 1) -> str:
@@ -49,10 +48,11 @@ DISPATCH_USER = service_account(DISPATCH_ROLE)
 API_USER = service_account(API_ROLE)
 GATEWAY_USER = service_account(HJ212_ROLE)
 SIMULATOR_USER = service_account(SIMULATOR_ROLE)
+ALERTS_USER = service_account(ALERTS_ROLE)
 
 
 def service_users(instances: int = DEFAULT_INSTANCES) -> list[str]:
-    return [service_account(r, n) for r in SERVICE_ROLES for n in range(1, instances + 1)] + [ALERTS_USER]
+    return [service_account(r, n) for r in SERVICE_ROLES for n in range(1, instances + 1)]
 
 
 def is_reserved(identifier: str) -> bool:
@@ -60,6 +60,8 @@ def is_reserved(identifier: str) -> bool:
     return identifier.lower().startswith(SERVICE_PREFIX)
 
 
+# Roles whose numbered accounts share one password (see password_for).
+_POOLED_ROLES = (SIMULATOR_ROLE, ALERTS_ROLE)
 # In an ACL pattern, Mosquitto puts the connecting account's username here.
 _ACL_USERNAME = "%u"
 # Mosquitto 2's password file format: PBKDF2-SHA512, 101 iterations, 12-byte salt.
@@ -72,11 +74,13 @@ def device_password(secret: bytes, username: str) -> str:
 
 
 def password_for(secret: bytes, username: str) -> str:
-    """The password of any account. The simulator's accounts are a pool of numbered
-    connections that share one password, so that it can open several from one URL; every
-    other account's password is its own."""
-    if username.startswith(f"{SERVICE_PREFIX}{SIMULATOR_ROLE}-"):
-        username = f"{SERVICE_PREFIX}{SIMULATOR_ROLE}"
+    """The password of any account. The simulator's and the alert lane's accounts are pools
+    of numbered connections that share one password per role, so that one URL can open
+    several (the simulator's connections; the alert consumers `watchpost run` starts side by
+    side); every other account's password is its own."""
+    for role in _POOLED_ROLES:
+        if username.startswith(f"{SERVICE_PREFIX}{role}-"):
+            return device_password(secret, f"{SERVICE_PREFIX}{role}")
     return device_password(secret, username)
 
 
@@ -125,8 +129,8 @@ def role_acl(topics: Topics, role: str) -> list[tuple[str, str]]:
         # Which station a frame may speak for is the gateway's check (its MN and PW).
         return [("write", topics.water_telemetry(ANY)), ("write", topics.online(Kind.WATER, ANY))]
     if role == SIMULATOR_ROLE:
-        return [("write", t) for t in _device_writes(topics, ANY)] + [("read", topics.order(ANY))]
-    if role == ALERTS_USER:
+        return [("write", t) for t in _device_writes(topics, ANY)] + [("read", topics.order(ANY)), ("read", topics.receipt(ANY))]
+    if role == ALERTS_ROLE:
         return [("read", topics.alert(ANY)), ("write", topics.receipt(ANY))]
     raise ValueError(f"unknown service role {role!r}")
 
@@ -134,9 +138,9 @@ def role_acl(topics: Topics, role: str) -> list[tuple[str, str]]:
 def acl_text(root: str, instances: int = DEFAULT_INSTANCES) -> str:
     topics = Topics(root)
     blocks = []
-    for role in (*SERVICE_ROLES, ALERTS_USER):
+    for role in SERVICE_ROLES:
         rules = "\n".join(f"topic {access} {topic}" for access, topic in role_acl(topics, role))
-        users = [ALERTS_USER] if role == ALERTS_USER else [service_account(role, n) for n in range(1, instances + 1)]
+        users = [service_account(role, n) for n in range(1, instances + 1)]
         blocks += [f"user {user}\n{rules}\n" for user in users]
     devices = "\n".join(f"pattern write {t}" for t in _device_writes(topics, _ACL_USERNAME))
     services = "\n".join(blocks)

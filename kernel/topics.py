@@ -173,12 +173,16 @@ class Topics:
         return f"{self.root}/#"
 
     def ingest_filters(self) -> list[str]:
-        """What the ingest workers store: water and elder topics and the units' reports.
-        Unit orders are the platform's own messages and are not subscribed; anything else
-        under these filters that is not a stored stream is dead-lettered as an unknown topic."""
+        """What the ingest workers store: water topics, a person's wearable, home sensors and
+        presence, and the units' reports. Unit orders and receipts are the platform's own
+        messages, and alerts have their own lane (the alert consumers): neither is
+        subscribed. Anything else under these filters that is not a stored stream is
+        dead-lettered as an unknown topic."""
         return [
             f"{self.root}/{Kind.WATER}/#",
-            f"{self.root}/{Kind.ELDER}/#",
+            self.wearable(ANY),
+            self.home(ANY, ANY),
+            self.online(Kind.ELDER, ANY),
             self.unit_gps(ANY),
             self.unit_status(ANY),
             self.online(Kind.UNIT, ANY),

@@ -77,6 +77,7 @@ up() {
         WATCHPOST_MQTT_URL="mqtt://watchpost-ingest-1:$($WP broker password watchpost-ingest-1)@$broker"
         WATCHPOST_DISPATCH__MQTT_URL="mqtt://watchpost-dispatch-1:$($WP broker password watchpost-dispatch-1)@$broker"
         WATCHPOST_API__MQTT_URL="mqtt://watchpost-api-1:$($WP broker password watchpost-api-1)@$broker"
+        WATCHPOST_ALERTS__MQTT_URL="mqtt://watchpost-alerts-1:$($WP broker password watchpost-alerts-1)@$broker"
     fi
     umask 077
     cat >.env.local <<ENV
@@ -84,6 +85,7 @@ WATCHPOST_DATABASE_URL=$WATCHPOST_DATABASE_URL
 WATCHPOST_MQTT_URL=$WATCHPOST_MQTT_URL
 WATCHPOST_DISPATCH__MQTT_URL=${WATCHPOST_DISPATCH__MQTT_URL:-$WATCHPOST_MQTT_URL}
 WATCHPOST_API__MQTT_URL=${WATCHPOST_API__MQTT_URL:-$WATCHPOST_MQTT_URL}
+WATCHPOST_ALERTS__MQTT_URL=${WATCHPOST_ALERTS__MQTT_URL:-$WATCHPOST_MQTT_URL}
 ENV
     demo_logins
     log "services are up; their URLs are in .env.local"

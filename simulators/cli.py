@@ -100,7 +100,10 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> Simula
     roads = _roads(args.geojson) if county.units else None
     sim = Simulation(county, scenario, start=start, root=args.root, roads=roads, explicit_presence=not args.per_device_connections)
     orders: queue.Queue[tuple[str, bytes]] = queue.Queue()
-    gateway = None if args.dry_run else _gateway(args, sim, lambda unit_id, payload: orders.put((unit_id, payload)))
+    receipts: queue.Queue[tuple[str, bytes]] = queue.Queue()
+    gateway = None if args.dry_run else _gateway(
+        args, sim, lambda unit_id, payload: orders.put((unit_id, payload)), lambda person_id, payload: receipts.put((person_id, payload))
+    )
     stop = stop or threading.Event()
     previous = _stop_on_signals(stop)
     try:
@@ -109,6 +112,7 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> Simula
         runner = Runner(
             sim, gateway or DryRun(), acceleration=scenario.acceleration, scenario=scenario.name, seed=scenario.seed,
             orders=orders, rate=args.rate, progress=default_progress(args.quiet), stop=stop,
+            receipts=receipts if gateway is not None else None,
         )
         return runner.run()
     finally:
@@ -158,7 +162,7 @@ def _roads(geojson: Path):  # -> crew.Roads
     return Roads(build_jiashan_network(geojson).graph)
 
 
-def _gateway(args: argparse.Namespace, sim, on_order):  # -> gateway.Gateway
+def _gateway(args: argparse.Namespace, sim, on_order, on_receipt):  # -> gateway.Gateway
     from kernel.settings import MqttEndpoint
 
     from .gateway import Gateway
@@ -173,7 +177,10 @@ def _gateway(args: argparse.Namespace, sim, on_order):  # -> gateway.Gateway
             raise ValueError(f"--device-secret {args.device_secret}: no such file (the deployment's mqtt-secret)")
         secret = load_or_create_secret(args.device_secret)
         passwords = lambda device_id: device_password(secret, device_id)
-    return Gateway(endpoint, root=args.root, on_order=on_order, connections=args.connections, window=args.window, per_device=per_device, device_passwords=passwords)
+    return Gateway(
+        endpoint, root=args.root, on_order=on_order, connections=args.connections, window=args.window, per_device=per_device,
+        device_passwords=passwords, on_receipt=on_receipt,
+    )
 
 
 def _stop_on_signals(stop: threading.Event) -> dict:

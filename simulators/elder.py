@@ -9,7 +9,8 @@ clears two minutes after its last detection), smoke/gas/leak detectors when they
 every sensor checks in hourly so the platform knows it is alive.
 
 Scripted events bend the day: a fall (cancelled with "I'm OK" or not, then lying still),
-an SOS press, abnormal vitals, hours without moving, a smoke/gas/leak hazard. Pure: the rng
+an SOS press (SOS, fall and "I'm OK" go on the alert topic with an event id; the device
+side repeats them until receipted, see simulators.alert_retry), abnormal vitals, hours without moving, a smoke/gas/leak hazard. Pure: the rng
 and `now` come in; `wake(now)` returns what the devices send up to `now`.
 """
 
@@ -35,7 +36,7 @@ VITALS = {"heart_rate_high": (132.0, 150.0), "heart_rate_low": (28.0, 34.0), "sp
 HAZARDS = ("smoke", "gas", "water_leak")
 _M_PER_DEG = 111_320.0
 
-Emitted = tuple[str, dict[str, Any], bool]  # (channel: "wearable" or a sensor id, payload with ts, critical)
+Emitted = tuple[str, dict[str, Any], bool]  # (channel: "wearable", "alert" or a sensor id, payload with ts, critical)
 
 
 class PersonModel:
@@ -69,6 +70,7 @@ class PersonModel:
         self.overrides: list[tuple[float, float, str]] = []
         self.boundaries: list[float] = []
         self._n = 0
+        self._alerts_sent = 0
 
     # --- scripted events ---------------------------------------------------------------
 
@@ -164,8 +166,7 @@ class PersonModel:
 
     def _pending(self, t: float, what: str, channel: str, value: Any, critical: bool) -> list[Emitted]:
         if what == "flag":
-            reading = self._wearable(t, {value: True})
-            return [("wearable", reading, True)] if reading is not None else []
+            return self._alert(t, value)
         if what == "motion":
             if t <= self.last_motion or not (self.at_home and TRAITS[self.activity(t)].moving):
                 return []  # seen already, or planned before a fall or a still spell began
@@ -178,6 +179,18 @@ class PersonModel:
             return []
         self.values[channel] = value
         return [(channel, {"ts": t, "kind": self.kinds[channel], "value": value}, critical)]
+
+    def _alert(self, t: float, alert_type: str) -> list[Emitted]:
+        """An SOS, fall or "I'm OK" goes on the alert topic with the watch's own event id,
+        and the fix when the wearer is out (at home the platform knows the address)."""
+        reading = self._wearable(t, {})  # the watch as it is at that moment (flat: nothing)
+        if reading is None:
+            return []
+        self._alerts_sent += 1
+        alert: dict[str, Any] = {"ts": t, "event_id": f"{alert_type}-{int(t)}-{self._alerts_sent}", "type": alert_type}
+        if not self.at_home:
+            alert.update(lat=reading["lat"], lon=reading["lon"], acc_m=round(self.rng.uniform(5, 25), 1))
+        return [("alert", alert, True)]
 
     def _set_all(self, kind: str, t: float, value: bool) -> list[Emitted]:
         out = []

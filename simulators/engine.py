@@ -180,6 +180,8 @@ class Simulation:
             for channel, payload, critical in d.model.wake(t):
                 if channel == "wearable":
                     self._emit(d, "wearable", self.topics.wearable(d.device_id), payload, critical, out)
+                elif channel == "alert":
+                    self._emit(d, "alert", self.topics.alert(d.device_id), payload, critical, out)
                 else:
                     self._emit(d, "home", self.topics.home(d.device_id, channel), payload, critical, out)
         else:
@@ -200,9 +202,9 @@ class Simulation:
         if last is not None and ts <= last:
             ts = round(last + 0.001, 3)
         self._last_ts[topic] = ts
-        seq = self._seq[topic] = self._seq.get(topic, 0) + 1
         payload["ts"] = _local_rfc3339(ts) if kind == "water" else ts
-        payload["seq"] = seq
+        if kind != "alert":  # an alert is told apart by its event id
+            payload["seq"] = self._seq[topic] = self._seq.get(topic, 0) + 1
         wire = Wire(topic, orjson.dumps(payload), False, kind, d.key)
         for w in self.faults.apply(wire, payload, ts, critical):
             out.append(w)

@@ -58,8 +58,10 @@ class Connection:
     def __init__(
         self, endpoint: MqttEndpoint, client_id: str, *, window: int, root: str,
         presence_topic: str | None = None, order_topic: str | None = None, on_order: OrderHandler | None = None,
+        receipt_topic: str | None = None, on_receipt: OrderHandler | None = None,
     ) -> None:
         self.client_id = client_id
+        self.receipt_topic, self.on_receipt = receipt_topic, on_receipt
         self.window = threading.BoundedSemaphore(window)
         self.presence_topic, self.order_topic, self.on_order, self.root = presence_topic, order_topic, on_order, root
         self.acked = 0
@@ -171,6 +173,8 @@ class Connection:
         self.connects += 1
         if self.order_topic:
             client.subscribe(self.order_topic, qos=1)
+        if self.receipt_topic:
+            client.subscribe(self.receipt_topic, qos=1)
         if self.presence_topic:
             info = client.publish(self.presence_topic, b"1", qos=1, retain=True)
             with self._lock:
@@ -195,8 +199,12 @@ class Connection:
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         address = parse_topic(msg.topic, self.root)
-        if self.on_order and address is not None and address.channel is Channel.ORDER:
+        if address is None:
+            return
+        if self.on_order and address.channel is Channel.ORDER:
             self.on_order(address.id, msg.payload)
+        elif self.on_receipt and address.channel is Channel.RECEIPT:
+            self.on_receipt(address.id, msg.payload)
 
 
 class Gateway:
@@ -205,6 +213,7 @@ class Gateway:
     def __init__(
         self, endpoint: MqttEndpoint, *, root: str, on_order: OrderHandler, connections: int = 2, window: int = 500,
         per_device: list[str] | None = None, device_passwords: Callable[[str], str] | None = None,
+        on_receipt: OrderHandler | None = None,
     ) -> None:
         prefix = f"wp-sim-{os.getpid()}-{os.urandom(2).hex()}"
         topics = Topics(root)
@@ -214,10 +223,14 @@ class Gateway:
         if per_device is None:
             for k in range(max(1, connections)):
                 order_topic = topics.order(ANY) if k == 0 else None
+                receipt_topic = topics.receipt(ANY) if k == 0 and on_receipt else None
                 # The broker takes the account name as client id: each shared connection
                 # logs in as the next account of the simulator's pool (same password).
                 own = dataclasses.replace(endpoint, username=pool_account(endpoint.username, k)) if endpoint.username else endpoint
-                self.connections.append(Connection(own, f"{prefix}-{k}", window=window, root=root, order_topic=order_topic, on_order=on_order))
+                self.connections.append(Connection(
+                    own, f"{prefix}-{k}", window=window, root=root, order_topic=order_topic, on_order=on_order,
+                    receipt_topic=receipt_topic, on_receipt=on_receipt,
+                ))
         else:
             for key in per_device:  # "water/WS-001"
                 kind, device_id = key.split("/")
@@ -230,6 +243,8 @@ class Gateway:
                 conn = Connection(
                     own, f"{prefix}-{device_id}", window=window, root=root, presence_topic=topics.online(kind, device_id),
                     order_topic=topics.order(device_id) if kind == Kind.UNIT else None, on_order=on_order,
+                    receipt_topic=topics.receipt(device_id) if kind == Kind.ELDER and on_receipt else None,
+                    on_receipt=on_receipt,
                 )
                 self.connections.append(conn)
                 self.by_device[key] = conn

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol, TextIO
 
 from .engine import Control, Simulation
+from .alert_retry import AlertRetrier
 from .faults import Wire
 from .simclock import SimClock, local_time
 from .summary import SimulationSummary
@@ -88,6 +89,7 @@ class Runner:
         self, sim: Simulation, publisher: Publisher, *, acceleration: float, scenario: str, seed: int,
         orders: queue.Queue[tuple[str, bytes]] | None = None, rate: float = 0.0, progress: TextIO | None = None,
         stop: threading.Event | None = None, monotonic: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
+        receipts: queue.Queue[tuple[str, bytes]] | None = None,
     ) -> None:
         self.sim, self.publisher = sim, publisher
         self.clock = SimClock(sim.start, sim.end - sim.start, acceleration, monotonic())
@@ -95,6 +97,10 @@ class Runner:
         self.stop = stop or threading.Event()
         # Crew orders, put here by the broker's network thread.
         self.orders: queue.Queue[tuple[str, bytes]] = orders if orders is not None else queue.Queue()
+        # Alert receipts, put here by the broker's network thread; with them the wearables
+        # repeat every alert until it is receipted (none in a dry run: nobody answers).
+        self.receipts = receipts
+        self.retrier = AlertRetrier() if receipts is not None else None
         self.monotonic, self.wall = monotonic, wall
         self.limit = RateLimit(rate, monotonic)
         self.published: Counter[str] = Counter()
@@ -109,6 +115,7 @@ class Runner:
         self._send(sim.opening())
         while not self.stop.is_set():
             self._take_orders()
+            self._repeat_unanswered_alerts()
             target = min(clock.scheduled(self.monotonic()), self.wall())
             items = sim.advance(target, BATCH)
             self._send(items)
@@ -120,6 +127,7 @@ class Runner:
                 if wait > 0:
                     time.sleep(min(wait, IDLE_SLEEP_S))
         self._send(sim.finish())
+        self._wait_for_receipts(FLUSH_TIMEOUT_S if not self.stop.is_set() else 2.0)
         unacknowledged = self.publisher.flush(FLUSH_TIMEOUT_S if not self.stop.is_set() else 2.0)
         real_s = self.monotonic() - started
         self._show(started, final=True)
@@ -151,6 +159,29 @@ class Runner:
             if not pub.publish(item, self.stop):
                 return
             self.published[item.kind] += 1
+            if self.retrier is not None and item.kind == "alert":
+                self.retrier.sent(item, self.monotonic())
+
+    def _repeat_unanswered_alerts(self) -> None:
+        if self.retrier is None or self.receipts is None:
+            return
+        while True:
+            try:
+                person_id, payload = self.receipts.get_nowait()
+            except queue.Empty:
+                break
+            self.retrier.receipt(person_id, payload)
+        for wire in self.retrier.due(self.monotonic()):
+            if not self.publisher.publish(wire, self.stop):
+                return
+            self.published["alert_repeat"] += 1
+
+    def _wait_for_receipts(self, timeout: float) -> None:
+        """The run is over, but a wearable still repeats what nobody has receipted."""
+        deadline = self.monotonic() + timeout
+        while self.retrier is not None and self.retrier.unanswered and self.monotonic() < deadline and not self.stop.is_set():
+            self._repeat_unanswered_alerts()
+            time.sleep(IDLE_SLEEP_S)
 
     def _take_orders(self) -> None:
         while True:

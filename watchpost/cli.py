@@ -207,6 +207,18 @@ def ingest(config: ConfigOption = None) -> None:
     worker.run()
 
 
+@app.command("alerts")
+def alerts(
+    config: ConfigOption = None,
+    instance: Annotated[int, typer.Option(help="which consumer this is: logs in as the next account of the alert lane's pool", min=1)] = 1,
+    metrics_port: Annotated[int | None, typer.Option(help="overrides alerts.metrics_port")] = None,
+) -> None:
+    """Run a consumer of the life-safety alert lane: each alert stored at once, then a receipt to the device."""
+    from watchpost.alerts_service import run_alert_consumer
+
+    run_alert_consumer(_settings(config), instance=instance, metrics_port=metrics_port)
+
+
 @roads_app.command("load")
 def roads_load(
     config: ConfigOption = None,
@@ -571,7 +583,7 @@ def run(
     config: ConfigOption = None,
     simulate_scenario: Annotated[str | None, typer.Option("--simulate", help="also run the county simulator with this scenario (e.g. demo)")] = None,
 ) -> None:
-    """Run the platform's processes (ingest, dispatcher, API) under one supervisor: a process
+    """Run the platform's processes (ingest, alert lane, dispatcher, API) under one supervisor: a process
     that dies is restarted, Ctrl-C or SIGTERM stops them all and waits for them."""
     from watchpost.supervisor import Supervisor
 
@@ -579,12 +591,18 @@ def run(
     extra = ["--config", str(config)] if config else []
     commands = {
         "ingest": [sys.executable, "-m", "watchpost.cli", "ingest", *extra],
+        # Two alert consumers in one group: while one is restarted the other takes every alert.
+        **{
+            f"alerts-{n}": [sys.executable, "-m", "watchpost.cli", "alerts", *extra, "--instance", str(n),
+                            *(["--metrics-port", "0"] if n > 1 else [])]
+            for n in (1, 2)
+        },
         "dispatch": [sys.executable, "-m", "watchpost.cli", "dispatch", *extra],
         "api": [sys.executable, "-m", "watchpost.cli", "serve", *extra],
     }
     if simulate_scenario:
         commands["simulator"] = [sys.executable, "-m", "watchpost.cli", "simulate", *extra, "--scenario", simulate_scenario, "--quiet"]
-    supervisor = Supervisor(commands)
+    supervisor = Supervisor(commands, quick_restart={"alerts-1", "alerts-2"})
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: supervisor.stop())
     raise typer.Exit(supervisor.run())

@@ -12,14 +12,25 @@ log = logging.getLogger(__name__)
 # A child that keeps dying is restarted at most this often, so a crash loop (a bad
 # configuration, a database that is down) does not spin the machine.
 RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
+# The alert lane is never backed off past a second: a person pressing SOS cannot wait for a
+# crash loop to cool down (its second consumer covers the gap, this bounds it).
+QUICK_RESTART_BACKOFF_S = (0.0, 0.2, 0.5, 0.8)
+POLL_S = 0.2
 # After this long up, a child counts as healthy again and its backoff starts over.
 HEALTHY_AFTER_S = 60.0
 STOP_TIMEOUT_S = 20.0
 
 
+def restart_delay(failures: int, *, quick: bool = False) -> float:
+    """How long to wait before restarting a child that has died `failures` times in a row."""
+    steps = QUICK_RESTART_BACKOFF_S if quick else RESTART_BACKOFF_S
+    return steps[min(failures, len(steps) - 1)]
+
+
 class Supervisor:
-    def __init__(self, commands: dict[str, list[str]]) -> None:
+    def __init__(self, commands: dict[str, list[str]], quick_restart: frozenset[str] | set[str] = frozenset()) -> None:
         self._commands = commands
+        self._quick = frozenset(quick_restart)
         self._stopping = threading.Event()
         self._children: dict[str, subprocess.Popen] = {}
 
@@ -40,8 +51,8 @@ class Supervisor:
                             failures[name] = 0
                         continue
                     if child is not None:
-                        delay = RESTART_BACKOFF_S[min(failures[name], len(RESTART_BACKOFF_S) - 1)]
-                        log.error("%s exited with %s; restarting in %.0f s", name, child.returncode, delay)
+                        delay = restart_delay(failures[name], quick=name in self._quick)
+                        log.error("%s exited with %s; restarting in %.1f s", name, child.returncode, delay)
                         failures[name] += 1
                         next_start[name] = now + delay
                         del self._children[name]
@@ -49,7 +60,7 @@ class Supervisor:
                         self._children[name] = subprocess.Popen(command)
                         started_at[name] = now
                         log.info("started %s (pid %d)", name, self._children[name].pid)
-                self._stopping.wait(0.5)
+                self._stopping.wait(POLL_S)
         finally:
             self._stop_children()
         return 0

@@ -156,6 +156,18 @@ class AlarmLedger:
         self._emit(Action.RAISE, alarm_type, severity, at, emergency, detail)
         return True
 
+    def repeat(
+        self, alarm_type: AlarmType, at: datetime, *, detail: dict[str, Any] | None = None
+    ) -> bool:
+        """Raise an alarm that is raised already again, for a new event of the same kind (a
+        second SOS press): the store counts it on the open alarm and re-notifies. Returns
+        whether a transition was emitted (not if the alarm is not raised)."""
+        alarm = self._raised.get(alarm_type)
+        if alarm is None:
+            return False
+        self._emit(Action.RAISE, alarm_type, alarm.severity, at, alarm.emergency, detail)
+        return True
+
     def clear(
         self, alarm_type: AlarmType, at: datetime, *, detail: dict[str, Any] | None = None
     ) -> bool:

@@ -4,7 +4,14 @@ sensor events and timers, plus the SOS and fall rules.
 Ordering: continuous values (vitals, steps, sensor states) from a reading older than one
 already processed are dropped, because a newer value supersedes them. SOS and fall are
 events, not values: a delayed press is still a press, so they are handled whatever their
-order and deduplicated by their own timestamps.
+order. Telemetry flags are deduplicated by their timestamps; alert-lane events by their
+`event_id`, so two presses of a watch whose clock went backwards are still two presses, and
+a new SOS press on an open SOS alarm is counted on it and re-notified.
+
+An "I'm OK" that arrives before the fall it answers (redelivery, two consumers) is
+remembered and cancels that fall when it comes. A fall from the alert lane with a sane
+clock has its cancel window counted from its own time, so a backlog adds no minutes before
+help is sent; with a suspect clock (or a telemetry flag) from when the platform learnt of it.
 
 Timers (fall cancel window, inactivity, night bed/door) are derived from the state: the
 caller asks `next_person_deadline` when to call `tick_person` next, so they survive a
@@ -21,11 +28,11 @@ from typing import Any
 from ingest.readings import HomeSensorEvent, WearableReading
 
 from ._codec import check_source, dt_to_json, require_aware
-from .alarms import AlarmLedger, AlarmTransition, AlarmType, Severity, SourceKind
+from .alarms import Action, AlarmLedger, AlarmTransition, AlarmType, Severity, SourceKind
 from .home import apply_home_event, bed_deadline, door_deadline
 from .inactivity import begin_monitoring, inactivity_deadline, record_motion
 from .person_config import PersonConfig
-from .person_state import FallEpisode, PersonState
+from .person_state import RECENT_CANCELS, RECENT_EVENTS, FallEpisode, PersonState
 from .vitals import apply_vitals
 
 # Timer-driven alarms: (severity, emergency incident).
@@ -120,15 +127,39 @@ def resolve_person_alarm(state: PersonState, alarm_type: AlarmType, now: datetim
     return replace(state, alarms=ledger.raised()), ledger.transitions
 
 
+def sos_alarm(reading: WearableReading) -> AlarmTransition:
+    """The alarm of one SOS press, without the person's state: a press needs no memory.
+    The alert lane raises it this way, so that it never waits for the person's state while
+    an ingest batch holds it: its `alerts` table drops a repeated event id, and the alarm
+    store joins a new press to an open SOS alarm as a repeat (counted, re-notified)."""
+    return AlarmTransition(
+        action=Action.RAISE,
+        source_kind=SourceKind.PERSON,
+        source_id=reading.person_id,
+        alarm_type=AlarmType.SOS,
+        severity=Severity.CRITICAL,
+        at=reading.ts,
+        emergency=True,
+        detail=_where(reading),
+    )
+
+
 def _apply_sos(state: PersonState, reading: WearableReading, ledger: AlarmLedger) -> PersonState:
     if not reading.sos:
         return state
-    if state.last_sos_ts is not None and reading.ts <= state.last_sos_ts:
+    if reading.event_id is not None:
+        if reading.event_id in state.recent_events:
+            return state  # a device's retry of a press already handled
+        state = _remember_event(state, reading.event_id)
+    elif state.last_sos_ts is not None and reading.ts <= state.last_sos_ts:
         return state  # this press, or an older one, was handled already
-    ledger.raise_(
-        AlarmType.SOS, Severity.CRITICAL, reading.ts, emergency=True, detail=_where(reading)
-    )
-    return replace(state, last_sos_ts=reading.ts)
+    detail = _where(reading)
+    raised = ledger.raise_(AlarmType.SOS, Severity.CRITICAL, reading.ts, emergency=True, detail=detail)
+    if not raised and reading.event_id is not None:
+        # Another press while help is on its way: the control room must see it.
+        ledger.repeat(AlarmType.SOS, reading.ts, detail=detail)
+    newest = reading.ts if state.last_sos_ts is None else max(state.last_sos_ts, reading.ts)
+    return replace(state, last_sos_ts=newest)
 
 
 def _apply_fall(
@@ -140,12 +171,21 @@ def _apply_fall(
 ) -> PersonState:
     if not reading.fall:
         return state
-    if state.last_fall_ts is not None and reading.ts <= state.last_fall_ts:
+    if reading.event_id is not None:
+        if reading.event_id in state.recent_events:
+            return state
+        state = _remember_event(state, reading.event_id)
+    elif state.last_fall_ts is not None and reading.ts <= state.last_fall_ts:
         return state
-    state = replace(state, last_fall_ts=reading.ts)
+    newest = reading.ts if state.last_fall_ts is None else max(state.last_fall_ts, reading.ts)
+    state = replace(state, last_fall_ts=newest)
     if state.fall is not None:
         return state  # one fall episode at a time; the open one already alerted everyone
-    episode = FallEpisode(fall_ts=reading.ts, deadline=now + config.fall_cancel_window)
+    early = [c for c in state.recent_cancels if reading.ts <= c <= reading.ts + config.fall_cancel_window]
+    if early:
+        # The wearer said "I'm OK" in time; the message saying so merely arrived first.
+        return replace(state, recent_cancels=tuple(c for c in state.recent_cancels if c != early[0]))
+    episode = FallEpisode(fall_ts=reading.ts, deadline=_cancel_deadline(config, reading, now))
     ledger.raise_(
         AlarmType.FALL,
         Severity.MAJOR,
@@ -155,6 +195,15 @@ def _apply_fall(
     return replace(state, fall=episode)
 
 
+def _cancel_deadline(config: PersonConfig, reading: WearableReading, now: datetime) -> datetime:
+    """An alert with a sane clock: the fall's own time + the window (a late message has used
+    up part of it). A suspect clock's alert carries its receive time as `ts`, so this is the
+    receive time + the window. A telemetry flag keeps the platform's time + the window."""
+    if reading.event_id is not None:
+        return reading.ts + config.fall_cancel_window
+    return now + config.fall_cancel_window
+
+
 def _apply_cancel(
     state: PersonState,
     config: PersonConfig,
@@ -162,19 +211,34 @@ def _apply_cancel(
     now: datetime,
     ledger: AlarmLedger,
 ) -> PersonState:
-    episode = state.fall
-    if not reading.cancel or episode is None or reading.ts < episode.fall_ts:
+    if not reading.cancel:
         return state
+    if reading.event_id is not None:
+        if reading.event_id in state.recent_events:
+            return state
+        state = _remember_event(state, reading.event_id)
+    episode = state.fall
+    if episode is None or reading.ts < episode.fall_ts:
+        # Nothing open to cancel (yet): the fall may still be on its way.
+        if reading.ts in state.recent_cancels:
+            return state
+        return replace(state, recent_cancels=(*state.recent_cancels, reading.ts)[-RECENT_CANCELS:])
     # In time if pressed within the window by the wearable's clock (a delayed message), or
     # received within it by ours (a wearable clock running behind).
     pressed_in_time = reading.ts - episode.fall_ts <= config.fall_cancel_window
     if not (pressed_in_time or now <= episode.deadline):
         return state  # too late: the emergency stands until an operator resolves it
     detail = {"reason": "cancelled", "cancelled_at": dt_to_json(reading.ts)}
+    if reading.event_id is not None:
+        detail["event_id"] = reading.event_id
     ledger.clear(AlarmType.FALL, reading.ts, detail=detail)
     # Raised only if the tick ran before a delayed in-time cancel arrived.
     ledger.clear(AlarmType.FALL_UNCANCELLED, reading.ts, detail=detail)
     return replace(state, fall=None)
+
+
+def _remember_event(state: PersonState, event_id: str) -> PersonState:
+    return replace(state, recent_events=(*state.recent_events, event_id)[-RECENT_EVENTS:])
 
 
 def _apply_steps(state: PersonState, reading: WearableReading, ledger: AlarmLedger) -> PersonState:
@@ -219,6 +283,14 @@ def _timer_detail(alarm_type: AlarmType, state: PersonState, deadline: datetime)
 
 
 def _where(reading: WearableReading) -> dict[str, Any]:
-    if reading.lat is None or reading.lon is None:
-        return {}
-    return {"lat": reading.lat, "lon": reading.lon}
+    detail: dict[str, Any] = {}
+    if reading.lat is not None and reading.lon is not None:
+        detail = {"lat": reading.lat, "lon": reading.lon}
+        if reading.acc_m is not None:
+            detail["acc_m"] = reading.acc_m
+    if reading.event_id is not None:
+        detail["event_id"] = reading.event_id
+        detail["clock_suspect"] = reading.clock_suspect
+        if reading.clock_suspect:
+            detail["device_ts"] = dt_to_json(reading.device_ts)
+    return detail

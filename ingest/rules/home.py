@@ -52,7 +52,9 @@ def apply_home_event(
         last_ts=event.ts,
     )
     state = replace(state, sensors={**state.sensors, event.sensor_id: sensor})
-    detail = {"sensor_id": event.sensor_id, "kind": event.kind, "value": value}
+    detail: dict[str, object] = {"sensor_id": event.sensor_id, "kind": event.kind, "value": value}
+    if event.event_id is not None:  # from the alert lane
+        detail.update(event_id=event.event_id, clock_suspect=event.clock_suspect)
 
     if event.kind in HAZARDS:
         alarm_type, severity, emergency = HAZARDS[event.kind]

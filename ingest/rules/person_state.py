@@ -17,6 +17,11 @@ from .alarms import AlarmType, RaisedAlarm, raised_from_json, raised_to_json
 from .vitals import Run
 
 
+# Bounds of the small memories below: enough for every retry and press of a few minutes.
+RECENT_EVENTS = 32
+RECENT_CANCELS = 8
+
+
 @dataclass(frozen=True, slots=True)
 class FallEpisode:
     fall_ts: datetime  # device time of the fall
@@ -77,6 +82,12 @@ class PersonState:
     # Last sign of motion, or when monitoring began: the inactivity clock runs from here.
     inactive_since: datetime | None = None
     sensors: dict[str, SensorState] = field(default_factory=dict)
+    # Alert-lane event ids already handled (newest last, at most RECENT_EVENTS): a device
+    # tells its presses apart by id, so a clock that went backwards cannot merge two.
+    recent_events: tuple[str, ...] = ()
+    # Device times of "I'm OK" presses that cancelled nothing yet (newest last, at most
+    # RECENT_CANCELS): the fall they answer may still be on its way.
+    recent_cancels: tuple[datetime, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -90,6 +101,8 @@ class PersonState:
             "steps": self.steps,
             "inactive_since": dt_to_json(self.inactive_since),
             "sensors": {k: s.to_json() for k, s in sorted(self.sensors.items())},
+            "recent_events": list(self.recent_events),
+            "recent_cancels": [dt_to_json(t) for t in self.recent_cancels],
         }
 
     @classmethod
@@ -107,4 +120,7 @@ class PersonState:
             steps=None if steps is None else int(steps),
             inactive_since=dt_from_json(data["inactive_since"]),
             sensors={k: SensorState.from_json(v) for k, v in data["sensors"].items()},
+            # Absent from states saved before the alert lane existed.
+            recent_events=tuple(data.get("recent_events", ())),
+            recent_cancels=tuple(dt_from_json_required(t) for t in data.get("recent_cancels", ())),
         )

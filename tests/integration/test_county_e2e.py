@@ -30,11 +30,12 @@ def metres(a: tuple[float, float], b: tuple[float, float]) -> float:
 
 
 def test_a_simulated_county_run_end_to_end(
-    broker: Broker, start_ingest, start_dispatcher, start_api, jiashan_url: str, jiashan_registry: dict, tmp_path: Path
+    broker: Broker, start_ingest, start_alerts, start_dispatcher, start_api, jiashan_url: str, jiashan_registry: dict, tmp_path: Path
 ) -> None:
     registry_file = tmp_path / "registry.yaml"
     registry_file.write_text(yaml.safe_dump(jiashan_registry, allow_unicode=True))
     start_ingest(db_url=jiashan_url)
+    start_alerts(db_url=jiashan_url)
     start_dispatcher(jiashan_url)
     api = start_api(jiashan_url)
 

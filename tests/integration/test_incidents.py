@@ -15,7 +15,6 @@ from ingest.alarm_store import acknowledge, apply_transitions
 from ingest.locations import record_fixes
 from ingest.readings import WearableReading
 from ingest.rules import Action, AlarmTransition, AlarmType, Severity, SourceKind
-from kernel.broker import DISPATCH_USER
 from tests.fix_db import count
 from tests.fix_wait import wait_for
 
@@ -75,7 +74,7 @@ def test_an_sos_without_a_fix_goes_to_the_recent_fix_else_home(
 def test_a_newer_fix_moves_the_incident_and_the_crew_gets_an_order_update(
     start_dispatcher, collect, jiashan_url: str
 ) -> None:
-    orders = collect(DISPATCH_USER, "unit/+/order")
+    orders = collect("simulator", "unit/+/order")
     start_dispatcher(jiashan_url)
     person = a_person(jiashan_url)
     raise_alarm(jiashan_url, person["person_id"], AlarmType.SOS, {"lat": person["lat"], "lon": person["lon"], "event_id": "e-2"})
@@ -94,7 +93,7 @@ def test_a_newer_fix_moves_the_incident_and_the_crew_gets_an_order_update(
 
 def test_each_receipt_reaches_the_device_once_with_two_dispatchers(start_dispatcher, collect, jiashan_url: str) -> None:
     person = a_person(jiashan_url)
-    receipts = collect(DISPATCH_USER, f"elder/{person['person_id']}/receipt")
+    receipts = collect("simulator", f"elder/{person['person_id']}/receipt")
     start_dispatcher(jiashan_url, "dispatch-a")
     start_dispatcher(jiashan_url, "dispatch-b")
     raise_alarm(jiashan_url, person["person_id"], AlarmType.SOS, {"lat": person["lat"], "lon": person["lon"], "event_id": "sos-1"})

@@ -28,11 +28,12 @@ def dead_letters(url: str) -> dict[str, int]:
 
 
 def test_a_short_county_run_is_stored_with_only_the_injected_dead_letters_and_crews_answer_orders(
-    broker: Broker, start_ingest, start_dispatcher, jiashan_url: str, jiashan_registry: dict, tmp_path: Path
+    broker: Broker, start_ingest, start_alerts, start_dispatcher, jiashan_url: str, jiashan_registry: dict, tmp_path: Path
 ) -> None:
     registry_file = tmp_path / "registry.yaml"
     registry_file.write_text(yaml.safe_dump(jiashan_registry, allow_unicode=True))
     start_ingest(db_url=jiashan_url)
+    start_alerts(db_url=jiashan_url)
     start_dispatcher(jiashan_url)
 
     summary = run(simulator_args(broker, "--scenario", "short-e2e", "--registry", str(registry_file)))
@@ -41,7 +42,10 @@ def test_a_short_county_run_is_stored_with_only_the_injected_dead_letters_and_cr
     assert summary.publish_refused == {} and summary.unacknowledged == 0
     malformed = sum(n for fault, n in summary.faults.items() if fault.startswith("malformed:"))
     assert malformed > 0 and summary.faults.get("duplicate", 0) > 0 and summary.faults.get("out_of_order", 0) > 0
-    readings = sum(n for kind, n in summary.messages.items() if kind != "online")
+    # Every alert (SOS, fall, "I'm OK") is receipted, and stored once however often it was sent.
+    assert summary.messages.get("alert", 0) > 0
+    wait_for(lambda: count(jiashan_url, "SELECT count(*) FROM alerts") == summary.messages["alert"], timeout=30)
+    readings = sum(n for kind, n in summary.messages.items() if kind not in ("online", "alert_repeat"))
     expected_rows = readings - summary.faults["duplicate"] - malformed
     expected_dead = summary.expected_dead_letters
     assert sum(expected_dead.values()) == malformed

@@ -23,3 +23,15 @@ def test_devices_may_write_only_under_their_own_id() -> None:
     acl = acl_text("jiashan")
     assert "pattern write jiashan/water/%u/telemetry" in acl
     assert "pattern write jiashan/#" not in acl
+
+
+def test_the_alert_lane_reads_alerts_and_writes_receipts_only() -> None:
+    acl = acl_text("jiashan")
+    section = acl.split("user watchpost-alerts-1\n", 1)[1].split("\n\n", 1)[0]
+    assert section.splitlines() == ["topic read jiashan/elder/+/alert", "topic write jiashan/elder/+/receipt"]
+
+
+def test_a_device_sends_its_own_alerts_and_reads_its_own_receipts() -> None:
+    acl = acl_text("jiashan")
+    assert "pattern write jiashan/elder/%u/alert" in acl
+    assert "pattern read jiashan/elder/%u/receipt" in acl

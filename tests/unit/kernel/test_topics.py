@@ -62,10 +62,12 @@ def test_the_root_must_be_a_whole_level():
     assert parse_topic("jiashanx/water/WS-001/telemetry", "jiashan") is None
 
 
-def test_ingest_subscribes_to_device_topics_and_not_to_orders():
+def test_ingest_subscribes_to_device_topics_and_not_to_orders_receipts_or_alerts():
     assert T.ingest_filters() == [
         "jiashan/water/#",
-        "jiashan/elder/#",
+        "jiashan/elder/+/wearable",
+        "jiashan/elder/+/home/+",
+        "jiashan/elder/+/online",
         "jiashan/unit/+/gps",
         "jiashan/unit/+/status",
         "jiashan/unit/+/online",

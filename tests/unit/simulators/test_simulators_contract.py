@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import orjson
 
+from ingest.alerts import AlertLimits, RejectedAlert, parse_alert
 from ingest.parse import Limits, RejectedMessage, parse_message
 from ingest.readings import WaterReading
 from simulators.county import device_directory
@@ -60,6 +61,13 @@ def test_thousands_of_simulated_messages_pass_validation_and_faults_fail_with_th
     wires += [(w, t) for w in sim.finish()]
     for wire, now in wires:
         kinds[wire.kind] += 1
+        if wire.kind == "alert":  # the alert lane's own validation
+            try:
+                parse_alert(wire.topic, wire.payload, root="jiashan", devices=devices, now=datetime.fromtimestamp(now, UTC), limits=AlertLimits())
+                verdicts[(wire.reason, None)] += 1
+            except RejectedAlert as exc:
+                verdicts[(wire.reason, exc.reason.value)] += 1
+            continue
         try:
             readings = parse_message(wire.topic, wire.payload, root="jiashan", devices=devices, now=datetime.fromtimestamp(now, UTC), limits=Limits())
             verdicts[(wire.reason, None)] += 1
@@ -67,7 +75,8 @@ def test_thousands_of_simulated_messages_pass_validation_and_faults_fail_with_th
         except RejectedMessage as exc:
             verdicts[(wire.reason, exc.reason.value)] += 1
     assert sum(kinds.values()) > 20_000
-    assert set(kinds) == {"water", "wearable", "home", "gps", "status", "online"}
+    assert set(kinds) == {"water", "wearable", "alert", "home", "gps", "status", "online"}
+    assert kinds["alert"] >= 4  # fall and "I'm OK", a fall, an SOS
     wrong = {k: n for k, n in verdicts.items() if k[0] != k[1]}
     assert wrong == {}, "messages the platform judged otherwise than expected: (expected, got) -> count"
     assert {reason for reason, _ in verdicts if reason} == set(MALFORMED_KINDS.values())

@@ -157,9 +157,10 @@ def test_a_cancelled_fall_sends_fall_then_cancel_within_a_minute_and_the_person_
     at = MIDNIGHT + 10.5 * H
     model.add_fall(at, cancel_after_s=25, lying_s=0)
     items = run(model, MIDNIGHT + 10 * H, 2)
-    flagged = [(p["ts"], k) for ch, p, crit in items if ch == "wearable" and crit for k in ("fall", "cancel") if p.get(k)]
-    assert flagged == [(at, "fall"), (at + 25, "cancel")]
-    assert all(crit for ch, p, crit in items if p.get("fall") or p.get("cancel"))
+    alerts = [(p["ts"], p["type"]) for ch, p, crit in items if ch == "alert" and crit]
+    assert alerts == [(at, "fall"), (at + 25, "cancel")]
+    assert all(crit for ch, p, crit in items if ch == "alert")
+    assert len({p["event_id"] for ch, p, _ in items if ch == "alert"}) == 2
     assert model.activity(at + 10) is Activity.FALLEN and model.activity(at + 120) is not Activity.FALLEN
 
 
@@ -168,7 +169,7 @@ def test_an_uncancelled_fall_is_followed_by_no_motion_and_no_steps_while_the_per
     at = MIDNIGHT + 10.5 * H
     model.add_fall(at, cancel_after_s=None, lying_s=40 * 60)
     items = run(model, MIDNIGHT + 10 * H, 2)
-    assert not [p for ch, p, _ in items if p.get("cancel")]
+    assert not [p for ch, p, _ in items if ch == "alert" and p["type"] == "cancel"]
     lying = range(int(at) + 1, int(at + 40 * 60))
     assert not [ts for ts, v in events(items, "motion-1") if v is True and int(ts) in lying]
     steps = [w["steps"] for w in wearables(items) if at <= w["ts"] < at + 40 * 60]
@@ -176,11 +177,18 @@ def test_an_uncancelled_fall_is_followed_by_no_motion_and_no_steps_while_the_per
     assert [ts for ts, v in events(items, "motion-1") if v is True and ts > at + 40 * 60]
 
 
-def test_an_sos_press_is_one_critical_wearable_message() -> None:
+def test_an_sos_press_is_one_critical_alert() -> None:
     model = scripted()
     model.add_sos(MIDNIGHT + 11 * H)
     items = run(model, MIDNIGHT + 10 * H, 2)
-    assert [(p["ts"], crit) for ch, p, crit in items if p.get("sos")] == [(MIDNIGHT + 11 * H, True)]
+    assert [(p["ts"], p["type"], crit) for ch, p, crit in items if ch == "alert"] == [(MIDNIGHT + 11 * H, "sos", True)]
+
+
+def test_an_alert_carries_the_fix_when_the_wearer_is_out() -> None:
+    model = scripted()
+    model.at_home = False
+    [(_, alert, _)] = model._alert(MIDNIGHT + 11 * H, "sos")
+    assert {"lat", "lon", "acc_m"} <= set(alert) and alert["event_id"].startswith("sos-")
 
 
 @pytest.mark.parametrize(("kind", "field", "check"), [
