@@ -238,6 +238,7 @@ def roads_load(
         typer.echo("give exactly one of --geojson, --osm, --synthetic-jiashan", err=True)
         raise typer.Exit(2)
     layers: dict = {}
+    layers_source = ""
     try:
         if geojson:
             graph = road_import.load_geojson(geojson)
@@ -251,6 +252,7 @@ def roads_load(
 
             graph = build_jiashan_network(synthetic_jiashan).graph
             layers = region_layers(synthetic_jiashan)
+            layers_source = f"simulated Jiashan ({synthetic_jiashan.name})"
     except (OSError, ValueError) as exc:
         typer.echo(f"cannot import the road network: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -261,7 +263,7 @@ def roads_load(
 
             with conn.transaction():
                 for name, doc in layers.items():
-                    save_region_layer(conn, name, doc, source=f"simulated Jiashan ({synthetic_jiashan and synthetic_jiashan.name})")
+                    save_region_layer(conn, name, doc, source=layers_source)
     typer.echo(f"road network: {graph.n_nodes} nodes, {graph.n_edges} edges")
     if layers:
         typer.echo("region layers: " + ", ".join(layers))
