@@ -33,7 +33,7 @@ from .home import apply_home_event, bed_deadline, door_deadline
 from .inactivity import begin_monitoring, inactivity_deadline, record_motion
 from .person_config import PersonConfig
 from .person_state import RECENT_CANCELS, RECENT_EVENTS, FallEpisode, PersonState
-from .vitals import apply_vitals
+from .vitals import VITAL_ALARMS, apply_late_vitals, apply_vitals, record_samples
 
 # Timer-driven alarms: (severity, emergency incident).
 _TIMED: dict[AlarmType, tuple[Severity, bool]] = {
@@ -62,13 +62,26 @@ def evaluate_wearable(
     state = _apply_sos(state, reading, ledger)
     state = _apply_fall(state, config, reading, now, ledger)
     state = _apply_cancel(state, config, reading, now, ledger)
+    samples = record_samples(state.vital_samples, reading)
     if state.last_wearable_ts is None or reading.ts > state.last_wearable_ts:
         state = replace(
             state,
             vitals=apply_vitals(state.vitals, config, reading, ledger),
+            vital_samples=samples,
             last_wearable_ts=reading.ts,
         )
         state = _apply_steps(state, reading, ledger)
+    elif reading.ts < state.last_wearable_ts:
+        # Store-and-forward: judged by its own time against the samples around it.
+        apply_late_vitals(state.vitals, state.vitals_cleared, samples, config, reading, ledger)
+        state = replace(state, vital_samples=samples)
+    cleared = {
+        t.alarm_type: t.at
+        for t in ledger.transitions
+        if t.action is Action.CLEAR and t.alarm_type in VITAL_ALARMS
+    }
+    if cleared:
+        state = replace(state, vitals_cleared={**state.vitals_cleared, **cleared})
     return replace(state, alarms=ledger.raised()), ledger.transitions
 
 
