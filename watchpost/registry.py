@@ -15,6 +15,7 @@ import psycopg
 import yaml
 from psycopg.types.json import Jsonb
 
+from ingest.rules import ConfigError, PersonConfig
 from kernel.broker import SERVICE_PREFIX, is_reserved
 
 
@@ -109,7 +110,29 @@ def validate(doc: Mapping[str, Any]) -> list[str]:
             if ident in seen:
                 problems.append(f"{where}: duplicate {', '.join(key)} {ident}")
             seen.add(ident)
+            if section == "persons":
+                problems += _person_rule_problems(where, item)
     return problems
+
+
+def _person_rule_problems(where: str, person: Mapping[str, Any]) -> list[str]:
+    """A person's rule thresholds, checked now rather than when the first reading comes:
+    each problem names the person and the field."""
+    thresholds = person.get("thresholds") or {}
+    who = f"{where} ({person.get('person_id')}).thresholds"
+    if not isinstance(thresholds, Mapping):
+        return [f"{who}: must be a mapping"]
+    try:
+        PersonConfig.from_mapping(thresholds)
+    except ConfigError as exc:
+        problems = str(exc).split("; ")
+        return [
+            f"{who}: {p.removeprefix('PersonConfig: ')}"
+            if p.startswith("PersonConfig: ")
+            else f"{who}.{p.removeprefix('PersonConfig.')}"
+            for p in problems
+        ]
+    return []
 
 
 def load(conn: psycopg.Connection, doc: Mapping[str, Any]) -> dict[str, int]:

@@ -29,6 +29,8 @@ class AlarmType(StrEnum):
     INACTIVITY = "inactivity"
     BED_EXIT_NIGHT = "bed_exit_night"
     DOOR_OPEN_NIGHT = "door_open_night"
+    NOT_IN_BED = "not_in_bed"
+    NOT_UP = "not_up"
     SMOKE = "smoke"
     GAS = "gas"
     WATER_LEAK = "water_leak"
