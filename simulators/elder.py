@@ -12,6 +12,13 @@ Scripted events bend the day: a fall (cancelled with "I'm OK" or not, then lying
 an SOS press (SOS, fall and "I'm OK" go on the alert topic with an event id; the device
 side repeats them until receipted, see simulators.alert_retry), abnormal vitals, hours without moving, a smoke/gas/leak hazard. Pure: the rng
 and `now` come in; `wake(now)` returns what the devices send up to `now`.
+
+The wearable follows its profile (simulators.profiles): a spot-sampling watch carries heart
+rate and SpO2 only every few minutes (continuously while out walking) and re-measures an
+out-of-range sample a minute later; it stores what it measured during a coverage gap and
+forwards it in a shuffled burst; its clock is minutes off, and restarts at 2000-01-01 after
+the battery ran flat until network time is back. Such a reading carries `_stored` (sent
+with its old time) or `_reason` (the dead letter it must get) for the engine.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import random
 from typing import Any
 
 from .county import Person
+from .profiles import CLOCK_RESET_EPOCH, CONTINUOUS, WearableProfile
 from .routine import TRAITS, Activity, DayPlan, draw_habits, local_midnight, plan_day
 
 HOME_HEARTBEAT_S = 3600.0  # supervision checks home sensors over 4 h × 3 on the platform
@@ -31,8 +39,9 @@ MOTION_HOLD_S = 120.0  # a PIR reports "clear" this long after its last detectio
 MOTION_MEAN_GAP_S = 300.0  # someone moving about at home trips the PIR every ~5 min
 BATTERY_DRAIN_PCT_H = 1.6
 BATTERY_CHARGE_PCT_H = 60.0
-# Below or above every default and per-person alarm threshold in the registry (beta-blockers: 35).
-VITALS = {"heart_rate_high": (132.0, 150.0), "heart_rate_low": (28.0, 34.0), "spo2_low": (83.0, 87.5)}
+# In the emergency range of every default and per-person threshold in the registry (the
+# default emergency range: < 35 or > 150 bpm, SpO2 < 85 %): real episodes that need help.
+VITALS = {"heart_rate_high": (156.0, 175.0), "heart_rate_low": (28.0, 34.0), "spo2_low": (78.0, 84.0)}
 HAZARDS = ("smoke", "gas", "water_leak")
 _M_PER_DEG = 111_320.0
 
@@ -40,8 +49,21 @@ Emitted = tuple[str, dict[str, Any], bool]  # (channel: "wearable", "alert" or a
 
 
 class PersonModel:
-    def __init__(self, person: Person, rng: random.Random, start: float, seed_text: str) -> None:
+    def __init__(
+        self, person: Person, rng: random.Random, start: float, seed_text: str, profile: WearableProfile = CONTINUOUS
+    ) -> None:
         self.person = person
+        self.profile = profile
+        # The profile's own draws come from their own rng: a continuous watch's day is the
+        # same as before profiles existed.
+        self.prng = random.Random(f"{seed_text}:wearable")
+        self.drift = self.prng.uniform(*profile.drift_s)
+        self.next_spot = start + self.prng.uniform(0, profile.spot_every_s)
+        self.gap = self._next_gap(start)
+        self.stored: list[dict[str, Any]] = []
+        self.flat = False
+        self.reset_at: float | None = None  # power-on after a flat battery, clock at 2000-01-01
+        self.spot_samples = 0
         self.rng = rng
         self.seed_text = seed_text
         self.habits = draw_habits(rng)
@@ -132,9 +154,70 @@ class PersonModel:
         if self.next_report <= now:
             reading = self._wearable(self.next_report, {})
             if reading is not None:
-                out.append(("wearable", reading, False))
+                out.extend(self._send(self.next_report, reading))
             self.next_report += self.person.interval_s
         return out
+
+    def device_time(self, t: float) -> float:
+        """What the watch's clock says at true time `t`."""
+        if self.reset_at is not None:
+            if t < self.reset_at + self.profile.resync_s:
+                return CLOCK_RESET_EPOCH + (t - self.reset_at)
+            self.reset_at = None  # network time is back
+        return t + self.drift
+
+    def vitals_on(self, t: float) -> bool:
+        """Whether the watch measures heart rate and SpO2 at `t` (and schedules the next)."""
+        p = self.profile
+        if p.spot_every_s <= 0 or self.activity(t) is Activity.WALK:
+            return True
+        if t < self.next_spot:
+            return False
+        self.next_spot = t + p.spot_every_s
+        return True
+
+    def _send(self, t: float, reading: dict[str, Any]) -> list[Emitted]:
+        if "hr_bpm" in reading:
+            if self.vitals_on(t):
+                self.spot_samples += 1
+                if self.profile.spot_every_s > 0 and self._out_of_range(reading):
+                    self.next_spot = min(self.next_spot, t + self.profile.confirm_after_s)
+            else:
+                del reading["hr_bpm"], reading["spo2_pct"]
+        reading["ts"] = self.device_time(t)
+        if reading["ts"] < CLOCK_RESET_EPOCH + 366 * 86400:
+            reading["_reason"] = "time_too_old"
+        if self._in_gap(t):
+            self.stored.append(reading)
+            return []
+        out: list[Emitted] = []
+        if self.stored:
+            burst, self.stored = self.stored, []
+            self.prng.shuffle(burst)
+            out += [("wearable", {**r, "_stored": True}, False) for r in burst]
+        out.append(("wearable", reading, False))
+        return out
+
+    def _out_of_range(self, reading: dict[str, Any]) -> bool:
+        th = self.person.thresholds
+        hr, spo2 = reading["hr_bpm"], reading["spo2_pct"]
+        return bool(
+            hr < float(th.get("hr_low_bpm", 40.0))
+            or hr > float(th.get("hr_high_bpm", 130.0))
+            or spo2 < float(th.get("spo2_low_pct", 90.0))
+        )
+
+    def _next_gap(self, after: float) -> tuple[float, float]:
+        p = self.profile
+        if p.gaps_per_day <= 0:
+            return (math.inf, math.inf)
+        begin = after + self.prng.expovariate(p.gaps_per_day / 86400)
+        return (begin, begin + self.prng.uniform(*p.gap_s))
+
+    def _in_gap(self, t: float) -> bool:
+        while t >= self.gap[1]:
+            self.gap = self._next_gap(self.gap[1])
+        return self.gap[0] <= t
 
     def activity(self, t: float) -> Activity:
         for start, end, kind in self.overrides:
@@ -187,7 +270,7 @@ class PersonModel:
         if reading is None:
             return []
         self._alerts_sent += 1
-        alert: dict[str, Any] = {"ts": t, "event_id": f"{alert_type}-{int(t)}-{self._alerts_sent}", "type": alert_type}
+        alert: dict[str, Any] = {"ts": self.device_time(t), "event_id": f"{alert_type}-{int(t)}-{self._alerts_sent}", "type": alert_type}
         if not self.at_home:
             alert.update(lat=reading["lat"], lon=reading["lon"], acc_m=round(self.rng.uniform(5, 25), 1))
         return [("alert", alert, True)]
@@ -216,7 +299,12 @@ class PersonModel:
             self.charging = False
         self.battery = min(100.0, max(0.0, self.battery + hours * (BATTERY_CHARGE_PCT_H if self.charging else -BATTERY_DRAIN_PCT_H)))
         if self.battery <= 0:
+            self.flat = True
             return None  # flat: the wearable is silent until it is charged
+        if self.flat:
+            self.flat = False
+            if self.profile.reset_after_flat:
+                self.reset_at = t
         msg: dict[str, Any] = {"ts": t}
         if not self.charging:
             self.steps += int(TRAITS[act].steps_per_min * hours * 60 * rng.uniform(0.6, 1.4))

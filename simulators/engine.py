@@ -26,6 +26,7 @@ from .crew import Order, OrderError, Roads, UnitModel
 from .elder import PersonModel
 from .faults import FaultInjector, Wire, disconnect_times, silent_spells
 from .orderbook import EMERGENCY_KINDS, OrderBook
+from .profiles import wearable_profile
 from .scenario import STATION_EVENTS, Resolved, Scenario, resolve
 from .simclock import LOCAL_TZ
 from .summary import OrderRecord
@@ -70,7 +71,9 @@ class Simulation:
             model = WaterStationModel(s, random.Random(f"{seed}:{s.station_id}"), start, self.weather)
             self._add("water", s.station_id, model, s.interval_s)
         for p in county.persons:
-            self._add("elder", p.person_id, PersonModel(p, random.Random(f"{seed}:{p.person_id}"), start, f"{seed}:{p.person_id}"), p.interval_s)
+            profile = wearable_profile(p.thresholds, scenario.wearables)
+            model = PersonModel(p, random.Random(f"{seed}:{p.person_id}"), start, f"{seed}:{p.person_id}", profile)
+            self._add("elder", p.person_id, model, p.interval_s)
         for u in county.units:
             assert roads is not None  # refused above: units need roads
             unit = UnitModel(u, random.Random(f"{seed}:{u.unit_id}"), start, roads, dict(county.facilities), scenario.crew)
@@ -196,16 +199,23 @@ class Simulation:
         if spells and not critical and any(a <= t < b for a, b in spells):
             self.suppressed += 1
             return
-        # One reading per device and measurement time: keep every stream's ts strictly rising.
+        # A wearable's stored-and-forwarded reading keeps its old time, and one from a clock
+        # reset keeps the time the watch believed: both are what real devices send.
+        stored = bool(payload.pop("_stored", False))
+        reason = payload.pop("_reason", None)
         ts = round(t, 3)
-        last = self._last_ts.get(topic)
-        if last is not None and ts <= last:
-            ts = round(last + 0.001, 3)
-        self._last_ts[topic] = ts
+        if not (stored or reason):
+            # One reading per device and measurement time: keep every stream's ts strictly rising.
+            last = self._last_ts.get(topic)
+            if last is not None and ts <= last:
+                ts = round(last + 0.001, 3)
+            self._last_ts[topic] = ts
         payload["ts"] = _local_rfc3339(ts) if kind == "water" else ts
-        if kind != "alert":  # an alert is told apart by its event id
+        if kind != "alert" and not stored:  # an alert is told apart by its event id
             payload["seq"] = self._seq[topic] = self._seq.get(topic, 0) + 1
-        wire = Wire(topic, orjson.dumps(payload), False, kind, d.key)
+        if stored:
+            self.fault_counts["stored_and_forwarded"] += 1
+        wire = Wire(topic, orjson.dumps(payload), False, kind, d.key, None, reason)
         for w in self.faults.apply(wire, payload, ts, critical):
             out.append(w)
             self.sent[w.kind] += 1
