@@ -72,8 +72,8 @@ class Simulation:
             self._add("water", s.station_id, model, s.interval_s)
         for p in county.persons:
             profile = wearable_profile(p.thresholds, scenario.wearables)
-            model = PersonModel(p, random.Random(f"{seed}:{p.person_id}"), start, f"{seed}:{p.person_id}", profile)
-            self._add("elder", p.person_id, model, p.interval_s)
+            elder = PersonModel(p, random.Random(f"{seed}:{p.person_id}"), start, f"{seed}:{p.person_id}", profile)
+            self._add("elder", p.person_id, elder, p.interval_s)
         for u in county.units:
             assert roads is not None  # refused above: units need roads
             unit = UnitModel(u, random.Random(f"{seed}:{u.unit_id}"), start, roads, dict(county.facilities), scenario.crew)
