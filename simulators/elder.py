@@ -64,6 +64,11 @@ class PersonModel:
         self.flat = False
         self.reset_at: float | None = None  # power-on after a flat battery, clock at 2000-01-01
         self.spot_samples = 0
+        # What the simulator can say it did, for the detection table: vitals samples taken
+        # during each scripted episode, and the coverage gaps that held readings back.
+        self.episode_samples: dict[tuple[float, str], int] = {}
+        self.gap_began: float | None = None
+        self.gaps: list[tuple[float, float]] = []
         self.rng = rng
         self.seed_text = seed_text
         self.habits = draw_habits(rng)
@@ -180,6 +185,9 @@ class PersonModel:
         if "hr_bpm" in reading:
             if self.vitals_on(t):
                 self.spot_samples += 1
+                for a, b, kind in self.overrides:
+                    if a <= t < b and kind in VITALS:
+                        self.episode_samples[(a, kind)] = self.episode_samples.get((a, kind), 0) + 1
                 if self.profile.spot_every_s > 0 and self._out_of_range(reading):
                     self.next_spot = min(self.next_spot, t + self.profile.confirm_after_s)
             else:
@@ -188,10 +196,13 @@ class PersonModel:
         if reading["ts"] < CLOCK_RESET_EPOCH + 366 * 86400:
             reading["_reason"] = "time_too_old"
         if self._in_gap(t):
+            if not self.stored:
+                self.gap_began = t
             self.stored.append(reading)
             return []
         out: list[Emitted] = []
         if self.stored:
+            self.gaps.append((self.gap_began if self.gap_began is not None else t, t))
             burst, self.stored = self.stored, []
             self.prng.shuffle(burst)
             out += [("wearable", {**r, "_stored": True}, False) for r in burst]

@@ -23,8 +23,9 @@ from kernel.topics import Topics
 
 from .county import County
 from .crew import Order, OrderError, Roads, UnitModel
-from .elder import PersonModel
+from .elder import VITALS, PersonModel
 from .faults import FaultInjector, Wire, disconnect_times, silent_spells
+from .detection import Injected
 from .orderbook import EMERGENCY_KINDS, OrderBook
 from .profiles import wearable_profile
 from .scenario import STATION_EVENTS, Resolved, Scenario, resolve
@@ -34,6 +35,9 @@ from .water import WaterStationModel, Weather
 
 # The broker publishes a dead connection's will once its keepalive (60 s) has run 1.5 times.
 WILL_DELAY_S = 90.0
+# Supervision calls a device silent after 3 missed reports; a silence needs a little more
+# to be noticed by a timer pass.
+SILENCE_NOTICED = 4.0
 
 
 class Control(NamedTuple):
@@ -84,6 +88,7 @@ class Simulation:
         self.agenda: list[tuple[float, int, str, Any]] = []
         self.book = OrderBook()
         self.scripted: Counter[str] = Counter()
+        self._injected: list[Injected] = []
         self.sent: Counter[str] = Counter()
         self.fault_counts: Counter[str] = Counter()
         self.suppressed = 0
@@ -140,6 +145,32 @@ class Simulation:
             self.sent[w.kind] += 1
             self.fault_counts[w.fault or ""] += 1
         return held
+
+    def injected(self) -> list[Injected]:
+        """Every person event the run injected, up to where it got: scripted events (abnormal
+        vitals marked unmeasured when the wearable took fewer than two samples of them), and
+        silences long enough for supervision to notice (3 missed reports), including the
+        coverage gaps of wearables that store and forward."""
+        out: list[Injected] = []
+        for e in self._injected:
+            if e.start >= self.now:
+                continue
+            model = self.devices[self.index[("elder", e.person_id)]].model
+            if e.kind == "silent":
+                if e.end - e.start < SILENCE_NOTICED * model.person.interval_s:
+                    continue
+            elif e.kind in VITALS:
+                if model.episode_samples.get((e.start, e.kind), 0) < 2:
+                    e = Injected(e.kind, e.person_id, e.start, e.end, observable=False)
+            out.append(e)
+        for d in self.devices:
+            if d.kind == "elder":
+                out += [
+                    Injected("silent", d.device_id, a, b)
+                    for a, b in d.model.gaps
+                    if b - a >= SILENCE_NOTICED * d.interval_s
+                ]
+        return out
 
     def receive_order(self, unit_id: str, payload: bytes) -> OrderRecord | None:
         i = self.index.get(("unit", unit_id))
@@ -260,6 +291,9 @@ class Simulation:
                 kind = "water" if ("water", r.device_id) in self.index else "elder"
                 self._silence(f"{kind}/{r.device_id}", at, at + e.duration_s, injected=False)
             self.scripted[label] += 1
+            if r.device_id is not None and ("elder", r.device_id) in self.index:
+                kind = label if label in ("fall (cancelled)",) else e.kind
+                self._injected.append(Injected(kind, r.device_id, at, at + e.duration_s))
             if e.kind in EMERGENCY_KINDS and not (e.kind == "fall" and "cancel_after_s" in e.options):
                 where = model.station if e.kind == "pollution" else model.person
                 self.book.expect(e.kind, r.device_id or "", where.lat, where.lon, at, at + e.duration_s, shows_at_once=e.kind != "pollution")
@@ -282,6 +316,9 @@ class Simulation:
 
     def _silence(self, key: str, a: float, b: float, injected: bool = True) -> None:
         self.silences.setdefault(key, []).append((a, b))
+        kind, device_id = key.split("/")
+        if kind == "elder" and injected:  # a scripted silence is listed with the events
+            self._injected.append(Injected("silent", device_id, a, b))
         if injected:
             self.fault_counts["silent"] += 1
         if self.explicit_presence:
