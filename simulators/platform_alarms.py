@@ -13,6 +13,9 @@ from .detection import CLOCK_SLACK_S, DetectionTable, Raised, detection_table
 
 POLL_S = 1.0
 QUIET_POLLS = 3  # the platform has caught up when the alarms stop changing for this long
+# ... and no person timer is due this soon: a fall's "I'm OK" window (60 s by default) runs
+# on the platform's clock after the alert arrived, also when the run itself is over.
+PENDING_TIMER_S = 90
 
 
 def detection_of_run(sim: Any, database_url: str, *, settle_s: float, stop: threading.Event) -> DetectionTable:
@@ -22,13 +25,24 @@ def detection_of_run(sim: Any, database_url: str, *, settle_s: float, stop: thre
     with psycopg.connect(database_url, autocommit=True) as conn:
         deadline = time.monotonic() + settle_s
         previous, quiet = None, 0
-        while time.monotonic() < deadline and not stop.is_set() and quiet < QUIET_POLLS:
+        while time.monotonic() < deadline and not stop.is_set():
             seen = conn.execute("SELECT count(*), max(last_seen) FROM alarms").fetchone()
-            quiet = quiet + 1 if seen == previous else 0
+            pending = conn.execute(
+                "SELECT count(*) FROM rule_state WHERE source_key LIKE 'person:%%' "
+                "AND next_deadline < now() + make_interval(secs => %s)",
+                (PENDING_TIMER_S,),
+            ).fetchone()
+            quiet = quiet + 1 if seen == previous and pending == (0,) else 0
+            if quiet >= QUIET_POLLS:
+                break
             previous = seen
             time.sleep(POLL_S)
         rows = conn.execute(
-            "SELECT alarm_type, source_kind, source_id, person_id, extract(epoch FROM first_seen) FROM alarms "
+            # An alert whose clock the platform distrusted is stamped with its receive time; the
+            # device's own time says when it happened (an accelerated run is hours behind).
+            "SELECT alarm_type, source_kind, source_id, person_id, "
+            "extract(epoch FROM CASE WHEN detail ? 'device_ts' THEN (detail->>'device_ts')::timestamptz ELSE first_seen END) "
+            "FROM alarms "
             "WHERE source_kind IN ('person', 'device') AND first_seen >= to_timestamp(%s)",
             (sim.start - CLOCK_SLACK_S,),
         ).fetchall()
