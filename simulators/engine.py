@@ -80,7 +80,10 @@ class Simulation:
             self._add("elder", p.person_id, elder, p.interval_s)
         for u in county.units:
             assert roads is not None  # refused above: units need roads
-            unit = UnitModel(u, random.Random(f"{seed}:{u.unit_id}"), start, roads, dict(county.facilities), scenario.crew)
+            unit = UnitModel(
+                u, random.Random(f"{seed}:{u.unit_id}"), start, roads, dict(county.facilities), scenario.crew,
+                ignition=scenario.terminals == "ignition",
+            )
             self._add("unit", u.unit_id, unit, u.interval_s)
         self.index = {(d.kind, d.device_id): i for i, d in enumerate(self.devices)}
         self.faults = FaultInjector(scenario.faults, random.Random(f"{seed}:faults"))

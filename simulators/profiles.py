@@ -17,6 +17,9 @@ from typing import Any
 # 2000-01-01T00:00:00Z: where a watch's real-time clock starts after its battery ran flat.
 CLOCK_RESET_EPOCH = 946_684_800.0
 WEARABLE_CHOICES = ("continuous", "registry")
+# Vehicle terminals: "always" reports every 5 s, "ignition" only every few minutes when
+# parked with the engine off (simulators.crew.PARKED_GPS_S).
+TERMINAL_CHOICES = ("always", "ignition")
 
 
 @dataclass(frozen=True, slots=True)
