@@ -31,7 +31,7 @@ from typing import Any
 
 from .county import Person
 from .profiles import CLOCK_RESET_EPOCH, CONTINUOUS, WearableProfile
-from .routine import TRAITS, Activity, DayPlan, draw_habits, local_midnight, plan_day
+from .routine import AWAY, TRAITS, Activity, DayPlan, draw_habits, local_midnight, plan_day
 
 HOME_HEARTBEAT_S = 3600.0  # supervision checks home sensors over 4 h × 3 on the platform
 TEMPERATURE_EVERY_S = 900.0
@@ -82,7 +82,7 @@ class PersonModel:
         self.walk_heading = rng.uniform(0, 2 * math.pi)
         self._plan: DayPlan | None = None
         self.act = self._planned(start)
-        self.at_home = self.act is not Activity.WALK
+        self.at_home = self.act not in AWAY
         self.position = (person.lat, person.lon)
         self.kinds = dict(person.home_sensors)
         self.values: dict[str, Any] = {sid: self._initial(kind) for sid, kind in self.kinds.items()}
@@ -239,7 +239,7 @@ class PersonModel:
     # --- internals -------------------------------------------------------------------------
 
     def _transition(self, act: Activity, now: float) -> None:
-        home = self.at_home if act in (Activity.FALLEN, Activity.STILL) else act is not Activity.WALK
+        home = self.at_home if act in (Activity.FALLEN, Activity.STILL) else act not in AWAY
         in_bed = TRAITS[act].in_bed and (act is not Activity.NAP or self.habits.naps_in_bed)
         for sid, kind in self.kinds.items():
             if kind == "bed" and self.values[sid] != in_bed:
@@ -340,6 +340,15 @@ class PersonModel:
             dx = self.walk_radius * (math.cos(self.walk_heading) + math.cos(angle))
             dy = self.walk_radius * (math.sin(self.walk_heading) + math.sin(angle))
             self.position = (p.lat + dy / _M_PER_DEG, p.lon + dx / (_M_PER_DEG * math.cos(math.radians(p.lat))))
+        elif act is Activity.OUT:
+            # At the market, the clinic or a relative's: 0.5-3 km from home.
+            begin, _ = self._plan_for(t).bounds(t)
+            where = random.Random(f"{self.seed_text}:out:{begin:.0f}")
+            bearing, metres = where.uniform(0, 2 * math.pi), where.uniform(500, 3000)
+            self.position = (
+                p.lat + metres * math.sin(bearing) / _M_PER_DEG,
+                p.lon + metres * math.cos(bearing) / (_M_PER_DEG * math.cos(math.radians(p.lat))),
+            )
         elif self.at_home:
             jitter = 3.0 / _M_PER_DEG  # a wrist-worn GNSS fix indoors wanders a few metres
             self.position = (p.lat + self.rng.uniform(-jitter, jitter), p.lon + self.rng.uniform(-jitter, jitter))
