@@ -43,6 +43,7 @@ BATTERY_CHARGE_PCT_H = 60.0
 # default emergency range: < 35 or > 150 bpm, SpO2 < 85 %): real episodes that need help.
 VITALS = {"heart_rate_high": (156.0, 175.0), "heart_rate_low": (28.0, 34.0), "spo2_low": (78.0, 84.0)}
 HAZARDS = ("smoke", "gas", "water_leak")
+CELL_FIX_SHARE = 0.3  # alerts out of the house that carry a cell fix rather than GNSS
 _M_PER_DEG = 111_320.0
 
 Emitted = tuple[str, dict[str, Any], bool]  # (channel: "wearable", "alert" or a sensor id, payload with ts, critical)
@@ -283,7 +284,15 @@ class PersonModel:
         self._alerts_sent += 1
         alert: dict[str, Any] = {"ts": self.device_time(t), "event_id": f"{alert_type}-{int(t)}-{self._alerts_sent}", "type": alert_type}
         if not self.at_home:
-            alert.update(lat=reading["lat"], lon=reading["lon"], acc_m=round(self.rng.uniform(5, 25), 1))
+            acc_m = round(self.rng.uniform(5, 25), 1)
+            lat, lon = reading["lat"], reading["lon"]
+            if self.profile.spot_every_s > 0 and self.prng.random() < CELL_FIX_SHARE:
+                # No GNSS fix in time (indoors at the market, under a roof): the cell's.
+                acc_m = round(self.prng.uniform(300, 1500), 0)
+                off = self.prng.uniform(0, acc_m) / _M_PER_DEG
+                bearing = self.prng.uniform(0, 2 * math.pi)
+                lat, lon = round(lat + off * math.sin(bearing), 6), round(lon + off * math.cos(bearing), 6)
+            alert.update(lat=lat, lon=lon, acc_m=acc_m)
         return [("alert", alert, True)]
 
     def _set_all(self, kind: str, t: float, value: bool) -> list[Emitted]:
