@@ -126,7 +126,9 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> Simula
 
             from .platform_alarms import detection_of_run
 
-            summary = replace(summary, detection=detection_of_run(sim, args.database_url, settle_s=args.settle, stop=stop))
+            live = 0 < scenario.acceleration <= 1
+            detection = detection_of_run(sim, args.database_url, settle_s=args.settle, stop=stop, live=live)
+            summary = replace(summary, detection=detection)
         return summary
     finally:
         _restore_signals(previous)

@@ -18,7 +18,7 @@ QUIET_POLLS = 3  # the platform has caught up when the alarms stop changing for 
 PENDING_TIMER_S = 90
 
 
-def detection_of_run(sim: Any, database_url: str, *, settle_s: float, stop: threading.Event) -> DetectionTable:
+def detection_of_run(sim: Any, database_url: str, *, settle_s: float, stop: threading.Event, live: bool) -> DetectionTable:
     """Wait (at most `settle_s`) until the alarms stop changing, then match them against what
     `sim` (a finished simulators.engine.Simulation) injected."""
     persons = sum(1 for d in sim.devices if d.kind == "elder")
@@ -47,7 +47,9 @@ def detection_of_run(sim: Any, database_url: str, *, settle_s: float, stop: thre
             (sim.start - CLOCK_SLACK_S,),
         ).fetchall()
     raised = [Raised(alarm_type, who, float(at)) for alarm_type, kind, source, person, at in rows if (who := _person_of(kind, source, person))]
-    return detection_table(sim.injected(), raised, persons=persons, duration_s=sim.now - sim.start, run_end=sim.now)
+    return detection_table(
+        sim.injected(), raised, persons=persons, duration_s=sim.now - sim.start, run_end=sim.now, live=live
+    )
 
 
 def _person_of(kind: str, source_id: str, person_id: str | None) -> str | None:

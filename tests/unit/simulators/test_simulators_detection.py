@@ -39,3 +39,12 @@ def test_false_alarms_are_per_person_week_and_device_alarms_are_not_false() -> N
     assert t.false_alarms == {"bed_exit_night": 1}
     assert t.person_weeks == 1.0 and t.false_per_person_week == 1.0
     assert "false alarms: 1" in t.format()
+
+
+def test_an_accelerated_replay_sets_timer_alarms_apart_from_the_false_alarm_rate() -> None:
+    raised = [Raised("inactivity", "P-3", T), Raised("bed_exit_night", "P-3", T), Raised("fall", "P-4", T)]
+    live = table([], raised)
+    assert live.false_alarms == {"inactivity": 1, "bed_exit_night": 1, "fall": 1}
+    replay = detection_table([], raised, persons=10, duration_s=WEEK_S / 10, run_end=T, live=False)
+    assert replay.false_alarms == {"fall": 1} and replay.replay_timer_alarms == {"inactivity": 1, "bed_exit_night": 1}
+    assert "measured at 1× only" in replay.format()
