@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="run the models without a broker (counts only)")
     run.add_argument("--quiet", action="store_true", help="no progress display on stderr")
     run.add_argument("--summary-json", type=Path, help="also write the summary as JSON to this file")
+    run.add_argument(
+        "--database-url",
+        help="after the run, read the platform's alarms from this database and print the detection table "
+        "(what was injected against what was raised)",
+    )
+    run.add_argument("--settle", type=float, default=30.0, help="with --database-url: wait at most this many seconds for the platform to catch up (default 30)")
     conn = p.add_argument_group("connections")
     conn.add_argument("--connections", type=int, default=2, help="gateway connections the devices share (default 2)")
     conn.add_argument("--window", type=int, default=500, help="unacknowledged QoS 1 messages per connection (default 500)")
@@ -114,7 +120,16 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> Simula
             orders=orders, rate=args.rate, progress=default_progress(args.quiet), stop=stop,
             receipts=receipts if gateway is not None else None,
         )
-        return runner.run()
+        summary = runner.run()
+        if args.database_url:
+            from dataclasses import replace
+
+            from .platform_alarms import detection_of_run
+
+            live = 0 < scenario.acceleration <= 1
+            detection = detection_of_run(sim, args.database_url, settle_s=args.settle, stop=stop, live=live)
+            summary = replace(summary, detection=detection)
+        return summary
     finally:
         _restore_signals(previous)
         if gateway is not None:

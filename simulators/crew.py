@@ -124,9 +124,20 @@ class Roads:
         )
 
 
+# The "ignition" terminal profile: a vehicle terminal reports every `interval_s` (5 s) with
+# the engine running, but parked at its base with the ignition off only this often (and with
+# each status change): its last fix may be minutes old, and its station is where it is.
+PARKED_GPS_S = 300.0
+IGNITION_MARGIN_S = 60.0  # engine on this long before a drive and after it
+
+
 class UnitModel:
-    def __init__(self, unit: Unit, rng: random.Random, start: float, roads: Roads, facilities: dict[str, Facility], times: CrewTimes) -> None:
+    def __init__(
+        self, unit: Unit, rng: random.Random, start: float, roads: Roads, facilities: dict[str, Facility], times: CrewTimes,
+        *, ignition: bool = False,
+    ) -> None:
         self.unit, self.rng, self.roads, self.facilities, self.times = unit, rng, roads, facilities, times
+        self.ignition = ignition
         self.status = "available"
         self.incident_id: str | None = None
         self.drives: list[Drive] = []  # the run's drives in order; parked between and after them
@@ -147,6 +158,7 @@ class UnitModel:
         # A crew already on the road turns round at once; a parked one walks to the vehicle.
         t = now + (rng.uniform(1.0, 3.0) if nodes else rng.uniform(*times.turnout_s))
         self.steps = [(t, "en_route")]
+        self.next_gps = min(self.next_gps, now + self.unit.interval_s)  # the engine starts
         to_scene = self.roads.drive(t, lat, lon, order.lat, order.lon, nodes)
         self.drives = [d for d in self.drives if d.end_t <= now] + [to_scene]
         t = to_scene.end_t
@@ -186,9 +198,15 @@ class UnitModel:
             lat, lon, speed, heading = self.position(self.next_gps)
             fix = {"ts": self.next_gps, "lat": round(lat, 6), "lon": round(lon, 6), "speed_kmh": round(speed, 1), "heading_deg": round(heading, 1)}
             out.append(("gps", fix, False))
-            self.next_gps += self.unit.interval_s
+            moving = not self.ignition or self._engine_on(self.next_gps)
+            self.next_gps += self.unit.interval_s if moving else PARKED_GPS_S
         out.sort(key=lambda item: item[1]["ts"])
         return out
+
+    def _engine_on(self, t: float) -> bool:
+        if self.status != "available" or any(s != "available" for _, s in self.steps):
+            return True
+        return any(d.start_t - IGNITION_MARGIN_S <= t < d.end_t + IGNITION_MARGIN_S for d in self.drives)
 
     def position(self, t: float) -> tuple[float, float, float, float]:
         for d in self.drives:

@@ -12,6 +12,13 @@ Scripted events bend the day: a fall (cancelled with "I'm OK" or not, then lying
 an SOS press (SOS, fall and "I'm OK" go on the alert topic with an event id; the device
 side repeats them until receipted, see simulators.alert_retry), abnormal vitals, hours without moving, a smoke/gas/leak hazard. Pure: the rng
 and `now` come in; `wake(now)` returns what the devices send up to `now`.
+
+The wearable follows its profile (simulators.profiles): a spot-sampling watch carries heart
+rate and SpO2 only every few minutes (continuously while out walking) and re-measures an
+out-of-range sample a minute later; it stores what it measured during a coverage gap and
+forwards it in a shuffled burst; its clock is minutes off, and restarts at 2000-01-01 after
+the battery ran flat until network time is back. Such a reading carries `_stored` (sent
+with its old time) or `_reason` (the dead letter it must get) for the engine.
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ import random
 from typing import Any
 
 from .county import Person
-from .routine import TRAITS, Activity, DayPlan, draw_habits, local_midnight, plan_day
+from .profiles import CLOCK_RESET_EPOCH, CONTINUOUS, WearableProfile
+from .routine import AWAY, TRAITS, Activity, DayPlan, draw_habits, local_midnight, plan_day
 
 HOME_HEARTBEAT_S = 3600.0  # supervision checks home sensors over 4 h × 3 on the platform
 TEMPERATURE_EVERY_S = 900.0
@@ -31,17 +39,37 @@ MOTION_HOLD_S = 120.0  # a PIR reports "clear" this long after its last detectio
 MOTION_MEAN_GAP_S = 300.0  # someone moving about at home trips the PIR every ~5 min
 BATTERY_DRAIN_PCT_H = 1.6
 BATTERY_CHARGE_PCT_H = 60.0
-# Below or above every default and per-person alarm threshold in the registry (beta-blockers: 35).
-VITALS = {"heart_rate_high": (132.0, 150.0), "heart_rate_low": (28.0, 34.0), "spo2_low": (83.0, 87.5)}
+# In the emergency range of every default and per-person threshold in the registry (the
+# default emergency range: < 35 or > 150 bpm, SpO2 < 85 %): real episodes that need help.
+VITALS = {"heart_rate_high": (156.0, 175.0), "heart_rate_low": (28.0, 34.0), "spo2_low": (78.0, 84.0)}
 HAZARDS = ("smoke", "gas", "water_leak")
+CELL_FIX_SHARE = 0.3  # alerts out of the house that carry a cell fix rather than GNSS
 _M_PER_DEG = 111_320.0
 
 Emitted = tuple[str, dict[str, Any], bool]  # (channel: "wearable", "alert" or a sensor id, payload with ts, critical)
 
 
 class PersonModel:
-    def __init__(self, person: Person, rng: random.Random, start: float, seed_text: str) -> None:
+    def __init__(
+        self, person: Person, rng: random.Random, start: float, seed_text: str, profile: WearableProfile = CONTINUOUS
+    ) -> None:
         self.person = person
+        self.profile = profile
+        # The profile's own draws come from their own rng: a continuous watch's day is the
+        # same as before profiles existed.
+        self.prng = random.Random(f"{seed_text}:wearable")
+        self.drift = self.prng.uniform(*profile.drift_s)
+        self.next_spot = start + self.prng.uniform(0, profile.spot_every_s)
+        self.gap = self._next_gap(start)
+        self.stored: list[dict[str, Any]] = []
+        self.flat = False
+        self.reset_at: float | None = None  # power-on after a flat battery, clock at 2000-01-01
+        self.spot_samples = 0
+        # What the simulator can say it did, for the detection table: vitals samples taken
+        # during each scripted episode, and the coverage gaps that held readings back.
+        self.episode_samples: dict[tuple[float, str], int] = {}
+        self.gap_began: float | None = None
+        self.gaps: list[tuple[float, float]] = []
         self.rng = rng
         self.seed_text = seed_text
         self.habits = draw_habits(rng)
@@ -55,7 +83,7 @@ class PersonModel:
         self.walk_heading = rng.uniform(0, 2 * math.pi)
         self._plan: DayPlan | None = None
         self.act = self._planned(start)
-        self.at_home = self.act is not Activity.WALK
+        self.at_home = self.act not in AWAY
         self.position = (person.lat, person.lon)
         self.kinds = dict(person.home_sensors)
         self.values: dict[str, Any] = {sid: self._initial(kind) for sid, kind in self.kinds.items()}
@@ -132,9 +160,76 @@ class PersonModel:
         if self.next_report <= now:
             reading = self._wearable(self.next_report, {})
             if reading is not None:
-                out.append(("wearable", reading, False))
+                out.extend(self._send(self.next_report, reading))
             self.next_report += self.person.interval_s
         return out
+
+    def device_time(self, t: float) -> float:
+        """What the watch's clock says at true time `t`."""
+        if self.reset_at is not None:
+            if t < self.reset_at + self.profile.resync_s:
+                return CLOCK_RESET_EPOCH + (t - self.reset_at)
+            self.reset_at = None  # network time is back
+        return t + self.drift
+
+    def vitals_on(self, t: float) -> bool:
+        """Whether the watch measures heart rate and SpO2 at `t` (and schedules the next)."""
+        p = self.profile
+        if p.spot_every_s <= 0 or self.activity(t) is Activity.WALK:
+            return True
+        if t < self.next_spot:
+            return False
+        self.next_spot = t + p.spot_every_s
+        return True
+
+    def _send(self, t: float, reading: dict[str, Any]) -> list[Emitted]:
+        if "hr_bpm" in reading:
+            if self.vitals_on(t):
+                self.spot_samples += 1
+                for a, b, kind in self.overrides:
+                    if a <= t < b and kind in VITALS:
+                        self.episode_samples[(a, kind)] = self.episode_samples.get((a, kind), 0) + 1
+                if self.profile.spot_every_s > 0 and self._out_of_range(reading):
+                    self.next_spot = min(self.next_spot, t + self.profile.confirm_after_s)
+            else:
+                del reading["hr_bpm"], reading["spo2_pct"]
+        reading["ts"] = self.device_time(t)
+        if reading["ts"] < CLOCK_RESET_EPOCH + 366 * 86400:
+            reading["_reason"] = "time_too_old"
+        if self._in_gap(t):
+            if not self.stored:
+                self.gap_began = t
+            self.stored.append(reading)
+            return []
+        out: list[Emitted] = []
+        if self.stored:
+            self.gaps.append((self.gap_began if self.gap_began is not None else t, t))
+            burst, self.stored = self.stored, []
+            self.prng.shuffle(burst)
+            out += [("wearable", {**r, "_stored": True}, False) for r in burst]
+        out.append(("wearable", reading, False))
+        return out
+
+    def _out_of_range(self, reading: dict[str, Any]) -> bool:
+        th = self.person.thresholds
+        hr, spo2 = reading["hr_bpm"], reading["spo2_pct"]
+        return bool(
+            hr < float(th.get("hr_low_bpm", 40.0))
+            or hr > float(th.get("hr_high_bpm", 130.0))
+            or spo2 < float(th.get("spo2_low_pct", 90.0))
+        )
+
+    def _next_gap(self, after: float) -> tuple[float, float]:
+        p = self.profile
+        if p.gaps_per_day <= 0:
+            return (math.inf, math.inf)
+        begin = after + self.prng.expovariate(p.gaps_per_day / 86400)
+        return (begin, begin + self.prng.uniform(*p.gap_s))
+
+    def _in_gap(self, t: float) -> bool:
+        while t >= self.gap[1]:
+            self.gap = self._next_gap(self.gap[1])
+        return self.gap[0] <= t
 
     def activity(self, t: float) -> Activity:
         for start, end, kind in self.overrides:
@@ -145,7 +240,7 @@ class PersonModel:
     # --- internals -------------------------------------------------------------------------
 
     def _transition(self, act: Activity, now: float) -> None:
-        home = self.at_home if act in (Activity.FALLEN, Activity.STILL) else act is not Activity.WALK
+        home = self.at_home if act in (Activity.FALLEN, Activity.STILL) else act not in AWAY
         in_bed = TRAITS[act].in_bed and (act is not Activity.NAP or self.habits.naps_in_bed)
         for sid, kind in self.kinds.items():
             if kind == "bed" and self.values[sid] != in_bed:
@@ -187,9 +282,17 @@ class PersonModel:
         if reading is None:
             return []
         self._alerts_sent += 1
-        alert: dict[str, Any] = {"ts": t, "event_id": f"{alert_type}-{int(t)}-{self._alerts_sent}", "type": alert_type}
+        alert: dict[str, Any] = {"ts": self.device_time(t), "event_id": f"{alert_type}-{int(t)}-{self._alerts_sent}", "type": alert_type}
         if not self.at_home:
-            alert.update(lat=reading["lat"], lon=reading["lon"], acc_m=round(self.rng.uniform(5, 25), 1))
+            acc_m = round(self.rng.uniform(5, 25), 1)
+            lat, lon = reading["lat"], reading["lon"]
+            if self.profile.spot_every_s > 0 and self.prng.random() < CELL_FIX_SHARE:
+                # No GNSS fix in time (indoors at the market, under a roof): the cell's.
+                acc_m = round(self.prng.uniform(300, 1500), 0)
+                off = self.prng.uniform(0, acc_m) / _M_PER_DEG
+                bearing = self.prng.uniform(0, 2 * math.pi)
+                lat, lon = round(lat + off * math.sin(bearing), 6), round(lon + off * math.cos(bearing), 6)
+            alert.update(lat=lat, lon=lon, acc_m=acc_m)
         return [("alert", alert, True)]
 
     def _set_all(self, kind: str, t: float, value: bool) -> list[Emitted]:
@@ -216,7 +319,12 @@ class PersonModel:
             self.charging = False
         self.battery = min(100.0, max(0.0, self.battery + hours * (BATTERY_CHARGE_PCT_H if self.charging else -BATTERY_DRAIN_PCT_H)))
         if self.battery <= 0:
+            self.flat = True
             return None  # flat: the wearable is silent until it is charged
+        if self.flat:
+            self.flat = False
+            if self.profile.reset_after_flat:
+                self.reset_at = t
         msg: dict[str, Any] = {"ts": t}
         if not self.charging:
             self.steps += int(TRAITS[act].steps_per_min * hours * 60 * rng.uniform(0.6, 1.4))
@@ -241,6 +349,15 @@ class PersonModel:
             dx = self.walk_radius * (math.cos(self.walk_heading) + math.cos(angle))
             dy = self.walk_radius * (math.sin(self.walk_heading) + math.sin(angle))
             self.position = (p.lat + dy / _M_PER_DEG, p.lon + dx / (_M_PER_DEG * math.cos(math.radians(p.lat))))
+        elif act is Activity.OUT:
+            # At the market, the clinic or a relative's: 0.5-3 km from home.
+            begin, _ = self._plan_for(t).bounds(t)
+            where = random.Random(f"{self.seed_text}:out:{begin:.0f}")
+            bearing, metres = where.uniform(0, 2 * math.pi), where.uniform(500, 3000)
+            self.position = (
+                p.lat + metres * math.sin(bearing) / _M_PER_DEG,
+                p.lon + metres * math.cos(bearing) / (_M_PER_DEG * math.cos(math.radians(p.lat))),
+            )
         elif self.at_home:
             jitter = 3.0 / _M_PER_DEG  # a wrist-worn GNSS fix indoors wanders a few metres
             self.position = (p.lat + self.rng.uniform(-jitter, jitter), p.lon + self.rng.uniform(-jitter, jitter))

@@ -23,9 +23,11 @@ from kernel.topics import Topics
 
 from .county import County
 from .crew import Order, OrderError, Roads, UnitModel
-from .elder import PersonModel
+from .elder import VITALS, PersonModel
 from .faults import FaultInjector, Wire, disconnect_times, silent_spells
+from .detection import Injected
 from .orderbook import EMERGENCY_KINDS, OrderBook
+from .profiles import wearable_profile
 from .scenario import STATION_EVENTS, Resolved, Scenario, resolve
 from .simclock import LOCAL_TZ
 from .summary import OrderRecord
@@ -33,6 +35,9 @@ from .water import WaterStationModel, Weather
 
 # The broker publishes a dead connection's will once its keepalive (60 s) has run 1.5 times.
 WILL_DELAY_S = 90.0
+# Supervision calls a device silent after 3 missed reports; a silence needs a little more
+# to be noticed by a timer pass.
+SILENCE_NOTICED = 4.0
 
 
 class Control(NamedTuple):
@@ -70,10 +75,15 @@ class Simulation:
             model = WaterStationModel(s, random.Random(f"{seed}:{s.station_id}"), start, self.weather)
             self._add("water", s.station_id, model, s.interval_s)
         for p in county.persons:
-            self._add("elder", p.person_id, PersonModel(p, random.Random(f"{seed}:{p.person_id}"), start, f"{seed}:{p.person_id}"), p.interval_s)
+            profile = wearable_profile(p.thresholds, scenario.wearables)
+            elder = PersonModel(p, random.Random(f"{seed}:{p.person_id}"), start, f"{seed}:{p.person_id}", profile)
+            self._add("elder", p.person_id, elder, p.interval_s)
         for u in county.units:
             assert roads is not None  # refused above: units need roads
-            unit = UnitModel(u, random.Random(f"{seed}:{u.unit_id}"), start, roads, dict(county.facilities), scenario.crew)
+            unit = UnitModel(
+                u, random.Random(f"{seed}:{u.unit_id}"), start, roads, dict(county.facilities), scenario.crew,
+                ignition=scenario.terminals == "ignition",
+            )
             self._add("unit", u.unit_id, unit, u.interval_s)
         self.index = {(d.kind, d.device_id): i for i, d in enumerate(self.devices)}
         self.faults = FaultInjector(scenario.faults, random.Random(f"{seed}:faults"))
@@ -81,6 +91,7 @@ class Simulation:
         self.agenda: list[tuple[float, int, str, Any]] = []
         self.book = OrderBook()
         self.scripted: Counter[str] = Counter()
+        self._injected: list[Injected] = []
         self.sent: Counter[str] = Counter()
         self.fault_counts: Counter[str] = Counter()
         self.suppressed = 0
@@ -137,6 +148,32 @@ class Simulation:
             self.sent[w.kind] += 1
             self.fault_counts[w.fault or ""] += 1
         return held
+
+    def injected(self) -> list[Injected]:
+        """Every person event the run injected, up to where it got: scripted events (abnormal
+        vitals marked unmeasured when the wearable took fewer than two samples of them), and
+        silences long enough for supervision to notice (3 missed reports), including the
+        coverage gaps of wearables that store and forward."""
+        out: list[Injected] = []
+        for e in self._injected:
+            if e.start >= self.now:
+                continue
+            model = self.devices[self.index[("elder", e.person_id)]].model
+            if e.kind == "silent":
+                if e.end - e.start < SILENCE_NOTICED * model.person.interval_s:
+                    continue
+            elif e.kind in VITALS:
+                if model.episode_samples.get((e.start, e.kind), 0) < 2:
+                    e = Injected(e.kind, e.person_id, e.start, e.end, observable=False)
+            out.append(e)
+        for d in self.devices:
+            if d.kind == "elder":
+                out += [
+                    Injected("silent", d.device_id, a, b)
+                    for a, b in d.model.gaps
+                    if b - a >= SILENCE_NOTICED * d.interval_s
+                ]
+        return out
 
     def receive_order(self, unit_id: str, payload: bytes) -> OrderRecord | None:
         i = self.index.get(("unit", unit_id))
@@ -196,16 +233,23 @@ class Simulation:
         if spells and not critical and any(a <= t < b for a, b in spells):
             self.suppressed += 1
             return
-        # One reading per device and measurement time: keep every stream's ts strictly rising.
+        # A wearable's stored-and-forwarded reading keeps its old time, and one from a clock
+        # reset keeps the time the watch believed: both are what real devices send.
+        stored = bool(payload.pop("_stored", False))
+        reason = payload.pop("_reason", None)
         ts = round(t, 3)
-        last = self._last_ts.get(topic)
-        if last is not None and ts <= last:
-            ts = round(last + 0.001, 3)
-        self._last_ts[topic] = ts
+        if not (stored or reason):
+            # One reading per device and measurement time: keep every stream's ts strictly rising.
+            last = self._last_ts.get(topic)
+            if last is not None and ts <= last:
+                ts = round(last + 0.001, 3)
+            self._last_ts[topic] = ts
         payload["ts"] = _local_rfc3339(ts) if kind == "water" else ts
-        if kind != "alert":  # an alert is told apart by its event id
+        if kind != "alert" and not stored:  # an alert is told apart by its event id
             payload["seq"] = self._seq[topic] = self._seq.get(topic, 0) + 1
-        wire = Wire(topic, orjson.dumps(payload), False, kind, d.key)
+        if stored:
+            self.fault_counts["stored_and_forwarded"] += 1
+        wire = Wire(topic, orjson.dumps(payload), False, kind, d.key, None, reason)
         for w in self.faults.apply(wire, payload, ts, critical):
             out.append(w)
             self.sent[w.kind] += 1
@@ -250,6 +294,9 @@ class Simulation:
                 kind = "water" if ("water", r.device_id) in self.index else "elder"
                 self._silence(f"{kind}/{r.device_id}", at, at + e.duration_s, injected=False)
             self.scripted[label] += 1
+            if r.device_id is not None and ("elder", r.device_id) in self.index:
+                kind = label if label in ("fall (cancelled)",) else e.kind
+                self._injected.append(Injected(kind, r.device_id, at, at + e.duration_s))
             if e.kind in EMERGENCY_KINDS and not (e.kind == "fall" and "cancel_after_s" in e.options):
                 where = model.station if e.kind == "pollution" else model.person
                 self.book.expect(e.kind, r.device_id or "", where.lat, where.lon, at, at + e.duration_s, shows_at_once=e.kind != "pollution")
@@ -272,6 +319,9 @@ class Simulation:
 
     def _silence(self, key: str, a: float, b: float, injected: bool = True) -> None:
         self.silences.setdefault(key, []).append((a, b))
+        kind, device_id = key.split("/")
+        if kind == "elder" and injected:  # a scripted silence is listed with the events
+            self._injected.append(Injected("silent", device_id, a, b))
         if injected:
             self.fault_counts["silent"] += 1
         if self.explicit_presence:

@@ -48,13 +48,22 @@ _VILLAGE_A = [("Dong", "东"), ("Xi", "西"), ("Nan", "南"), ("Bei", "北"), ("
 _VILLAGE_B = [("qiao", "桥"), ("bang", "浜"), ("dang", "荡"), ("wei", "圩"), ("jing", "泾"), ("tang", "塘"),
               ("gang", "港"), ("yang", "漾"), ("wan", "湾"), ("dun", "墩"), ("zhuang", "庄"), ("jia", "家"),
               ("xing", "星"), ("he", "河")]
-_SURNAMES = ["Shen", "Wang", "Zhu", "Xu", "Lu", "Gu", "Qian", "Zhang", "Li", "Chen", "Yao", "Zhou", "Wu",
-             "Jin", "Sun", "Fei", "Cao", "Yu", "Mo", "Tang"]
-_ELDER_NAMES = ["Guiying", "Xiuying", "Amei", "Jianguo", "Genfa", "Ahua", "Fugen", "Yulan", "Meifang",
-                "Genbao", "Jinfa", "Shuzhen", "Guifang", "Asheng", "Xiaomei", "Huiying", "Rongfa", "Abao",
-                "Caidi", "Miaogen"]
-_YOUNG_NAMES = ["Wei", "Jun", "Lei", "Ting", "Jie", "Yan", "Hao", "Min", "Qiang", "Li", "Fang", "Jing",
-                "Bin", "Hui"]
+_SURNAMES = [("Shen", "沈"), ("Wang", "王"), ("Zhu", "朱"), ("Xu", "徐"), ("Lu", "陆"), ("Gu", "顾"),
+             ("Qian", "钱"), ("Zhang", "张"), ("Li", "李"), ("Chen", "陈"), ("Yao", "姚"), ("Zhou", "周"),
+             ("Wu", "吴"), ("Jin", "金"), ("Sun", "孙"), ("Fei", "费"), ("Cao", "曹"), ("Yu", "俞"),
+             ("Mo", "莫"), ("Tang", "唐")]
+_ELDER_NAMES = [("Guiying", "桂英"), ("Xiuying", "秀英"), ("Amei", "阿妹"), ("Jianguo", "建国"),
+                ("Genfa", "根发"), ("Ahua", "阿华"), ("Fugen", "福根"), ("Yulan", "玉兰"), ("Meifang", "美芳"),
+                ("Genbao", "根宝"), ("Jinfa", "金发"), ("Shuzhen", "淑珍"), ("Guifang", "桂芳"),
+                ("Asheng", "阿生"), ("Xiaomei", "小妹"), ("Huiying", "惠英"), ("Rongfa", "荣发"),
+                ("Abao", "阿宝"), ("Caidi", "彩娣"), ("Miaogen", "妙根")]
+_YOUNG_NAMES = [("Wei", "伟"), ("Jun", "军"), ("Lei", "磊"), ("Ting", "婷"), ("Jie", "杰"), ("Yan", "燕"),
+                ("Hao", "浩"), ("Min", "敏"), ("Qiang", "强"), ("Li", "丽"), ("Fang", "芳"), ("Jing", "静"),
+                ("Bin", "斌"), ("Hui", "慧")]
+# Wearables of the county (simulators.profiles): most spot-sample vitals, at one of these
+# intervals; the rest are continuous (clinical-grade bands). Drawn from an rng of their own.
+SPOT_SHARE = 0.85
+SPOT_INTERVALS_S = (300.0, 600.0, 600.0, 900.0, 1800.0)
 # fmt: on
 
 
@@ -348,36 +357,43 @@ def _persons(
     villages: list[tuple[str, str, float, float]],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     persons, family = [], []
+    wear = np.random.default_rng([int(rng.integers(1 << 31)), 15])  # the wearables' own draws
     for k in range(1, count + 1):
-        village, _, vlat, vlon = villages[int(rng.integers(len(villages)))]
+        village, village_zh, vlat, vlon = villages[int(rng.integers(len(villages)))]
         lat, lon = _near(geo, rng, vlat, vlon, 500.0)
-        surname = _SURNAMES[int(rng.integers(len(_SURNAMES)))]
+        surname, surname_zh = _SURNAMES[int(rng.integers(len(_SURNAMES)))]
         pid = f"P-{k:04d}"
         sensors = [kind for kind, odds in HOME_SENSOR_ODDS if rng.random() < odds]
+        given, given_zh = _ELDER_NAMES[int(rng.integers(len(_ELDER_NAMES)))]
+        town = geo.towns[int(geo.town_index(lat, lon)[0])]
         person: dict[str, Any] = {
             "person_id": pid,
-            "name": f"{surname} {_ELDER_NAMES[int(rng.integers(len(_ELDER_NAMES)))]}",
+            "name": surname_zh + given_zh,
+            "name_pinyin": f"{surname} {given}",
             "lat": round(lat, 6),
             "lon": round(lon, 6),
-            "address": f"No. {int(rng.integers(1, 120))}, {village} village",
-            "town": geo.towns[int(geo.town_index(lat, lon)[0])].name,
+            "address": f"嘉善县{town.name_zh}{village_zh}村{int(rng.integers(1, 120))}号",
+            "town": town.name,
             "village": village,
             "home_sensors": [{"sensor_id": f"{kind}-1", "kind": kind} for kind in sensors],
         }
         odds = rng.random()
+        thresholds: dict[str, Any] = {}
         if odds < 0.1:
-            person["thresholds"] = {"spo2_low_pct": 88.0}  # chronic lung disease
+            # Chronic lung disease: lives at 88-92 %, alarmed below 88, an emergency below 83.
+            thresholds = {"spo2_low_pct": 88.0, "spo2_emergency_low_pct": 83.0}
         elif odds < 0.15:
-            person["thresholds"] = {
-                "hr_low_bpm": 35.0,
-                "hr_emergency_low_bpm": 35.0,
-            }  # on beta-blockers
+            thresholds = {"hr_low_bpm": 35.0, "hr_emergency_low_bpm": 35.0}  # on beta-blockers
+        if wear.random() < SPOT_SHARE:
+            thresholds["vitals_sample_interval_s"] = SPOT_INTERVALS_S[int(wear.integers(len(SPOT_INTERVALS_S)))]
+        if thresholds:
+            person["thresholds"] = thresholds
         persons.append(person)
         for position in range(1, int(rng.integers(1, 3)) + 1):
             family.append(
                 {
                     "username": f"fam-{k:04d}-{position}",
-                    "display_name": f"{surname} {_YOUNG_NAMES[int(rng.integers(len(_YOUNG_NAMES)))]}",
+                    "display_name": surname_zh + _YOUNG_NAMES[int(rng.integers(len(_YOUNG_NAMES)))][1],
                     "role": "family",
                     "persons": [{"person_id": pid, "position": position, "ack_timeout_s": 120}],
                 }

@@ -10,6 +10,7 @@ same whichever order the simulator asks for days in, and at whatever scale it ru
 from __future__ import annotations
 
 import bisect
+import math
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,7 +25,8 @@ class Activity(StrEnum):
     AWAKE = "awake"  # pottering about at home
     MEAL = "meal"
     NAP = "nap"
-    WALK = "walk"  # out of the house
+    WALK = "walk"  # out of the house for a walk (the watch's workout mode)
+    OUT = "out"  # out of the house on an errand: the market, the clinic, relatives
     FALLEN = "fallen"  # on the floor: scripted, never planned
     STILL = "still"  # sitting motionless for hours: scripted, never planned
 
@@ -44,6 +46,7 @@ TRAITS: dict[Activity, Traits] = {
     Activity.MEAL: Traits(False, True, 3.0, 4.0),
     Activity.NAP: Traits(True, False, 0.0, -5.0),
     Activity.WALK: Traits(False, False, 100.0, 22.0),
+    Activity.OUT: Traits(False, False, 30.0, 8.0),
     Activity.FALLEN: Traits(False, False, 0.0, 15.0),
     Activity.STILL: Traits(False, False, 0.0, -3.0),
 }
@@ -97,6 +100,16 @@ class DayPlan:
         return self.starts[i] if i < len(self.starts) else self.day_end
 
 
+# Away from home: the front door opens, the wearable carries a fix, the home is quiet.
+AWAY: frozenset[Activity] = frozenset({Activity.WALK, Activity.OUT})
+# Errands of an elderly person living alone: (name, odds a day, local start hours, minutes).
+OUTINGS: tuple[tuple[str, float, tuple[float, float], tuple[float, float]], ...] = (
+    ("market", 0.5, (7.3, 8.8), (40.0, 90.0)),
+    ("clinic", 0.08, (8.5, 10.0), (90.0, 180.0)),
+    ("relatives", 0.12, (13.0, 15.0), (120.0, 240.0)),
+)
+
+
 def local_midnight(t: float) -> float:
     local = datetime.fromtimestamp(t, LOCAL_TZ)
     return local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
@@ -125,5 +138,25 @@ def plan_day(habits: Habits, day_start: float, rng: random.Random) -> DayPlan:
             walk = max(at(habits.walk_h, 20), segments[-1][0] + 600)
             segments += [(walk, Activity.WALK), (walk + habits.walk_min * rng.uniform(0.8, 1.2) * 60, Activity.AWAKE)]
     segments.append((max(at(habits.bed_h, 20), segments[-1][0] + 1800), Activity.SLEEP))
+    segments = _with_outings(segments, habits, day_start)
     segments = [s for s in segments if s[0] < day_end]
     return DayPlan(day_start, day_end, tuple(s[0] for s in segments), tuple(s[1] for s in segments))
+
+
+def _with_outings(
+    segments: list[tuple[float, Activity]], habits: Habits, day_start: float
+) -> list[tuple[float, Activity]]:
+    """Errands fitted into time spent pottering at home. Drawn from an rng of their own (by
+    person and day), so that the rest of the day is what it was before errands existed."""
+    rng = random.Random(f"outings:{day_start:.0f}:{habits.walk_h!r}")
+    for _name, odds, (first_h, last_h), (short_min, long_min) in OUTINGS:
+        if rng.random() >= odds:
+            continue
+        begin = day_start + rng.uniform(first_h, last_h) * 3600
+        end = begin + rng.uniform(short_min, long_min) * 60
+        for i, (start, act) in enumerate(segments):
+            stop = segments[i + 1][0] if i + 1 < len(segments) else math.inf
+            if act is Activity.AWAKE and start + 300 <= begin and end + 300 <= stop:
+                segments[i + 1 : i + 1] = [(begin, Activity.OUT), (end, Activity.AWAKE)]
+                break
+    return segments

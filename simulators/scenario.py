@@ -7,6 +7,8 @@
     duration: 2h
     registry: {persons: 200}     # when no --registry file is given: generate this county
     crew: {turnout_s: [20, 45], on_scene_s: [300, 720], handover_s: [300, 900]}
+    devices: {wearables: registry,  # each person's wearable profile from the registry
+              terminals: ignition}  # (defaults: continuous vitals, terminals always at 5 s)
     faults: {malformed: 0.001, duplicate: 0.001, out_of_order: 0.001,
              silent_per_device_day: 0.05, silent_s: [600, 1800], disconnects_per_hour: 0.5}
     events:
@@ -34,6 +36,7 @@ import yaml
 from .county import County
 from .crew import CrewTimes
 from .faults import FaultConfigError, FaultRates
+from .profiles import TERMINAL_CHOICES, WEARABLE_CHOICES
 from .simclock import ClockError, parse_duration
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
@@ -75,6 +78,10 @@ class Scenario:
     crew: CrewTimes
     events: tuple[ScriptedEvent, ...]
     description: str = ""
+    # Device profiles (simulators.profiles): "registry" gives each person the wearable their
+    # registry entry describes, "continuous" a continuous sensor to everyone.
+    wearables: str = "continuous"
+    terminals: str = "always"  # vehicle terminals: "always" every 5 s, "ignition" parked rarely
 
 
 def find_scenario(name_or_path: str) -> Path:
@@ -106,7 +113,7 @@ def parse_scenario(doc: Mapping[str, Any], default_name: str = "scenario") -> Sc
             problems.append(f"{where}: {exc}")
             return None
 
-    unknown = sorted(set(doc) - {"name", "description", "seed", "acceleration", "start", "duration", "registry", "crew", "faults", "events"})
+    unknown = sorted(set(doc) - {"name", "description", "seed", "acceleration", "start", "duration", "registry", "crew", "faults", "events", "devices"})
     problems += [f"{k}: not a scenario setting" for k in unknown]
     duration = check("duration", parse_duration, doc.get("duration", "1h"))
     faults = check("faults", _faults, doc.get("faults") or {})
@@ -117,6 +124,16 @@ def parse_scenario(doc: Mapping[str, Any], default_name: str = "scenario") -> Sc
         if event is not None:
             events.append(event)
     acceleration = check("acceleration", float, doc.get("acceleration", 60))
+    devices = doc.get("devices") or {}
+    wearables = str(devices.get("wearables", "continuous")) if isinstance(devices, dict) else ""
+    terminals = str(devices.get("terminals", "always")) if isinstance(devices, dict) else ""
+    if not isinstance(devices, dict) or set(devices) - {"wearables", "terminals"}:
+        problems.append("devices: expected {wearables: registry | continuous, terminals: always | ignition}")
+    else:
+        if wearables not in WEARABLE_CHOICES:
+            problems.append(f"devices.wearables: expected one of {', '.join(WEARABLE_CHOICES)}, got {wearables!r}")
+        if terminals not in TERMINAL_CHOICES:
+            problems.append(f"devices.terminals: expected one of {', '.join(TERMINAL_CHOICES)}, got {terminals!r}")
     if acceleration is not None and acceleration < 0:
         problems.append("acceleration: must be >= 0 (0 runs as fast as possible)")
     if problems:
@@ -125,6 +142,7 @@ def parse_scenario(doc: Mapping[str, Any], default_name: str = "scenario") -> Sc
         name=str(doc.get("name", default_name)), seed=int(doc.get("seed", 330421)), acceleration=acceleration,
         start=str(doc.get("start", "auto")), duration_s=duration, persons=int((doc.get("registry") or {}).get("persons", 200)),
         faults=faults, crew=crew, events=tuple(sorted(events, key=lambda e: e.at_s)), description=str(doc.get("description", "")),
+        wearables=wearables, terminals=terminals,
     )
 
 

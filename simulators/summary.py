@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .detection import DetectionTable
 from .simclock import utc_text
 
 MAX_ORDER_LINES = 20  # orders listed one by one in the printed summary
@@ -67,6 +68,7 @@ class SimulationSummary:
     unacknowledged: int
     reconnects: int
     unusable_orders: int = 0
+    detection: DetectionTable | None = None  # with the platform's alarms (--database-url)
 
     @property
     def messages_total(self) -> int:
@@ -88,6 +90,7 @@ class SimulationSummary:
 
     def as_dict(self) -> dict[str, Any]:
         doc = asdict(self)
+        doc["detection"] = None if self.detection is None else self.detection.as_dict()
         doc["orders"] = [
             {**asdict(o), "dispatch_wait_min": o.dispatch_wait_min, "response_min": o.response_min, "completed": o.completed}
             for o in self.orders
@@ -138,4 +141,6 @@ class SimulationSummary:
             )
         if len(self.orders) > MAX_ORDER_LINES:
             lines.append(f"  … and {len(self.orders) - MAX_ORDER_LINES} more orders (all in --summary-json)")
+        if self.detection is not None:
+            lines.append(self.detection.format())
         return "\n".join(lines)

@@ -15,6 +15,7 @@ import psycopg
 import yaml
 from psycopg.types.json import Jsonb
 
+from ingest.rules import ConfigError, PersonConfig
 from kernel.broker import SERVICE_PREFIX, is_reserved
 
 
@@ -89,7 +90,8 @@ def validate(doc: Mapping[str, Any]) -> list[str]:
             if not isinstance(item, dict):
                 problems.append(f"{where}: must be a mapping")
                 continue
-            extra = {"home_sensors"} if section == "persons" else {"persons"} if section == "users" else set()
+            # A person's pinyin name is for the English view; it is not stored yet.
+            extra = {"home_sensors", "name_pinyin"} if section == "persons" else {"persons"} if section == "users" else set()
             for f in required:
                 if item.get(f) is None:
                     problems.append(f"{where}.{f}: required")
@@ -109,7 +111,29 @@ def validate(doc: Mapping[str, Any]) -> list[str]:
             if ident in seen:
                 problems.append(f"{where}: duplicate {', '.join(key)} {ident}")
             seen.add(ident)
+            if section == "persons":
+                problems += _person_rule_problems(where, item)
     return problems
+
+
+def _person_rule_problems(where: str, person: Mapping[str, Any]) -> list[str]:
+    """A person's rule thresholds, checked now rather than when the first reading comes:
+    each problem names the person and the field."""
+    thresholds = person.get("thresholds") or {}
+    who = f"{where} ({person.get('person_id')}).thresholds"
+    if not isinstance(thresholds, Mapping):
+        return [f"{who}: must be a mapping"]
+    try:
+        PersonConfig.from_mapping(thresholds)
+    except ConfigError as exc:
+        problems = str(exc).split("; ")
+        return [
+            f"{who}: {p.removeprefix('PersonConfig: ')}"
+            if p.startswith("PersonConfig: ")
+            else f"{who}.{p.removeprefix('PersonConfig.')}"
+            for p in problems
+        ]
+    return []
 
 
 def load(conn: psycopg.Connection, doc: Mapping[str, Any]) -> dict[str, int]:

@@ -29,6 +29,8 @@ class AlarmType(StrEnum):
     INACTIVITY = "inactivity"
     BED_EXIT_NIGHT = "bed_exit_night"
     DOOR_OPEN_NIGHT = "door_open_night"
+    NOT_IN_BED = "not_in_bed"
+    NOT_UP = "not_up"
     SMOKE = "smoke"
     GAS = "gas"
     WATER_LEAK = "water_leak"
@@ -63,7 +65,7 @@ class AlarmTransition:
     severity: Severity
     at: datetime  # when the condition was established: a reading's ts, or `now` for timers
     # The dispatcher must open an emergency incident (SOS, uncancelled fall, smoke, gas,
-    # cardiac-range heart rate). A clear repeats the flag of the raise it ends.
+    # heart rate or SpO2 in the emergency range). A clear repeats the flag of the raise it ends.
     emergency: bool = False
     detail: dict[str, Any] = field(default_factory=dict)  # JSON types only
 

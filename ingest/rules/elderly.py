@@ -13,7 +13,7 @@ remembered and cancels that fall when it comes. A fall from the alert lane with 
 clock has its cancel window counted from its own time, so a backlog adds no minutes before
 help is sent; with a suspect clock (or a telemetry flag) from when the platform learnt of it.
 
-Timers (fall cancel window, inactivity, night bed/door) are derived from the state: the
+Timers (fall cancel window, inactivity, night bed/door, not in bed by / not up by) are derived from the state: the
 caller asks `next_person_deadline` when to call `tick_person` next, so they survive a
 restart. Evaluating a reading never fires a timer; the caller ticks after a batch, so that a
 fall and the "I'm OK" right behind it in the same backlog never raise an emergency.
@@ -29,11 +29,17 @@ from ingest.readings import HomeSensorEvent, WearableReading
 
 from ._codec import check_source, dt_to_json, require_aware
 from .alarms import Action, AlarmLedger, AlarmTransition, AlarmType, Severity, SourceKind
-from .home import apply_home_event, bed_deadline, door_deadline
+from .home import (
+    apply_home_event,
+    bed_deadline,
+    door_deadline,
+    not_in_bed_deadline,
+    not_up_deadline,
+)
 from .inactivity import begin_monitoring, inactivity_deadline, record_motion
 from .person_config import PersonConfig
 from .person_state import RECENT_CANCELS, RECENT_EVENTS, FallEpisode, PersonState
-from .vitals import apply_vitals
+from .vitals import VITAL_ALARMS, apply_late_vitals, apply_vitals, record_samples
 
 # Timer-driven alarms: (severity, emergency incident).
 _TIMED: dict[AlarmType, tuple[Severity, bool]] = {
@@ -41,6 +47,8 @@ _TIMED: dict[AlarmType, tuple[Severity, bool]] = {
     AlarmType.INACTIVITY: (Severity.MAJOR, False),
     AlarmType.BED_EXIT_NIGHT: (Severity.MAJOR, False),
     AlarmType.DOOR_OPEN_NIGHT: (Severity.MINOR, False),
+    AlarmType.NOT_IN_BED: (Severity.MAJOR, False),
+    AlarmType.NOT_UP: (Severity.MAJOR, False),
 }
 # Alarms no later reading can clear: a person is safe when someone has checked, so only
 # an operator (or the wearer's "I'm OK", for a fall) ends them.
@@ -62,13 +70,26 @@ def evaluate_wearable(
     state = _apply_sos(state, reading, ledger)
     state = _apply_fall(state, config, reading, now, ledger)
     state = _apply_cancel(state, config, reading, now, ledger)
+    samples = record_samples(state.vital_samples, reading)
     if state.last_wearable_ts is None or reading.ts > state.last_wearable_ts:
         state = replace(
             state,
             vitals=apply_vitals(state.vitals, config, reading, ledger),
+            vital_samples=samples,
             last_wearable_ts=reading.ts,
         )
         state = _apply_steps(state, reading, ledger)
+    elif reading.ts < state.last_wearable_ts:
+        # Store-and-forward: judged by its own time against the samples around it.
+        apply_late_vitals(state.vitals, state.vitals_cleared, samples, config, reading, ledger)
+        state = replace(state, vital_samples=samples)
+    cleared = {
+        t.alarm_type: t.at
+        for t in ledger.transitions
+        if t.action is Action.CLEAR and t.alarm_type in VITAL_ALARMS
+    }
+    if cleared:
+        state = replace(state, vitals_cleared={**state.vitals_cleared, **cleared})
     return replace(state, alarms=ledger.raised()), ledger.transitions
 
 
@@ -263,6 +284,8 @@ def _deadlines(state: PersonState, config: PersonConfig) -> dict[AlarmType, date
         AlarmType.INACTIVITY: inactivity_deadline(state, config),
         AlarmType.BED_EXIT_NIGHT: bed_deadline(state, config),
         AlarmType.DOOR_OPEN_NIGHT: door_deadline(state, config),
+        AlarmType.NOT_IN_BED: not_in_bed_deadline(state, config),
+        AlarmType.NOT_UP: not_up_deadline(state, config),
     }
     return {k: v for k, v in deadlines.items() if v is not None}
 
@@ -273,7 +296,7 @@ def _timer_detail(alarm_type: AlarmType, state: PersonState, deadline: datetime)
         detail["fall_at"] = dt_to_json(state.fall.fall_ts)
     elif alarm_type is AlarmType.INACTIVITY:
         detail["inactive_since"] = dt_to_json(state.inactive_since)
-    elif alarm_type is AlarmType.BED_EXIT_NIGHT:
+    elif alarm_type in (AlarmType.BED_EXIT_NIGHT, AlarmType.NOT_IN_BED, AlarmType.NOT_UP):
         detail["sensors"] = sorted(k for k, s in state.sensors.items() if s.kind == "bed")
     elif alarm_type is AlarmType.DOOR_OPEN_NIGHT:
         detail["sensors"] = sorted(

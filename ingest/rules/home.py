@@ -4,6 +4,14 @@ Smoke and gas are immediate emergencies, a water leak an immediate (non-emergenc
 each clears when every sensor of its kind reports false again. The night rules are timers:
 a bed left at night and not returned to within `bed_exit_s`, or a door open for
 `door_open_s` of night time. Motion events feed the inactivity rule.
+
+With a bed sensor, two more timers bracket the night: the bed still empty at the person's
+`bed_by` ("not in bed by": someone who collapsed in the evening is looked for that evening,
+not after the inactivity clock's night pause) and still occupied at `up_by` ("not up by").
+A bed left near the end of the night, so late that `bed_exit_s` would run past the window,
+is getting up only if motion follows; without any, it alarms at the exit + `bed_exit_s`.
+Every timer runs from the sensors' own times, so a late event moves it as if it had come on
+time.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from .alarms import AlarmLedger, AlarmType, Severity
 from .inactivity import record_motion
 from .person_config import PersonConfig
 from .person_state import PersonState, SensorState
-from .timewindows import contiguous_deadline, deadline_in_same_occurrence
+from .timewindows import contiguous_deadline, deadline_in_same_occurrence, next_local_time
 
 # kind -> (alarm, severity, emergency incident)
 HAZARDS: dict[str, tuple[AlarmType, Severity, bool]] = {
@@ -73,6 +81,9 @@ def apply_home_event(
         ledger.clear(AlarmType.DOOR_OPEN_NIGHT, event.ts, detail=detail)
     elif event.kind == "bed" and _sensors_on(state, "bed"):
         ledger.clear(AlarmType.BED_EXIT_NIGHT, event.ts, detail=detail)
+        ledger.clear(AlarmType.NOT_IN_BED, event.ts, detail=detail)
+    elif event.kind == "bed":
+        ledger.clear(AlarmType.NOT_UP, event.ts, detail=detail)
     return state
 
 
@@ -99,9 +110,38 @@ def bed_deadline(state: PersonState, config: PersonConfig) -> datetime | None:
     exits = [s.since for s in state.sensors.values() if s.kind == "bed" and not s.value]
     if not exits:
         return None
-    return deadline_in_same_occurrence(
-        config.night_window, config.tz, max(exits), timedelta(seconds=config.bed_exit_s)
-    )
+    left = max(exits)
+    needed = timedelta(seconds=config.bed_exit_s)
+    deadline = deadline_in_same_occurrence(config.night_window, config.tz, left, needed)
+    if deadline is not None or not config.night_window.contains(config.tz, left):
+        return deadline
+    # Left within `bed_exit_s` of the night's end: up for the day if seen moving since.
+    if state.inactive_since is not None and state.inactive_since > left:
+        return None
+    return left + needed
+
+
+def not_in_bed_deadline(state: PersonState, config: PersonConfig) -> datetime | None:
+    """The person's next `bed_by` with every bed empty since. A bed left during the night is
+    the bed-exit rule's: this one then waits for the next evening."""
+    beds = [s for s in state.sensors.values() if s.kind == "bed"]
+    if config.bed_by is None or AlarmType.NOT_IN_BED in state.alarms or not beds:
+        return None
+    if any(s.value for s in beds):
+        return None
+    left = max(s.since for s in beds)
+    night, tz = config.night_window, config.tz
+    if not night.all_day and night.contains(tz, left):
+        _start, left = next(night.occurrences(tz, left))
+    return next_local_time(config.bed_by, tz, left)
+
+
+def not_up_deadline(state: PersonState, config: PersonConfig) -> datetime | None:
+    """The person's next `up_by` after they went to bed, if still in bed then."""
+    occupied = [s.since for s in state.sensors.values() if s.kind == "bed" and s.value]
+    if config.up_by is None or AlarmType.NOT_UP in state.alarms or not occupied:
+        return None
+    return next_local_time(config.up_by, config.tz, min(occupied))
 
 
 def _sensors_on(state: PersonState, kind: str) -> list[str]:

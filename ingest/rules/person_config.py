@@ -28,19 +28,25 @@ class PersonConfig:
     # it becomes an emergency.
     fall_cancel_window_s: float = 60.0
 
-    # Vitals alarm when every reading over `vitals_sustain_s` is out of range, and clear
-    # once readings have been back in range for `vitals_clear_s`. A gap between readings
-    # longer than `vitals_max_gap_s` (2x the sustain window) starts the span over.
+    # Vitals alarm on at least `vitals_confirm_samples` consecutive out-of-range samples
+    # spanning at least `vitals_sustain_s`, and clear once samples have been back in range
+    # for `vitals_clear_s`. Two samples are consecutive when the second came within
+    # `vitals_max_gap_s`, or within two sampling intervals of a wearable that spot-samples
+    # every `vitals_sample_interval_s` (0: a continuous sensor). See docs/alarms.md.
     hr_low_bpm: float = 40.0  # alarm below
     hr_high_bpm: float = 130.0  # alarm above
-    # The cardiac range that makes a heart-rate alarm an emergency; equal to the alarm
-    # thresholds by default, so a person's looser thresholds still alarm (as major).
-    hr_emergency_low_bpm: float = 40.0
-    hr_emergency_high_bpm: float = 130.0
+    # The range that makes a vitals alarm an emergency (a priority-1/2 incident): stricter
+    # than the alarm thresholds, so that a sustained 38 bpm or 135 bpm tells the family and
+    # the control room without sending an ambulance, while 30 bpm or 160 bpm does.
+    hr_emergency_low_bpm: float = 35.0
+    hr_emergency_high_bpm: float = 150.0
     spo2_low_pct: float = 90.0  # alarm below
+    spo2_emergency_low_pct: float = 85.0  # emergency below (severe hypoxaemia)
     vitals_sustain_s: float = 60.0
     vitals_clear_s: float = 60.0
     vitals_max_gap_s: float = 120.0
+    vitals_sample_interval_s: float = 0.0
+    vitals_confirm_samples: int = 2
 
     # No motion for this long, counting only time inside the active window (the quiet
     # hours outside it pause the count rather than reset it).
@@ -50,27 +56,53 @@ class PersonConfig:
     night_window: DailyWindow = DEFAULT_NIGHT_WINDOW
     bed_exit_s: float = 30 * 60.0  # out of bed at night
     door_open_s: float = 2 * 60.0  # front door open at night
+    # With a bed sensor: the bed must be occupied by `bed_by` (local time) and left by
+    # `up_by`; None turns the rule off for the person. Someone who collapses in the evening
+    # is found at `bed_by`, not after the night's pause of the inactivity clock.
+    bed_by: time | None = time(23, 30)
+    up_by: time | None = time(9, 0)
 
     def __post_init__(self) -> None:
         resolve_timezone(self.timezone)  # fail at load time, not at 3 a.m.
+        problems = self.problems()
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+    def problems(self) -> list[str]:
+        """Every inconsistency, each naming its field (the registry prefixes the person)."""
+        problems: list[str] = []
         durations = {
             "fall_cancel_window_s": self.fall_cancel_window_s,
             "vitals_sustain_s": self.vitals_sustain_s,
             "vitals_clear_s": self.vitals_clear_s,
+            "vitals_sample_interval_s": self.vitals_sample_interval_s,
             "inactivity_s": self.inactivity_s,
             "bed_exit_s": self.bed_exit_s,
             "door_open_s": self.door_open_s,
         }
-        negative = [name for name, value in durations.items() if value < 0]
-        if negative:
-            raise ConfigError(f"person: durations must be >= 0: {', '.join(negative)}")
+        problems += [f"{name}: must be >= 0, got {v}" for name, v in durations.items() if v < 0]
         if self.vitals_max_gap_s <= 0:
-            raise ConfigError("person: vitals_max_gap_s must be > 0")
-        if self.hr_low_bpm >= self.hr_high_bpm:
-            raise ConfigError(
-                f"person: hr_low_bpm ({self.hr_low_bpm}) must be below hr_high_bpm "
-                f"({self.hr_high_bpm})"
+            problems.append(f"vitals_max_gap_s: must be > 0, got {self.vitals_max_gap_s}")
+        if self.vitals_confirm_samples < 1:
+            problems.append(
+                f"vitals_confirm_samples: must be >= 1, got {self.vitals_confirm_samples}"
             )
+        ordered = (
+            # (lower field, lower value, upper field, upper value, strictly below)
+            ("hr_low_bpm", self.hr_low_bpm, "hr_high_bpm", self.hr_high_bpm, True),
+            ("hr_emergency_low_bpm", self.hr_emergency_low_bpm, "hr_low_bpm", self.hr_low_bpm, False),
+            ("hr_high_bpm", self.hr_high_bpm, "hr_emergency_high_bpm", self.hr_emergency_high_bpm, False),
+            ("spo2_emergency_low_pct", self.spo2_emergency_low_pct, "spo2_low_pct", self.spo2_low_pct, False),
+        )
+        for low_name, low, high_name, high, strict in ordered:
+            if low > high or (strict and low == high):
+                relation = "below" if strict else "at most"
+                problems.append(f"{low_name}: {low} must be {relation} {high_name} ({high})")
+        if not 50.0 <= self.spo2_low_pct <= 100.0:
+            problems.append(f"spo2_low_pct: must be within 50-100 %, got {self.spo2_low_pct}")
+        if self.bed_by is not None and self.up_by is not None and self.bed_by == self.up_by:
+            problems.append(f"up_by: must differ from bed_by ({self.bed_by.isoformat('minutes')})")
+        return problems
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> PersonConfig:
@@ -79,6 +111,11 @@ class PersonConfig:
     @property
     def tz(self) -> tzinfo:
         return resolve_timezone(self.timezone)
+
+    @property
+    def vitals_gap(self) -> timedelta:
+        """The longest gap between two samples that still counts them as consecutive."""
+        return timedelta(seconds=max(self.vitals_max_gap_s, 2 * self.vitals_sample_interval_s))
 
     @property
     def fall_cancel_window(self) -> timedelta:

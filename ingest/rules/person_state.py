@@ -14,7 +14,7 @@ from typing import Any
 
 from ._codec import dt_from_json, dt_from_json_required, dt_to_json
 from .alarms import AlarmType, RaisedAlarm, raised_from_json, raised_to_json
-from .vitals import Run
+from .vitals import Run, Sample
 
 
 # Bounds of the small memories below: enough for every retry and press of a few minutes.
@@ -78,6 +78,11 @@ class PersonState:
     fall: FallEpisode | None = None  # the fall whose cancel window is open or expired
     last_wearable_ts: datetime | None = None  # newest wearable reading for vitals and steps
     vitals: dict[AlarmType, Run] = field(default_factory=dict)
+    # The latest samples of each vital in time order, for late ones to be judged against,
+    # and when each vitals alarm last cleared (by its readings' time): a late sample never
+    # re-opens an episode that closed.
+    vital_samples: dict[str, tuple[Sample, ...]] = field(default_factory=dict)
+    vitals_cleared: dict[AlarmType, datetime] = field(default_factory=dict)
     steps: int | None = None  # latest step counter
     # Last sign of motion, or when monitoring began: the inactivity clock runs from here.
     inactive_since: datetime | None = None
@@ -98,6 +103,11 @@ class PersonState:
             "fall": None if self.fall is None else self.fall.to_json(),
             "last_wearable_ts": dt_to_json(self.last_wearable_ts),
             "vitals": {str(k): run.to_json() for k, run in sorted(self.vitals.items())},
+            "vital_samples": {
+                k: [[dt_to_json(ts), v] for ts, v in samples]
+                for k, samples in sorted(self.vital_samples.items())
+            },
+            "vitals_cleared": {str(k): dt_to_json(t) for k, t in sorted(self.vitals_cleared.items())},
             "steps": self.steps,
             "inactive_since": dt_to_json(self.inactive_since),
             "sensors": {k: s.to_json() for k, s in sorted(self.sensors.items())},
@@ -117,6 +127,15 @@ class PersonState:
             fall=None if fall is None else FallEpisode.from_json(fall),
             last_wearable_ts=dt_from_json(data["last_wearable_ts"]),
             vitals={AlarmType(k): Run.from_json(v) for k, v in data["vitals"].items()},
+            # Both absent from states saved before the sparse-sample rules.
+            vital_samples={
+                k: tuple((dt_from_json_required(ts), float(v)) for ts, v in samples)
+                for k, samples in data.get("vital_samples", {}).items()
+            },
+            vitals_cleared={
+                AlarmType(k): dt_from_json_required(t)
+                for k, t in data.get("vitals_cleared", {}).items()
+            },
             steps=None if steps is None else int(steps),
             inactive_since=dt_from_json(data["inactive_since"]),
             sensors={k: SensorState.from_json(v) for k, v in data["sensors"].items()},

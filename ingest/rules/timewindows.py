@@ -135,3 +135,14 @@ def deadline_in_same_occurrence(
     _start, end = next(window.occurrences(tz, since))
     deadline = since + needed
     return deadline if deadline <= end else None
+
+
+def next_local_time(at: time, tz: tzinfo, after: datetime) -> datetime:
+    """The first instant strictly after `after` whose wall-clock time in `tz` is `at` (on a
+    day when a DST change skips `at`, the instant the wall clock passes it)."""
+    day = after.astimezone(tz).date() - timedelta(days=1)
+    while True:
+        candidate = datetime.combine(day, at, tzinfo=tz).astimezone(UTC)
+        if candidate > after:
+            return candidate
+        day += timedelta(days=1)

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from ingest.readings import HomeSensorEvent, WearableReading
+from ingest.rules.home import not_in_bed_deadline, not_up_deadline
 from ingest.rules import (
     Action,
     AlarmType,
@@ -146,10 +147,74 @@ def test_a_bed_exit_just_before_midnight_is_timed_across_midnight():
     assert next_deadline(state, CONFIG) == local(4, 0, 20)
 
 
-def test_getting_up_just_before_night_ends_raises_nothing():
-    state, _ = feed(home(local(4, 5, 50), "bed", False))
+def test_getting_up_and_moving_about_just_before_night_ends_raises_nothing():
+    state, _ = feed(home(local(4, 5, 50), "bed", False), home(local(4, 5, 55), "motion", True))
     _, transitions = tick_person(state, CONFIG, local(4, 9))
     assert transitions == []
+
+
+def test_leaving_the_bed_just_before_night_ends_and_not_moving_raises_bed_exit():
+    state, _ = feed(home(local(4, 5, 50), "bed", False))
+    assert next_deadline(state, CONFIG) == local(4, 6, 20)
+    _, [raised] = tick_person(state, CONFIG, local(4, 6, 20))
+    assert raised.alarm_type is AlarmType.BED_EXIT_NIGHT
+
+
+# Not in bed by, not up by
+
+
+def test_someone_who_collapses_in_the_evening_is_looked_for_at_bed_by():
+    # Up at 07:00, moving until 19:30, then nothing: not in bed at 23:30, not next morning.
+    state, _ = feed(home(local(3, 7), "bed", False), home(local(3, 19, 30), "motion", True))
+    assert next_deadline(state, CONFIG) == local(3, 23, 30)
+    _, [raised] = tick_person(state, CONFIG, local(3, 23, 30))
+    assert (raised.alarm_type, raised.severity) == (AlarmType.NOT_IN_BED, Severity.MAJOR)
+
+
+def test_an_earlier_bed_by_finds_them_earlier():
+    config = PersonConfig.from_mapping({"bed_by": "21:00"})
+    state, _ = feed(home(local(3, 7), "bed", False), home(local(3, 19), "motion", True), config=config)
+    assert not_in_bed_deadline(state, config) == local(3, 21)
+
+
+def test_going_to_bed_clears_not_in_bed():
+    state, _ = feed(home(local(3, 7), "bed", False))
+    state, _ = tick_person(state, CONFIG, local(3, 23, 30))
+    _, [cleared] = feed(home(local(3, 23, 40), "bed", True), state=state)
+    assert (cleared.action, cleared.alarm_type) == (Action.CLEAR, AlarmType.NOT_IN_BED)
+
+
+def test_a_bed_left_during_the_night_is_the_bed_exit_rule_alone():
+    state, _ = feed(home(local(3, 22, 10), "bed", True), home(local(3, 23), "bed", False))
+    state, [raised] = tick_person(state, CONFIG, local(3, 23, 30))
+    assert raised.alarm_type is AlarmType.BED_EXIT_NIGHT
+    assert not_in_bed_deadline(state, CONFIG) == local(4, 23, 30)  # the next evening's
+
+
+def test_still_in_bed_at_up_by_raises_not_up_and_getting_up_clears_it():
+    state, _ = feed(home(local(3, 22), "bed", True))
+    assert next_deadline(state, CONFIG) == local(4, 9)
+    state, [raised] = tick_person(state, CONFIG, local(4, 9))
+    assert raised.alarm_type is AlarmType.NOT_UP
+    _, [cleared] = feed(home(local(4, 9, 20), "bed", False), state=state)
+    assert (cleared.action, cleared.alarm_type) == (Action.CLEAR, AlarmType.NOT_UP)
+
+
+def test_a_late_bed_event_moves_the_timers_to_its_own_time():
+    # The hub forwarded "in bed at 22:00" only at 09:30: nothing fired in between, and the
+    # not-up timer is already due, by the event's own time.
+    config = PersonConfig.from_mapping({"up_by": "08:00"})
+    state, _ = feed(home(local(3, 7), "bed", False), config=config)
+    state, _ = evaluate_home_sensor(state, config, home(local(3, 22), "bed", True), local(4, 9, 30))
+    assert not_up_deadline(state, config) == local(4, 8)
+
+
+def test_bed_by_and_up_by_can_be_turned_off():
+    config = PersonConfig.from_mapping({"bed_by": None, "up_by": None})
+    state, _ = feed(home(local(3, 7), "bed", False), config=config)
+    assert next_deadline(state, config) is not None  # inactivity still runs
+    _, transitions = tick_person(state, config, local(3, 23, 59))
+    assert [t.alarm_type for t in transitions] == [AlarmType.INACTIVITY]
 
 
 def test_an_empty_bed_in_the_evening_raises_nothing_all_night():

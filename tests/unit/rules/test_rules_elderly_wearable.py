@@ -176,8 +176,8 @@ def test_resolving_a_fall_ends_the_whole_episode():
 # Heart rate and SpO2
 
 
-def test_heart_rate_below_40_sustained_60_s_raises_a_critical_emergency():
-    _, transitions = feed(*(wear(t, hr_bpm=35) for t in (0, 20, 40, 60)))
+def test_heart_rate_below_35_sustained_60_s_raises_a_critical_emergency():
+    _, transitions = feed(*(wear(t, hr_bpm=32) for t in (0, 20, 40, 60)))
     [raised] = transitions
     assert raised.alarm_type is AlarmType.HEART_RATE_LOW
     assert raised.severity is Severity.CRITICAL and raised.emergency is True
@@ -195,10 +195,21 @@ def test_heart_rate_exactly_at_the_threshold_is_in_range():
     assert transitions == []
 
 
+def test_heart_rate_between_35_and_40_sustained_alarms_as_major_without_an_incident():
+    _, [raised] = feed(*(wear(t, hr_bpm=38) for t in (0, 30, 60)))
+    assert raised.alarm_type is AlarmType.HEART_RATE_LOW
+    assert (raised.severity, raised.emergency) == (Severity.MAJOR, False)
+
+
 def test_heart_rate_above_130_sustained_raises_heart_rate_high():
     _, [raised] = feed(wear(0, hr_bpm=150), wear(30, hr_bpm=140), wear(60, hr_bpm=135))
-    assert raised.alarm_type is AlarmType.HEART_RATE_HIGH and raised.emergency is True
+    assert raised.alarm_type is AlarmType.HEART_RATE_HIGH and raised.emergency is False
     assert raised.detail["mildest"] == 135
+
+
+def test_heart_rate_above_150_sustained_is_an_emergency():
+    _, [raised] = feed(wear(0, hr_bpm=170), wear(30, hr_bpm=160), wear(60, hr_bpm=155))
+    assert raised.alarm_type is AlarmType.HEART_RATE_HIGH and raised.emergency is True
 
 
 def test_one_in_range_reading_restarts_the_sustain_span():
@@ -239,7 +250,7 @@ def test_spo2_exactly_90_is_in_range():
 
 
 def test_a_vitals_alarm_clears_once_readings_stay_back_in_range_for_60_s():
-    state, _ = feed(*(wear(t, hr_bpm=35) for t in (0, 30, 60)))
+    state, _ = feed(*(wear(t, hr_bpm=32) for t in (0, 30, 60)))
     state, transitions = feed(wear(90, hr_bpm=70), wear(120, hr_bpm=72), state=state)
     assert transitions == []
     _, [cleared] = feed(wear(150, hr_bpm=71), state=state)

@@ -142,3 +142,14 @@ def test_an_order_without_incident_or_place_is_refused_with_a_reason() -> None:
         Order.parse(b'{"incident_id": "INC-1"}')
     with pytest.raises(OrderError):
         Order.parse(b"not json")
+
+
+def test_a_terminal_with_the_ignition_off_reports_every_few_minutes_and_every_5_s_once_called(county, roads) -> None:
+    unit = next(u for u in county.units if u.unit_id == "AMB-01")
+    model = UnitModel(unit, random.Random(1), T0, roads, dict(county.facilities), TIMES, ignition=True)
+    parked = [p["ts"] for ch, p, _ in run(model, T0 + 1800) if ch == "gps"]
+    assert 5 <= len(parked) <= 8 and min(np.diff(parked)) >= 299
+    now = T0 + 1800.5
+    model.receive(order(), now)
+    fixes = [p["ts"] for ch, p, _ in run(model, now + 300, start=now) if ch == "gps"]
+    assert len(fixes) >= 55 and np.allclose(np.diff(fixes), 5.0)

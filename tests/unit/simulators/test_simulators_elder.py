@@ -247,3 +247,29 @@ def test_scripted_vitals_are_measured_even_in_the_hour_the_watch_would_be_chargi
     model.add_vitals("heart_rate_high", at, 300)
     during = [w for w in wearables(run(model, MIDNIGHT, 24)) if at <= w["ts"] < at + 300]
     assert during and all(w.get("hr_bpm", 0) > 130 for w in during)
+
+
+def test_errands_take_people_out_of_the_house_to_the_market_the_clinic_and_relatives() -> None:
+    from simulators.routine import draw_habits, plan_day
+
+    outs = 0
+    for seed in range(40):
+        habits = draw_habits(random.Random(seed))
+        plan = plan_day(habits, MIDNIGHT, random.Random(seed))
+        assert list(plan.starts) == sorted(plan.starts)
+        outs += plan.kinds.count(Activity.OUT)
+    assert 15 <= outs <= 40  # a market morning every other day, now and then the clinic or family
+
+
+def test_out_on_an_errand_the_front_door_opens_and_the_watch_is_away_from_home() -> None:
+    for seed in range(40):
+        model = PersonModel(person(), random.Random(seed), MIDNIGHT, f"errand-{seed}")
+        plan = model._plan_for(MIDNIGHT + 8 * H)
+        if Activity.OUT in plan.kinds:
+            break
+    i = plan.kinds.index(Activity.OUT)
+    begin, end = plan.starts[i], plan.starts[i + 1]
+    items = run(model, MIDNIGHT, (end - MIDNIGHT) / H + 0.2)
+    assert any(begin <= ts <= begin + 30 and value for ts, value in events(items, "door-1"))
+    away = [w for w in wearables(items) if begin + 120 < w["ts"] < end - 120]
+    assert away and all(abs(w["lat"] - 30.85) > 0.004 or abs(w["lon"] - 120.90) > 0.004 for w in away)

@@ -119,3 +119,12 @@ def test_the_command_line_explains_what_is_wrong(capsys) -> None:
     assert "shipped scenarios" in capsys.readouterr().err
     assert simulate(["--scenario", "short-e2e"]) == 2
     assert "--mqtt-url" in capsys.readouterr().err
+
+
+def test_a_scenario_chooses_its_device_profiles_and_a_wrong_one_is_named() -> None:
+    assert load_scenario("demo").wearables == "registry" and load_scenario("demo").terminals == "ignition"
+    assert load_scenario("short-e2e").wearables == "continuous"
+    with pytest.raises(ScenarioError, match="devices.wearables: expected one of continuous, registry, got 'spotty'"):
+        parse_scenario({"devices": {"wearables": "spotty"}})
+    with pytest.raises(ScenarioError, match="devices: expected"):
+        parse_scenario({"devices": {"watches": "registry"}})
