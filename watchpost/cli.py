@@ -219,6 +219,18 @@ def alerts(
     run_alert_consumer(_settings(config), instance=instance, metrics_port=metrics_port)
 
 
+@app.command("notify")
+def notify(
+    config: ConfigOption = None,
+    metrics_port: Annotated[int | None, typer.Option(help="overrides metrics_port")] = None,
+) -> None:
+    """Run the notifier: SMS and voice calls to family contacts as escalation steps ask,
+    until SIGTERM or Ctrl-C. Several may run at once."""
+    from watchpost.notify_service import run_notifier
+
+    run_notifier(_settings(config), metrics_port=metrics_port)
+
+
 @roads_app.command("load")
 def roads_load(
     config: ConfigOption = None,
