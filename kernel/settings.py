@@ -161,8 +161,11 @@ class NotifySettings:
     sms_webhook_url: str = setting("", "an SMS aggregator's HTTP endpoint, used instead of SMPP (docs/notifications.md shows the request)")
     sms_webhook_token: str = setting("", "bearer token sent to the SMS webhook")
     sms_sender: str = setting("Watchpost", "the SMS sender id (alphanumeric) or number")
-    sip_control: str = setting("", "the SIP user agent's control socket, host:port of baresip's ctrl_tcp (empty: no voice calls)")
+    sip_agent: str = setting("", "the SIP user agent placing calls: the path of baresip (empty: no voice calls)")
     sip_domain: str = setting("", "the SIP trunk's domain: a call to +8613… dials sip:+8613…@domain")
+    sip_account: str = setting("", "the trunk account in baresip's syntax, e.g. <sip:user@trunk>;auth_pass=…;outbound=\"sip:trunk\" "
+                               "(empty: calls go straight to the domain, unregistered)")
+    sip_phonebook: str = setting("", "a JSON file mapping numbers to SIP URIs, taken before the domain (the demo's simulated phones)")
     family_url: str = setting("http://127.0.0.1:8000/family", "the family page's address, linked in every SMS")
     batch: int = setting(50, "notifications claimed per pass", "notifications", 1)
     max_calls: int = setting(8, "voice calls in progress at once (the trunk's channels)", "calls", 1)

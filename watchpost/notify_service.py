@@ -47,7 +47,7 @@ def build_notifier(settings: Settings, *, voice: VoiceChannel | None = None, sms
         from notify.webhook import WebhookSender
 
         sms = WebhookSender(cfg.sms_webhook_url, token=cfg.sms_webhook_token)
-    if voice is None and cfg.sip_control:
+    if voice is None and cfg.sip_agent:
         from notify.baresip import BaresipCaller
 
         voice = BaresipCaller.from_settings(cfg)
@@ -99,10 +99,14 @@ def run_notifier(settings: Settings, *, metrics_port: int | None = None) -> None
     if port:
         serve_health(port, registry, readiness)
     threading.Thread(target=wake_on_alarm_events, args=(settings.database_url, wake, stop), name="wake", daemon=True).start()
+    def stopping(*_: object) -> None:
+        stop.set()
+        wake.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: (stop.set(), wake.set()))
+        signal.signal(sig, stopping)
     log.info("notifier running (sms: %s, voice: %s)", bool(settings.notify.smpp_url or settings.notify.sms_webhook_url),
-             bool(settings.notify.sip_control))
+             bool(settings.notify.sip_agent))
     try:
         run(notifier, wake, stop, settings.notify.poll_interval_s)
     finally:
