@@ -35,6 +35,9 @@ __all__ = ["BaresipCaller", "BaresipLine", "NetstringClient", "free_port", "outc
 
 log = logging.getLogger(__name__)
 
+_MODULES = Path("/usr/lib/baresip/modules")  # Debian's baresip-core
+_START_ATTEMPTS = 3
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -109,20 +112,29 @@ class BaresipLine:
     def __init__(self, binary: str, *, account: str = "", home: Path | None = None, answer_mode: str = "",
                  with_keypad: bool = False, user: str = "watchpost") -> None:
         self._home = home or Path(tempfile.mkdtemp(prefix="watchpost-line-"))
+        _write_silence(self._home / "silence.wav")
+        # Free ports are picked, then bound by baresip: another process may take one in
+        # between (exit code 98), so a start is tried a few times with new ports.
+        for attempt in range(_START_ATTEMPTS):
+            try:
+                self._start(binary, account, answer_mode, with_keypad, user)
+                return
+            except OSError:
+                if attempt == _START_ATTEMPTS - 1:
+                    raise
+
+    def _start(self, binary: str, account: str, answer_mode: str, with_keypad: bool, user: str) -> None:
         self.sip_port, self.ctrl_port = free_port(), free_port()
         # The console module takes key presses over UDP: how a simulated phone sends DTMF.
         self.keypad_port = free_port() if with_keypad else None
-        modules = Path("/usr/lib/baresip/modules")
-        silence = self._home / "silence.wav"
-        _write_silence(silence)
         (self._home / "config").write_text(
             f"sip_listen 127.0.0.1:{self.sip_port}\n"
-            f"module_path {modules}\n"
+            f"module_path {_MODULES}\n"
             "module g711.so\nmodule aufile.so\nmodule aubridge.so\nmodule ctrl_tcp.so\n"
             + (f"module cons.so\ncons_listen 127.0.0.1:{self.keypad_port}\n" if with_keypad else "")
             + "module_app account.so\nmodule_app menu.so\n"
             f"ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}\n"
-            f"audio_source aufile,{silence}\naudio_player aubridge,nil\naudio_alert aubridge,nil\n"
+            f"audio_source aufile,{self._home / 'silence.wav'}\naudio_player aubridge,nil\naudio_alert aubridge,nil\n"
         )
         aor = account or f"<sip:{user}@127.0.0.1:{self.sip_port}>;regint=0"
         if answer_mode:
