@@ -142,6 +142,7 @@ class BaresipLine:
         (self._home / "accounts").write_text(aor + "\n")
         self._process = subprocess.Popen(
             [binary, "-4", "-f", str(self._home)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
         )
         self.control = _connect_when_up(self.ctrl_port, self._process)
 
@@ -220,12 +221,12 @@ class BaresipLine:
 class BaresipCaller:
     """The notifier's voice channel: `lines` baresip processes, started on first use."""
 
-    def __init__(self, *, binary: str, lines: int, domain: str, account: str = "", phonebook: dict[str, str] | None = None,
+    def __init__(self, *, binary: str, lines: int, domain: str, account: str = "", phonebook: dict[str, str] | Path | None = None,
                  ring_timeout_s: float = 30.0, prompts: Prompts | None = None) -> None:
         self._binary = binary
         self._account = account
         self._domain = domain
-        self._phonebook = phonebook or {}
+        self._phonebook = phonebook
         self._ring_timeout_s = ring_timeout_s
         self._prompts = prompts or Prompts()
         self._free: queue.SimpleQueue[BaresipLine | None] = queue.SimpleQueue()
@@ -236,12 +237,21 @@ class BaresipCaller:
 
     @classmethod
     def from_settings(cls, cfg: Any) -> BaresipCaller:
-        phonebook = orjson.loads(Path(cfg.sip_phonebook).read_bytes()) if cfg.sip_phonebook else {}
         return cls(binary=cfg.sip_agent, lines=cfg.max_calls, domain=cfg.sip_domain, account=cfg.sip_account,
-                   phonebook=phonebook, ring_timeout_s=cfg.ring_timeout_s)
+                   phonebook=Path(cfg.sip_phonebook) if cfg.sip_phonebook else None, ring_timeout_s=cfg.ring_timeout_s)
 
     def uri(self, phone: str) -> str:
-        return self._phonebook.get(phone) or f"sip:{phone}@{self._domain}"
+        """Where a number is called: the phone book's URI for it (or its "*" entry), else
+        the trunk's domain. A phone book file is read at each call: the demo's simulated
+        phones write it when they start."""
+        book = self._phonebook
+        if isinstance(book, Path):
+            try:
+                book = orjson.loads(book.read_bytes())
+            except (OSError, orjson.JSONDecodeError):
+                book = {}
+        entries = book or {}
+        return entries.get(phone) or entries.get("*") or f"sip:{phone}@{self._domain}"
 
     def call(self, phone: str, script: tuple[str, str], progress: Progress) -> Outcome:
         try:
@@ -279,6 +289,16 @@ def _connect_when_up(port: int, process: subprocess.Popen[bytes], timeout_s: flo
             if process.poll() is not None or time.monotonic() > deadline:
                 raise OSError(f"baresip did not open its control socket on {port} (exit code {process.poll()})") from None
             time.sleep(0.05)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: a line ends with the notifier that started it, even one
+    killed outright, so no orphaned call goes on without anyone listening for its keys."""
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def _write_silence(path: Path, seconds: float = 60.0) -> None:

@@ -611,9 +611,15 @@ def run(
         },
         "dispatch": [sys.executable, "-m", "watchpost.cli", "dispatch", *extra],
         "api": [sys.executable, "-m", "watchpost.cli", "serve", *extra],
+        "notify": [sys.executable, "-m", "watchpost.cli", "notify", *extra, "--metrics-port", "0"],
     }
     if simulate_scenario:
         commands["simulator"] = [sys.executable, "-m", "watchpost.cli", "simulate", *extra, "--scenario", simulate_scenario, "--quiet"]
+        # The families' side of the demo: an SMSC that takes the SMS and a phone that answers
+        # every call and presses 1 (the notifier's settings point at them: scripts/services.sh).
+        home = watchpost_home()
+        commands["smsc"] = [sys.executable, "-m", "simulators.smsc", "--port", "2775", "--log", str(home / "sms.log")]
+        commands["phones"] = [sys.executable, "-m", "simulators.phone", "--phonebook", str(home / "phonebook.json"), "*"]
     supervisor = Supervisor(commands, quick_restart={"alerts-1", "alerts-2"})
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: supervisor.stop())
