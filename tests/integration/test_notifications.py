@@ -159,3 +159,15 @@ def test_a_dead_smsc_is_retried_then_the_call_is_brought_forward(database_url: s
     assert notifications(database_url)[1] == ("fam1", "sms", "failed", 2)
     (voice,) = rows(database_url, "SELECT due_at FROM notifications WHERE channel = 'voice'")
     assert voice["due_at"] == clock.now()
+
+
+def test_the_control_room_reads_a_familys_numbers_only_with_an_access_log_entry(database_url: str, start_api) -> None:
+    family(database_url)
+    api = start_api(database_url)
+    with api.client("op1") as op:
+        (contact,) = op.get("/api/persons/P-0001/contacts").json()
+    assert contact["phone"] == DAUGHTER and contact["channels"] == ["app", "sms", "voice"]
+    assert rows(database_url, "SELECT username, person_id, what FROM access_log") == [
+        {"username": "op1", "person_id": "P-0001", "what": "family contacts"}]
+    with api.client("fam1") as fam:
+        assert fam.get("/api/persons/P-0001/contacts").status_code == 403
