@@ -40,9 +40,17 @@ _START_ATTEMPTS = 3
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port free for both TCP and UDP on 127.0.0.1 (SIP listens on both)."""
+    while True:
+        with socket.socket() as tcp:
+            tcp.bind(("127.0.0.1", 0))
+            port = int(tcp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
 
 
 def outcome_of_close(reason: str) -> State:
@@ -124,9 +132,10 @@ class BaresipLine:
                     raise
 
     def _start(self, binary: str, account: str, answer_mode: str, with_keypad: bool, user: str) -> None:
-        self.sip_port, self.ctrl_port = free_port(), free_port()
+        self.sip_port = free_port()
+        self.ctrl_port = _another_port(self.sip_port)
         # The console module takes key presses over UDP: how a simulated phone sends DTMF.
-        self.keypad_port = free_port() if with_keypad else None
+        self.keypad_port = _another_port(self.sip_port, self.ctrl_port) if with_keypad else None
         (self._home / "config").write_text(
             f"sip_listen 127.0.0.1:{self.sip_port}\n"
             f"module_path {_MODULES}\n"
@@ -229,6 +238,7 @@ class BaresipCaller:
         self._phonebook = phonebook
         self._ring_timeout_s = ring_timeout_s
         self._prompts = prompts or Prompts()
+        self._count = lines
         self._free: queue.SimpleQueue[BaresipLine | None] = queue.SimpleQueue()
         for _ in range(lines):
             self._free.put(None)  # a line not started yet
@@ -239,6 +249,21 @@ class BaresipCaller:
     def from_settings(cls, cfg: Any) -> BaresipCaller:
         return cls(binary=cfg.sip_agent, lines=cfg.max_calls, domain=cfg.sip_domain, account=cfg.sip_account,
                    phonebook=Path(cfg.sip_phonebook) if cfg.sip_phonebook else None, ring_timeout_s=cfg.ring_timeout_s)
+
+    def start_lines(self) -> None:
+        """Start every line now rather than at its first call (a baresip start costs a few
+        hundred milliseconds that an alarm should not wait for)."""
+        for _ in range(self._count):
+            line = self._free.get()
+            try:
+                if line is None:
+                    line = BaresipLine(self._binary, account=self._account)
+                    with self._lock:
+                        self._lines.append(line)
+            except OSError as exc:  # started again at its first call; /readyz shows calls failing
+                log.warning("a SIP line did not start: %s", exc)
+            finally:
+                self._free.put(line)
 
     def uri(self, phone: str) -> str:
         """Where a number is called: the phone book's URI for it (or its "*" entry), else
@@ -289,6 +314,12 @@ def _connect_when_up(port: int, process: subprocess.Popen[bytes], timeout_s: flo
             if process.poll() is not None or time.monotonic() > deadline:
                 raise OSError(f"baresip did not open its control socket on {port} (exit code {process.poll()})") from None
             time.sleep(0.05)
+
+
+def _another_port(*taken: int) -> int:
+    while (port := free_port()) in taken:
+        pass
+    return port
 
 
 def _die_with_parent() -> None:

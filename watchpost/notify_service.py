@@ -50,7 +50,9 @@ def build_notifier(settings: Settings, *, voice: VoiceChannel | None = None, sms
     if voice is None and cfg.sip_agent:
         from notify.baresip import BaresipCaller
 
-        voice = BaresipCaller.from_settings(cfg)
+        caller = BaresipCaller.from_settings(cfg)
+        caller.start_lines()
+        voice = caller
     notifier = Notifier(
         connections, SystemClock(), sms=sms, voice=voice, family_url=cfg.family_url,
         policy=RetryPolicy(max_attempts=cfg.max_attempts, base_s=cfg.retry_base_s),
