@@ -11,11 +11,13 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import orjson
 import psycopg
 import pytest
 
 from kernel.clock import SystemClock
+from notify.baresip import free_port
 from tests.fix_notify import needs_baresip
 from tests.fix_wait import wait_for
 from tests.integration.test_notifications import DAUGHTER, notifications
@@ -25,7 +27,7 @@ pytestmark = pytest.mark.slow
 LEASE_S = 6
 
 
-def start_notifier(database_url: str, phonebook: Path, log: Path) -> subprocess.Popen[bytes]:
+def start_notifier(database_url: str, phonebook: Path, log: Path, metrics_port: int = 0) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WATCHPOST_")}
     env.update({
         "WATCHPOST_DATABASE_URL": database_url,
@@ -34,6 +36,7 @@ def start_notifier(database_url: str, phonebook: Path, log: Path) -> subprocess.
         "WATCHPOST_NOTIFY__LEASE_S": str(LEASE_S),
         "WATCHPOST_NOTIFY__RING_TIMEOUT_S": "20",
         "WATCHPOST_NOTIFY__POLL_INTERVAL_S": "0.2",
+        "WATCHPOST_METRICS_PORT": str(metrics_port),
     })
     return subprocess.Popen([sys.executable, "-m", "watchpost.cli", "notify"], env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
@@ -64,9 +67,12 @@ def test_a_notifier_killed_while_the_phone_rings_calls_again_after_its_lease_and
     finally:
         if first.poll() is None:
             first.kill()
-    second = start_notifier(database_url, phonebook, tmp_path / "notify.log")
+    port = free_port()
+    second = start_notifier(database_url, phonebook, tmp_path / "notify.log", metrics_port=port)
     try:
         wait_for(lambda: ("fam1", "voice", "acked", 2) in notifications(database_url), 40, what="the call placed again and acknowledged")
+        ready = httpx.get(f"http://127.0.0.1:{port}/readyz").json()
+        assert ready["ready"] and ready["voice"] == "ok" and ready["database"] == "ok", ready
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(20)
