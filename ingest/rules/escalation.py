@@ -5,6 +5,10 @@ the last one lets it pass, the control room takes over. A severe alarm (an emerg
 critical one) goes to the whole family and the control room at once. An acknowledgement
 stops the escalation wherever it stands.
 
+Each step also says how its people are reached (`notifications`): a contact's app and SMS
+at once and a voice call `voice_after_s` later, within the step; a severe alarm, every
+contact on every channel at once. The notifier (`watchpost notify`) sends them.
+
 This module is the one place that decides steps: the alarm store persists what it
 returns, and the escalation ticker asks it what comes after a step whose timeout passed.
 Pure: the chain and `now` come in, a step goes out.
