@@ -19,15 +19,16 @@
 -- escalations          0002
 -- events               0002
 -- facilities           0001
--- family_links         0001
+-- family_links         0001, 0012
 -- home_events          0001
 -- home_sensors         0001
 -- incident_alarms      0002, 0009
 -- incidents            0002, 0004, 0009
 -- login_failures       0010
+-- notifications        0012
 -- partners             0001
 -- person_locations     0009
--- persons              0001
+-- persons              0001, 0013
 -- receipts             0009
 -- region_layers        0008
 -- registry_version     0003
@@ -40,7 +41,7 @@
 -- unit_state           0004
 -- unit_status_reports  0001
 -- units                0001
--- users                0001, 0010
+-- users                0001, 0010, 0012
 -- water_hourly         0001
 -- water_readings       0001
 -- wearable_readings    0001
@@ -643,3 +644,48 @@ CREATE TABLE IF NOT EXISTS alerts (
 );
 CREATE INDEX IF NOT EXISTS alerts_received_idx ON alerts (received_at DESC);
 CREATE INDEX IF NOT EXISTS alerts_alarm_idx ON alerts (alarm_id) WHERE alarm_id IS NOT NULL;
+
+-- ==== 0012_notifications ====
+-- Migration 0012: family contacts off the page — SMS and voice calls
+-- Applied in one transaction by `watchpost db migrate`; recorded in schema_migrations.
+
+-- A family member's phone (E.164, personal data: masked in logs, access-logged when the
+-- control room reads it) and, per person they look after, the channels that reach them.
+ALTER TABLE users ADD COLUMN IF NOT EXISTS phone text;
+ALTER TABLE family_links ADD COLUMN IF NOT EXISTS channels text[] NOT NULL DEFAULT '{app}';
+ALTER TABLE family_links ADD COLUMN IF NOT EXISTS voice_after_s integer NOT NULL DEFAULT 60;
+
+-- Every message an escalation step sends, one row per alarm, contact and channel: the
+-- notifier claims due rows (FOR UPDATE SKIP LOCKED) under a lease, so a crashed notifier's
+-- call is retried once the lease passes, never twice in a burst.
+CREATE TABLE IF NOT EXISTS notifications (
+    notification_id bigserial PRIMARY KEY,
+    alarm_id        bigint NOT NULL REFERENCES alarms,
+    person_id       text NOT NULL,
+    username        text NOT NULL,
+    channel         text NOT NULL CHECK (channel IN ('app', 'sms', 'voice')),
+    step            integer NOT NULL,
+    state           text NOT NULL DEFAULT 'queued' CHECK (state IN (
+                        'queued', 'sending', 'ringing', 'answered', 'acked', 'no_answer', 'busy', 'rejected',
+                        'failed', 'accepted', 'delivered', 'cancelled', 'expired')),
+    attempt         integer NOT NULL DEFAULT 0,     -- attempts started
+    due_at          timestamptz NOT NULL,           -- when the next attempt may start
+    expires_at      timestamptz,                    -- the step's deadline: not worth sending after
+    lease_until     timestamptz,                    -- a claimed row is its notifier's until then
+    provider_ref    text,                           -- the SMSC's message id, the call's id
+    created_at      timestamptz NOT NULL,
+    updated_at      timestamptz NOT NULL,
+    detail          jsonb NOT NULL DEFAULT '{}',    -- the last outcome, keypad, error
+    UNIQUE (alarm_id, username, channel)
+);
+CREATE INDEX IF NOT EXISTS notifications_due_idx ON notifications (due_at) WHERE state = 'queued';
+CREATE INDEX IF NOT EXISTS notifications_leased_idx ON notifications (lease_until) WHERE state IN ('sending', 'ringing', 'answered');
+CREATE INDEX IF NOT EXISTS notifications_ref_idx ON notifications (provider_ref) WHERE provider_ref IS NOT NULL;
+
+-- ==== 0013_person_name_pinyin ====
+-- Migration 0013: a person's name in pinyin, for the English view
+-- Applied in one transaction by `watchpost db migrate`; recorded in schema_migrations.
+
+-- The console and the family page are Chinese; the English view shows the pinyin when the
+-- registry gives it, else the name as written.
+ALTER TABLE persons ADD COLUMN IF NOT EXISTS name_pinyin text;

@@ -40,4 +40,8 @@ def family_event(event: Event) -> Event:
     carry no fleet data; incident events are reduced by `family_incident`)."""
     if event.type.value.startswith("incident."):
         return replace(event, data=family_incident(event.data))
+    notification = event.data.get("notification")
+    if isinstance(notification, dict) and "phone" in notification:
+        # Who was called is shown to the family by name; a relative's number stays with them.
+        return replace(event, data={**event.data, "notification": {k: v for k, v in notification.items() if k != "phone"}})
     return event

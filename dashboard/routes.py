@@ -278,6 +278,19 @@ async def readings(
     )
 
 
+@router.get("/persons/{person_id}/contacts")
+async def contacts(person_id: str, ctx: Ctx, who: Annotated[Principal, Depends(control_room)]) -> list[dict[str, Any]]:
+    """The person's family contacts in escalation order, with their phone numbers and
+    channels, for the operator who calls them back. Numbers are personal data: every read
+    is written to the access log."""
+    await ctx.open_person(who, person_id, "family contacts")
+    return await ctx.fetch(
+        """SELECT f.username, u.display_name, u.phone, f.position, f.channels, f.ack_timeout_s, f.voice_after_s
+           FROM family_links f JOIN users u USING (username) WHERE f.person_id = %s ORDER BY f.position, f.username""",
+        (person_id,),
+    )
+
+
 @router.get("/persons/{person_id}")
 async def person(person_id: str, ctx: Ctx, who: Annotated[Principal, Depends(anyone)]) -> dict[str, Any]:
     """A person's latest state: last seen, vitals, home sensors, open alarms. Family: only
@@ -362,7 +375,7 @@ async def cap_partner(partner_id: str, ctx: Ctx, _: Annotated[Principal, Depends
 @router.get("/persons")
 async def persons(ctx: Ctx, who: Annotated[Principal, Depends(anyone)]) -> list[dict[str, Any]]:
     if who.role is Role.FAMILY:
-        return await ctx.fetch("SELECT person_id, name, town, village FROM persons WHERE person_id = ANY(%s) ORDER BY person_id", (list(await ctx.persons_of(who.username)),))
-    rows = await ctx.fetch("SELECT person_id, name, town, village, lat, lon FROM persons ORDER BY person_id")
+        return await ctx.fetch("SELECT person_id, name, name_pinyin, town, village FROM persons WHERE person_id = ANY(%s) ORDER BY person_id", (list(await ctx.persons_of(who.username)),))
+    rows = await ctx.fetch("SELECT person_id, name, name_pinyin, town, village, lat, lon FROM persons ORDER BY person_id")
     await ctx.log_access(who, (r["person_id"] for r in rows), "person list")
     return rows

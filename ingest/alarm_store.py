@@ -20,7 +20,7 @@ from psycopg.types.json import Jsonb
 
 from ingest.handlers import DueEscalation, advance_due_escalations
 from ingest.rules import Action, AlarmTransition, AlarmType, SourceKind
-from ingest.rules.escalation import Contact, EscalationStep, first_step
+from ingest.rules.escalation import Channel, Contact, EscalationStep, Notification, first_step
 from kernel.events import EventType, emit
 
 log = logging.getLogger(__name__)
@@ -104,6 +104,7 @@ def _clear(cur: psycopg.Cursor, t: AlarmTransition | None, now: datetime, *, act
         return 0
     _audit(cur, row["alarm_id"], now, "cleared", actor, t.detail if t else {})
     cur.execute("UPDATE escalations SET next_at = NULL WHERE alarm_id = %s", (row["alarm_id"],))
+    _cancel_notifications(cur, row["alarm_id"], now, "cleared")
     return emit(cur, EventType.ALARM_CLEARED, row["person_id"], row, now)
 
 
@@ -119,6 +120,7 @@ def acknowledge(cur: psycopg.Cursor, alarm_id: int, actor: str, now: datetime) -
         return None
     _audit(cur, alarm_id, now, "acked", actor, {})
     cur.execute("UPDATE escalations SET next_at = NULL, acked_by = %s WHERE alarm_id = %s", (actor, alarm_id))
+    _cancel_notifications(cur, alarm_id, now, "acked")
     emit(cur, EventType.ALARM_UPDATED, row["person_id"], {**row, "change": "acked"}, now)
     return row
 
@@ -127,8 +129,41 @@ def acknowledge(cur: psycopg.Cursor, alarm_id: int, actor: str, now: datetime) -
 
 
 def _family_chain(cur: psycopg.Cursor, person_id: str) -> list[Contact]:
-    rows = _all(cur, "SELECT username, ack_timeout_s FROM family_links WHERE person_id = %s ORDER BY position, username", (person_id,))
-    return [Contact(r["username"], r["ack_timeout_s"]) for r in rows]
+    rows = _all(
+        cur,
+        "SELECT username, ack_timeout_s, channels, voice_after_s FROM family_links WHERE person_id = %s ORDER BY position, username",
+        (person_id,),
+    )
+    return [Contact(r["username"], r["ack_timeout_s"], tuple(Channel(c) for c in r["channels"]), r["voice_after_s"]) for r in rows]
+
+
+def _queue_notifications(cur: psycopg.Cursor, alarm: dict[str, Any], step: EscalationStep, now: datetime) -> None:
+    """The messages a step sends, for the notifier (`watchpost notify`) to pick up. The app
+    needs no sending (the family page hears the alarm's events): its row records that it
+    was told. A contact is reached once per channel per alarm. The alarm event emitted with
+    the step wakes the notifier at commit."""
+    rows = [_notification_row(alarm, step.step, n, now) for n in step.notifications]
+    if rows:
+        cur.executemany(
+            """INSERT INTO notifications (alarm_id, person_id, username, channel, step, state, due_at, expires_at, created_at, updated_at)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (alarm_id, username, channel) DO NOTHING""",
+            rows,
+        )
+
+
+def _notification_row(alarm: dict[str, Any], step: int, n: Notification, now: datetime) -> tuple[object, ...]:
+    state = "delivered" if n.channel is Channel.APP else "queued"
+    return (alarm["alarm_id"], alarm["person_id"], n.username, n.channel.value, step, state, n.due_at, n.expires_at, now, now)
+
+
+def _cancel_notifications(cur: psycopg.Cursor, alarm_id: int, now: datetime, why: str) -> None:
+    """An acknowledged or cleared alarm sends nothing more; a call already ringing ends on
+    its own (the notifier checks the alarm before it speaks)."""
+    cur.execute(
+        "UPDATE notifications SET state = 'cancelled', updated_at = %s, detail = detail || jsonb_build_object('cancelled', %s::text) "
+        "WHERE alarm_id = %s AND state = 'queued'",
+        (now, why, alarm_id),
+    )
 
 
 def _start_escalation(cur: psycopg.Cursor, alarm: dict[str, Any], *, severe: bool, now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -141,8 +176,13 @@ def _start_escalation(cur: psycopg.Cursor, alarm: dict[str, Any], *, severe: boo
     if first.reaches_control_room:
         cur.execute("UPDATE alarms SET control_room = true WHERE alarm_id = %s", (alarm["alarm_id"],))
         alarm = {**alarm, "control_room": True}
-    _audit(cur, alarm["alarm_id"], now, "escalated", "timer", {"notify": list(first.notify)})
-    return alarm, {"step": first.step, "notify": list(first.notify), "next_at": first.next_at}
+    _queue_notifications(cur, alarm, first, now)
+    _audit(cur, alarm["alarm_id"], now, "escalated", "timer", {"notify": list(first.notify), "channels": _channels(first)})
+    return alarm, {"step": first.step, "notify": list(first.notify), "next_at": first.next_at, "channels": _channels(first)}
+
+
+def _channels(step: EscalationStep) -> list[dict[str, Any]]:
+    return [{"username": n.username, "channel": n.channel.value, "due_at": n.due_at} for n in step.notifications]
 
 
 def run_due_escalations(cur: psycopg.Cursor, now: datetime, limit: int = 500) -> int:
@@ -176,8 +216,9 @@ class _SqlEscalations:
         )
         extra = ", control_room = true" if step.reaches_control_room else ""
         row = _returned(cur, f"UPDATE alarms SET last_seen = last_seen{extra} WHERE alarm_id = %s RETURNING {_ALARM_COLUMNS}", (due.alarm_id,))
-        _audit(cur, due.alarm_id, now, "escalated", "timer", {"notify": list(step.notify), "step": step.step})
-        escalation = {"step": step.step, "notify": list(step.notify), "next_at": step.next_at}
+        _queue_notifications(cur, row, step, now)
+        _audit(cur, due.alarm_id, now, "escalated", "timer", {"notify": list(step.notify), "step": step.step, "channels": _channels(step)})
+        escalation = {"step": step.step, "notify": list(step.notify), "next_at": step.next_at, "channels": _channels(step)}
         return emit(cur, EventType.ALARM_UPDATED, due.person_id, {**row, "change": "escalated", "escalation": escalation}, now)
 
 

@@ -156,6 +156,29 @@ class Hj212Settings:
 
 
 @dataclass(frozen=True, slots=True)
+class NotifySettings:
+    smpp_url: str = setting("", "the SMSC: smpp://system_id:password@host:2775 (empty: SMS is not sent over SMPP)")
+    sms_webhook_url: str = setting("", "an SMS aggregator's HTTP endpoint, used instead of SMPP (docs/notifications.md shows the request)")
+    sms_webhook_token: str = setting("", "bearer token sent to the SMS webhook")
+    sms_sender: str = setting("Watchpost", "the SMS sender id (alphanumeric) or number")
+    sip_agent: str = setting("", "the SIP user agent placing calls: the path of baresip (empty: no voice calls)")
+    sip_domain: str = setting("", "the SIP trunk's domain: a call to +8613… dials sip:+8613…@domain")
+    sip_account: str = setting("", "the trunk account in baresip's syntax, e.g. <sip:user@trunk>;auth_pass=…;outbound=\"sip:trunk\" "
+                               "(empty: calls go straight to the domain, unregistered)")
+    sip_phonebook: str = setting("", "a JSON file mapping numbers to SIP URIs, taken before the domain (the demo's simulated phones)")
+    family_url: str = setting("http://127.0.0.1:8000/family", "the family page's address, linked in every SMS")
+    batch: int = setting(50, "notifications claimed per pass", "notifications", 1)
+    max_calls: int = setting(8, "voice calls in progress at once (the trunk's channels)", "calls", 1)
+    lease_s: float = setting(
+        150.0, "a claimed notification belongs to this notifier this long; after a crash it is retried once the lease passes, "
+        "never sooner, so a call is not placed twice in a burst (longer than the longest call)", "s", 5)
+    ring_timeout_s: float = setting(30.0, "an unanswered call is given up after this (no answer)", "s", 1)
+    max_attempts: int = setting(3, "attempts per notification (busy, no answer, a dead trunk or SMSC), while its step lasts", "attempts", 1)
+    retry_base_s: float = setting(10.0, "wait before the second attempt; it doubles with each further one", "s", 0.1)
+    poll_interval_s: float = setting(0.5, "how often due notifications are looked for (a new alarm wakes the notifier at once)", "s", 0.05)
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str = setting("postgresql://watchpost@127.0.0.1:5433/watchpost", "PostgreSQL with TimescaleDB >= 2.19")
     mqtt_url: str = setting("mqtt://127.0.0.1:1884", "the broker: mqtt://user:password@host:port (mqtts:// for TLS)")
@@ -170,6 +193,7 @@ class Settings:
     dispatch: DispatchSettings = section(DispatchSettings, "dispatchers")
     api: ApiSettings = section(ApiSettings, "API processes")
     hj212: Hj212Settings = section(Hj212Settings, "the HJ 212 station gateway's listener")
+    notify: NotifySettings = section(NotifySettings, "the notifier: SMS and voice calls to family contacts")
 
     def mqtt_for(self, process: IngestSettings | AlertSettings | DispatchSettings | ApiSettings | None = None) -> MqttEndpoint:
         endpoint = MqttEndpoint.parse((process.mqtt_url if process else "") or self.mqtt_url)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Local services for Watchpost: TimescaleDB and the project's Mosquitto.
+# Local services for Watchpost: TimescaleDB and the project's Mosquitto (the demo's test
+# SMSC and simulated family phone run under `watchpost run --simulate`).
 #
 #   scripts/services.sh up     install what is missing, start both, migrate, load the
 #                              simulated Jiashan registry and road network, write
@@ -25,6 +26,11 @@ ensure_packages() {
     command -v mosquitto >/dev/null || [[ -x /usr/sbin/mosquitto ]] || missing+=(mosquitto)
     command -v debootstrap >/dev/null || missing+=(debootstrap)
     command -v psql >/dev/null || missing+=(postgresql-client)
+    # Telephony: the SIP user agent that places calls (and plays the demo's family phone) and
+    # the offline voice of the prompts.
+    command -v baresip >/dev/null || missing+=(baresip-core)
+    command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+    command -v sox >/dev/null || missing+=(sox)
     if ((${#missing[@]})); then
         log "installing ${missing[*]}"
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
@@ -86,6 +92,9 @@ WATCHPOST_MQTT_URL=$WATCHPOST_MQTT_URL
 WATCHPOST_DISPATCH__MQTT_URL=${WATCHPOST_DISPATCH__MQTT_URL:-$WATCHPOST_MQTT_URL}
 WATCHPOST_API__MQTT_URL=${WATCHPOST_API__MQTT_URL:-$WATCHPOST_MQTT_URL}
 WATCHPOST_ALERTS__MQTT_URL=${WATCHPOST_ALERTS__MQTT_URL:-$WATCHPOST_MQTT_URL}
+WATCHPOST_NOTIFY__SMPP_URL=${WATCHPOST_NOTIFY__SMPP_URL:-smpp://watchpost:demo@127.0.0.1:2775}
+WATCHPOST_NOTIFY__SIP_AGENT=${WATCHPOST_NOTIFY__SIP_AGENT:-$(command -v baresip)}
+WATCHPOST_NOTIFY__SIP_PHONEBOOK=${WATCHPOST_NOTIFY__SIP_PHONEBOOK:-$WATCHPOST_HOME/phonebook.json}
 ENV
     demo_logins
     log "services are up; their URLs are in .env.local"

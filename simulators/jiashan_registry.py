@@ -395,7 +395,10 @@ def _persons(
                     "username": f"fam-{k:04d}-{position}",
                     "display_name": surname_zh + _YOUNG_NAMES[int(rng.integers(len(_YOUNG_NAMES)))][1],
                     "role": "family",
-                    "persons": [{"person_id": pid, "position": position, "ack_timeout_s": 120}],
+                    # A made-up mainland mobile number per contact (the demo's simulated phones answer them all).
+                    "phone": f"+86139{k:04d}{position:04d}",
+                    "persons": [{"person_id": pid, "position": position, "ack_timeout_s": 120,
+                                 "channels": ["app", "sms", "voice"], "voice_after_s": 60}],
                 }
             )
     return persons, family

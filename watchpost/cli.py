@@ -219,6 +219,18 @@ def alerts(
     run_alert_consumer(_settings(config), instance=instance, metrics_port=metrics_port)
 
 
+@app.command("notify")
+def notify(
+    config: ConfigOption = None,
+    metrics_port: Annotated[int | None, typer.Option(help="overrides metrics_port")] = None,
+) -> None:
+    """Run the notifier: SMS and voice calls to family contacts as escalation steps ask,
+    until SIGTERM or Ctrl-C. Several may run at once."""
+    from watchpost.notify_service import run_notifier
+
+    run_notifier(_settings(config), metrics_port=metrics_port)
+
+
 @roads_app.command("load")
 def roads_load(
     config: ConfigOption = None,
@@ -601,9 +613,15 @@ def run(
         },
         "dispatch": [sys.executable, "-m", "watchpost.cli", "dispatch", *extra],
         "api": [sys.executable, "-m", "watchpost.cli", "serve", *extra],
+        "notify": [sys.executable, "-m", "watchpost.cli", "notify", *extra, "--metrics-port", "0"],
     }
     if simulate_scenario:
         commands["simulator"] = [sys.executable, "-m", "watchpost.cli", "simulate", *extra, "--scenario", simulate_scenario, "--quiet"]
+        # The families' side of the demo: an SMSC that takes the SMS and a phone that answers
+        # every call and presses 1 (the notifier's settings point at them: scripts/services.sh).
+        home = watchpost_home()
+        commands["smsc"] = [sys.executable, "-m", "simulators.smsc", "--port", "2775", "--log", str(home / "sms.log")]
+        commands["phones"] = [sys.executable, "-m", "simulators.phone", "--phonebook", str(home / "phonebook.json"), "*"]
     supervisor = Supervisor(commands, quick_restart={"alerts-1", "alerts-2"})
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: supervisor.stop())

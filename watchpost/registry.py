@@ -27,6 +27,10 @@ class RegistryError(ValueError):
 # Sections whose id is a device's (or partner's) broker account, and so a topic level.
 _BROKER_ACCOUNTS = ("stations", "persons", "units", "partners")
 _ACCOUNT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# A family contact's phone, E.164 ("+8613800000001"); what SMS and calls are sent to.
+_PHONE = re.compile(r"\+[1-9][0-9]{4,14}")
+_CHANNELS = ("app", "sms", "voice")
+_LINK_FIELDS = {"person_id", "position", "ack_timeout_s", "channels", "voice_after_s"}
 
 _SECTIONS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], dict[str, Any]]] = {
     "partners": ("partners", ("partner_id",), ("partner_id", "name"), {"adcode": None}),
@@ -46,7 +50,7 @@ _SECTIONS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], dict[str, Any]
         "persons",
         ("person_id",),
         ("person_id", "name", "lat", "lon"),
-        {"address": None, "town": None, "village": None, "report_interval_s": 60, "thresholds": {}},
+        {"name_pinyin": None, "address": None, "town": None, "village": None, "report_interval_s": 60, "thresholds": {}},
     ),
     "units": (
         "units",
@@ -54,7 +58,7 @@ _SECTIONS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], dict[str, Any]
         ("unit_id", "kind", "name"),
         {"base_facility_id": None, "town": None, "report_interval_s": 5},
     ),
-    "users": ("users", ("username",), ("username", "display_name", "role"), {}),
+    "users": ("users", ("username",), ("username", "display_name", "role"), {"phone": None}),
 }
 # Loaded in this order so that references resolve.
 _ORDER = ("partners", "facilities", "stations", "persons", "units", "users")
@@ -91,7 +95,7 @@ def validate(doc: Mapping[str, Any]) -> list[str]:
                 problems.append(f"{where}: must be a mapping")
                 continue
             # A person's pinyin name is for the English view; it is not stored yet.
-            extra = {"home_sensors", "name_pinyin"} if section == "persons" else {"persons"} if section == "users" else set()
+            extra = {"home_sensors"} if section == "persons" else {"persons"} if section == "users" else set()
             for f in required:
                 if item.get(f) is None:
                     problems.append(f"{where}.{f}: required")
@@ -113,6 +117,38 @@ def validate(doc: Mapping[str, Any]) -> list[str]:
             seen.add(ident)
             if section == "persons":
                 problems += _person_rule_problems(where, item)
+            if section == "users":
+                problems.extend(_contact_problems(item, where))
+    return problems
+
+
+def _contact_problems(user: Mapping[str, Any], where: str) -> list[str]:
+    """A family member's phone and, per person they look after, the channels and timeouts
+    of their escalation step."""
+    problems = []
+    phone = user.get("phone")
+    if phone is not None and not (isinstance(phone, str) and _PHONE.fullmatch(phone)):
+        problems.append(f"{where}.phone: must be an E.164 number like +8613800000001")
+    links = user.get("persons", [])
+    if not isinstance(links, list):
+        return [*problems, f"{where}.persons: must be a list"]
+    for n, link in enumerate(links):
+        at = f"{where}.persons[{n}]"
+        if not isinstance(link, dict):
+            problems.append(f"{at}: must be a mapping")
+            continue
+        problems.extend(f"{at}.{f}: unknown field" for f in link if f not in _LINK_FIELDS)
+        channels = link.get("channels", ["app"])
+        if not (isinstance(channels, list) and channels and all(c in _CHANNELS for c in channels) and len(set(channels)) == len(channels)):
+            problems.append(f"{at}.channels: must be a non-empty list of distinct {', '.join(_CHANNELS)}")
+        elif {"sms", "voice"} & set(channels) and phone is None:
+            problems.append(f"{at}.channels: sms and voice need the user's phone")
+        timeout = link.get("ack_timeout_s", 120)
+        voice_after = link.get("voice_after_s", 60)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            problems.append(f"{at}.ack_timeout_s: must be a positive number of seconds")
+        elif isinstance(voice_after, bool) or not isinstance(voice_after, (int, float)) or not 0 <= voice_after < timeout:
+            problems.append(f"{at}.voice_after_s: must be seconds from 0 up to (not including) ack_timeout_s ({timeout})")
     return problems
 
 
@@ -168,15 +204,17 @@ def load(conn: psycopg.Connection, doc: Mapping[str, Any]) -> dict[str, int]:
             )
         counts["home_sensors"] = len(sensors)
         links = [
-            (u["username"], link["person_id"], link.get("position", n + 1), link.get("ack_timeout_s", 120))
+            (u["username"], link["person_id"], link.get("position", n + 1), link.get("ack_timeout_s", 120),
+             link.get("channels", ["app"]), link.get("voice_after_s", 60))
             for u in doc.get("users", [])
             for n, link in enumerate(u.get("persons", []))
         ]
         if links:
             cur.executemany(
-                "INSERT INTO family_links (username, person_id, position, ack_timeout_s) VALUES (%s, %s, %s, %s) "
+                "INSERT INTO family_links (username, person_id, position, ack_timeout_s, channels, voice_after_s) "
+                "VALUES (%s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (username, person_id) DO UPDATE SET position = excluded.position, "
-                "ack_timeout_s = excluded.ack_timeout_s",
+                "ack_timeout_s = excluded.ack_timeout_s, channels = excluded.channels, voice_after_s = excluded.voice_after_s",
                 links,
             )
         counts["family_links"] = len(links)

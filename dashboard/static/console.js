@@ -40,6 +40,7 @@
     stations: new Map(), // station_id -> row
     persons: new Map(), // person_id -> row
     clearedAlarms: new Set(),
+    notifications: new Map(), // notification_id -> its latest state (kept bounded)
     closedIncidents: new Set(),
     lastEventId: null,
     banner: [], // alarm ids shown in the critical banner, newest first
@@ -362,6 +363,32 @@
     if (next.person_id && !S.persons.has(next.person_id)) schedule("persons", loadPersons, 500);
   }
 
+  // Family notifications: one row per SMS or call (its latest state), newest first, kept
+  // bounded; who was reached, by which channel, when, and what came of it.
+  const NOTIFY_KEEP = 50;
+  function applyNotification(alarm, ts) {
+    const n = alarm.notification;
+    const id = String(n.notification_id);
+    const cur = S.notifications.get(id) || { first: ts };
+    S.notifications.set(id, Object.assign(cur, n, { alarm_id: alarm.alarm_id, person_id: alarm.person_id,
+      alarm_type: alarm.alarm_type, ts }));
+    if (S.notifications.size > NOTIFY_KEEP) S.notifications.delete(S.notifications.keys().next().value);
+  }
+
+  function notificationRow(n) {
+    const when = new Date(n.at || n.ts);
+    const callback = (n.keypad || []).includes("9") ? ` · ${t("notify.callback")}` : "";
+    const retry = n.attempt > 1 ? ` (#${n.attempt})` : "";
+    const error = n.error ? ` · ${n.error}` : "";
+    return {
+      cls: `notify-row notify-${n.state}`,
+      html: `<div class="notify-head">${esc(when.toLocaleTimeString())} · ${esc(personName(n.person_id))} → ` +
+        `${esc(n.username)}${n.phone ? " " + esc(n.phone) : ""}</div>` +
+        `<div class="notify-body" data-channel="${esc(n.channel)}" data-state="${esc(n.state)}">` +
+        `${esc(t("notify.channel." + n.channel))}: ${esc(t("notify.state." + n.state))}${esc(retry + callback + error)}</div>`,
+    };
+  }
+
   function applyIncident(row) {
     const id = row.incident_id;
     if (!id || S.closedIncidents.has(id)) return;
@@ -581,6 +608,7 @@
       case "alarm.updated":
       case "alarm.cleared":
         if (msg.type === "alarm.cleared") d.state = "cleared";
+        if (d.change === "notification" && d.notification) applyNotification(d, msg.ts);
         applyAlarm(d, true);
         if (d.source_kind === "station") schedule("stations", loadStations, 1000);
         break;
@@ -795,6 +823,10 @@
       li.dataset.type = a.alarm_type;
       if (!(a.alarm_id in probe.shownAt)) probe.shownAt[a.alarm_id] = Date.now();
     });
+    const notes = [...S.notifications.values()].reverse();
+    renderList($("notify-list"), notes, (n) => String(n.notification_id), notificationRow, null);
+    $("notify-count").textContent = String(notes.length);
+    $("notify-empty").hidden = notes.length > 0;
     const unacked = alarms.filter((a) => a.state === "active").length;
     $("alarm-count").textContent = alarms.length ? t("alarms.counts", { a: unacked, n: alarms.length }) : "0";
     $("alarm-count").classList.toggle("hot", unacked > 0);

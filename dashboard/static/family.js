@@ -22,6 +22,7 @@
     vitals: new Map(), // person_id -> {field: {value, ts}}: the newest known value of each
     announced: null, // the alarm the "new alert" notice is about
     alarms: new Map(), // alarm_id -> row (open ones of the linked persons)
+    notified: new Map(), // alarm_id -> Map(notification_id -> the latest state of an SMS or call)
     cleared: new Set(),
     lastEventId: null,
     loggedOut: true,
@@ -300,6 +301,12 @@
     const d = msg.data || {};
     if (msg.type && msg.type.startsWith("alarm.")) {
       if (msg.type === "alarm.cleared") d.state = "cleared";
+      if (d.change === "notification" && d.notification) {
+        // Who of the family was texted or called for this alarm, and what came of it.
+        const calls = S.notified.get(String(d.alarm_id)) || new Map();
+        calls.set(String(d.notification.notification_id), d.notification);
+        S.notified.set(String(d.alarm_id), calls);
+      }
       const fresh = applyAlarm(d);
       if (d.alarm_id !== undefined && String(d.alarm_id) === S.announced && d.state !== "active") S.announced = null;
       if (fresh && msg.type === "alarm.raised" && Date.now() - ms(d.first_seen) < 5 * 60000) {
@@ -342,7 +349,15 @@
       + `<div class="alert-head"><span class="alert-title">${esc(alarmTitle(a))}</span>`
       + `<span class="alert-time">${esc(I18N.clock(a.first_seen))} · <time class="age" data-ts="${esc(a.first_seen)}">${esc(I18N.ago(a.first_seen))}</time></span></div>`
       + (active ? `<button type="button" class="primary big onway" data-ack="${esc(a.alarm_id)}">${esc(t("family.on_my_way"))}</button>` : acked)
+      + notifiedList(a)
       + "</li>";
+  }
+
+  function notifiedList(a) {
+    const calls = [...(S.notified.get(String(a.alarm_id)) || new Map()).values()].filter((n) => n.channel !== "app");
+    if (!calls.length) return "";
+    return `<ul class="notified">${calls.map((n) => `<li data-channel="${esc(n.channel)}" data-state="${esc(n.state)}">`
+      + `${esc(I18N.clock(n.at))} · ${esc(n.username)} · ${esc(t("notify.channel." + n.channel))}: ${esc(t("notify.state." + n.state))}</li>`).join("")}</ul>`;
   }
 
   function sensorText(s) {

@@ -5,6 +5,10 @@ the last one lets it pass, the control room takes over. A severe alarm (an emerg
 critical one) goes to the whole family and the control room at once. An acknowledgement
 stops the escalation wherever it stands.
 
+Each step also says how its people are reached (`notifications`): a contact's app and SMS
+at once and a voice call `voice_after_s` later, within the step; a severe alarm, every
+contact on every channel at once. The notifier (`watchpost notify`) sends them.
+
 This module is the one place that decides steps: the alarm store persists what it
 returns, and the escalation ticker asks it what comes after a step whose timeout passed.
 Pure: the chain and `now` come in, a step goes out.
@@ -13,20 +17,61 @@ Pure: the chain and `now` come in, a step goes out.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 
-__all__ = ["CONTROL_ROOM", "Contact", "EscalationStep", "family", "first_step", "is_due", "next_step"]
+__all__ = [
+    "CONTROL_ROOM",
+    "DEFAULT_VOICE_AFTER_S",
+    "Channel",
+    "Contact",
+    "EscalationStep",
+    "Notification",
+    "contact_notifications",
+    "family",
+    "first_step",
+    "is_due",
+    "next_step",
+]
 
 CONTROL_ROOM = "control_room"
+
+# How long the app and the SMS have to be acknowledged before the contact's phone rings,
+# when the registry does not say: long enough to read a message, short enough that a
+# sleeping family member is woken well inside a two-minute step.
+DEFAULT_VOICE_AFTER_S = 60.0
+
+
+class Channel(StrEnum):
+    """How a family contact is reached: the family page, an SMS, a voice call."""
+
+    APP = "app"
+    SMS = "sms"
+    VOICE = "voice"
 
 
 @dataclass(frozen=True, slots=True)
 class Contact:
-    """One family member in a person's chain, in calling order."""
+    """One family member in a person's chain, in calling order, with the channels that
+    reach them. `voice_after_s` is how long the app and SMS have before the phone rings;
+    quiet hours never apply: every alarm that escalates is one somebody must answer."""
 
     username: str
     ack_timeout_s: float
+    channels: tuple[Channel, ...] = (Channel.APP,)
+    voice_after_s: float = DEFAULT_VOICE_AFTER_S
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One message to send at a step: to whom, by which channel, from when, and until when
+    it is still worth sending (the step's deadline; None: as long as the alarm is open)."""
+
+    username: str
+    channel: Channel
+    due_at: datetime
+    expires_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +83,7 @@ class EscalationStep:
     step: int
     notify: tuple[str, ...]
     next_at: datetime | None
+    notifications: tuple[Notification, ...] = field(default=())
 
     @property
     def notified(self) -> str:
@@ -58,7 +104,9 @@ def first_step(chain: Sequence[Contact], *, severe: bool, now: datetime) -> Esca
     """The step an alarm starts at. Without a family chain the control room is the only
     one to tell."""
     if severe or not chain:
-        return _control_room(chain, notify=(*(family(c.username) for c in chain), CONTROL_ROOM))
+        # Everybody at once, on every channel they have: nobody waits for anybody.
+        everyone = tuple(Notification(c.username, ch, now, None) for c in chain for ch in c.channels)
+        return _control_room(chain, notify=(*(family(c.username) for c in chain), CONTROL_ROOM), notifications=everyone)
     return _family_step(chain, 0, now)
 
 
@@ -77,10 +125,23 @@ def is_due(next_at: datetime | None, now: datetime) -> bool:
     return next_at is not None and next_at <= now
 
 
+def contact_notifications(contact: Contact, now: datetime, deadline: datetime) -> tuple[Notification, ...]:
+    """A contact's step: the app and the SMS at once, the phone call once `voice_after_s`
+    passed unacknowledged (at once when voice is the contact's only channel)."""
+    quiet = {Channel.APP, Channel.SMS} & set(contact.channels)
+    voice_at = now + timedelta(seconds=contact.voice_after_s) if quiet else now
+    return tuple(
+        Notification(contact.username, ch, voice_at if ch is Channel.VOICE else now, deadline) for ch in contact.channels
+    )
+
+
 def _family_step(chain: Sequence[Contact], step: int, now: datetime) -> EscalationStep:
     contact = chain[step]
-    return EscalationStep(step, (family(contact.username),), now + timedelta(seconds=contact.ack_timeout_s))
+    deadline = now + timedelta(seconds=contact.ack_timeout_s)
+    return EscalationStep(step, (family(contact.username),), deadline, contact_notifications(contact, now, deadline))
 
 
-def _control_room(chain: Sequence[Contact], *, notify: tuple[str, ...]) -> EscalationStep:
-    return EscalationStep(len(chain), notify, None)
+def _control_room(
+    chain: Sequence[Contact], *, notify: tuple[str, ...], notifications: tuple[Notification, ...] = ()
+) -> EscalationStep:
+    return EscalationStep(len(chain), notify, None, notifications)

@@ -74,6 +74,17 @@ class Notice:
     notify: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Queued:
+    """A message a step queued for the notifier: which alarm, to whom, how, from when."""
+
+    alarm_type: AlarmType
+    username: str
+    channel: str
+    due_at: datetime
+    expires_at: datetime | None
+
+
 @dataclass
 class FakeIngestAlarms:
     """Alarms and their escalations, as `ingest.alarm_store` keeps them: one open alarm per
@@ -83,6 +94,7 @@ class FakeIngestAlarms:
     alarms: dict[int, FakeIngestAlarm] = field(default_factory=dict)
     escalations: dict[int, FakeIngestEscalation] = field(default_factory=dict)
     notices: list[Notice] = field(default_factory=list)
+    queued: list[Queued] = field(default_factory=list)
 
     # --- the alarm recorder -----------------------------------------------------------
 
@@ -165,6 +177,7 @@ class FakeIngestAlarms:
         if step.reaches_control_room:
             alarm.control_room = True
         self.notices.append(Notice(now, alarm.alarm_type, step.notify))
+        self.queued.extend(Queued(alarm.alarm_type, n.username, n.channel.value, n.due_at, n.expires_at) for n in step.notifications)
 
 
 class FakeIngestService:

@@ -10,7 +10,7 @@ from pathlib import Path
 from tests.fix_wheel import watchpost_wheel  # noqa: F401  (the fixture)
 
 # docs/operations.md, "Packaging", says why these names stay top-level.
-TOP_LEVEL = {"watchpost", "kernel", "ingest", "dispatch", "dashboard", "simulators"}
+TOP_LEVEL = {"watchpost", "kernel", "ingest", "dispatch", "notify", "dashboard", "simulators"}
 
 
 def test_the_wheel_installs_only_the_known_top_level_packages(watchpost_wheel: Path) -> None:  # noqa: F811

@@ -1,0 +1,173 @@
+"""Families off the page, end to end with real telephony: an SMSC speaking SMPP and family
+phones that are SIP user agents (baresip). A fall's escalation texts the first contact,
+calls them, and keypad 1 acknowledges it; an unanswered call hands over to the next
+contact; a notifier that dies mid-call neither loses the call nor places it twice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from dispatch.receipts import ReceiptState, for_alarm
+from ingest.alarm_store import apply_transitions, run_due_escalations
+from ingest.rules import Action, AlarmTransition, AlarmType, Severity, SourceKind
+from kernel.clock import FakeClock
+from notify import store
+from notify.outcomes import RetryPolicy
+from tests.fix_notify import needs_baresip, notifier_for, now_utc
+from tests.fix_wait import wait_for
+
+DAUGHTER, SON = "+8613800000001", "+8613900000002"
+
+
+def family(url: str, *, second: bool = False, voice_after_s: int = 30) -> None:
+    """fam1 (P-0001's first contact) on app, SMS and voice; optionally a second contact."""
+    with psycopg.connect(url) as conn:
+        conn.execute("UPDATE users SET phone = %s WHERE username = 'fam1'", (DAUGHTER,))
+        conn.execute("UPDATE family_links SET channels = '{app,sms,voice}', voice_after_s = %s, ack_timeout_s = 120 "
+                     "WHERE username = 'fam1'", (voice_after_s,))
+        if second:
+            conn.execute("INSERT INTO users (username, display_name, role, phone) VALUES ('fam2', 'Wang Lei', 'family', %s)", (SON,))
+            conn.execute("INSERT INTO family_links (username, person_id, position, ack_timeout_s, channels, voice_after_s) "
+                         "VALUES ('fam2', 'P-0001', 2, 300, '{sms,voice}', 30)")
+
+
+def fall(url: str, clock: FakeClock) -> int:
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        apply_transitions(cur, [AlarmTransition(Action.RAISE, SourceKind.PERSON, "P-0001", AlarmType.FALL, Severity.MAJOR,
+                                                clock.now(), detail={"event_id": "ev-1"})], clock.now())
+        return int(cur.execute("SELECT alarm_id FROM alarms WHERE alarm_type = 'fall'").fetchone()[0])
+
+
+def tick_escalations(url: str, clock: FakeClock) -> None:
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        run_due_escalations(cur, clock.now())
+
+
+def rows(url: str, sql: str, *params: object) -> list[dict[str, Any]]:
+    with psycopg.connect(url, row_factory=dict_row) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def notifications(url: str) -> list[tuple[str, str, str, int]]:
+    return [(r["username"], r["channel"], r["state"], r["attempt"])
+            for r in rows(url, "SELECT * FROM notifications ORDER BY notification_id")]
+
+
+def test_an_sms_reaches_the_smsc_in_chinese_with_the_family_link_and_its_delivery_is_recorded(database_url: str, smsc) -> None:
+    state, port = smsc
+    family(database_url)
+    clock = FakeClock(now_utc())
+    alarm_id = fall(database_url, clock)
+    with notifier_for(database_url, clock, smsc_port=port, phonebook=None) as notifier:
+        notifier.run_pass()
+        (sms,) = state.wait_for(1)
+        assert sms.destination == DAUGHTER.lstrip("+")
+        assert "发生跌倒" in sms.text and f"http://watchpost.test/family?alarm={alarm_id}" in sms.text
+        wait_for(lambda: (notifier.run_pass(), notifications(database_url))[1][1][2] == "delivered", 10, what="the delivery report")
+    assert notifications(database_url)[:2] == [("fam1", "app", "delivered", 0), ("fam1", "sms", "delivered", 1)]
+    shown = [r["detail"]["state"] for r in rows(database_url, "SELECT detail FROM alarm_audit WHERE action = 'notification' ORDER BY at, ctid")]
+    assert shown == ["sending", "accepted", "delivered"]
+
+
+@needs_baresip
+def test_a_fall_calls_the_first_contact_and_keypad_one_stops_the_escalation(database_url: str, smsc, family_phones) -> None:
+    _, port = smsc
+    family(database_url, second=True)
+    phone = family_phones("answer", key="1")
+    clock = FakeClock(now_utc())
+    alarm_id = fall(database_url, clock)
+    with notifier_for(database_url, clock, smsc_port=port, phonebook={DAUGHTER: phone.uri}) as notifier:
+        notifier.run_pass()
+        assert phone.calls == []  # the app and the SMS have their 30 s first
+        clock.advance(30)
+        notifier.run_pass()
+        assert len(phone.wait_for_calls(1)) == 1
+        notifier.wait_for_calls(20)
+    (alarm,) = rows(database_url, "SELECT state, acked_by FROM alarms WHERE alarm_id = %s", alarm_id)
+    assert alarm == {"state": "acked", "acked_by": "family:fam1"}
+    assert ("fam1", "voice", "acked", 1) in notifications(database_url)
+    assert rows(database_url, "SELECT next_at FROM escalations")[0]["next_at"] is None
+    clock.advance(600)
+    tick_escalations(database_url, clock)
+    assert [u for u, *_ in notifications(database_url)].count("fam2") == 0  # nobody else is bothered
+    states = [r["data"]["notification"]["state"] for r in rows(
+        database_url, "SELECT data FROM events WHERE data->>'change' = 'notification' AND data->'notification'->>'channel' = 'voice' ORDER BY event_id")]
+    assert states == ["sending", "ringing", "answered", "acked"]
+    with psycopg.connect(database_url) as conn:
+        (receipt,) = for_alarm(conn, alarm_id, ReceiptState.FAMILY_NOTIFIED, clock.now())
+    assert receipt.event_id == "ev-1"
+
+
+@needs_baresip
+def test_an_unanswered_call_hands_over_to_the_next_contact(database_url: str, family_phones) -> None:
+    family(database_url, second=True)
+    daughter, son = family_phones("ignore"), family_phones("answer", key="1")
+    clock = FakeClock(now_utc())
+    alarm_id = fall(database_url, clock)
+    policy = RetryPolicy(max_attempts=1, base_s=5)
+    with notifier_for(database_url, clock, smsc_port=None, phonebook={DAUGHTER: daughter.uri, SON: son.uri},
+                      ring_timeout_s=2, policy=policy) as notifier:
+        clock.advance(30)
+        notifier.run_pass()
+        notifier.wait_for_calls(20)
+        assert ("fam1", "voice", "no_answer", 1) in notifications(database_url)
+        tick_escalations(database_url, clock)  # the dead end moved the step's deadline to now
+        clock.advance(30)
+        notifier.run_pass()
+        notifier.wait_for_calls(20)
+    assert len(daughter.calls) == 1 and len(son.calls) == 1
+    assert rows(database_url, "SELECT acked_by FROM alarms WHERE alarm_id = %s", alarm_id)[0]["acked_by"] == "family:fam2"
+
+
+@needs_baresip
+def test_a_notifier_that_dies_mid_call_calls_again_once_its_lease_passed_never_sooner(database_url: str, family_phones) -> None:
+    family(database_url)
+    phone = family_phones("answer", key="1")
+    clock = FakeClock(now_utc())
+    fall(database_url, clock)
+    clock.advance(30)
+    with psycopg.connect(database_url) as conn:  # a notifier claims the call and dies before placing it
+        (claimed,) = store.claim(conn, clock.now(), channels=[store.Channel.VOICE], limit=10, lease_s=150, max_attempts=3)
+    with notifier_for(database_url, clock, smsc_port=None, phonebook={DAUGHTER: phone.uri}, lease_s=150) as notifier:
+        notifier.run_pass()
+        clock.advance(60)
+        notifier.run_pass()
+        assert phone.calls == []  # still under the dead notifier's lease: no call in a burst
+        clock.advance(91)
+        notifier.run_pass()
+        notifier.wait_for_calls(20)
+    assert len(phone.calls) == 1
+    assert ("fam1", "voice", "acked", 2) in notifications(database_url)
+
+
+def test_a_dead_smsc_is_retried_then_the_call_is_brought_forward(database_url: str, smsc) -> None:
+    state, port = smsc
+    state.refuse = True
+    family(database_url, voice_after_s=90)
+    clock = FakeClock(now_utc())
+    fall(database_url, clock)
+    with notifier_for(database_url, clock, smsc_port=port, phonebook=None, policy=RetryPolicy(max_attempts=2, base_s=5)) as notifier:
+        notifier.run_pass()
+        assert notifications(database_url)[1] == ("fam1", "sms", "queued", 1)
+        assert notifier.health.sms.startswith("failing")
+        clock.advance(5)
+        notifier.run_pass()
+    assert notifications(database_url)[1] == ("fam1", "sms", "failed", 2)
+    (voice,) = rows(database_url, "SELECT due_at FROM notifications WHERE channel = 'voice'")
+    assert voice["due_at"] == clock.now()
+
+
+def test_the_control_room_reads_a_familys_numbers_only_with_an_access_log_entry(database_url: str, start_api) -> None:
+    family(database_url)
+    api = start_api(database_url)
+    with api.client("op1") as op:
+        (contact,) = op.get("/api/persons/P-0001/contacts").json()
+    assert contact["phone"] == DAUGHTER and contact["channels"] == ["app", "sms", "voice"]
+    assert rows(database_url, "SELECT username, person_id, what FROM access_log") == [
+        {"username": "op1", "person_id": "P-0001", "what": "family contacts"}]
+    with api.client("fam1") as fam:
+        assert fam.get("/api/persons/P-0001/contacts").status_code == 403
