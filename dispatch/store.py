@@ -37,7 +37,8 @@ from dispatch.assignment import (
     redispatch_due,
     transition,
 )
-from dispatch.eta import eta_from, eta_to
+from dispatch.eta import eta_from
+from dispatch.geometry import haversine_m
 from dispatch.incident_policy import LoopEvent, next_loop_stage
 from dispatch.lifecycle import (
     FREE_UNIT,
@@ -51,11 +52,15 @@ from dispatch.lifecycle import (
 )
 from dispatch.progress import step_for
 from dispatch.roads import ROAD_CLASSES, RoadGraph
+from dispatch.snapping import EdgeSnap, SceneField, scene_field, snap_cached, snap_to_edge
 from kernel.events import EventType, announce, emit
 
 log = logging.getLogger(__name__)
 
 A = AssignmentState
+# An `available` unit whose last fix is within this distance of its base is parked there: it
+# is placed at the base whatever the fix's age (a terminal with the ignition off is quiet).
+AT_BASE_M = 150.0
 _UNIT_KIND_FOR = {"medical": "ambulance", "fire": "ambulance", "water": "river_patrol"}
 
 # Each transaction reads through one cursor whose rows are dicts by column name.
@@ -108,7 +113,7 @@ class Facilities:
 
 def save_road_graph(conn: psycopg.Connection, graph: RoadGraph) -> None:
     with conn.transaction(), conn.cursor() as cur:
-        cur.execute("TRUNCATE road_nodes, road_edges")
+        cur.execute("TRUNCATE road_nodes, road_edges, road_water")
         with cur.copy("COPY road_nodes (node, lat, lon) FROM STDIN") as copy:
             for i in range(graph.n_nodes):
                 copy.write_row((i, float(graph.lat[i]), float(graph.lon[i])))
@@ -118,11 +123,15 @@ def save_road_graph(conn: psycopg.Connection, graph: RoadGraph) -> None:
                     int(graph.edge_from[k]), int(graph.edge_to[k]), float(graph.length_m[k]),
                     ROAD_CLASSES[int(graph.road_class[k])], float(graph.speed_kmh[k]),
                 ))
+        with cur.copy("COPY road_water (segment, lat1, lon1, lat2, lon2) FROM STDIN") as copy:
+            for k, (lat1, lon1, lat2, lon2) in enumerate(graph.water.tolist()):
+                copy.write_row((k, lat1, lon1, lat2, lon2))
 
 
 def load_road_graph(conn: psycopg.Connection) -> RoadGraph:
     nodes = conn.execute("SELECT lat, lon FROM road_nodes ORDER BY node").fetchall()
     edges = conn.execute("SELECT edge_from, edge_to, length_m, road_class, speed_kmh FROM road_edges").fetchall()
+    water = conn.execute("SELECT lat1, lon1, lat2, lon2 FROM road_water ORDER BY segment").fetchall()
     conn.commit()
     if not nodes:
         raise LookupError("no road network in the database: run `watchpost roads load`")
@@ -130,7 +139,7 @@ def load_road_graph(conn: psycopg.Connection) -> RoadGraph:
     f, t, length, cls, speed = zip(*edges)
     return RoadGraph.from_edges(
         lat, lon, np.array(f, dtype=np.int64), np.array(t, dtype=np.int64), np.array(length, dtype=float),
-        np.array(cls), np.array(speed, dtype=float),
+        np.array(cls), np.array(speed, dtype=float), water=np.array(water, dtype=float).reshape(-1, 4),
     )
 
 
@@ -204,10 +213,10 @@ def assign(
         unit_kind = _UNIT_KIND_FOR.get(incident["kind"], "ambulance")
         if unit_kind in skip_kinds and forced_unit is None:
             return Queued(unit_kind)
-        scene = graph.snap(incident["lat"], incident["lon"]).node
-        field = eta_to(graph, scene)
-        units = _units(cur, graph, facilities)
-        etas = {u.unit_id: float(field.etas_for([u.node])[0]) for u in units if u.node is not None}
+        field = scene_field(graph, snap_to_edge(graph, incident["lat"], incident["lon"]))
+        scene = field.scene.u
+        units, snaps = _units(cur, graph, facilities)
+        etas = _etas(graph, field, snaps)
         wanted = Incident(incident_id, Priority(incident["priority"]), incident["created_at"], unit_kind)
         decision = decide(wanted, units, etas, now)
         cur.execute("SELECT unit_id FROM assignments WHERE incident_id = %s AND state = %s", (incident_id, A.REFUSED.value))
@@ -247,7 +256,7 @@ def assign(
             (target.value, loop_stage, now, incident_id),
         )
         updated = _returned(cur)
-        detail = {**decision.to_json(), "hospital": hospital_id, "first_aid_post": post_id}
+        detail = {**decision.to_json(), **field.scene.audit(), "hospital": hospital_id, "first_aid_post": post_id}
         _audit(cur, now, incident_id, unit_id, "assigned", actor, detail)
         emit(cur, EventType.INCIDENT_UPDATED, incident["person_id"], {**_incident_json(updated), "unit_id": unit_id, "decision": detail}, now)
         emit(cur, EventType.UNIT_UPDATED, None, {"unit_id": unit_id, "status": UnitStatus.DISPATCHED.value, "incident_id": incident_id}, now)
@@ -279,20 +288,33 @@ class _UnitRow:
     gps_at: datetime | None
 
 
-def _units(cur: _Cursor, graph: RoadGraph, facilities: Facilities) -> list[Unit]:
+def _units(cur: _Cursor, graph: RoadGraph, facilities: Facilities) -> tuple[list[Unit], dict[str, EdgeSnap]]:
+    """Every unit with where it is on the road: its last fix, or its base when it never
+    sent one or is `available` within AT_BASE_M of it (parked: at the base, whatever the
+    fix's age)."""
     with cur.connection.cursor(row_factory=class_row(_UnitRow)) as units_cur:
         rows = units_cur.execute(
             "SELECT u.unit_id, u.kind, COALESCE(s.status, %s) AS status, s.lat, s.lon, s.gps_at "
             "FROM units u LEFT JOIN unit_state s USING (unit_id) ORDER BY u.unit_id",
             (UnitStatus.AVAILABLE.value,),  # a unit with no state row yet is at its base
         ).fetchall()
-    units = []
+    units, snaps = [], {}
     for r in rows:
-        # A unit that never sent a fix is placed at its base.
-        at = (r.lat, r.lon) if r.lat is not None and r.lon is not None else facilities.base_location.get(r.unit_id)
-        node = graph.snap(*at).node if at is not None else None
-        units.append(Unit(r.unit_id, r.kind, UnitStatus(r.status), node, r.gps_at))
-    return units
+        base = facilities.base_location.get(r.unit_id)
+        fix = (r.lat, r.lon) if r.lat is not None and r.lon is not None else None
+        parked = base is not None and r.status == UnitStatus.AVAILABLE.value and (
+            fix is None or float(haversine_m(fix[0], fix[1], base[0], base[1])) <= AT_BASE_M
+        )
+        at = base if parked or fix is None else fix
+        snap = snap_cached(graph, float(at[0]), float(at[1])) if at is not None else None
+        if snap is not None:
+            snaps[r.unit_id] = snap
+        units.append(Unit(r.unit_id, r.kind, UnitStatus(r.status), None if snap is None else snap.u, r.gps_at, at_base=parked))
+    return units, snaps
+
+
+def _etas(graph: RoadGraph, field: SceneField, snaps: dict[str, EdgeSnap]) -> dict[str, float]:
+    return {unit_id: field.eta_of(graph, snap) for unit_id, snap in snaps.items()}
 
 
 def _book(cur: _Cursor, incident: dict[str, Any], unit_id: str, eta_s: float, decision: Decision, now: datetime, actor: str) -> bool:
@@ -503,11 +525,11 @@ def rank_candidates(conn: psycopg.Connection, incident_id: str, graph: RoadGraph
         incident = cur.fetchone()
         if incident is None or incident["lat"] is None:
             return None
-        field = eta_to(graph, graph.snap(incident["lat"], incident["lon"]).node)
-        units = _units(cur, graph, facilities)
-        etas = {u.unit_id: float(field.etas_for([u.node])[0]) for u in units if u.node is not None}
+        field = scene_field(graph, snap_to_edge(graph, incident["lat"], incident["lon"]))
+        units, snaps = _units(cur, graph, facilities)
+        etas = _etas(graph, field, snaps)
         wanted = Incident(incident_id, Priority(incident["priority"]), incident["created_at"], _UNIT_KIND_FOR.get(incident["kind"], "ambulance"))
-        return decide(wanted, units, etas, now).to_json()
+        return {**decide(wanted, units, etas, now).to_json(), **field.scene.audit()}
 
 
 def close_incident(conn: psycopg.Connection, incident_id: str, actor: str, now: datetime) -> dict | None:

@@ -12,7 +12,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from dispatch.assignment import Incident, Priority, Unit, UnitStatus, decide
-from dispatch.eta import eta_to
+from dispatch.snapping import scene_field, snap_to_edge
 from dispatch.store import create_incident
 from tests.fix_broker import TEST_ROOT, Publisher, free_port
 from tests.fix_db import count
@@ -63,12 +63,11 @@ def test_an_incident_gets_an_order_for_the_nearest_unit_by_road_with_its_eta(
     # The same decision, made here from the registry: every ambulance parked at its base.
     graph = jiashan_network.graph
     bases = {f["facility_id"]: f for f in jiashan_registry["facilities"]}
-    units = [
-        Unit(u["unit_id"], u["kind"], UnitStatus.AVAILABLE, graph.snap(bases[u["base_facility_id"]]["lat"], bases[u["base_facility_id"]]["lon"]).node)
-        for u in jiashan_registry["units"]
-    ]
-    field = eta_to(graph, graph.snap(lat, lon).node)
-    etas = {u.unit_id: float(field.etas_for([u.node])[0]) for u in units}
+    snaps = {u["unit_id"]: snap_to_edge(graph, bases[u["base_facility_id"]]["lat"], bases[u["base_facility_id"]]["lon"])
+             for u in jiashan_registry["units"]}
+    units = [Unit(u["unit_id"], u["kind"], UnitStatus.AVAILABLE, snaps[u["unit_id"]].u, at_base=True) for u in jiashan_registry["units"]]
+    field = scene_field(graph, snap_to_edge(graph, lat, lon))
+    etas = {unit_id: field.eta_of(graph, snap) for unit_id, snap in snaps.items()}
     expected = decide(Incident(incident_id, Priority.P1, datetime.now(UTC)), units, etas, datetime.now(UTC)).chosen
     assert topic == f"{TEST_ROOT}/unit/{expected.unit_id}/order"
     assert order["incident_id"] == incident_id and order["priority"] == 1
@@ -76,7 +75,10 @@ def test_an_incident_gets_an_order_for_the_nearest_unit_by_road_with_its_eta(
     assert order["hospital_id"] and order["first_aid_post_id"]
     [audit] = rows(jiashan_url, "SELECT * FROM dispatch_audit WHERE action = 'assigned'")
     assert audit["detail"]["chosen"]["unit_id"] == expected.unit_id and len(audit["detail"]["ranked"]) >= 2
-    assert audit["detail"]["rule"].startswith("no unit with a GPS fix")  # parked, never reported GPS
+    # Parked, never reported GPS: at its base, not stale, and the scene's walk from the road audited.
+    assert audit["detail"]["rule"] == "nearest available by road time"
+    assert audit["detail"]["chosen"]["at_base"] and audit["detail"]["snap"] == "edge"
+    assert audit["detail"]["snap_m"] == pytest.approx(field.scene.distance_m, abs=0.1)
 
 
 def test_status_messages_drive_the_unit_and_incident_lifecycle(start_dispatcher, collect, broker, jiashan_url: str) -> None:
