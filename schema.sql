@@ -18,12 +18,12 @@
 -- dispatch_audit       0004
 -- escalations          0002
 -- events               0002
--- facilities           0001
+-- facilities           0001, 0016
 -- family_links         0001
 -- home_events          0001
 -- home_sensors         0001
 -- incident_alarms      0002, 0009
--- incidents            0002, 0004, 0009
+-- incidents            0002, 0004, 0009, 0016
 -- login_failures       0010
 -- partners             0001
 -- person_locations     0009
@@ -34,12 +34,13 @@
 -- retention_policies   0001
 -- road_edges           0004
 -- road_nodes           0004
+-- road_water           0016
 -- rule_state           0002
 -- stations             0001, 0007
 -- unit_positions       0001
 -- unit_state           0004
 -- unit_status_reports  0001
--- units                0001
+-- units                0001, 0016
 -- users                0001, 0010
 -- water_hourly         0001
 -- water_readings       0001
@@ -643,3 +644,32 @@ CREATE TABLE IF NOT EXISTS alerts (
 );
 CREATE INDEX IF NOT EXISTS alerts_received_idx ON alerts (received_at DESC);
 CREATE INDEX IF NOT EXISTS alerts_alarm_idx ON alerts (alarm_id) WHERE alarm_id IS NOT NULL;
+
+-- ==== 0016_geography_and_fire ====
+-- Migration 0016: dispatch on real geography and the right service
+-- Applied in one transaction by `watchpost db migrate`; recorded in schema_migrations.
+
+-- The river and canal lines of the loaded road network, as segments: a scene or a unit is
+-- snapped onto the nearest road it can reach without crossing one (dispatch/snapping.py).
+CREATE TABLE IF NOT EXISTS road_water (
+    segment     integer PRIMARY KEY,
+    lat1        double precision NOT NULL,
+    lon1        double precision NOT NULL,
+    lat2        double precision NOT NULL,
+    lon2        double precision NOT NULL
+);
+
+-- Fire-and-rescue crews are units like ambulances; their stations, and the gas company a gas
+-- incident is handed to, are facilities.
+ALTER TABLE units DROP CONSTRAINT IF EXISTS units_kind_check;
+ALTER TABLE units ADD CONSTRAINT units_kind_check CHECK (kind IN ('ambulance', 'river_patrol', 'fire'));
+ALTER TABLE facilities DROP CONSTRAINT IF EXISTS facilities_kind_check;
+ALTER TABLE facilities ADD CONSTRAINT facilities_kind_check
+    CHECK (kind IN ('emergency_centre', 'ambulance_station', 'first_aid_post', 'hospital', 'patrol_base',
+                    'fire_station', 'gas_company'));
+
+-- A fire or gas incident where someone is hurt, or the person does not answer, gets an
+-- ambulance as a companion incident: its own queue place and unit, linked to the first.
+ALTER TABLE incidents ADD COLUMN IF NOT EXISTS parent_incident_id text REFERENCES incidents;
+CREATE UNIQUE INDEX IF NOT EXISTS incidents_one_companion_idx ON incidents (parent_incident_id)
+    WHERE parent_incident_id IS NOT NULL;
