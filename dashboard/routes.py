@@ -132,7 +132,7 @@ async def ack(alarm_id: int, ctx: Ctx, who: Annotated[Principal, Depends(anyone)
 class NewIncident(BaseModel):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
-    kind: Literal["medical", "fire", "water"] = "medical"
+    kind: Literal["medical", "fire", "gas", "water"] = "medical"
     priority: int | Literal["echo", "delta", "charlie", "bravo", "alpha", "omega"] = 2
     description: str = Field(default="", max_length=2000)
 
@@ -212,6 +212,20 @@ async def assign(incident_id: str, body: AssignUnit, ctx: Ctx, who: Annotated[Pr
         raise HTTPException(409, detail=f"cannot assign {body.unit_id} to {incident_id}: no such open incident, or the unit is busy or unknown")
     await ctx.run_sync(lambda _conn: ctx.publish_order(order))
     return {"incident_id": order.incident_id, "unit_id": order.unit_id, "eta_s": order.eta_s}
+
+
+class Companion(BaseModel):
+    reason: Literal["hurt", "no_answer"]
+
+
+@router.post("/incidents/{incident_id}/companion", status_code=201)
+async def companion(incident_id: str, body: Companion, ctx: Ctx, who: Annotated[Principal, Depends(control_room)]) -> dict[str, Any]:
+    """Someone is hurt, or the person does not answer, at a fire or gas incident: an
+    ambulance goes as well (a linked priority-1 medical incident the dispatcher serves)."""
+    row = await ctx.run_sync(lambda conn: dispatch_store.add_companion(conn, incident_id, body.reason, who.username, ctx.clock()))
+    if row is None:
+        raise HTTPException(409, detail=f"{incident_id}: no open fire or gas incident without an ambulance already")
+    return row
 
 
 @router.post("/incidents/{incident_id}/close")

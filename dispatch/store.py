@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from dataclasses import field as dataclass_field
 from datetime import datetime
 from typing import Any
 
@@ -39,7 +40,15 @@ from dispatch.assignment import (
 )
 from dispatch.eta import eta_from
 from dispatch.geometry import haversine_m
-from dispatch.incident_policy import LoopEvent, next_loop_stage
+from dispatch.incident_policy import (
+    HANDOFF_FACILITY,
+    MEDICAL_KINDS,
+    LoopEvent,
+    companion_for,
+    handoffs_for,
+    next_loop_stage,
+    unit_kind_for,
+)
 from dispatch.lifecycle import (
     FREE_UNIT,
     OPEN_ASSIGNMENT,
@@ -61,7 +70,6 @@ A = AssignmentState
 # An `available` unit whose last fix is within this distance of its base is parked there: it
 # is placed at the base whatever the fix's age (a terminal with the ignition off is quiet).
 AT_BASE_M = 150.0
-_UNIT_KIND_FOR = {"medical": "ambulance", "fire": "ambulance", "water": "river_patrol"}
 
 # Each transaction reads through one cursor whose rows are dicts by column name.
 _Cursor = psycopg.Cursor[DictRow]
@@ -106,6 +114,7 @@ class Facilities:
     hospitals: tuple[Facility, ...]
     first_aid_posts: tuple[Facility, ...]
     base_location: dict[str, tuple[float, float]]  # unit_id -> its base's lat/lon
+    handoff_to: dict[str, tuple[Facility, ...]] = dataclass_field(default_factory=dict)  # facility kind -> facilities
 
 
 # --- reference data ------------------------------------------------------------------------
@@ -153,7 +162,8 @@ def load_facilities(conn: psycopg.Connection, graph: RoadGraph) -> Facilities:
     def at(kind: str) -> tuple[Facility, ...]:
         return tuple(Facility(fid, graph.snap(lat, lon).node) for fid, k, lat, lon in rows if k == kind)
 
-    return Facilities(at("hospital"), at("first_aid_post"), {u: (lat, lon) for u, lat, lon in bases})
+    handoff_to = {kind: at(kind) for kind in set(HANDOFF_FACILITY.values())}
+    return Facilities(at("hospital"), at("first_aid_post"), {u: (lat, lon) for u, lat, lon in bases}, handoff_to)
 
 
 # --- assignment ----------------------------------------------------------------------------
@@ -210,7 +220,7 @@ def assign(
             return None
         if incident["state"] != IncidentStatus.NEW and forced_unit is None:
             return None
-        unit_kind = _UNIT_KIND_FOR.get(incident["kind"], "ambulance")
+        unit_kind = unit_kind_for(incident["kind"])
         if unit_kind in skip_kinds and forced_unit is None:
             return Queued(unit_kind)
         field = scene_field(graph, snap_to_edge(graph, incident["lat"], incident["lon"]))
@@ -239,8 +249,9 @@ def assign(
                 _audit(cur, now, incident_id, None, "queued", actor, decision.to_json())
                 emit(cur, EventType.INCIDENT_UPDATED, incident["person_id"], {**_incident_json(incident), "queued": True, "decision": decision.to_json()}, now)
             return Queued(unit_kind)
-        hospital = choose_hospital(facilities.hospitals, eta_from(graph, scene)) if incident["kind"] != "water" else None
-        post = nearest_first_aid_post(facilities.first_aid_posts, field.seconds) if incident["kind"] != "water" else None
+        medical = incident["kind"] in MEDICAL_KINDS
+        hospital = choose_hospital(facilities.hospitals, eta_from(graph, scene)) if medical else None
+        post = nearest_first_aid_post(facilities.first_aid_posts, field.seconds) if medical else None
         unit_id = decision.chosen.unit_id
         hospital_id = hospital.facility_id if hospital else None
         post_id = post.facility_id if post else None
@@ -257,6 +268,9 @@ def assign(
         )
         updated = _returned(cur)
         detail = {**decision.to_json(), **field.scene.audit(), "hospital": hospital_id, "first_aid_post": post_id}
+        handoffs = _hand_off(cur, incident, facilities, field.seconds, now, actor)
+        if handoffs:
+            detail["handoffs"] = handoffs
         _audit(cur, now, incident_id, unit_id, "assigned", actor, detail)
         emit(cur, EventType.INCIDENT_UPDATED, incident["person_id"], {**_incident_json(updated), "unit_id": unit_id, "decision": detail}, now)
         emit(cur, EventType.UNIT_UPDATED, None, {"unit_id": unit_id, "status": UnitStatus.DISPATCHED.value, "incident_id": incident_id}, now)
@@ -264,6 +278,56 @@ def assign(
             unit_id, incident_id, incident["priority"], incident["lat"], incident["lon"], incident["description"],
             decision.chosen.eta_s, hospital_id, post_id,
         )
+
+
+def _hand_off(
+    cur: _Cursor, incident: dict[str, Any], facilities: Facilities, seconds_to_scene: np.ndarray, now: datetime, actor: str
+) -> list[dict[str, Any]]:
+    """Record the hand-offs the incident's kind calls for (119 for fire and gas, the gas
+    company for gas), each to the facility of that kind nearest the scene by road. Once per
+    incident: a re-dispatch hands nothing off again."""
+    services = handoffs_for(incident["kind"])
+    if not services:
+        return []
+    cur.execute("SELECT detail FROM dispatch_audit WHERE incident_id = %s AND action = 'handoff'", (incident["incident_id"],))
+    done = {row["detail"].get("service") for row in cur.fetchall()}
+    out = []
+    for service in services:
+        if service in done:
+            continue
+        nearest = nearest_first_aid_post(facilities.handoff_to.get(HANDOFF_FACILITY[service], ()), seconds_to_scene)
+        record = {"service": service, "facility_id": nearest.facility_id if nearest else None}
+        _audit(cur, now, incident["incident_id"], None, "handoff", actor, record)
+        out.append(record)
+    return out
+
+
+def add_companion(conn: psycopg.Connection, incident_id: str, reason: str, actor: str, now: datetime) -> dict[str, Any] | None:
+    """Someone is hurt, or the person does not answer, at a fire or gas incident: an
+    ambulance goes too, as a priority-1 medical incident at the same place linked to it.
+    Returns the new incident; None when the incident is not open, calls for none, or already
+    has one. Raises ValueError for a reason that is not one of COMPANION_REASONS."""
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        cur.execute("SELECT * FROM incidents WHERE incident_id = %s AND state = ANY(%s) FOR UPDATE", (incident_id, values(OPEN_INCIDENT)))
+        parent = cur.fetchone()
+        spec = companion_for(parent["kind"], reason) if parent is not None else None
+        if parent is None or spec is None:
+            return None
+        cur.execute(
+            """INSERT INTO incidents (kind, priority, lat, lon, description, created_at, created_by, updated_at, parent_incident_id,
+                                      location_source, location_acc_m, location_at)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (parent_incident_id) WHERE parent_incident_id IS NOT NULL
+               DO NOTHING RETURNING *""",
+            (spec.kind, spec.priority, parent["lat"], parent["lon"], f"ambulance for {incident_id}: {reason.replace('_', ' ')}",
+             now, actor, now, incident_id, parent["location_source"], parent["location_acc_m"], parent["location_at"]),
+        )
+        companion = cur.fetchone()
+        if companion is None:
+            return None
+        _audit(cur, now, incident_id, None, "companion", actor, {"reason": reason, "incident_id": companion["incident_id"]})
+        _audit(cur, now, companion["incident_id"], None, "created", actor, {"kind": spec.kind, "priority": spec.priority, "parent": incident_id})
+        emit(cur, EventType.INCIDENT_CREATED, parent["person_id"], companion, now)
+        return companion
 
 
 def _forced(decision: Decision, unit_id: str, etas: dict[str, float], actor: str) -> Decision | None:
@@ -528,7 +592,7 @@ def rank_candidates(conn: psycopg.Connection, incident_id: str, graph: RoadGraph
         field = scene_field(graph, snap_to_edge(graph, incident["lat"], incident["lon"]))
         units, snaps = _units(cur, graph, facilities)
         etas = _etas(graph, field, snaps)
-        wanted = Incident(incident_id, Priority(incident["priority"]), incident["created_at"], _UNIT_KIND_FOR.get(incident["kind"], "ambulance"))
+        wanted = Incident(incident_id, Priority(incident["priority"]), incident["created_at"], unit_kind_for(incident["kind"]))
         return {**decide(wanted, units, etas, now).to_json(), **field.scene.audit()}
 
 

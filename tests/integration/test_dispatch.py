@@ -244,3 +244,30 @@ def test_a_dispatcher_reports_ready_once_connected_to_broker_database_and_events
     wait_for(ready, timeout=20)
     body = orjson.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz").read())
     assert body == {"ready": True, "broker": "ok", "database": "ok", "event_stream": "ok"}
+
+
+def test_smoke_and_gas_go_to_the_fire_service_and_someone_hurt_adds_an_ambulance(jiashan_url: str, jiashan_network) -> None:
+    from dispatch.store import add_companion, assign, load_facilities
+
+    graph = jiashan_network.graph
+    with psycopg.connect(jiashan_url) as conn:
+        facilities = load_facilities(conn, graph)
+        fire_id = new_incident(jiashan_url, 30.944, 120.888, priority=1, kind="fire")  # in Xitang
+        fire = assign(conn, fire_id, graph, facilities, datetime.now(UTC))
+        gas_id = new_incident(jiashan_url, 30.85, 120.93, priority=2, kind="gas")
+        gas = assign(conn, gas_id, graph, facilities, datetime.now(UTC))
+        assert fire.unit_id.startswith("FIRE-") and gas.unit_id.startswith("FIRE-")
+        assert fire.hospital_id is None and fire.first_aid_post_id is None  # a fire crew takes no patient
+        handoffs = {(r["incident_id"], r["detail"]["service"]): r["detail"]["facility_id"]
+                    for r in rows(jiashan_url, "SELECT incident_id, detail FROM dispatch_audit WHERE action = 'handoff'")}
+        assert handoffs == {(fire_id, "fire_service_119"): "FS-XITANG", (gas_id, "fire_service_119"): "FS-WEITANG",
+                            (gas_id, "gas_company"): "GAS-JIASHAN"}
+
+        companion = add_companion(conn, fire_id, "hurt", "op1", datetime.now(UTC))
+        assert companion is not None and companion["kind"] == "medical" and companion["priority"] == 1
+        assert companion["parent_incident_id"] == fire_id
+        assert add_companion(conn, fire_id, "no_answer", "op1", datetime.now(UTC)) is None  # one ambulance is enough
+        ambulance = assign(conn, companion["incident_id"], graph, facilities, datetime.now(UTC))
+        assert ambulance.unit_id.startswith("AMB-") and ambulance.hospital_id is not None
+        medical_id = new_incident(jiashan_url, 30.85, 120.93, priority=2)
+        assert add_companion(conn, medical_id, "hurt", "op1", datetime.now(UTC)) is None  # already an ambulance's
