@@ -80,9 +80,8 @@ def from_units(graph: RoadGraph, units: Sequence[EdgeSnap], *, limit_s: float = 
             ends.append(unit.u)
             costs.append(max(unit.access_s, MIN_LEG_S))
             continue
-        for end, other, share in ((unit.v, unit.u, 1.0 - unit.t), (unit.u, unit.v, unit.t)):
+        for end, share, along in ((unit.v, 1.0 - unit.t, unit.along_s), (unit.u, unit.t, unit.back_s)):
             # To leave by `end` the unit drives the rest of its edge towards it.
-            along = graph.travel_s_between(other, end)
             if math.isfinite(along):
                 ends.append(end)
                 costs.append(max(unit.access_s + share * along, MIN_LEG_S))
@@ -101,8 +100,8 @@ def _arrive(graph: RoadGraph, seconds: NDArray[np.float64], site: EdgeSnap) -> f
     if site.on_node:
         best = float(seconds[site.u])
     else:
-        via_u = float(seconds[site.u]) + _part(site.t, graph.travel_s_between(site.u, site.v))
-        via_v = float(seconds[site.v]) + _part(1.0 - site.t, graph.travel_s_between(site.v, site.u))
+        via_u = float(seconds[site.u]) + _part(site.t, site.along_s)
+        via_v = float(seconds[site.v]) + _part(1.0 - site.t, site.back_s)
         best = min(via_u, via_v)
     return best + site.access_s
 

@@ -50,6 +50,8 @@ class EdgeSnap:
     lat: float
     lon: float
     on_node: bool = False  # no edge qualified: fell back to the nearest node (u == v)
+    along_s: float = math.inf  # the whole edge u → v, in seconds
+    back_s: float = math.inf  # the whole edge v → u; inf on a one-way road
 
     @property
     def access_s(self) -> float:
@@ -102,7 +104,9 @@ def snap_to_edge(graph: RoadGraph, lat: float, lon: float, *, max_m: float = MAX
         return EdgeSnap(-1, node, node, 0.0, fallback.distance_m, float(graph.lat[node]), float(graph.lon[node]), on_node=True)
     edge, t, (sx, sy), dist = snap
     slat, slon = graph.projection.to_latlon(sx, sy)
-    return EdgeSnap(edge, int(graph.edge_from[edge]), int(graph.edge_to[edge]), t, dist, float(slat), float(slon))
+    u, v = int(graph.edge_from[edge]), int(graph.edge_to[edge])
+    return EdgeSnap(edge, u, v, t, dist, float(slat), float(slon), along_s=graph.travel_s_between(u, v),
+                    back_s=graph.travel_s_between(v, u))
 
 
 @functools.lru_cache(maxsize=8192)
@@ -146,10 +150,7 @@ class SceneField:
     def eta_of(self, graph: RoadGraph, unit: EdgeSnap) -> float:
         """A unit at `unit` to the scene: off its edge by either end, the drive, the
         scene's walk from the road, and the unit's own access leg."""
-        best = min(
-            _leave(graph, unit.u, unit.v, unit.t, self.seconds),
-            _same_edge(graph, unit, self.scene),
-        )
+        best = min(_leave(unit, self.seconds), _same_edge(unit, self.scene))
         return best + self.scene.access_s + unit.access_s if math.isfinite(best) else math.inf
 
 
@@ -163,8 +164,7 @@ def scene_field(graph: RoadGraph, scene: EdgeSnap, *, limit_s: float | None = No
         return SceneField(scene, seconds)
     n = graph.n_nodes
     ends, costs = [], []
-    for end, other, share in ((scene.u, scene.v, scene.t), (scene.v, scene.u, 1.0 - scene.t)):
-        along = graph.travel_s_between(end, other)
+    for end, share, along in ((scene.u, scene.t, scene.along_s), (scene.v, 1.0 - scene.t, scene.back_s)):
         if math.isfinite(along):
             ends.append(end)
             costs.append(max(share * along, MIN_LEG_S))  # a zero would read as no edge
@@ -178,11 +178,11 @@ def scene_field(graph: RoadGraph, scene: EdgeSnap, *, limit_s: float | None = No
     return SceneField(scene, seconds)
 
 
-def _leave(graph: RoadGraph, u: int, v: int, t: float, to_scene: NDArray[np.float64]) -> float:
-    if u == v:
-        return float(to_scene[u])
-    forward = _part(1.0 - t, graph.travel_s_between(u, v)) + float(to_scene[v])
-    back = _part(t, graph.travel_s_between(v, u)) + float(to_scene[u])
+def _leave(unit: EdgeSnap, to_scene: NDArray[np.float64]) -> float:
+    if unit.on_node:
+        return float(to_scene[unit.u])
+    forward = _part(1.0 - unit.t, unit.along_s) + float(to_scene[unit.v])
+    back = _part(unit.t, unit.back_s) + float(to_scene[unit.u])
     return min(forward, back)
 
 
@@ -191,11 +191,11 @@ def _part(share: float, seconds: float) -> float:
     return share * seconds if math.isfinite(seconds) else math.inf
 
 
-def _same_edge(graph: RoadGraph, unit: EdgeSnap, scene: EdgeSnap) -> float:
+def _same_edge(unit: EdgeSnap, scene: EdgeSnap) -> float:
     """A unit on the scene's own road drives straight along it."""
     if unit.on_node or scene.on_node or {unit.u, unit.v} != {scene.u, scene.v}:
         return math.inf
     at = unit.t if unit.u == scene.u else 1.0 - unit.t  # the unit's place in scene.u → scene.v
     if at <= scene.t:
-        return _part(scene.t - at, graph.travel_s_between(scene.u, scene.v))
-    return _part(at - scene.t, graph.travel_s_between(scene.v, scene.u))
+        return _part(scene.t - at, scene.along_s)
+    return _part(at - scene.t, scene.back_s)
