@@ -239,6 +239,34 @@ async def close(incident_id: str, ctx: Ctx, who: Annotated[Principal, Depends(co
 # --- units, stations, persons ------------------------------------------------------------------
 
 
+@router.get("/coverage")
+async def coverage(ctx: Ctx, _: Annotated[Principal, Depends(control_room)]) -> dict[str, Any]:
+    """Villages within 8 / 12 / 15 min of an available ambulance, uncovered towns, the move-up."""
+    def compute(conn):
+        graph, facilities = ctx.dispatch_reference(conn)
+        return dispatch_store.coverage_now(conn, graph, facilities, ctx.clock())
+
+    return await ctx.run_sync(compute)
+
+
+class Relocate(BaseModel):
+    facility_id: str = Field(min_length=1, max_length=64)
+
+
+@router.post("/units/{unit_id}/relocate")
+async def relocate(unit_id: str, body: Relocate, ctx: Ctx, who: Annotated[Principal, Depends(dispatcher)]) -> dict[str, Any]:
+    """A dispatcher accepts a move-up: the unit gets an order with `kind: relocate`."""
+    def do(conn):
+        graph, facilities = ctx.dispatch_reference(conn)
+        return dispatch_store.relocate(conn, graph, facilities, unit_id, body.facility_id, who.username, ctx.clock())
+
+    order = await ctx.run_sync(do)
+    if order is None:
+        raise HTTPException(409, detail=f"cannot relocate {unit_id} to {body.facility_id}: not an available unit, or no such facility")
+    await ctx.run_sync(lambda _conn: ctx.publish_order(order))
+    return {"unit_id": order.unit_id, **order.payload()}
+
+
 @router.get("/units")
 async def units(ctx: Ctx, _: Annotated[Principal, Depends(control_room)]) -> list[dict[str, Any]]:
     return await ctx.fetch(

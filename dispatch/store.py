@@ -61,6 +61,7 @@ from dispatch.lifecycle import (
 )
 from dispatch.progress import step_for
 from dispatch.roads import ROAD_CLASSES, RoadGraph
+from dispatch.coverage import Site, coverage, recommend_move_up
 from dispatch.snapping import EdgeSnap, SceneField, scene_field, snap_cached, snap_to_edge
 from kernel.events import EventType, announce, emit
 
@@ -328,6 +329,74 @@ def add_companion(conn: psycopg.Connection, incident_id: str, reason: str, actor
         _audit(cur, now, companion["incident_id"], None, "created", actor, {"kind": spec.kind, "priority": spec.priority, "parent": incident_id})
         emit(cur, EventType.INCIDENT_CREATED, parent["person_id"], companion, now)
         return companion
+
+
+@dataclass(frozen=True, slots=True)
+class Relocation:
+    """A move-up order: `{root}/unit/{unit_id}/order` with `kind: relocate`. The unit stays
+    available (the dispatcher may send it on from the road) and drives to the facility."""
+
+    unit_id: str
+    order_id: str
+    facility_id: str
+    lat: float
+    lon: float
+    eta_s: float
+
+    def payload(self) -> dict[str, Any]:
+        return {"kind": "relocate", "order_id": self.order_id, "facility_id": self.facility_id, "lat": self.lat,
+                "lon": self.lon, "eta_s": round(self.eta_s, 1)}
+
+
+def _coverage_places(conn: psycopg.Connection, graph: RoadGraph) -> tuple[list[Site], dict[str, tuple[str, EdgeSnap]], dict[str, dict[str, Any]]]:
+    rows = conn.execute(
+        "SELECT facility_id, kind, name, town, lat, lon FROM facilities WHERE kind IN ('first_aid_post', 'ambulance_station') "
+        "ORDER BY facility_id"
+    ).fetchall()
+    sites, stations, where = [], {}, {}
+    for fid, kind, name, town, lat, lon in rows:
+        snap = snap_cached(graph, float(lat), float(lon))
+        if kind == "first_aid_post":
+            sites.append(Site(fid, town or "", snap))
+            where[fid] = {"name": name, "town": town, "lat": lat, "lon": lon}
+        elif town and town not in stations:
+            stations[town] = (fid, snap)
+    return sites, stations, where
+
+
+def coverage_now(conn: psycopg.Connection, graph: RoadGraph, facilities: Facilities, now: datetime) -> dict[str, Any]:
+    """Which villages an available ambulance reaches within 8 / 12 / 15 minutes now, the towns
+    left uncovered, and the move-up that would cover one again (dispatch/coverage.py)."""
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        units, snaps = _units(cur, graph, facilities)
+        sites, stations, where = _coverage_places(conn, graph)
+    available = {u.unit_id: snaps[u.unit_id] for u in units
+                 if u.kind == "ambulance" and u.status is UnitStatus.AVAILABLE and u.unit_id in snaps}
+    current = coverage(graph, list(available.values()), sites)
+    move = recommend_move_up(graph, available, sites, stations, current)
+    picture = current.to_json()
+    picture["sites"] = {sid: {**where[sid], **band} for sid, band in picture["sites"].items()}  # type: ignore[attr-defined]
+    return {**picture, "at": now.isoformat(), "available": sorted(available), "move_up": move.to_json() if move else None}
+
+
+def relocate(conn: psycopg.Connection, graph: RoadGraph, facilities: Facilities, unit_id: str, facility_id: str,
+             actor: str, now: datetime) -> Relocation | None:
+    """A dispatcher accepts a move-up: an available unit is sent to stand by at a facility.
+    None when the unit is not available or the facility is unknown."""
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        cur.execute("SELECT lat, lon FROM facilities WHERE facility_id = %s", (facility_id,))
+        target = cur.fetchone()
+        units, snaps = _units(cur, graph, facilities)
+        unit = next((u for u in units if u.unit_id == unit_id), None)
+        if target is None or unit is None or unit.status is not UnitStatus.AVAILABLE or unit_id not in snaps:
+            return None
+        field = scene_field(graph, snap_cached(graph, float(target["lat"]), float(target["lon"])))
+        eta_s = field.eta_of(graph, snaps[unit_id])
+        order_id = f"relocate-{unit_id}-{int(now.timestamp())}"
+        _audit(cur, now, None, unit_id, "relocate", actor, {"facility_id": facility_id, "order_id": order_id, "eta_s": round(eta_s, 1)})
+        emit(cur, EventType.UNIT_UPDATED, None, {"unit_id": unit_id, "status": unit.status.value, "incident_id": None,
+                                                 "relocating_to": facility_id}, now)
+        return Relocation(unit_id, order_id, facility_id, float(target["lat"]), float(target["lon"]), eta_s)
 
 
 def _forced(decision: Decision, unit_id: str, etas: dict[str, float], actor: str) -> Decision | None:
