@@ -13,6 +13,7 @@
 -- alerts               0011
 -- assignments          0004
 -- cap_alerts           0004
+-- coverage_samples     0016
 -- dead_letters         0001
 -- device_presence      0001
 -- dispatch_audit       0004
@@ -673,3 +674,16 @@ ALTER TABLE facilities ADD CONSTRAINT facilities_kind_check
 ALTER TABLE incidents ADD COLUMN IF NOT EXISTS parent_incident_id text REFERENCES incidents;
 CREATE UNIQUE INDEX IF NOT EXISTS incidents_one_companion_idx ON incidents (parent_incident_id)
     WHERE parent_incident_id IS NOT NULL;
+
+-- The coverage the available ambulances gave, sampled whenever a unit's status changed (one
+-- row per unit.updated event, whichever dispatcher heard it first): the shift report's daily
+-- coverage is these shares weighted by how long each stood.
+CREATE TABLE IF NOT EXISTS coverage_samples (
+    event_id        bigint PRIMARY KEY,
+    at              timestamptz NOT NULL,
+    within_8        real NOT NULL,      -- share of villages within 8 minutes of an available ambulance
+    within_12       real NOT NULL,
+    within_15       real NOT NULL,
+    uncovered_towns text[] NOT NULL
+);
+CREATE INDEX IF NOT EXISTS coverage_samples_at_idx ON coverage_samples (at);

@@ -364,7 +364,7 @@ def _coverage_places(conn: psycopg.Connection, graph: RoadGraph) -> tuple[list[S
     return sites, stations, where
 
 
-def coverage_now(conn: psycopg.Connection, graph: RoadGraph, facilities: Facilities, now: datetime) -> dict[str, Any]:
+def coverage_now(conn: psycopg.Connection, graph: RoadGraph, facilities: Facilities, now: datetime, *, move_up: bool = True) -> dict[str, Any]:
     """Which villages an available ambulance reaches within 8 / 12 / 15 minutes now, the towns
     left uncovered, and the move-up that would cover one again (dispatch/coverage.py)."""
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
@@ -373,10 +373,24 @@ def coverage_now(conn: psycopg.Connection, graph: RoadGraph, facilities: Facilit
     available = {u.unit_id: snaps[u.unit_id] for u in units
                  if u.kind == "ambulance" and u.status is UnitStatus.AVAILABLE and u.unit_id in snaps}
     current = coverage(graph, list(available.values()), sites)
-    move = recommend_move_up(graph, available, sites, stations, current)
+    move = recommend_move_up(graph, available, sites, stations, current) if move_up else None
     picture = current.to_json()
     picture["sites"] = {sid: {**where[sid], **band} for sid, band in picture["sites"].items()}  # type: ignore[attr-defined]
     return {**picture, "at": now.isoformat(), "available": sorted(available), "move_up": move.to_json() if move else None}
+
+
+def record_coverage(conn: psycopg.Connection, graph: RoadGraph, facilities: Facilities, event_id: int, at: datetime) -> bool:
+    """Sample the coverage after the unit status change `event_id`; once per event whatever
+    the number of dispatchers (the event id is the key). True if this call recorded it."""
+    now = coverage_now(conn, graph, facilities, at, move_up=False)
+    within = now["share_within"]
+    with conn.transaction():
+        inserted = conn.execute(
+            "INSERT INTO coverage_samples (event_id, at, within_8, within_12, within_15, uncovered_towns) "
+            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING RETURNING 1",
+            (event_id, at, within[0], within[1], within[2], now["uncovered_towns"]),
+        ).fetchone()
+    return inserted is not None
 
 
 def relocate(conn: psycopg.Connection, graph: RoadGraph, facilities: Facilities, unit_id: str, facility_id: str,

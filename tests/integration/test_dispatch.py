@@ -104,6 +104,10 @@ def test_status_messages_drive_the_unit_and_incident_lifecycle(start_dispatcher,
     assert steps == ["en_route", "on_scene", "transporting", "at_hospital", "returning", "available"]
     [assignment] = rows(jiashan_url, "SELECT state FROM assignments")
     assert assignment["state"] == "done"
+    # Every status change sampled the coverage once: the dispatched unit left fewer villages covered.
+    wait_for(lambda: len(rows(jiashan_url, "SELECT 1 FROM coverage_samples")) >= 7)
+    shares = [r["within_15"] for r in rows(jiashan_url, "SELECT within_15 FROM coverage_samples ORDER BY at")]
+    assert min(shares) <= shares[-1] and 0 < shares[-1] <= 1
 
 
 def test_100_incidents_and_two_dispatchers_never_double_book_and_serve_by_priority(
