@@ -54,6 +54,12 @@ class EdgeSnap:
     back_s: float = math.inf  # the whole edge v → u; inf on a one-way road
 
     @property
+    def outside(self) -> bool:
+        """No road within MAX_SNAP_M: a point far outside the service region (a fix from a
+        receiver that lost its almanac, a default 0, 0), not to be trusted."""
+        return self.on_node and self.distance_m > MAX_SNAP_M
+
+    @property
     def access_s(self) -> float:
         return self.distance_m / (ACCESS_SPEED_KMH / 3.6)
 
@@ -99,6 +105,8 @@ def snap_to_edge(graph: RoadGraph, lat: float, lon: float, *, max_m: float = MAX
             snap = None if snap is None or snap[3] > max_m else snap
             break
         radius *= 2
+    if snap is not None and snap[3] > max_m:
+        snap = None  # a road, but too far to walk from: the point is outside the region
     if snap is None:
         node = fallback.node
         return EdgeSnap(-1, node, node, 0.0, fallback.distance_m, float(graph.lat[node]), float(graph.lon[node]), on_node=True)

@@ -454,9 +454,17 @@ def _units(cur: _Cursor, graph: RoadGraph, facilities: Facilities) -> tuple[list
         )
         at = base if parked or fix is None else fix
         snap = snap_cached(graph, float(at[0]), float(at[1])) if at is not None else None
+        gps_at = r.gps_at
+        if snap is not None and snap.outside and not parked and fix is not None:
+            # A fix far outside the service region is not trusted: the unit is taken to be
+            # somewhere near its base, with the widest stale widening (no fix time).
+            log.warning("unit %s: fix %.5f, %.5f is %.0f m from any road; not trusted", r.unit_id, fix[0], fix[1], snap.distance_m,
+                        extra={"unit_id": r.unit_id})
+            snap = snap_cached(graph, float(base[0]), float(base[1])) if base is not None else None
+            gps_at = None
         if snap is not None:
             snaps[r.unit_id] = snap
-        units.append(Unit(r.unit_id, r.kind, UnitStatus(r.status), None if snap is None else snap.u, r.gps_at, at_base=parked))
+        units.append(Unit(r.unit_id, r.kind, UnitStatus(r.status), None if snap is None else snap.u, gps_at, at_base=parked))
     return units, snaps
 
 

@@ -119,3 +119,9 @@ def test_water_lines_survive_saving_the_graph(make_graph, plane, tmp_path):
     loaded = RoadGraph.load_npz(tmp_path / "g.npz")
     assert loaded.n_water_segments == 2
     assert np.allclose(loaded.water, graph.water)
+
+
+def test_a_point_far_from_every_road_is_outside_the_service_region(make_graph, plane):
+    graph, _ = make_graph({"a": (0, 0), "b": (1000, 0)}, [("a", "b", "residential")])
+    assert snap_to_edge(graph, *latlon(plane, 500, 20_000)).outside
+    assert not snap_to_edge(graph, *latlon(plane, 500, 200)).outside
