@@ -1,7 +1,7 @@
 """The simulated Jiashan registry: partners, facilities, water stations, elderly persons with
 home sensors, units and users, in the document format `watchpost registry load` reads.
 
-Deterministic for a seed. Everything is placed inside the county's real outline and on the
+Deterministic for a seed. Everything is placed inside the county's outline (the project's schematic drawing) and on the
 shared geography (simulators.jiashan_geo): stations sit on the rivers the road network must
 bridge, cross-border stations where a river leaves for a partner district, village
 first-aid posts and homes around ~100 villages. Names are synthetic.

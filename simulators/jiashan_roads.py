@@ -1,6 +1,6 @@
 """A synthetic road network of Jiashan, deterministic for a given seed.
 
-Inside the county's real outline: a jittered grid of village roads (~200 m apart) with a
+Inside the county's outline (the project's schematic drawing): a jittered grid of village roads (~200 m apart) with a
 county road every ~2 km, a denser grid of streets in each town's core, national and
 provincial roads between the towns, and two expressways that touch the local network only
 at their interchanges. Then the rivers cut it: a road segment that crosses a river
