@@ -69,6 +69,7 @@ class EdgeSnap:
             "snap_lat": round(self.lat, 6),
             "snap_lon": round(self.lon, 6),
             "snap": "node" if self.on_node else "edge",
+            "outside_region": self.outside,  # flagged for the control room: no road within MAX_SNAP_M
         }
 
 
