@@ -13,17 +13,18 @@
 -- alerts               0011
 -- assignments          0004
 -- cap_alerts           0004
+-- coverage_samples     0014
 -- dead_letters         0001
 -- device_presence      0001
 -- dispatch_audit       0004
 -- escalations          0002
 -- events               0002
--- facilities           0001
+-- facilities           0001, 0014
 -- family_links         0001, 0012
 -- home_events          0001
 -- home_sensors         0001
 -- incident_alarms      0002, 0009
--- incidents            0002, 0004, 0009
+-- incidents            0002, 0004, 0009, 0014
 -- login_failures       0010
 -- notifications        0012
 -- partners             0001
@@ -35,12 +36,13 @@
 -- retention_policies   0001
 -- road_edges           0004
 -- road_nodes           0004
+-- road_water           0014
 -- rule_state           0002
 -- stations             0001, 0007
 -- unit_positions       0001
 -- unit_state           0004
 -- unit_status_reports  0001
--- units                0001
+-- units                0001, 0014
 -- users                0001, 0010, 0012
 -- water_hourly         0001
 -- water_readings       0001
@@ -689,3 +691,45 @@ CREATE INDEX IF NOT EXISTS notifications_ref_idx ON notifications (provider_ref)
 -- The console and the family page are Chinese; the English view shows the pinyin when the
 -- registry gives it, else the name as written.
 ALTER TABLE persons ADD COLUMN IF NOT EXISTS name_pinyin text;
+
+-- ==== 0014_geography_and_fire ====
+-- Migration 0014: dispatch on real geography and the right service
+-- Applied in one transaction by `watchpost db migrate`; recorded in schema_migrations.
+
+-- The river and canal lines of the loaded road network, as segments: a scene or a unit is
+-- snapped onto the nearest road it can reach without crossing one (dispatch/snapping.py).
+CREATE TABLE IF NOT EXISTS road_water (
+    segment     integer PRIMARY KEY,
+    lat1        double precision NOT NULL,
+    lon1        double precision NOT NULL,
+    lat2        double precision NOT NULL,
+    lon2        double precision NOT NULL
+);
+
+-- Fire-and-rescue crews are units like ambulances; their stations, and the gas company a gas
+-- incident is handed to, are facilities.
+ALTER TABLE units DROP CONSTRAINT IF EXISTS units_kind_check;
+ALTER TABLE units ADD CONSTRAINT units_kind_check CHECK (kind IN ('ambulance', 'river_patrol', 'fire'));
+ALTER TABLE facilities DROP CONSTRAINT IF EXISTS facilities_kind_check;
+ALTER TABLE facilities ADD CONSTRAINT facilities_kind_check
+    CHECK (kind IN ('emergency_centre', 'ambulance_station', 'first_aid_post', 'hospital', 'patrol_base',
+                    'fire_station', 'gas_company'));
+
+-- A fire or gas incident where someone is hurt, or the person does not answer, gets an
+-- ambulance as a companion incident: its own queue place and unit, linked to the first.
+ALTER TABLE incidents ADD COLUMN IF NOT EXISTS parent_incident_id text REFERENCES incidents;
+CREATE UNIQUE INDEX IF NOT EXISTS incidents_one_companion_idx ON incidents (parent_incident_id)
+    WHERE parent_incident_id IS NOT NULL;
+
+-- The coverage the available ambulances gave, sampled whenever a unit's status changed (one
+-- row per unit.updated event, whichever dispatcher heard it first): the shift report's daily
+-- coverage is these shares weighted by how long each stood.
+CREATE TABLE IF NOT EXISTS coverage_samples (
+    event_id        bigint PRIMARY KEY,
+    at              timestamptz NOT NULL,
+    within_8        real NOT NULL,      -- share of villages within 8 minutes of an available ambulance
+    within_12       real NOT NULL,
+    within_15       real NOT NULL,
+    uncovered_towns text[] NOT NULL
+);
+CREATE INDEX IF NOT EXISTS coverage_samples_at_idx ON coverage_samples (at);

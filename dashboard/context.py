@@ -130,7 +130,7 @@ class ApiContext:
                 self._dispatch = (graph, dispatch_store.load_facilities(conn, graph))
             return self._dispatch
 
-    def publish_order(self, order: dispatch_store.Order) -> None:
+    def publish_order(self, order: dispatch_store.Order | dispatch_store.Relocation) -> None:
         if self.mqtt is None:
             return
         if self._publisher is None:

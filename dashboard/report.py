@@ -55,6 +55,7 @@ class ReportData:
     exceedances: list[dict[str, Any]]
     silent: list[dict[str, Any]]
     escalations: list[dict[str, Any]]
+    coverage: dict[str, Any] | None = None  # time-weighted shares of villages within 8 / 12 / 15 min
 
 
 def window(day_from: date, day_to: date) -> tuple[datetime, datetime]:
@@ -122,13 +123,44 @@ def collect(conn: psycopg.Connection, start: datetime, end: datetime) -> ReportD
            FROM alarms a WHERE a.control_room AND a.first_seen < %(hi)s AND a.last_seen >= %(lo)s ORDER BY a.first_seen""",
         p,
     ).fetchall()
+    samples = cur.execute(
+        """SELECT at, within_8, within_12, within_15, uncovered_towns FROM (
+               (SELECT * FROM coverage_samples WHERE at < %(lo)s ORDER BY at DESC LIMIT 1)
+               UNION ALL SELECT * FROM coverage_samples WHERE at >= %(lo)s AND at < %(hi)s) s ORDER BY at""",
+        p,
+    ).fetchall()
     return ReportData(
         start=start, end=end, generated=datetime.now(TZ), incidents=incidents, timelines=timelines,
+        coverage=daily_coverage(samples, start, end),
         dispatch=distribution(d, DISPATCH_EDGES, TARGETS["dispatch"]["seconds"]),
         response=distribution(rs, RESPONSE_EDGES, TARGETS["response"]["seconds"]),
         p1_mean_s=sum(p1) / len(p1) if p1 else None,
         exceedances=exceedances, silent=silent, escalations=escalations,
     )
+
+
+def daily_coverage(samples: list[dict[str, Any]], start: datetime, end: datetime) -> dict[str, Any] | None:
+    """The coverage over the window, each sample weighted by how long it stood (until the next
+    one, or the window's end); the sample before the window stands from its start. None when
+    nothing was sampled."""
+    if not samples:
+        return None
+    totals = {"within_8": 0.0, "within_12": 0.0, "within_15": 0.0}
+    covered_s = 0.0
+    worst = 1.0
+    for k, sample in enumerate(samples):
+        lo = max(sample["at"], start)
+        hi = min(samples[k + 1]["at"] if k + 1 < len(samples) else end, end)
+        span = (hi - lo).total_seconds()
+        if span <= 0:
+            continue
+        covered_s += span
+        for key in totals:
+            totals[key] += span * sample[key]
+        worst = min(worst, sample["within_15"])
+    if covered_s <= 0:
+        return None
+    return {**{k: v / covered_s for k, v in totals.items()}, "worst_within_15": worst, "hours": covered_s / 3600}
 
 
 # --- HTML --------------------------------------------------------------------------------------
@@ -183,6 +215,15 @@ def render_html(r: ReportData) -> str:
         out.append(f"<tr><th>{label}</th><td>{d['count']}</td><td>{_s(d['p50_s'])}</td><td>{_s(d['p90_s'])}</td><td>{_s(d['p95_s'])}</td><td>{_pct(d['within_target'])}</td></tr>")
     out.append("</table>")
 
+    out.append("<h2>Coverage</h2>")
+    c = r.coverage
+    if c is None:
+        out.append("<p class='empty'>no unit status changes sampled in this period</p>")
+    else:
+        out.append("<table><tr><th>villages within … of an available ambulance (time-weighted)</th><th>8 min</th><th>12 min</th><th>15 min</th>"
+                   "<th>lowest 15 min</th></tr>"
+                   f"<tr><td>over {c['hours']:.1f} h</td><td>{_pct(c['within_8'])}</td><td>{_pct(c['within_12'])}</td>"
+                   f"<td>{_pct(c['within_15'])}</td><td>{_pct(c['worst_within_15'])}</td></tr></table>")
     out.append("<h2>Incidents</h2>")
     if not r.incidents:
         out.append("<p class='empty'>No incidents.</p>")

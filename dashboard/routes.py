@@ -132,7 +132,7 @@ async def ack(alarm_id: int, ctx: Ctx, who: Annotated[Principal, Depends(anyone)
 class NewIncident(BaseModel):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
-    kind: Literal["medical", "fire", "water"] = "medical"
+    kind: Literal["medical", "fire", "gas", "water"] = "medical"
     priority: int | Literal["echo", "delta", "charlie", "bravo", "alpha", "omega"] = 2
     description: str = Field(default="", max_length=2000)
 
@@ -214,6 +214,20 @@ async def assign(incident_id: str, body: AssignUnit, ctx: Ctx, who: Annotated[Pr
     return {"incident_id": order.incident_id, "unit_id": order.unit_id, "eta_s": order.eta_s}
 
 
+class Companion(BaseModel):
+    reason: Literal["hurt", "no_answer"]
+
+
+@router.post("/incidents/{incident_id}/companion", status_code=201)
+async def companion(incident_id: str, body: Companion, ctx: Ctx, who: Annotated[Principal, Depends(control_room)]) -> dict[str, Any]:
+    """Someone is hurt, or the person does not answer, at a fire or gas incident: an
+    ambulance goes as well (a linked priority-1 medical incident the dispatcher serves)."""
+    row = await ctx.run_sync(lambda conn: dispatch_store.add_companion(conn, incident_id, body.reason, who.username, ctx.clock()))
+    if row is None:
+        raise HTTPException(409, detail=f"{incident_id}: no open fire or gas incident without an ambulance already")
+    return row
+
+
 @router.post("/incidents/{incident_id}/close")
 async def close(incident_id: str, ctx: Ctx, who: Annotated[Principal, Depends(control_room)]) -> dict[str, Any]:
     row = await ctx.run_sync(lambda conn: dispatch_store.close_incident(conn, incident_id, who.username, ctx.clock()))
@@ -223,6 +237,34 @@ async def close(incident_id: str, ctx: Ctx, who: Annotated[Principal, Depends(co
 
 
 # --- units, stations, persons ------------------------------------------------------------------
+
+
+@router.get("/coverage")
+async def coverage(ctx: Ctx, _: Annotated[Principal, Depends(control_room)]) -> dict[str, Any]:
+    """Villages within 8 / 12 / 15 min of an available ambulance, uncovered towns, the move-up."""
+    def compute(conn):
+        graph, facilities = ctx.dispatch_reference(conn)
+        return dispatch_store.coverage_now(conn, graph, facilities, ctx.clock())
+
+    return await ctx.run_sync(compute)
+
+
+class Relocate(BaseModel):
+    facility_id: str = Field(min_length=1, max_length=64)
+
+
+@router.post("/units/{unit_id}/relocate")
+async def relocate(unit_id: str, body: Relocate, ctx: Ctx, who: Annotated[Principal, Depends(dispatcher)]) -> dict[str, Any]:
+    """A dispatcher accepts a move-up: the unit gets an order with `kind: relocate`."""
+    def do(conn):
+        graph, facilities = ctx.dispatch_reference(conn)
+        return dispatch_store.relocate(conn, graph, facilities, unit_id, body.facility_id, who.username, ctx.clock())
+
+    order = await ctx.run_sync(do)
+    if order is None:
+        raise HTTPException(409, detail=f"cannot relocate {unit_id} to {body.facility_id}: not an available unit, or no such facility")
+    await ctx.run_sync(lambda _conn: ctx.publish_order(order))
+    return {"unit_id": order.unit_id, **order.payload()}
 
 
 @router.get("/units")

@@ -36,6 +36,7 @@ __all__ = [
     "nearest_first_aid_post",
     "next_candidate",
     "order_pending",
+    "rank_key",
     "redispatch_due",
     "transition",
 ]
@@ -43,6 +44,15 @@ __all__ = [
 # A position older than this says where the unit was, not where it is (units report every
 # 5 s; a minute covers a tunnel or a dead zone but not a drive across town).
 STALE_GPS_S = 60.0
+# A stale fix away from the unit's base is widened, not ranked last: in the fix's age the
+# unit could have driven that long away from it, and needs as long again to come back, so
+# its ETA grows by the age — up to this cap, past which the fix says nothing more (a crew
+# that drove off 20 minutes ago is somewhere in the county either way). A unit `available`
+# at its base is at its base whatever its fix's age: a parked terminal is quiet.
+STALE_WIDEN_MAX_S = 900.0
+# Equal ETAs: the ranking compares ETAs rounded to this many seconds, then unit ids, so float
+# noise between two routes of the same length never decides, and the order never flickers.
+ETA_TIE_S = 1.0
 # A dispatched unit that has not reported en_route by then is treated as refusing.
 REDISPATCH_AFTER_S = 60.0
 
@@ -107,6 +117,7 @@ class Unit:
     status: UnitStatus
     node: int | None  # snapped GPS position; None before the first fix
     gps_at: datetime | None = None
+    at_base: bool = False  # available and parked at its base (fix there, or no fix at all)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +127,8 @@ class Candidate:
     eta_s: float
     stale: bool
     gps_age_s: float | None
+    widened_s: float = 0.0  # added to the road ETA for a stale fix away from base
+    at_base: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +156,8 @@ class Decision:
                 "eta_s": round(c.eta_s, 1),
                 "stale": c.stale,
                 "gps_age_s": c.gps_age_s,
+                "widened_s": round(c.widened_s, 1),
+                "at_base": c.at_base,
             }
 
         return {
@@ -166,8 +181,10 @@ def decide(
     stale_after_s: float = STALE_GPS_S,
 ) -> Decision:
     """Nearest eligible unit by road time. Eligible: the right kind, `available` (or
-    `returning` for a priority-1 call), a position, and a finite ETA. Units with a stale
-    position rank after every fresh one; ties break by ETA, then unit_id."""
+    `returning` for a priority-1 call), a position, and a finite ETA. A unit parked at its
+    base is where its base is, whatever its fix's age; a stale fix elsewhere has its ETA
+    widened by the fix's age (up to STALE_WIDEN_MAX_S). Ranked by the ETA rounded to
+    ETA_TIE_S, then unit_id."""
     statuses = (
         {UnitStatus.AVAILABLE, UnitStatus.RETURNING}
         if incident.priority.is_top
@@ -182,17 +199,22 @@ def decide(
             excluded.append(Exclusion(unit.unit_id, reason))
             continue
         age = None if unit.gps_at is None else (now - unit.gps_at).total_seconds()
+        stale = not unit.at_base and (age is None or age > stale_after_s)
+        widened = (STALE_WIDEN_MAX_S if age is None else min(age, STALE_WIDEN_MAX_S)) if stale else 0.0
         ranked.append(
-            Candidate(
-                unit.unit_id, unit.status, float(eta), age is None or age > stale_after_s, age
-            )
+            Candidate(unit.unit_id, unit.status, float(eta) + widened, stale, age, widened, unit.at_base)
         )
-    ranked.sort(key=lambda c: (c.stale, c.eta_s, c.unit_id))
+    ranked.sort(key=rank_key)
     excluded.sort(key=lambda e: e.unit_id)
     decision = Decision(
         incident.incident_id, incident.priority, now, None, tuple(ranked), tuple(excluded), ""
     )
     return _choose(decision, stale_after_s)
+
+
+def rank_key(candidate: Candidate) -> tuple[int, str]:
+    """The documented tie-break: the ETA rounded to ETA_TIE_S, then the unit id."""
+    return (round(candidate.eta_s / ETA_TIE_S), candidate.unit_id)
 
 
 def next_candidate(
@@ -242,7 +264,8 @@ def _choose(decision: Decision, stale_after_s: float) -> Decision:
         return replace(decision, chosen=None, rule=f"no candidate: {why}{after}")
     chosen = left[0]
     if chosen.stale:
-        rule = f"no unit with a GPS fix in the last {stale_after_s:g} s: nearest by last known position"
+        rule = (f"nearest by road time; its fix is over {stale_after_s:g} s old away from base, "
+                f"ETA widened by {chosen.widened_s:.0f} s")
     elif chosen.status is UnitStatus.RETURNING:
         rule = f"nearest available or returning by road time (priority {int(decision.priority)})"
     else:

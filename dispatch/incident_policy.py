@@ -13,6 +13,11 @@ from enum import StrEnum
 from typing import Any
 
 # Person emergencies: alarm type -> (incident kind, priority 1..4, 1 most urgent).
+# Priorities per kind: a medical emergency is 1 when life is threatened now (SOS, heart rate
+# out of range) and 2 when it can be (an uncancelled fall, low SpO2); smoke in the home of a
+# person living alone is a fire until verified: 1; a gas leak with no fire is 2 — the crew
+# ventilates and the gas company shuts off, and a person who does not answer or is hurt makes
+# it 1 with an ambulance (companion_for).
 INCIDENT_FOR: dict[str, tuple[str, int]] = {
     "sos": ("medical", 1),
     "fall_uncancelled": ("medical", 2),
@@ -20,8 +25,41 @@ INCIDENT_FOR: dict[str, tuple[str, int]] = {
     "heart_rate_high": ("medical", 1),
     "spo2_low": ("medical", 2),
     "smoke": ("fire", 1),
-    "gas": ("fire", 1),
+    "gas": ("gas", 2),
 }
+
+# The right service: the unit kind each incident kind needs. Fire and gas go to the
+# fire-and-rescue crews, not to an ambulance (DOMAIN.md, CONTRACT.md version 2).
+UNIT_KIND_FOR: dict[str, str] = {"medical": "ambulance", "fire": "fire", "gas": "fire", "water": "river_patrol"}
+# Who else is told when the unit is sent: the fire service's 119 centre for fire and gas, and
+# for gas the gas company too; each hand-off is an audit record with the facility it went to.
+HANDOFFS: dict[str, tuple[str, ...]] = {"fire": ("fire_service_119",), "gas": ("fire_service_119", "gas_company")}
+# The facility kind (registry) that takes each hand-off.
+HANDOFF_FACILITY: dict[str, str] = {"fire_service_119": "fire_station", "gas_company": "gas_company"}
+# Why a fire or gas incident gets an ambulance as well.
+COMPANION_REASONS = frozenset({"hurt", "no_answer"})
+# The receiving hospital and the village first-aid post go with a patient, not a fire crew.
+MEDICAL_KINDS = frozenset({"medical"})
+
+
+def unit_kind_for(incident_kind: str) -> str:
+    """The unit kind an incident needs; an unknown kind is treated as medical (an ambulance
+    sent in doubt is better than none)."""
+    return UNIT_KIND_FOR.get(incident_kind, "ambulance")
+
+
+def handoffs_for(incident_kind: str) -> tuple[str, ...]:
+    return HANDOFFS.get(incident_kind, ())
+
+
+def companion_for(incident_kind: str, reason: str) -> IncidentSpec | None:
+    """The ambulance a fire or gas incident gets when someone is hurt or the person does not
+    answer: a medical incident at priority 1. None when the reason or the kind calls for none."""
+    if reason not in COMPANION_REASONS:
+        raise ValueError(f"reason {reason!r}: expected one of {', '.join(sorted(COMPANION_REASONS))}")
+    if incident_kind not in HANDOFFS:
+        return None
+    return IncidentSpec("medical", 1, for_person=False)
 # A station worse than its target class opens the river patrol's closed loop.
 WATER_ALARM = "water_class_exceeded"
 WATER_PRIORITY = 3

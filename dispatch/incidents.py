@@ -33,8 +33,8 @@ from dispatch.incident_policy import (
     next_loop_stage,
     place,
 )
-from dispatch.eta import eta_to
 from dispatch.roads import RoadGraph
+from dispatch.snapping import scene_field, snap_to_edge
 from dispatch.store import Facilities
 from kernel.events import EventType, emit
 
@@ -267,8 +267,8 @@ def order_update(conn: psycopg.Connection, moved: Moved, graph: RoadGraph | None
     eta_s = row["eta_s"]
     at = (row["lat"], row["lon"]) if row["lat"] is not None else (facilities.base_location.get(moved.unit_id) if facilities else None)
     if graph is not None and at is not None:
-        field = eta_to(graph, graph.snap(incident["lat"], incident["lon"]).node)
-        eta_s = float(field.etas_for([graph.snap(*at).node])[0])
+        field = scene_field(graph, snap_to_edge(graph, incident["lat"], incident["lon"]))
+        eta_s = field.eta_of(graph, snap_to_edge(graph, *at))
     payload = {
         "incident_id": incident["incident_id"],
         "priority": incident["priority"],

@@ -22,9 +22,13 @@ import numpy as np
 import orjson
 
 from .geometry import haversine_m
-from .roads import DEFAULT_SPEED_KMH, ROAD_CLASS_CODE, RoadGraph
+from .roads import DEFAULT_SPEED_KMH, ROAD_CLASS_CODE, RoadGraph, water_segments
 
 # OSM highway values an ambulance can drive on, folded onto the graph's classes.
+# Water lines a scene must not be snapped across (OSM `waterway=*`, or a GeoJSON feature's
+# `waterway` property): rivers, canals and streams; ditches and drains are crossed on foot.
+WATER_LINES = frozenset({"river", "canal", "stream"})
+
 HIGHWAY_CLASS: Mapping[str, str] = {
     "motorway": "motorway",
     "motorway_link": "motorway",
@@ -103,6 +107,7 @@ def graph_from_geojson(
         raise RoadImportError(f"expected a GeoJSON FeatureCollection, got type {doc.get('type')!r}")
     coords: dict[tuple[int, int], tuple[float, float]] = {}
     ways: list[_Way] = []
+    water: list[list[tuple[float, float]]] = []
     for i, feature in enumerate(doc.get("features") or []):
         geometry = feature.get("geometry") or {}
         props = feature.get("properties") or {}
@@ -113,6 +118,9 @@ def graph_from_geojson(
             lines = geometry.get("coordinates") or []
         else:
             continue  # points and polygons (bus stops, areas) are not roads
+        if str(props.get("waterway")) in WATER_LINES:
+            water += [_lonlat_line(line, i) for line in lines]
+            continue
         highway = (
             props.get("highway")
             or props.get("fclass")
@@ -137,7 +145,15 @@ def graph_from_geojson(
                 coords.setdefault(key, (lat, lon))
                 keys.append(key)
             ways.append(_Way(keys, road_class, speed, direction))
-    return _build(coords, ways, node_ids=None)
+    return _build(coords, ways, node_ids=None, water=water)
+
+
+def _lonlat_line(line: Any, i: int) -> list[tuple[float, float]]:
+    """A water line's [lon, lat] positions as (lat, lon)."""
+    try:
+        return [(float(p[1]), float(p[0])) for p in line]
+    except (TypeError, ValueError, IndexError):
+        raise RoadImportError(f"features[{i}]: a waterway coordinate is not [lon, lat]") from None
 
 
 def load_geojson(path: Path, **options: Any) -> RoadGraph:
@@ -156,6 +172,7 @@ def graph_from_osm_xml(
     )
     coords: dict[int, tuple[float, float]] = {}
     ways: list[_Way] = []
+    water_refs: list[list[int]] = []
     try:
         for _, elem in ET.iterparse(stream, events=("end",)):
             if elem.tag == "node":
@@ -165,6 +182,8 @@ def graph_from_osm_xml(
                 tags = {t.get("k"): t.get("v") for t in elem.iterfind("tag")}
                 highway = tags.get("highway")
                 road_class = HIGHWAY_CLASS.get(highway or "")
+                if tags.get("waterway") in WATER_LINES:
+                    water_refs.append([int(_attr(nd, "ref")) for nd in elem.iterfind("nd")])
                 if highway is not None and road_class is not None and tags.get("area") != "yes":
                     refs = [int(_attr(nd, "ref")) for nd in elem.iterfind("nd")]
                     speed = parse_maxspeed(tags.get("maxspeed")) or speeds[road_class]
@@ -179,7 +198,8 @@ def graph_from_osm_xml(
                 elem.clear()
     except (ET.ParseError, TypeError, ValueError) as exc:
         raise RoadImportError(f"not a readable OSM XML extract: {exc}") from exc
-    return _build(coords, ways, node_ids="keys")
+    water = [[coords[r] for r in refs if r in coords] for refs in water_refs]
+    return _build(coords, ways, node_ids="keys", water=water)
 
 
 def _attr(elem: ET.Element, name: str) -> str:
@@ -195,7 +215,8 @@ def load_osm_xml(path: Path, **options: Any) -> RoadGraph:
 
 
 def _build(
-    coords: Mapping[Any, tuple[float, float]], ways: Iterable[_Way], node_ids: str | None
+    coords: Mapping[Any, tuple[float, float]], ways: Iterable[_Way], node_ids: str | None,
+    water: Iterable[list[tuple[float, float]]] = (),
 ) -> RoadGraph:
     index: dict[Any, int] = {}
     src: list[int] = []
@@ -233,4 +254,5 @@ def _build(
         np.array(cls, dtype=np.int8),
         np.array(spd, dtype=np.float64),
         node_id=np.array(keys, dtype=np.int64) if node_ids == "keys" else None,
+        water=water_segments([([p[0] for p in line], [p[1] for p in line]) for line in water]),
     )

@@ -9,7 +9,7 @@ everywhere to here", which is the question an incident asks of every unit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -73,6 +73,7 @@ class RoadArrays(TypedDict):
     length_m: NDArray[Any]
     road_class: NDArray[Any]
     speed_kmh: NDArray[Any]
+    water: NDArray[Any]
 
 
 class RoadGraphError(ValueError):
@@ -88,7 +89,9 @@ class Snap:
 @dataclass(frozen=True, eq=False)
 class RoadGraph:
     """Nodes are indexed 0..n-1; `node_id` keeps the source's ids (OSM ids) for reference.
-    Edges are directed: a two-way road is two edges."""
+    Edges are directed: a two-way road is two edges. `water` holds the river and canal
+    lines a road crosses only at a bridge, as segments (lat1, lon1, lat2, lon2): snapping a
+    point onto a road never crosses one (dispatch/snapping.py)."""
 
     node_id: NDArray[np.int64]
     lat: NDArray[np.float64]
@@ -98,6 +101,7 @@ class RoadGraph:
     length_m: NDArray[np.float64]
     road_class: NDArray[np.int8]
     speed_kmh: NDArray[np.float64]
+    water: NDArray[np.float64] = field(default_factory=lambda: np.empty((0, 4)), repr=False)
     travel_s: NDArray[np.float64] = field(init=False, repr=False)
     forward: sp.csr_matrix = field(init=False, repr=False)
     reverse: sp.csr_matrix = field(init=False, repr=False)
@@ -121,6 +125,8 @@ class RoadGraph:
             raise RoadGraphError(f"edges refer to nodes outside 0..{n - 1}")
         if m and (not np.all(self.speed_kmh > 0) or not np.all(self.length_m >= 0)):
             raise RoadGraphError("every speed must be > 0 and every length >= 0")
+        if self.water.ndim != 2 or self.water.shape[1] != 4:
+            raise RoadGraphError(f"water must be k x 4 segments (lat1, lon1, lat2, lon2), got shape {self.water.shape}")
         if m and (self.road_class.min() < 0 or self.road_class.max() >= len(ROAD_CLASSES)):
             raise RoadGraphError(f"road_class codes must be 0..{len(ROAD_CLASSES) - 1}")
         travel_s = np.maximum(self.length_m / (self.speed_kmh / 3.6), MIN_TRAVEL_S)
@@ -143,6 +149,7 @@ class RoadGraph:
         road_class: ArrayLike,
         speed_kmh: ArrayLike | None = None,
         node_id: ArrayLike | None = None,
+        water: ArrayLike | None = None,
     ) -> RoadGraph:
         """Build from plain sequences. `road_class` may be names or codes; a missing speed
         is the class default."""
@@ -170,6 +177,7 @@ class RoadGraph:
             length_m=np.asarray(length_m, dtype=np.float64),
             road_class=classes,
             speed_kmh=np.asarray(speed_kmh, dtype=np.float64),
+            water=_water(water),
         )
 
     @property
@@ -213,6 +221,36 @@ class RoadGraph:
         x, y = self.projection.to_xy(self.lat[nodes], self.lon[nodes])
         return cKDTree(np.column_stack([x, y])), nodes
 
+    @property
+    def n_water_segments(self) -> int:
+        return len(self.water)
+
+    @cached_property
+    def node_xy(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        return self.projection.to_xy(self.lat, self.lon)
+
+    @cached_property
+    def edge_index(self) -> tuple[cKDTree, float]:
+        """A KD-tree of edge midpoints (metres) and the largest half edge length: every
+        edge passing within r of a point has its midpoint within r + that half."""
+        if not self.n_edges:
+            raise RoadGraphError("the graph has no edges to snap to")
+        x, y = self.node_xy
+        ax, ay, bx, by = x[self.edge_from], y[self.edge_from], x[self.edge_to], y[self.edge_to]
+        half = float(np.max(np.hypot(bx - ax, by - ay))) / 2
+        return cKDTree(np.column_stack([(ax + bx) / 2, (ay + by) / 2])), half
+
+    @cached_property
+    def water_index(
+        self,
+    ) -> tuple[cKDTree, NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], float]:
+        """Water segments in metres, with a KD-tree of their midpoints and the largest half
+        segment length (the same bound as edge_index)."""
+        x0, y0 = self.projection.to_xy(self.water[:, 0], self.water[:, 1])
+        x1, y1 = self.projection.to_xy(self.water[:, 2], self.water[:, 3])
+        half = float(np.max(np.hypot(x1 - x0, y1 - y0))) / 2 if len(x0) else 0.0
+        return cKDTree(np.column_stack([(x0 + x1) / 2, (y0 + y1) / 2])), x0, y0, x1, y1, half
+
     def snap(self, lat: float, lon: float) -> Snap:
         """The nearest node that lies on a road, and how far away it is."""
         nodes, dist = self.snap_many([lat], [lon])
@@ -241,6 +279,7 @@ class RoadGraph:
             "length_m": self.length_m,
             "road_class": self.road_class,
             "speed_kmh": self.speed_kmh,
+            "water": self.water,
         }
 
     @classmethod
@@ -259,6 +298,7 @@ class RoadGraph:
             length_m=np.asarray(arrays["length_m"], dtype=np.float64),
             road_class=np.asarray(arrays["road_class"], dtype=np.int8),
             speed_kmh=np.asarray(arrays["speed_kmh"], dtype=np.float64),
+            water=_water(arrays.get("water")),  # absent in files saved before water lines
         )
 
     def save_npz(self, path: Path) -> None:
@@ -283,6 +323,7 @@ class RoadGraph:
             length_m=self.length_m[edges],
             road_class=self.road_class[edges],
             speed_kmh=self.speed_kmh[edges],
+            water=self.water,
         )
 
     def largest_component(self) -> RoadGraph:
@@ -307,3 +348,20 @@ def _fastest_edge_matrix(
     matrix = sp.csr_matrix((t[first], (u[first], v[first])), shape=(n, n))
     matrix.sort_indices()
     return matrix
+
+
+def _water(segments: ArrayLike | None) -> NDArray[np.float64]:
+    if segments is None:
+        return np.empty((0, 4))
+    arr = np.asarray(segments, dtype=np.float64)
+    return arr.reshape(0, 4) if arr.size == 0 else arr
+
+
+def water_segments(lines: Sequence[tuple[ArrayLike, ArrayLike]]) -> NDArray[np.float64]:
+    """(lat1, lon1, lat2, lon2) segments of polylines given as (lats, lons)."""
+    parts = []
+    for lat, lon in lines:
+        la, lo = np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64)
+        if len(la) >= 2:
+            parts.append(np.column_stack([la[:-1], lo[:-1], la[1:], lo[1:]]))
+    return np.vstack(parts) if parts else np.empty((0, 4))

@@ -296,12 +296,22 @@ class Dispatcher:
             await self._follow_fix(event.person_id)
         if event.type is EventType.INCIDENT_UPDATED and data.get("unit_id") and "decision" in data and data.get("person_id"):
             await self._send_receipts(receipts.for_incident, data["incident_id"])  # a unit is on its way
+        if event.type is EventType.UNIT_UPDATED and event.id is not None and "status" in data and "lat" not in data:
+            await self._sample_coverage(event)  # a status change (a fix carries lat and no event id)
         if event.type is EventType.INCIDENT_CREATED:
             await self._serve_queue()
         elif event.type in _ALARM_EVENTS and event.data.get("source_kind") == "station":
             station = self._partner_stations.get(str(event.data.get("source_id")))
             if station is not None:
                 await self._send_cap(event, station)
+
+    async def _sample_coverage(self, event: Event) -> None:
+        """Coverage after a unit's status change, for the shift report's daily figure."""
+        if self._graph is None or self._facilities is None or event.id is None:
+            return
+        started = self._clock.monotonic()
+        await self._db(store.record_coverage, self._graph, self._facilities, event.id, datetime.fromisoformat(event.ts))
+        self.metrics.coverage_seconds.observe(self._clock.monotonic() - started)
 
     async def _follow_fix(self, person_id: str) -> None:
         """A newer fix moves the person's open incident; its crew gets the order again."""
@@ -386,6 +396,10 @@ class DispatchMetrics:
         self.decision_seconds = Histogram(
             "watchpost_dispatch_decision_seconds", "Time to decide and record one waiting incident",
             buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1), registry=r,
+        )
+        self.coverage_seconds = Histogram(
+            "watchpost_dispatch_coverage_seconds", "Time to recompute and record the coverage after a unit's status change",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 1), registry=r,
         )
         self.unit_reports = Counter("watchpost_dispatch_unit_reports_total", "Crew reports received, by channel", ["channel"], registry=r)
         self.broker_connects = Counter("watchpost_dispatch_broker_connects_total", "Connections to the broker", registry=r)

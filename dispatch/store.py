@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from dataclasses import field as dataclass_field
 from datetime import datetime
 from typing import Any
 
@@ -37,8 +38,17 @@ from dispatch.assignment import (
     redispatch_due,
     transition,
 )
-from dispatch.eta import eta_from, eta_to
-from dispatch.incident_policy import LoopEvent, next_loop_stage
+from dispatch.eta import eta_from
+from dispatch.geometry import haversine_m
+from dispatch.incident_policy import (
+    HANDOFF_FACILITY,
+    MEDICAL_KINDS,
+    LoopEvent,
+    companion_for,
+    handoffs_for,
+    next_loop_stage,
+    unit_kind_for,
+)
 from dispatch.lifecycle import (
     FREE_UNIT,
     OPEN_ASSIGNMENT,
@@ -51,12 +61,16 @@ from dispatch.lifecycle import (
 )
 from dispatch.progress import step_for
 from dispatch.roads import ROAD_CLASSES, RoadGraph
+from dispatch.coverage import Site, coverage, recommend_move_up
+from dispatch.snapping import EdgeSnap, SceneField, scene_field, snap_cached, snap_to_edge
 from kernel.events import EventType, announce, emit
 
 log = logging.getLogger(__name__)
 
 A = AssignmentState
-_UNIT_KIND_FOR = {"medical": "ambulance", "fire": "ambulance", "water": "river_patrol"}
+# An `available` unit whose last fix is within this distance of its base is parked there: it
+# is placed at the base whatever the fix's age (a terminal with the ignition off is quiet).
+AT_BASE_M = 150.0
 
 # Each transaction reads through one cursor whose rows are dicts by column name.
 _Cursor = psycopg.Cursor[DictRow]
@@ -101,6 +115,7 @@ class Facilities:
     hospitals: tuple[Facility, ...]
     first_aid_posts: tuple[Facility, ...]
     base_location: dict[str, tuple[float, float]]  # unit_id -> its base's lat/lon
+    handoff_to: dict[str, tuple[Facility, ...]] = dataclass_field(default_factory=dict)  # facility kind -> facilities
 
 
 # --- reference data ------------------------------------------------------------------------
@@ -108,7 +123,7 @@ class Facilities:
 
 def save_road_graph(conn: psycopg.Connection, graph: RoadGraph) -> None:
     with conn.transaction(), conn.cursor() as cur:
-        cur.execute("TRUNCATE road_nodes, road_edges")
+        cur.execute("TRUNCATE road_nodes, road_edges, road_water")
         with cur.copy("COPY road_nodes (node, lat, lon) FROM STDIN") as copy:
             for i in range(graph.n_nodes):
                 copy.write_row((i, float(graph.lat[i]), float(graph.lon[i])))
@@ -118,11 +133,15 @@ def save_road_graph(conn: psycopg.Connection, graph: RoadGraph) -> None:
                     int(graph.edge_from[k]), int(graph.edge_to[k]), float(graph.length_m[k]),
                     ROAD_CLASSES[int(graph.road_class[k])], float(graph.speed_kmh[k]),
                 ))
+        with cur.copy("COPY road_water (segment, lat1, lon1, lat2, lon2) FROM STDIN") as copy:
+            for k, (lat1, lon1, lat2, lon2) in enumerate(graph.water.tolist()):
+                copy.write_row((k, lat1, lon1, lat2, lon2))
 
 
 def load_road_graph(conn: psycopg.Connection) -> RoadGraph:
     nodes = conn.execute("SELECT lat, lon FROM road_nodes ORDER BY node").fetchall()
     edges = conn.execute("SELECT edge_from, edge_to, length_m, road_class, speed_kmh FROM road_edges").fetchall()
+    water = conn.execute("SELECT lat1, lon1, lat2, lon2 FROM road_water ORDER BY segment").fetchall()
     conn.commit()
     if not nodes:
         raise LookupError("no road network in the database: run `watchpost roads load`")
@@ -130,7 +149,7 @@ def load_road_graph(conn: psycopg.Connection) -> RoadGraph:
     f, t, length, cls, speed = zip(*edges)
     return RoadGraph.from_edges(
         lat, lon, np.array(f, dtype=np.int64), np.array(t, dtype=np.int64), np.array(length, dtype=float),
-        np.array(cls), np.array(speed, dtype=float),
+        np.array(cls), np.array(speed, dtype=float), water=np.array(water, dtype=float).reshape(-1, 4),
     )
 
 
@@ -144,7 +163,8 @@ def load_facilities(conn: psycopg.Connection, graph: RoadGraph) -> Facilities:
     def at(kind: str) -> tuple[Facility, ...]:
         return tuple(Facility(fid, graph.snap(lat, lon).node) for fid, k, lat, lon in rows if k == kind)
 
-    return Facilities(at("hospital"), at("first_aid_post"), {u: (lat, lon) for u, lat, lon in bases})
+    handoff_to = {kind: at(kind) for kind in set(HANDOFF_FACILITY.values())}
+    return Facilities(at("hospital"), at("first_aid_post"), {u: (lat, lon) for u, lat, lon in bases}, handoff_to)
 
 
 # --- assignment ----------------------------------------------------------------------------
@@ -201,13 +221,13 @@ def assign(
             return None
         if incident["state"] != IncidentStatus.NEW and forced_unit is None:
             return None
-        unit_kind = _UNIT_KIND_FOR.get(incident["kind"], "ambulance")
+        unit_kind = unit_kind_for(incident["kind"])
         if unit_kind in skip_kinds and forced_unit is None:
             return Queued(unit_kind)
-        scene = graph.snap(incident["lat"], incident["lon"]).node
-        field = eta_to(graph, scene)
-        units = _units(cur, graph, facilities)
-        etas = {u.unit_id: float(field.etas_for([u.node])[0]) for u in units if u.node is not None}
+        field = scene_field(graph, snap_to_edge(graph, incident["lat"], incident["lon"]))
+        scene = field.scene.u
+        units, snaps = _units(cur, graph, facilities)
+        etas = _etas(graph, field, snaps)
         wanted = Incident(incident_id, Priority(incident["priority"]), incident["created_at"], unit_kind)
         decision = decide(wanted, units, etas, now)
         cur.execute("SELECT unit_id FROM assignments WHERE incident_id = %s AND state = %s", (incident_id, A.REFUSED.value))
@@ -230,8 +250,9 @@ def assign(
                 _audit(cur, now, incident_id, None, "queued", actor, decision.to_json())
                 emit(cur, EventType.INCIDENT_UPDATED, incident["person_id"], {**_incident_json(incident), "queued": True, "decision": decision.to_json()}, now)
             return Queued(unit_kind)
-        hospital = choose_hospital(facilities.hospitals, eta_from(graph, scene)) if incident["kind"] != "water" else None
-        post = nearest_first_aid_post(facilities.first_aid_posts, field.seconds) if incident["kind"] != "water" else None
+        medical = incident["kind"] in MEDICAL_KINDS
+        hospital = choose_hospital(facilities.hospitals, eta_from(graph, scene)) if medical else None
+        post = nearest_first_aid_post(facilities.first_aid_posts, field.seconds) if medical else None
         unit_id = decision.chosen.unit_id
         hospital_id = hospital.facility_id if hospital else None
         post_id = post.facility_id if post else None
@@ -247,7 +268,10 @@ def assign(
             (target.value, loop_stage, now, incident_id),
         )
         updated = _returned(cur)
-        detail = {**decision.to_json(), "hospital": hospital_id, "first_aid_post": post_id}
+        detail = {**decision.to_json(), **field.scene.audit(), "hospital": hospital_id, "first_aid_post": post_id}
+        handoffs = _hand_off(cur, incident, facilities, field.seconds, now, actor)
+        if handoffs:
+            detail["handoffs"] = handoffs
         _audit(cur, now, incident_id, unit_id, "assigned", actor, detail)
         emit(cur, EventType.INCIDENT_UPDATED, incident["person_id"], {**_incident_json(updated), "unit_id": unit_id, "decision": detail}, now)
         emit(cur, EventType.UNIT_UPDATED, None, {"unit_id": unit_id, "status": UnitStatus.DISPATCHED.value, "incident_id": incident_id}, now)
@@ -255,6 +279,138 @@ def assign(
             unit_id, incident_id, incident["priority"], incident["lat"], incident["lon"], incident["description"],
             decision.chosen.eta_s, hospital_id, post_id,
         )
+
+
+def _hand_off(
+    cur: _Cursor, incident: dict[str, Any], facilities: Facilities, seconds_to_scene: np.ndarray, now: datetime, actor: str
+) -> list[dict[str, Any]]:
+    """Record the hand-offs the incident's kind calls for (119 for fire and gas, the gas
+    company for gas), each to the facility of that kind nearest the scene by road. Once per
+    incident: a re-dispatch hands nothing off again."""
+    services = handoffs_for(incident["kind"])
+    if not services:
+        return []
+    cur.execute("SELECT detail FROM dispatch_audit WHERE incident_id = %s AND action = 'handoff'", (incident["incident_id"],))
+    done = {row["detail"].get("service") for row in cur.fetchall()}
+    out = []
+    for service in services:
+        if service in done:
+            continue
+        nearest = nearest_first_aid_post(facilities.handoff_to.get(HANDOFF_FACILITY[service], ()), seconds_to_scene)
+        record = {"service": service, "facility_id": nearest.facility_id if nearest else None}
+        _audit(cur, now, incident["incident_id"], None, "handoff", actor, record)
+        out.append(record)
+    return out
+
+
+def add_companion(conn: psycopg.Connection, incident_id: str, reason: str, actor: str, now: datetime) -> dict[str, Any] | None:
+    """Someone is hurt, or the person does not answer, at a fire or gas incident: an
+    ambulance goes too, as a priority-1 medical incident at the same place linked to it.
+    Returns the new incident; None when the incident is not open, calls for none, or already
+    has one. Raises ValueError for a reason that is not one of COMPANION_REASONS."""
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        cur.execute("SELECT * FROM incidents WHERE incident_id = %s AND state = ANY(%s) FOR UPDATE", (incident_id, values(OPEN_INCIDENT)))
+        parent = cur.fetchone()
+        spec = companion_for(parent["kind"], reason) if parent is not None else None
+        if parent is None or spec is None:
+            return None
+        cur.execute(
+            """INSERT INTO incidents (kind, priority, lat, lon, description, created_at, created_by, updated_at, parent_incident_id,
+                                      location_source, location_acc_m, location_at)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (parent_incident_id) WHERE parent_incident_id IS NOT NULL
+               DO NOTHING RETURNING *""",
+            (spec.kind, spec.priority, parent["lat"], parent["lon"], f"ambulance for {incident_id}: {reason.replace('_', ' ')}",
+             now, actor, now, incident_id, parent["location_source"], parent["location_acc_m"], parent["location_at"]),
+        )
+        companion = cur.fetchone()
+        if companion is None:
+            return None
+        _audit(cur, now, incident_id, None, "companion", actor, {"reason": reason, "incident_id": companion["incident_id"]})
+        _audit(cur, now, companion["incident_id"], None, "created", actor, {"kind": spec.kind, "priority": spec.priority, "parent": incident_id})
+        emit(cur, EventType.INCIDENT_CREATED, parent["person_id"], companion, now)
+        return companion
+
+
+@dataclass(frozen=True, slots=True)
+class Relocation:
+    """A move-up order: `{root}/unit/{unit_id}/order` with `kind: relocate`. The unit stays
+    available (the dispatcher may send it on from the road) and drives to the facility."""
+
+    unit_id: str
+    order_id: str
+    facility_id: str
+    lat: float
+    lon: float
+    eta_s: float
+
+    def payload(self) -> dict[str, Any]:
+        return {"kind": "relocate", "order_id": self.order_id, "facility_id": self.facility_id, "lat": self.lat,
+                "lon": self.lon, "eta_s": round(self.eta_s, 1)}
+
+
+def _coverage_places(conn: psycopg.Connection, graph: RoadGraph) -> tuple[list[Site], dict[str, tuple[str, EdgeSnap]], dict[str, dict[str, Any]]]:
+    rows = conn.execute(
+        "SELECT facility_id, kind, name, town, lat, lon FROM facilities WHERE kind IN ('first_aid_post', 'ambulance_station') "
+        "ORDER BY facility_id"
+    ).fetchall()
+    sites, stations, where = [], {}, {}
+    for fid, kind, name, town, lat, lon in rows:
+        snap = snap_cached(graph, float(lat), float(lon))
+        if kind == "first_aid_post":
+            sites.append(Site(fid, town or "", snap))
+            where[fid] = {"name": name, "town": town, "lat": lat, "lon": lon}
+        elif town and town not in stations:
+            stations[town] = (fid, snap)
+    return sites, stations, where
+
+
+def coverage_now(conn: psycopg.Connection, graph: RoadGraph, facilities: Facilities, now: datetime, *, move_up: bool = True) -> dict[str, Any]:
+    """Which villages an available ambulance reaches within 8 / 12 / 15 minutes now, the towns
+    left uncovered, and the move-up that would cover one again (dispatch/coverage.py)."""
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        units, snaps = _units(cur, graph, facilities)
+        sites, stations, where = _coverage_places(conn, graph)
+    available = {u.unit_id: snaps[u.unit_id] for u in units
+                 if u.kind == "ambulance" and u.status is UnitStatus.AVAILABLE and u.unit_id in snaps}
+    current = coverage(graph, list(available.values()), sites)
+    move = recommend_move_up(graph, available, sites, stations, current) if move_up else None
+    picture = current.to_json()
+    picture["sites"] = {sid: {**where[sid], **band} for sid, band in picture["sites"].items()}  # type: ignore[attr-defined]
+    return {**picture, "at": now.isoformat(), "available": sorted(available), "move_up": move.to_json() if move else None}
+
+
+def record_coverage(conn: psycopg.Connection, graph: RoadGraph, facilities: Facilities, event_id: int, at: datetime) -> bool:
+    """Sample the coverage after the unit status change `event_id`; once per event whatever
+    the number of dispatchers (the event id is the key). True if this call recorded it."""
+    now = coverage_now(conn, graph, facilities, at, move_up=False)
+    within = now["share_within"]
+    with conn.transaction():
+        inserted = conn.execute(
+            "INSERT INTO coverage_samples (event_id, at, within_8, within_12, within_15, uncovered_towns) "
+            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING RETURNING 1",
+            (event_id, at, within[0], within[1], within[2], now["uncovered_towns"]),
+        ).fetchone()
+    return inserted is not None
+
+
+def relocate(conn: psycopg.Connection, graph: RoadGraph, facilities: Facilities, unit_id: str, facility_id: str,
+             actor: str, now: datetime) -> Relocation | None:
+    """A dispatcher accepts a move-up: an available unit is sent to stand by at a facility.
+    None when the unit is not available or the facility is unknown."""
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        cur.execute("SELECT lat, lon FROM facilities WHERE facility_id = %s", (facility_id,))
+        target = cur.fetchone()
+        units, snaps = _units(cur, graph, facilities)
+        unit = next((u for u in units if u.unit_id == unit_id), None)
+        if target is None or unit is None or unit.status is not UnitStatus.AVAILABLE or unit_id not in snaps:
+            return None
+        field = scene_field(graph, snap_cached(graph, float(target["lat"]), float(target["lon"])))
+        eta_s = field.eta_of(graph, snaps[unit_id])
+        order_id = f"relocate-{unit_id}-{int(now.timestamp())}"
+        _audit(cur, now, None, unit_id, "relocate", actor, {"facility_id": facility_id, "order_id": order_id, "eta_s": round(eta_s, 1)})
+        emit(cur, EventType.UNIT_UPDATED, None, {"unit_id": unit_id, "status": unit.status.value, "incident_id": None,
+                                                 "relocating_to": facility_id}, now)
+        return Relocation(unit_id, order_id, facility_id, float(target["lat"]), float(target["lon"]), eta_s)
 
 
 def _forced(decision: Decision, unit_id: str, etas: dict[str, float], actor: str) -> Decision | None:
@@ -279,20 +435,41 @@ class _UnitRow:
     gps_at: datetime | None
 
 
-def _units(cur: _Cursor, graph: RoadGraph, facilities: Facilities) -> list[Unit]:
+def _units(cur: _Cursor, graph: RoadGraph, facilities: Facilities) -> tuple[list[Unit], dict[str, EdgeSnap]]:
+    """Every unit with where it is on the road: its last fix, or its base when it never
+    sent one or is `available` within AT_BASE_M of it (parked: at the base, whatever the
+    fix's age)."""
     with cur.connection.cursor(row_factory=class_row(_UnitRow)) as units_cur:
         rows = units_cur.execute(
             "SELECT u.unit_id, u.kind, COALESCE(s.status, %s) AS status, s.lat, s.lon, s.gps_at "
             "FROM units u LEFT JOIN unit_state s USING (unit_id) ORDER BY u.unit_id",
             (UnitStatus.AVAILABLE.value,),  # a unit with no state row yet is at its base
         ).fetchall()
-    units = []
+    units, snaps = [], {}
     for r in rows:
-        # A unit that never sent a fix is placed at its base.
-        at = (r.lat, r.lon) if r.lat is not None and r.lon is not None else facilities.base_location.get(r.unit_id)
-        node = graph.snap(*at).node if at is not None else None
-        units.append(Unit(r.unit_id, r.kind, UnitStatus(r.status), node, r.gps_at))
-    return units
+        base = facilities.base_location.get(r.unit_id)
+        fix = (r.lat, r.lon) if r.lat is not None and r.lon is not None else None
+        parked = base is not None and r.status == UnitStatus.AVAILABLE.value and (
+            fix is None or float(haversine_m(fix[0], fix[1], base[0], base[1])) <= AT_BASE_M
+        )
+        at = base if parked or fix is None else fix
+        snap = snap_cached(graph, float(at[0]), float(at[1])) if at is not None else None
+        gps_at = r.gps_at
+        if snap is not None and snap.outside and not parked and fix is not None:
+            # A fix far outside the service region is not trusted: the unit is taken to be
+            # somewhere near its base, with the widest stale widening (no fix time).
+            log.warning("unit %s: fix %.5f, %.5f is %.0f m from any road; not trusted", r.unit_id, fix[0], fix[1], snap.distance_m,
+                        extra={"unit_id": r.unit_id})
+            snap = snap_cached(graph, float(base[0]), float(base[1])) if base is not None else None
+            gps_at = None
+        if snap is not None:
+            snaps[r.unit_id] = snap
+        units.append(Unit(r.unit_id, r.kind, UnitStatus(r.status), None if snap is None else snap.u, gps_at, at_base=parked))
+    return units, snaps
+
+
+def _etas(graph: RoadGraph, field: SceneField, snaps: dict[str, EdgeSnap]) -> dict[str, float]:
+    return {unit_id: field.eta_of(graph, snap) for unit_id, snap in snaps.items()}
 
 
 def _book(cur: _Cursor, incident: dict[str, Any], unit_id: str, eta_s: float, decision: Decision, now: datetime, actor: str) -> bool:
@@ -503,11 +680,11 @@ def rank_candidates(conn: psycopg.Connection, incident_id: str, graph: RoadGraph
         incident = cur.fetchone()
         if incident is None or incident["lat"] is None:
             return None
-        field = eta_to(graph, graph.snap(incident["lat"], incident["lon"]).node)
-        units = _units(cur, graph, facilities)
-        etas = {u.unit_id: float(field.etas_for([u.node])[0]) for u in units if u.node is not None}
-        wanted = Incident(incident_id, Priority(incident["priority"]), incident["created_at"], _UNIT_KIND_FOR.get(incident["kind"], "ambulance"))
-        return decide(wanted, units, etas, now).to_json()
+        field = scene_field(graph, snap_to_edge(graph, incident["lat"], incident["lon"]))
+        units, snaps = _units(cur, graph, facilities)
+        etas = _etas(graph, field, snaps)
+        wanted = Incident(incident_id, Priority(incident["priority"]), incident["created_at"], unit_kind_for(incident["kind"]))
+        return {**decide(wanted, units, etas, now).to_json(), **field.scene.audit()}
 
 
 def close_incident(conn: psycopg.Connection, incident_id: str, actor: str, now: datetime) -> dict | None:

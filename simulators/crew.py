@@ -43,11 +43,15 @@ class Order:
     address: str
     eta_s: float | None
     hospital_id: str | None
+    kind: str = "incident"  # or "relocate": move up to a standby point and stay available
 
     @classmethod
     def parse(cls, payload: bytes) -> Order:
         try:
             doc = orjson.loads(payload)
+            if isinstance(doc, dict) and doc.get("kind") == "relocate" and isinstance(doc.get("order_id"), str):
+                return cls(doc["order_id"], None, float(doc["lat"]), float(doc["lon"]), str(doc.get("facility_id") or ""),
+                           doc.get("eta_s"), None, "relocate")
             if not isinstance(doc, dict) or not isinstance(doc.get("incident_id"), str):
                 raise OrderError("an order needs incident_id")
             return cls(
@@ -152,6 +156,8 @@ class UnitModel:
         if order.incident_id in self.handled:
             return False  # QoS 1 may deliver an order twice
         self.handled.add(order.incident_id)
+        if order.kind == "relocate":
+            return self._relocate(order, now)
         rng, times = self.rng, self.times
         lat, lon, nodes = self._departure(now)
         self.incident_id = order.incident_id
@@ -180,6 +186,17 @@ class UnitModel:
         self.drives.append(home)
         self.steps.append((home.end_t + 1.0, "available"))  # parked in the bay
         self.parked = (self.unit.base_lat, self.unit.base_lon)
+        return True
+
+    def _relocate(self, order: Order, now: float) -> bool:
+        """A move-up: drive to the standby point and wait there, available throughout (the
+        dispatcher may send the crew on from the road). A busy crew ignores it."""
+        if self.status != "available" or self.steps:
+            return False
+        lat, lon, nodes = self._departure(now)
+        move = self.roads.drive(now + self.rng.uniform(*self.times.turnout_s), lat, lon, order.lat, order.lon, nodes)
+        self.drives = [d for d in self.drives if d.end_t <= now] + [move]
+        self.parked = (float(move.lat[-1]), float(move.lon[-1]))
         return True
 
     def next_due(self) -> float:

@@ -1,4 +1,4 @@
-"""The simulated county's geography: Jiashan's real outline (from the region GeoJSON), its
+"""The simulated county's geography: Jiashan's outline (the project's schematic region GeoJSON, WGS84), its
 nine towns and sub-districts at approximate centres, and the rivers and canals that cut it
 up. The road generator and the registry generator both build on this, so a water station
 lies on a river the roads must bridge, and a village post lies in its town; and the console
@@ -173,7 +173,7 @@ class JiashanGeography:
 
 
 def load_geography(geojson_path: Path) -> JiashanGeography:
-    """Read the county and its neighbours from the region GeoJSON (see shared/data)."""
+    """Read the county and its neighbours from the region GeoJSON (simulators/data/README.md)."""
     doc = orjson.loads(Path(geojson_path).read_bytes())
     county = None
     neighbours = []

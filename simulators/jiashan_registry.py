@@ -1,7 +1,7 @@
 """The simulated Jiashan registry: partners, facilities, water stations, elderly persons with
 home sensors, units and users, in the document format `watchpost registry load` reads.
 
-Deterministic for a seed. Everything is placed inside the county's real outline and on the
+Deterministic for a seed. Everything is placed inside the county's outline (the project's schematic drawing) and on the
 shared geography (simulators.jiashan_geo): stations sit on the rivers the road network must
 bridge, cross-border stations where a river leaves for a partner district, village
 first-aid posts and homes around ~100 villages. Names are synthetic.
@@ -31,6 +31,9 @@ CENTRE_AMBULANCES = 6
 STATION_AMBULANCES = {"weitang": 2, "luoxing": 2, "huimin": 2, "dayun": 2, "xitang": 2,
                       "taozhuang": 1, "yaozhuang": 2, "ganyao": 1, "tianning": 2}
 HEALTH_CENTRE_TOWNS = ("taozhuang", "yaozhuang", "tianning")  # farthest from the county hospitals
+# Fire-and-rescue stations (the fire service, 119) and their crews: the county seat's brigade
+# and town stations such as 西塘消防救援站 in Xitang. Smoke and gas incidents go to them.
+FIRE_STATIONS = {"weitang": 2, "xitang": 1, "yaozhuang": 1, "ganyao": 1}
 WATER_STATIONS = 30
 CROSS_BORDER_PER_PARTNER = 2
 # Subsets of home sensors, as (kind, probability); motion is always installed.
@@ -161,6 +164,24 @@ def generate_registry(
             lon,
             town=t.name,
         )
+    # Their own random stream, so adding the fire service moves no village, home or station.
+    fire_rng = np.random.default_rng(seed + 119)
+    for key in FIRE_STATIONS:
+        t = towns[key]
+        facility(
+            f"FS-{key.upper()}",
+            "fire_station",
+            f"{t.name} fire-and-rescue station ({t.name_zh.removesuffix('镇').removesuffix('街道')}消防救援站)",
+            *_near(geo, fire_rng, t.lat, t.lon, 400),
+            town=t.name,
+        )
+    facility(
+        "GAS-JIASHAN",
+        "gas_company",
+        "Jiashan gas company (嘉善县燃气公司), emergency line",
+        *_near(geo, fire_rng, seat.lat + 0.004, seat.lon + 0.004, 100),
+        town=seat.name,
+    )
     village_sites = _villages(geo, rng, villages)
     for k, (name, zh, lat, lon) in enumerate(village_sites, 1):
         facility(
@@ -197,6 +218,18 @@ def generate_registry(
                 "town": t.name,
             }
         )
+
+    for key, count in FIRE_STATIONS.items():
+        for n in range(1, count + 1):
+            units.append(
+                {
+                    "unit_id": f"FIRE-{sum(u['kind'] == 'fire' for u in units) + 1:02d}",
+                    "kind": "fire",
+                    "name": f"{towns[key].name} fire engine {n}",
+                    "base_facility_id": f"FS-{key.upper()}",
+                    "town": towns[key].name,
+                }
+            )
 
     stations = _stations(geo, rng, village_sites)
     people, users = _persons(geo, rng, persons, village_sites)

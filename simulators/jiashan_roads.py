@@ -1,6 +1,6 @@
 """A synthetic road network of Jiashan, deterministic for a given seed.
 
-Inside the county's real outline: a jittered grid of village roads (~200 m apart) with a
+Inside the county's outline (the project's schematic drawing): a jittered grid of village roads (~200 m apart) with a
 county road every ~2 km, a denser grid of streets in each town's core, national and
 provincial roads between the towns, and two expressways that touch the local network only
 at their interchanges. Then the rivers cut it: a road segment that crosses a river
@@ -24,7 +24,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from dispatch.geometry import densify, haversine_m, segments_cross
-from dispatch.roads import DEFAULT_SPEED_KMH, ROAD_CLASS_CODE, RoadGraph
+from dispatch.roads import DEFAULT_SPEED_KMH, ROAD_CLASS_CODE, RoadGraph, water_segments
 from simulators.jiashan_geo import JiashanGeography, load_geography
 
 __all__ = ["DEFAULT_SEED", "JiashanNetwork", "build_jiashan_network"]
@@ -318,7 +318,9 @@ class _Builder:
         )
         winding = np.array([_WINDING.get(c, 1.0) for c in _C])[cls]
         length = haversine_m(lat[src], lon[src], lat[dst], lon[dst]) * winding
-        graph = RoadGraph.from_edges(lat, lon, src, dst, length, names[cls], speed)
+        # The graph carries the rivers, so a point is never snapped onto the far bank.
+        water = water_segments([(river.lat, river.lon) for river in self.geo.rivers])
+        graph = RoadGraph.from_edges(lat, lon, src, dst, length, names[cls], speed, water=water)
         removed = int(crossings.sum() - bridged.sum())
         return JiashanNetwork(graph, self.geo, is_bridge, removed)
 

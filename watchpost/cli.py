@@ -237,6 +237,7 @@ def roads_load(
     geojson: Annotated[Path | None, typer.Option(help="GeoJSON LineStrings with highway/maxspeed/oneway properties")] = None,
     osm: Annotated[Path | None, typer.Option(help="an OpenStreetMap XML extract")] = None,
     synthetic_jiashan: Annotated[Path | None, typer.Option(help="build the simulated Jiashan network inside this county boundary GeoJSON")] = None,
+    crs: Annotated[str, typer.Option(help="the file's coordinates: wgs84, or gcj02 (Chinese web maps), converted to WGS84")] = "wgs84",
 ) -> None:
     """Replace the road network with one imported from a file, or the simulated Jiashan one
     (which also replaces the map's region layers with the simulated county's)."""
@@ -253,9 +254,9 @@ def roads_load(
     layers_source = ""
     try:
         if geojson:
-            graph = road_import.load_geojson(geojson)
+            graph = _in_wgs84(road_import.load_geojson(geojson), crs)
         elif osm:
-            graph = road_import.load_osm_xml(osm)
+            graph = _in_wgs84(road_import.load_osm_xml(osm), crs)
         else:
             assert synthetic_jiashan is not None  # exactly one source was given
             # The simulation's county: only this command, the composition root, reaches it.
@@ -281,25 +282,37 @@ def roads_load(
         typer.echo("region layers: " + ", ".join(layers))
 
 
+def _in_wgs84(graph, crs: str):
+    """The imported graph with its nodes in WGS84 (the database's coordinates)."""
+    import dataclasses
+
+    from dispatch.coords import to_wgs84
+
+    lat, lon = to_wgs84(graph.lat, graph.lon, crs)
+    return graph if crs.strip().lower() == "wgs84" else dataclasses.replace(graph, lat=lat, lon=lon)
+
+
 @region_app.command("load")
 def region_load(
     name: Annotated[str, typer.Argument(help="the layer: boundary, rivers or towns")],
     file: Annotated[Path, typer.Argument(help="a GeoJSON FeatureCollection, Feature or geometry")],
     config: ConfigOption = None,
+    crs: Annotated[str, typer.Option(help="the file's coordinates: wgs84, or gcj02 (e.g. a DataV or AutoNavi boundary), converted to WGS84")] = "wgs84",
 ) -> None:
     """Replace one of the console map's region layers with a GeoJSON file. The boundary
     feature whose properties have `"home": true` is the area the map frames."""
     import orjson
 
     from dashboard.map_layers import RegionLayerError, save_region_layer
+    from dispatch.coords import CoordinateError, geojson_to_wgs84
     from kernel.db import connect
 
     settings = _settings(config)
     try:
-        doc = orjson.loads(file.read_bytes())
+        doc = geojson_to_wgs84(orjson.loads(file.read_bytes()), crs)
         with connect(settings.database_url) as conn:
             n = save_region_layer(conn, name, doc, source=file.name)
-    except (OSError, orjson.JSONDecodeError, RegionLayerError) as exc:
+    except (OSError, orjson.JSONDecodeError, RegionLayerError, CoordinateError) as exc:
         typer.echo(f"cannot load the region layer: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"region layer {name}: {n} features")

@@ -627,6 +627,7 @@
           }, typeof d.lat === "number" && typeof d.lon === "number" ? { lat: d.lat, lon: d.lon, gps_at: msg.ts } : {}));
           renderUnits();
           schedule("units", loadUnits, 600);
+          if (d.status && d.status !== cur.status) schedule("coverage", loadCoverage, 800);
         }
         break;
       case "water.status":
@@ -1130,23 +1131,69 @@
     });
     S.map = map;
     map.setView([30.88, 120.91], 11);
-    [["base", 200], ["towns", 250], ["water", 300], ["roads", 320], ["facilities", 350], ["stations", 420], ["labels", 450], ["links", 480]]
+    [["base", 200], ["towns", 250], ["water", 300], ["roads", 320], ["coverage", 340], ["facilities", 350], ["stations", 420], ["labels", 450], ["links", 480]]
       .forEach(([name, z]) => { map.createPane(name).style.zIndex = String(z); });
     map.getPane("labels").style.pointerEvents = "none";
     S.layers.links = L.layerGroup([], { pane: "links" }).addTo(map);
     S.layers.stations = L.layerGroup().addTo(map);
     S.layers.units = L.layerGroup().addTo(map);
     S.layers.incidents = L.layerGroup().addTo(map);
+    S.layers.coverage = L.layerGroup([], { pane: "coverage" }).addTo(map);
+    $("move-up-accept").addEventListener("click", onAcceptMoveUp);
     map.on("click", (e) => { if (S.picking) setPick(e.latlng.lat, e.latlng.lng); });
     // The banner and the notices change the map's height: tell Leaflet, or clicks land wrong.
     if (window.ResizeObserver) new ResizeObserver(() => map.invalidateSize({ pan: false })).observe($("map"));
     renderLegend();
     message.textContent = t("map.loading");
     message.hidden = false;
-    loadMap().then(() => { message.hidden = true; }, (err) => {
+    loadMap().then(() => { message.hidden = true; return loadCoverage().catch((e) => console.warn("coverage", e)); }, (err) => {
       message.textContent = t("map.failed", { detail: err.detail || String(err) });
       message.hidden = false;
     });
+  }
+
+  // Coverage: each village coloured by how soon an available ambulance reaches it, redrawn
+  // whenever a unit's status changes; an uncovered town brings up the move-up to accept.
+  const COVERAGE_COLOURS = ["#16a34a", "#f59e0b", "#dc2626", "#6b7280"];
+
+  async function loadCoverage() {
+    if (!S.map || !S.layers.coverage) return;
+    const c = await api("/api/coverage");
+    S.coverage = c;
+    S.layers.coverage.clearLayers();
+    Object.entries(c.sites || {}).forEach(([id, site]) => {
+      L.circle([site.lat, site.lon], {
+        pane: "coverage", radius: 650, weight: 1, color: COVERAGE_COLOURS[site.band], fillColor: COVERAGE_COLOURS[site.band],
+        fillOpacity: 0.35, className: `coverage-site band-${site.band}`,
+      }).bindTooltip(() => `<strong>${esc(site.name)}</strong><br>${esc(t(`coverage.band${site.band}`))}`
+        + (site.seconds === null ? "" : ` · ${Math.round(site.seconds / 60)} min`), { direction: "top" })
+        .addTo(S.layers.coverage);
+    });
+    const box = $("move-up");
+    const m = c.move_up;
+    if (m) {
+      $("move-up-text").textContent = t("coverage.move_up", {
+        town: m.town, share: Math.round(100 * (c.towns[m.town] || 0)), unit: m.unit_id, facility: m.facility_id,
+        min: Math.round(m.drive_s / 60),
+      });
+      box.dataset.unitId = m.unit_id;
+      box.dataset.facilityId = m.facility_id;
+    }
+    box.hidden = !m;
+  }
+
+  async function onAcceptMoveUp() {
+    const box = $("move-up");
+    const unitId = box.dataset.unitId, facilityId = box.dataset.facilityId;
+    if (!unitId || !facilityId) return;
+    try {
+      await api(`/api/units/${encodeURIComponent(unitId)}/relocate`, { method: "POST", body: { facility_id: facilityId } });
+      box.hidden = true;
+      $("move-up-text").textContent = t("coverage.sent", { unit: unitId, facility: facilityId });
+      schedule("coverage", loadCoverage, 800);
+    } catch (err) {
+      $("move-up-text").textContent = String(err.detail || err);
+    }
   }
 
   async function loadMap() {

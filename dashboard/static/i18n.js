@@ -127,6 +127,10 @@
 
       "map.missing": "地图组件未安装（运行 scripts/frontend.sh）。告警和事件队列仍可使用。",
       "map.loading": "正在加载地图…",
+      "coverage.accept": "接受调派",
+      "coverage.move_up": "{town}覆盖不足（15 分钟内 {share}%）：建议 {unit} 前往 {facility}（车程 {min} 分钟）",
+      "coverage.sent": "{unit} 已调往 {facility}",
+      "coverage.band0": "8 分钟内", "coverage.band1": "12 分钟内", "coverage.band2": "15 分钟内", "coverage.band3": "超过 15 分钟",
       "map.failed": "地图数据加载失败：{detail}",
       "legend.title": "水质类别（GB 3838）",
       "legend.nodata": "无数据",
@@ -391,6 +395,10 @@
 
       "map.missing": "The map library is not installed (run scripts/frontend.sh). The queues still work.",
       "map.loading": "Loading the map…",
+      "coverage.accept": "Accept move-up",
+      "coverage.move_up": "{town} is short of cover ({share}% of villages within 15 min): move {unit} to {facility} ({min} min drive)",
+      "coverage.sent": "{unit} sent to stand by at {facility}",
+      "coverage.band0": "within 8 min", "coverage.band1": "within 12 min", "coverage.band2": "within 15 min", "coverage.band3": "beyond 15 min",
       "map.failed": "Could not load the map: {detail}",
       "legend.title": "Water class (GB 3838)",
       "legend.nodata": "no data",

@@ -12,7 +12,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from dispatch.assignment import Incident, Priority, Unit, UnitStatus, decide
-from dispatch.eta import eta_to
+from dispatch.snapping import scene_field, snap_to_edge
 from dispatch.store import create_incident
 from tests.fix_broker import TEST_ROOT, Publisher, free_port
 from tests.fix_db import count
@@ -63,12 +63,11 @@ def test_an_incident_gets_an_order_for_the_nearest_unit_by_road_with_its_eta(
     # The same decision, made here from the registry: every ambulance parked at its base.
     graph = jiashan_network.graph
     bases = {f["facility_id"]: f for f in jiashan_registry["facilities"]}
-    units = [
-        Unit(u["unit_id"], u["kind"], UnitStatus.AVAILABLE, graph.snap(bases[u["base_facility_id"]]["lat"], bases[u["base_facility_id"]]["lon"]).node)
-        for u in jiashan_registry["units"]
-    ]
-    field = eta_to(graph, graph.snap(lat, lon).node)
-    etas = {u.unit_id: float(field.etas_for([u.node])[0]) for u in units}
+    snaps = {u["unit_id"]: snap_to_edge(graph, bases[u["base_facility_id"]]["lat"], bases[u["base_facility_id"]]["lon"])
+             for u in jiashan_registry["units"]}
+    units = [Unit(u["unit_id"], u["kind"], UnitStatus.AVAILABLE, snaps[u["unit_id"]].u, at_base=True) for u in jiashan_registry["units"]]
+    field = scene_field(graph, snap_to_edge(graph, lat, lon))
+    etas = {unit_id: field.eta_of(graph, snap) for unit_id, snap in snaps.items()}
     expected = decide(Incident(incident_id, Priority.P1, datetime.now(UTC)), units, etas, datetime.now(UTC)).chosen
     assert topic == f"{TEST_ROOT}/unit/{expected.unit_id}/order"
     assert order["incident_id"] == incident_id and order["priority"] == 1
@@ -76,7 +75,10 @@ def test_an_incident_gets_an_order_for_the_nearest_unit_by_road_with_its_eta(
     assert order["hospital_id"] and order["first_aid_post_id"]
     [audit] = rows(jiashan_url, "SELECT * FROM dispatch_audit WHERE action = 'assigned'")
     assert audit["detail"]["chosen"]["unit_id"] == expected.unit_id and len(audit["detail"]["ranked"]) >= 2
-    assert audit["detail"]["rule"].startswith("no unit with a GPS fix")  # parked, never reported GPS
+    # Parked, never reported GPS: at its base, not stale, and the scene's walk from the road audited.
+    assert audit["detail"]["rule"] == "nearest available by road time"
+    assert audit["detail"]["chosen"]["at_base"] and audit["detail"]["snap"] == "edge"
+    assert audit["detail"]["snap_m"] == pytest.approx(field.scene.distance_m, abs=0.1)
 
 
 def test_status_messages_drive_the_unit_and_incident_lifecycle(start_dispatcher, collect, broker, jiashan_url: str) -> None:
@@ -102,6 +104,10 @@ def test_status_messages_drive_the_unit_and_incident_lifecycle(start_dispatcher,
     assert steps == ["en_route", "on_scene", "transporting", "at_hospital", "returning", "available"]
     [assignment] = rows(jiashan_url, "SELECT state FROM assignments")
     assert assignment["state"] == "done"
+    # Every status change sampled the coverage once: the dispatched unit left fewer villages covered.
+    wait_for(lambda: len(rows(jiashan_url, "SELECT 1 FROM coverage_samples")) >= 7)
+    shares = [r["within_15"] for r in rows(jiashan_url, "SELECT within_15 FROM coverage_samples ORDER BY at")]
+    assert min(shares) <= shares[-1] and 0 < shares[-1] <= 1
 
 
 def test_100_incidents_and_two_dispatchers_never_double_book_and_serve_by_priority(
@@ -242,3 +248,30 @@ def test_a_dispatcher_reports_ready_once_connected_to_broker_database_and_events
     wait_for(ready, timeout=20)
     body = orjson.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz").read())
     assert body == {"ready": True, "broker": "ok", "database": "ok", "event_stream": "ok"}
+
+
+def test_smoke_and_gas_go_to_the_fire_service_and_someone_hurt_adds_an_ambulance(jiashan_url: str, jiashan_network) -> None:
+    from dispatch.store import add_companion, assign, load_facilities
+
+    graph = jiashan_network.graph
+    with psycopg.connect(jiashan_url) as conn:
+        facilities = load_facilities(conn, graph)
+        fire_id = new_incident(jiashan_url, 30.944, 120.888, priority=1, kind="fire")  # in Xitang
+        fire = assign(conn, fire_id, graph, facilities, datetime.now(UTC))
+        gas_id = new_incident(jiashan_url, 30.85, 120.93, priority=2, kind="gas")
+        gas = assign(conn, gas_id, graph, facilities, datetime.now(UTC))
+        assert fire.unit_id.startswith("FIRE-") and gas.unit_id.startswith("FIRE-")
+        assert fire.hospital_id is None and fire.first_aid_post_id is None  # a fire crew takes no patient
+        handoffs = {(r["incident_id"], r["detail"]["service"]): r["detail"]["facility_id"]
+                    for r in rows(jiashan_url, "SELECT incident_id, detail FROM dispatch_audit WHERE action = 'handoff'")}
+        assert handoffs == {(fire_id, "fire_service_119"): "FS-XITANG", (gas_id, "fire_service_119"): "FS-WEITANG",
+                            (gas_id, "gas_company"): "GAS-JIASHAN"}
+
+        companion = add_companion(conn, fire_id, "hurt", "op1", datetime.now(UTC))
+        assert companion is not None and companion["kind"] == "medical" and companion["priority"] == 1
+        assert companion["parent_incident_id"] == fire_id
+        assert add_companion(conn, fire_id, "no_answer", "op1", datetime.now(UTC)) is None  # one ambulance is enough
+        ambulance = assign(conn, companion["incident_id"], graph, facilities, datetime.now(UTC))
+        assert ambulance.unit_id.startswith("AMB-") and ambulance.hospital_id is not None
+        medical_id = new_incident(jiashan_url, 30.85, 120.93, priority=2)
+        assert add_companion(conn, medical_id, "hurt", "op1", datetime.now(UTC)) is None  # already an ambulance's

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from dispatch.assignment import (
+    STALE_WIDEN_MAX_S,
     Facility,
     Incident,
     Priority,
@@ -82,22 +83,38 @@ def test_a_lower_priority_call_leaves_returning_units_alone(priority):
     assert [(e.unit_id, e.reason) for e in d.excluded] == [("AMB-02", "status returning")]
 
 
-def test_units_without_a_fresh_gps_fix_rank_after_every_fresh_one():
+def test_a_stale_fix_away_from_base_widens_the_eta_by_its_age_instead_of_ranking_last():
     units = [unit("AMB-01", gps_at=STALE), unit("AMB-02"), unit("AMB-03", gps_at=None)]
     d = decide(incident(), units, {"AMB-01": 60.0, "AMB-02": 900.0, "AMB-03": 30.0}, NOW)
-    assert [(c.unit_id, c.stale) for c in d.ranked] == [
-        ("AMB-02", False),
-        ("AMB-03", True),
-        ("AMB-01", True),
+    assert [(c.unit_id, c.stale, c.widened_s) for c in d.ranked] == [
+        ("AMB-01", True, pytest.approx(90.0)),
+        ("AMB-02", False, 0.0),
+        ("AMB-03", True, STALE_WIDEN_MAX_S),
     ]
-    assert d.ranked[2].gps_age_s == pytest.approx(90.0)
-    assert d.chosen.unit_id == "AMB-02"
-
-
-def test_when_every_unit_is_stale_the_rule_says_so():
-    d = decide(incident(), [unit("AMB-01", gps_at=STALE)], {"AMB-01": 60.0}, NOW)
+    assert d.ranked[0].eta_s == pytest.approx(150.0)
     assert d.chosen.unit_id == "AMB-01"
-    assert d.rule.startswith("no unit with a GPS fix in the last 60 s")
+    assert "widened by 90 s" in d.rule
+
+
+def test_the_widening_stops_at_its_cap():
+    old = NOW - timedelta(hours=3)
+    d = decide(incident(), [unit("AMB-01", gps_at=old)], {"AMB-01": 60.0}, NOW)
+    assert d.chosen.widened_s == STALE_WIDEN_MAX_S
+    assert d.chosen.eta_s == pytest.approx(60.0 + STALE_WIDEN_MAX_S)
+
+
+def test_a_unit_parked_at_its_base_is_there_whatever_its_fix_age():
+    parked = Unit("AMB-01", "ambulance", UnitStatus.AVAILABLE, 0, NOW - timedelta(hours=5), at_base=True)
+    d = decide(incident(), [parked, unit("AMB-02")], {"AMB-01": 200.0, "AMB-02": 400.0}, NOW)
+    assert d.chosen.unit_id == "AMB-01"
+    assert (d.chosen.stale, d.chosen.widened_s, d.chosen.at_base) == (False, 0.0, True)
+    assert d.rule == "nearest available by road time"
+
+
+def test_etas_equal_to_the_second_tie_break_on_unit_id():
+    etas = {"AMB-09": 200.2, "AMB-02": 199.9, "AMB-05": 201.0}
+    d = decide(incident(), [unit(u) for u in etas], etas, NOW)
+    assert [c.unit_id for c in d.ranked] == ["AMB-02", "AMB-09", "AMB-05"]
 
 
 def test_busy_unreachable_unlocated_and_wrong_kind_units_are_excluded_with_a_reason():

@@ -185,3 +185,31 @@ def test_maxspeed_is_read_in_kmh_or_left_to_the_class_default(raw, kmh):
 )
 def test_oneway_follows_osm_and_geofabrik_conventions(raw, highway, junction, direction):
     assert parse_oneway(raw, highway, junction) == direction
+
+
+def test_waterways_in_an_osm_extract_become_the_graph_s_water_lines():
+    from dispatch.road_import import graph_from_osm_xml
+
+    xml = """<osm>
+      <node id="1" lat="30.850" lon="120.900"/><node id="2" lat="30.850" lon="120.910"/>
+      <node id="3" lat="30.849" lon="120.895"/><node id="4" lat="30.851" lon="120.915"/><node id="5" lat="30.852" lon="120.920"/>
+      <way id="10"><nd ref="1"/><nd ref="2"/><tag k="highway" v="residential"/></way>
+      <way id="11"><nd ref="3"/><nd ref="4"/><nd ref="5"/><tag k="waterway" v="canal"/></way>
+      <way id="12"><nd ref="3"/><nd ref="5"/><tag k="waterway" v="ditch"/></way>
+    </osm>"""
+    graph = graph_from_osm_xml(xml)
+    assert graph.n_water_segments == 2
+    assert graph.water[0].tolist() == [30.849, 120.895, 30.851, 120.915]
+
+
+def test_waterways_in_geojson_become_water_lines_and_not_roads():
+    from dispatch.road_import import graph_from_geojson
+
+    doc = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"highway": "residential"},
+         "geometry": {"type": "LineString", "coordinates": [[120.90, 30.85], [120.91, 30.85]]}},
+        {"type": "Feature", "properties": {"waterway": "river"},
+         "geometry": {"type": "LineString", "coordinates": [[120.90, 30.849], [120.91, 30.851]]}},
+    ]}
+    graph = graph_from_geojson(doc)
+    assert graph.n_edges == 2 and graph.n_water_segments == 1

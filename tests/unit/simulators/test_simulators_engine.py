@@ -93,7 +93,8 @@ def test_with_connections_per_device_silence_is_a_control_for_the_connection(cou
 def test_an_order_is_matched_to_the_scripted_emergency_where_it_happened(county, roads) -> None:
     target = county.persons[4]
     sim = simulation(county, roads, events=[{"at": 5, "kind": "sos", "person": target.person_id}])
-    sim.advance(START + 600)
+    while sim.now < START + 600:  # advance hands out at most `limit` messages a call
+        sim.advance(START + 600)
     order = {"incident_id": "INC-9", "priority": 1, "lat": target.lat, "lon": target.lon, "address": "x", "eta_s": 420.0, "hospital_id": "HOSP-TCM"}
     record = sim.receive_order("AMB-02", orjson.dumps(order))
     assert record is not None and record.trigger == START + 300 and record.trigger_kind == "sos"
@@ -144,3 +145,16 @@ def test_percentiles_are_nearest_rank() -> None:
 def _ts(w: Wire) -> float:
     ts = orjson.loads(w.payload)["ts"]
     return datetime.fromisoformat(ts).timestamp() if isinstance(ts, str) else ts
+
+
+def test_a_crew_moved_up_drives_to_the_standby_point_and_stays_available(county, roads) -> None:
+    sim = simulation(county, roads, events=[])
+    station = next(f for f in county.facilities.values() if f.kind == "ambulance_station")
+    order = {"kind": "relocate", "order_id": "relocate-AMB-02-1", "facility_id": station.facility_id, "lat": station.lat, "lon": station.lon}
+    sim.receive_order("AMB-02", orjson.dumps(order))
+    statuses = []
+    while sim.now < START + 3600:
+        statuses += [orjson.loads(w.payload).get("status") for w in sim.advance(START + 3600) if getattr(w, "topic", "").endswith("AMB-02/status")]
+    assert statuses == []  # available throughout: no status reports
+    model = sim.devices[sim.index[("unit", "AMB-02")]].model
+    assert model.parked == pytest.approx((station.lat, station.lon), abs=0.003)

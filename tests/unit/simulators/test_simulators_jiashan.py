@@ -165,9 +165,12 @@ def test_the_registry_has_the_county_emergency_system_of_domain_md(registry):
         "patrol_base": 9,
         "hospital": 5,
         "first_aid_post": 100,
+        "fire_station": 4,
+        "gas_company": 1,
     }
     units = Counter(u["kind"] for u in registry["units"])
-    assert 20 <= units["ambulance"] <= 24 and units["river_patrol"] == 9
+    assert 20 <= units["ambulance"] <= 24 and units["river_patrol"] == 9 and units["fire"] == 5
+    assert "西塘消防救援站" in next(f["name"] for f in registry["facilities"] if f["facility_id"] == "FS-XITANG")
     per_base = Counter(u["base_facility_id"] for u in registry["units"] if u["kind"] == "ambulance")
     assert per_base.most_common(1)[0][0] == "EC-JIASHAN"
     assert len(registry["stations"]) == 30
