@@ -252,23 +252,42 @@ async def stations(ctx: Ctx, _: Annotated[Principal, Depends(control_room)]) -> 
 _MAX_BUCKETS = 5000
 
 
+# The length of each series' period, to bound how many rows one request returns.
+_SERIES_PERIODS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
+
+
 @router.get("/stations/{station_id}/readings")
 async def readings(
     station_id: str, ctx: Ctx, _: Annotated[Principal, Depends(control_room)],
     from_: Annotated[datetime, Query(alias="from")], to: datetime,
-    bucket: Annotated[int, Query(ge=60, le=30 * 86400, description="bucket width in seconds")] = 3600,
+    bucket: Annotated[int, Query(ge=60, le=30 * 86400, description="bucket width in seconds (series=realtime)")] = 3600,
+    series: Annotated[
+        Literal["realtime", "minute", "hour", "day"],
+        Query(description="realtime: Watchpost's buckets of the real-time readings; minute, hour, day: the station's own averages as uploaded (HJ 212 CN 2051/2061/2031)"),
+    ] = "realtime",
 ) -> list[dict[str, Any]]:
-    """Averages, minima and maxima of normal (flag N) data per time bucket."""
+    """series=realtime (the default): averages, minima and maxima of normal (flag N) data per
+    time bucket. series=minute|hour|day: the station's own averages, one row per period
+    (`bucket` is its start), with each parameter's min, max and data flag as uploaded."""
     if from_.tzinfo is None or to.tzinfo is None:
         raise HTTPException(422, detail="from and to need a UTC offset, e.g. 2026-11-29T00:00:00+08:00")
     if to <= from_:
         raise HTTPException(422, detail="to must be after from")
-    if (to - from_) / timedelta(seconds=bucket) > _MAX_BUCKETS:
-        raise HTTPException(422, detail=f"at most {_MAX_BUCKETS} buckets: widen the bucket or shorten the range")
+    width = timedelta(seconds=bucket) if series == "realtime" else _SERIES_PERIODS[series]
+    if (to - from_) / width > _MAX_BUCKETS:
+        what = "widen the bucket" if series == "realtime" else "choose a longer period"
+        raise HTTPException(422, detail=f"at most {_MAX_BUCKETS} rows: {what} or shorten the range")
     if not await ctx.fetch("SELECT 1 FROM stations WHERE station_id = %s", (station_id,)):
         raise HTTPException(404, detail=f"no station {station_id}")
-    from ingest.readings import WATER_PARAMETERS
+    from ingest.readings import AVERAGE_PARAMETERS, WATER_PARAMETERS
 
+    if series != "realtime":
+        cols = ", ".join(f"{p}, {p}_min, {p}_max, {p}_flag" for p in AVERAGE_PARAMETERS)
+        return await ctx.fetch(
+            f"""SELECT period_start AS bucket, period, {cols} FROM station_averages
+                WHERE station_id = %s AND period = %s AND period_start >= %s AND period_start < %s ORDER BY 1""",
+            (station_id, series, from_, to),
+        )
     cols = ", ".join(f"avg({p}) FILTER (WHERE flag = 'N') AS {p}, min({p}) FILTER (WHERE flag = 'N') AS {p}_min, max({p}) FILTER (WHERE flag = 'N') AS {p}_max" for p in WATER_PARAMETERS)
     return await ctx.fetch(
         f"""SELECT time_bucket(make_interval(secs => %s), ts) AS bucket, count(*) AS readings,

@@ -1,11 +1,13 @@
 """The HJ 212 gateway: a TCP server for automatic water-monitoring stations that speak
-HJ 212-2017, republishing their data uploads on `{root}/water/{station_id}/telemetry` as the
-`watchpost-gateway` broker account, so that ingest, rules and storage see ordinary water
-telemetry.
+HJ 212-2017, republishing their real-time uploads (CN 2011) on
+`{root}/water/{station_id}/telemetry` and their own minute, hour and day averages (CN 2051 /
+2061 / 2031) on `{root}/water/{station_id}/averages`, as the gateway's broker account, so that
+ingest stores and grades them on its normal path: real-time values as water telemetry, the
+averages in their own table keyed (station, period, period start).
 
 Delivery: an upload is acknowledged (9014, when its Flag asks) only after the broker has
 acknowledged the publish (QoS 1). An upload that could not be published gets no reply, so
-the station sends it again; ingest's unique (station, ts) key stores a resent reading once.
+the station sends it again; ingest's unique keys store a resent reading or average once.
 
 One asyncio TaskGroup with named tasks: `hj212-mqtt` keeps the broker connection (reconnect
 with jittered exponential backoff) and one `hj212-station-<peer>` task per TCP connection.
@@ -40,6 +42,7 @@ from ingest.hj212 import (
     FrameDecoder,
     FrameError,
     UnmappableFrame,
+    average_payload,
     data_ack,
     water_payload,
 )
@@ -171,7 +174,8 @@ class Hj212Gateway:
         # For the caller's metrics: rejected frames and connections by reason.
         self.rejections: Counter[str] = Counter()
         self.published = 0
-        self.averages_received = 0  # CN 2051/2061/2031: acknowledged, not republished
+        self.averages_received = 0  # CN 2051/2061/2031 uploads from registered stations
+        self.averages_published = 0  # ... of them republished on the averages topic
         self.acks_sent = 0
         self.connections = 0
         self.last_upload: dict[str, datetime] = {}  # station id → clock() at its last publish
@@ -189,6 +193,7 @@ class Hj212Gateway:
             "rejections": dict(self.rejections),
             "published": self.published,
             "averages_received": self.averages_received,
+            "averages_published": self.averages_published,
             "acks_sent": self.acks_sent,
             "connections": self.connections,
         }
@@ -264,8 +269,7 @@ class Hj212Gateway:
         if lost.done() and not lost.cancelled():
             lost.result()
 
-    async def _publish(self, station_id: str, payload: dict[str, Any]) -> bool:
-        topic = self._topics.water_telemetry(station_id)
+    async def _publish(self, station_id: str, topic: str, payload: dict[str, Any]) -> bool:
         body = orjson.dumps(payload)
         try:
             async with asyncio.timeout(self._limits.publish_timeout_s):
@@ -380,24 +384,27 @@ class Hj212Gateway:
             if len(good) >= 4:  # the last few addresses; a station moves rarely
                 good.pop()
             good.add(host)
-        if frame.cn in AVERAGE_CNS:
-            # Minute, hour and day averages are acknowledged but not republished: Watchpost
-            # computes its own rollups from the real-time data, and an average stamped on the
-            # hour would take the key (station, ts) of a real-time reading of that second —
-            # and reach the alarm rules as if it were a live reading.
+        averages = frame.cn in AVERAGE_CNS
+        if averages:
+            # A station's own averages go on a topic of their own: an average stamped on the
+            # hour is not a real-time reading of that second and must not take its key
+            # (station, ts) nor reach the real-time rules as a live reading.
             self.averages_received += 1
-            await self._acknowledge(frame, writer)
-            return True
         try:
-            payload = water_payload(frame)
+            payload = average_payload(frame) if averages else water_payload(frame)
         except UnmappableFrame as exc:
             # Not acknowledged: the reply says "stored", and this was not.
             self._reject(exc.reason, peer, f"MN {frame.mn} QN {frame.qn}: {exc.detail}")
             return True
-        if not await self._publish(credential.station_id, payload):
+        station_id = credential.station_id
+        topic = self._topics.water_averages(station_id) if averages else self._topics.water_telemetry(station_id)
+        if not await self._publish(station_id, topic, payload):
             self._reject(GatewayRejection.PUBLISH_FAILED, peer, f"MN {frame.mn} QN {frame.qn}")
             return True
-        self.published += 1
+        if averages:
+            self.averages_published += 1
+        else:
+            self.published += 1
         self.last_upload[credential.station_id] = self._clock()
         await self._acknowledge(frame, writer)
         return True

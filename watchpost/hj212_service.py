@@ -111,7 +111,8 @@ def serve_metrics(gateway: Hj212Gateway, port: int) -> None:
                 rejected.add_metric([reason], n)
             yield rejected
             yield CounterMetricFamily("watchpost_hj212_published", "Station uploads published to the broker", value=snap["published"])
-            yield CounterMetricFamily("watchpost_hj212_averages", "Average uploads acknowledged, not republished", value=snap["averages_received"])
+            yield CounterMetricFamily("watchpost_hj212_averages", "Minute, hour and day uploads received", value=snap["averages_received"])
+            yield CounterMetricFamily("watchpost_hj212_averages_published", "Minute, hour and day uploads published on the averages topic", value=snap["averages_published"])
             yield CounterMetricFamily("watchpost_hj212_acks", "9014 replies sent to stations", value=snap["acks_sent"])
             yield GaugeMetricFamily("watchpost_hj212_connections", "Open station connections", value=snap["connections"])
 
