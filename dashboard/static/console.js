@@ -653,6 +653,13 @@
     if (a.alarm_type === "water_class_exceeded" && d.class) {
       return t("detail.water", { cls: d.class, target: d.target_class, p: paramLabel(d.parameter), v: num(d.value, 3) });
     }
+    if (a.alarm_type === "water_hourly_exceeded" && d.class) {
+      // Graded from the station's hourly uploads: say which parameters the class covers, and
+      // "≥" when an over-range (T) value is a lower bound.
+      const text = t("detail.water", { cls: (d.at_least ? "≥" : "") + d.class, target: d.target_class, p: paramLabel(d.parameter), v: num(d.value, 3) });
+      const covers = Array.isArray(d.covers) ? d.covers.map(paramLabel).join(", ") : "";
+      return covers ? `${text} · ${t("detail.covers", { ps: covers, h: num(d.hours, 0) })}` : text;
+    }
     if (a.alarm_type === "water_anomaly" && Array.isArray(d.parameters)) {
       return d.parameters.map(paramLabel).join(", ");
     }

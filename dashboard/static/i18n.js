@@ -166,6 +166,8 @@
 
       "atype.water_class_exceeded": "水质超标",
       "atype.water_anomaly": "水质异常波动",
+      "atype.water_hourly_exceeded": "小时数据超标",
+      "detail.covers": "评价指标：{ps}（持续 {h} 小时）",
       "atype.sos": "一键呼救 SOS",
       "atype.fall": "跌倒",
       "atype.fall_uncancelled": "跌倒未取消",
@@ -409,6 +411,8 @@
 
       "atype.water_class_exceeded": "Water class exceeded",
       "atype.water_anomaly": "Water anomaly",
+      "atype.water_hourly_exceeded": "Hourly data over target",
+      "detail.covers": "graded from {ps} (for {h} h)",
       "atype.sos": "SOS",
       "atype.fall": "Fall",
       "atype.fall_uncancelled": "Fall, not cancelled",
