@@ -114,6 +114,9 @@ def serve_metrics(gateway: Hj212Gateway, port: int) -> None:
             yield CounterMetricFamily("watchpost_hj212_averages", "Minute, hour and day uploads received", value=snap["averages_received"])
             yield CounterMetricFamily("watchpost_hj212_averages_published", "Minute, hour and day uploads published on the averages topic", value=snap["averages_published"])
             yield CounterMetricFamily("watchpost_hj212_acks", "9014 replies sent to stations", value=snap["acks_sent"])
+            yield CounterMetricFamily("watchpost_hj212_split_uploads", "Split uploads (PNUM > 1) reassembled", value=snap["split_uploads"])
+            yield CounterMetricFamily("watchpost_hj212_times_set", "CN 1012 set-time sent (calibration requests, drifting clocks)", value=snap["times_set"])
+            yield CounterMetricFamily("watchpost_hj212_commands_refused", "CN 9011 QnRtn=2 sent for commands not carried out", value=snap["commands_refused"])
             yield GaugeMetricFamily("watchpost_hj212_connections", "Open station connections", value=snap["connections"])
 
     registry = CollectorRegistry()

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ingest.hj212 import CST, CommandParameters, Frame, Pollutant, build_frame, decode_frame
+from ingest.hj212 import CST, CommandParameters, Frame, Pollutant, build_frame, decode_frame, parse_datatime
 from ingest.hj212_gateway import GatewayLimits, Hj212Gateway, StationCredential, password_digest
 from tests.fix_broker import TEST_ROOT, Broker
 from tests.fix_db import count
@@ -224,3 +224,67 @@ async def test_an_upload_the_broker_did_not_take_gets_no_reply_and_its_resend_is
         assert count(database_url, "SELECT count(*) FROM water_readings WHERE ts = %s", decode_frame(frame).cp.data_time) == 1
         await station.close()
 
+
+
+def _packet(qn: str, data_time: datetime, pno: int, pnum: int, pollutants: tuple[Pollutant, ...], cn: str = "2061") -> bytes:
+    return build_frame(Frame(qn=qn, st="21", cn=cn, pw=PASSWORD, mn=MN, flag=7, pnum=pnum, pno=pno,
+                             cp=CommandParameters(data_time=data_time, pollutants=pollutants)))
+
+
+async def test_a_split_hour_upload_is_reassembled_stored_once_and_each_packet_acknowledged(
+    broker: Broker, start_ingest, database_url: str
+) -> None:
+    start_ingest()
+    hour = recent(120).replace(minute=0, second=0)
+    qn = "20240501110000777"
+    first = _packet(qn, hour, 1, 2, (Pollutant("w01001", avg=7.3, flag="N"), Pollutant("w21003", avg=2.0, flag="T")))
+    second = _packet(qn, hour, 2, 2, (Pollutant("w21011", avg=0.09, flag="M"), Pollutant("w01016", avg=42.5, flag="N")))
+    async with running_gateway(broker) as gateway:
+        station = await Station.connect(gateway)
+        # The second packet first: order on the wire does not matter, and nothing is
+        # acknowledged before the whole upload is stored.
+        await station.send(second)
+        await station.send(first)
+        assert [(await station.reply()).qn for _ in range(2)] == [qn, qn]
+        await station.close()
+        assert gateway.split_uploads == 1 and gateway.averages_published == 1 and not gateway.rejections
+
+    def stored() -> list[tuple]:
+        import psycopg
+
+        with psycopg.connect(database_url) as conn:
+            return conn.execute(
+                "SELECT ph, nh3n_mg_l, nh3n_mg_l_flag, tp_mg_l_flag, chla_ug_l FROM station_averages WHERE station_id = 'WS-001'"
+            ).fetchall()
+
+    await asyncio.to_thread(wait_for, lambda: len(stored()) == 1)
+    assert stored() == [(7.3, 2.0, "T", "M", 42.5)]
+
+
+async def test_a_time_calibration_request_is_answered_with_the_platforms_time(broker: Broker) -> None:
+    async with running_gateway(broker) as gateway:
+        station = await Station.connect(gateway)
+        # A station whose real-time data is stamped an hour ahead is told the time unasked.
+        await station.send(upload("20240501103000124", datetime.now(CST).replace(microsecond=0) + timedelta(hours=1), flag=4))
+        assert (await station.reply()).cn == "1012"
+        # And a station that asks is answered, however recently it was told.
+        request = build_frame(Frame(qn="20240501103000123", st="21", cn="1013", pw=PASSWORD, mn=MN, flag=5,
+                                    cp=CommandParameters(params=(("PolId", "w21003"),))))
+        before = datetime.now(CST).replace(microsecond=0)
+        await station.send(request)
+        answer = await station.reply()
+        assert (answer.st, answer.cn, answer.mn, answer.flag) == ("91", "1012", MN, 5)
+        params = dict(answer.cp.params)
+        assert params["PolId"] == "w21003"
+        told = parse_datatime(params["SystemTime"])
+        assert before <= told <= datetime.now(CST) + timedelta(seconds=1)
+        # The station's answers (9011, 9012) are taken in without a reply or a rejection.
+        for cn, item in (("9011", ("QnRtn", "1")), ("9012", ("ExeRtn", "1"))):
+            await station.send(build_frame(Frame(qn=answer.qn, st="21", cn=cn, pw=PASSWORD, mn=MN, flag=4,
+                                                 cp=CommandParameters(params=(item,)))))
+        # A command Watchpost does not carry out is refused (9011 QnRtn=2) when an answer is asked for.
+        await station.send(build_frame(Frame(qn="20240501103000125", st="21", cn="3020", pw=PASSWORD, mn=MN, flag=5)))
+        refused = await station.reply()
+        assert (refused.qn, refused.cn, dict(refused.cp.params)) == ("20240501103000125", "9011", {"QnRtn": "2"})
+        await station.close()
+        assert gateway.times_set == 2 and gateway.commands_refused == 1 and dict(gateway.rejections) == {"unknown_cn": 1}
