@@ -12,7 +12,7 @@
 -- alarms               0002, 0009
 -- alerts               0011
 -- assignments          0004
--- cap_alerts           0004
+-- cap_alerts           0004, 0015
 -- dead_letters         0001
 -- device_presence      0001
 -- dispatch_audit       0004
@@ -25,7 +25,7 @@
 -- incident_alarms      0002, 0009
 -- incidents            0002, 0004, 0009
 -- login_failures       0010
--- partners             0001
+-- partners             0001, 0015
 -- person_locations     0009
 -- persons              0001
 -- receipts             0009
@@ -36,7 +36,7 @@
 -- road_nodes           0004
 -- rule_state           0002
 -- station_averages     0015
--- stations             0001, 0007
+-- stations             0001, 0007, 0015
 -- unit_positions       0001
 -- unit_state           0004
 -- unit_status_reports  0001
@@ -712,3 +712,23 @@ SELECT create_hypertable('station_averages', by_range('period_start', INTERVAL '
 -- Kept as long as the real-time record it stands beside.
 INSERT INTO retention_policies (hypertable, keep) VALUES ('station_averages', INTERVAL '5 years')
 ON CONFLICT (hypertable) DO NOTHING;
+
+-- Station categories: which monitoring network a station belongs to. A cross-border section
+-- has a partner jurisdiction (stations.partner_id) that shares its alarms.
+ALTER TABLE stations ADD COLUMN IF NOT EXISTS category text
+    CHECK (category IN ('national', 'provincial', 'county', 'cross_border'));
+
+-- The partner's duty contact (who an unanswered alert escalates to) and how long an alert
+-- may wait for the partner's CAP Ack before it does.
+ALTER TABLE partners ADD COLUMN IF NOT EXISTS duty_contact text;
+ALTER TABLE partners ADD COLUMN IF NOT EXISTS ack_timeout_s integer NOT NULL DEFAULT 600 CHECK (ack_timeout_s > 0);
+
+-- The partner's answer to each Alert (CAP Ack: accepted, Error: refused), who sent it and
+-- when; and when an unanswered Alert was escalated to the partner's duty contact.
+ALTER TABLE cap_alerts ADD COLUMN IF NOT EXISTS answer text CHECK (answer IN ('Ack', 'Error'));
+ALTER TABLE cap_alerts ADD COLUMN IF NOT EXISTS answered_at timestamptz;
+ALTER TABLE cap_alerts ADD COLUMN IF NOT EXISTS answered_by text;
+ALTER TABLE cap_alerts ADD COLUMN IF NOT EXISTS answer_note text;
+ALTER TABLE cap_alerts ADD COLUMN IF NOT EXISTS escalated_at timestamptz;
+CREATE INDEX IF NOT EXISTS cap_alerts_unanswered_idx ON cap_alerts (sent)
+    WHERE msg_type = 'Alert' AND answered_at IS NULL AND escalated_at IS NULL;

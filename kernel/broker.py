@@ -120,6 +120,7 @@ def role_acl(topics: Topics, role: str) -> list[tuple[str, str]]:
         return [
             ("read", topics.unit_status(ANY)),
             ("read", topics.unit_gps(ANY)),
+            ("read", topics.water_ack(ANY)),
             ("write", topics.order(ANY)),
             ("write", topics.water_alert(ANY)),
             ("write", topics.receipt(ANY)),

@@ -64,3 +64,23 @@ SELECT create_hypertable('station_averages', by_range('period_start', INTERVAL '
 -- Kept as long as the real-time record it stands beside.
 INSERT INTO retention_policies (hypertable, keep) VALUES ('station_averages', INTERVAL '5 years')
 ON CONFLICT (hypertable) DO NOTHING;
+
+-- Station categories: which monitoring network a station belongs to. A cross-border section
+-- has a partner jurisdiction (stations.partner_id) that shares its alarms.
+ALTER TABLE stations ADD COLUMN IF NOT EXISTS category text
+    CHECK (category IN ('national', 'provincial', 'county', 'cross_border'));
+
+-- The partner's duty contact (who an unanswered alert escalates to) and how long an alert
+-- may wait for the partner's CAP Ack before it does.
+ALTER TABLE partners ADD COLUMN IF NOT EXISTS duty_contact text;
+ALTER TABLE partners ADD COLUMN IF NOT EXISTS ack_timeout_s integer NOT NULL DEFAULT 600 CHECK (ack_timeout_s > 0);
+
+-- The partner's answer to each Alert (CAP Ack: accepted, Error: refused), who sent it and
+-- when; and when an unanswered Alert was escalated to the partner's duty contact.
+ALTER TABLE cap_alerts ADD COLUMN IF NOT EXISTS answer text CHECK (answer IN ('Ack', 'Error'));
+ALTER TABLE cap_alerts ADD COLUMN IF NOT EXISTS answered_at timestamptz;
+ALTER TABLE cap_alerts ADD COLUMN IF NOT EXISTS answered_by text;
+ALTER TABLE cap_alerts ADD COLUMN IF NOT EXISTS answer_note text;
+ALTER TABLE cap_alerts ADD COLUMN IF NOT EXISTS escalated_at timestamptz;
+CREATE INDEX IF NOT EXISTS cap_alerts_unanswered_idx ON cap_alerts (sent)
+    WHERE msg_type = 'Alert' AND answered_at IS NULL AND escalated_at IS NULL;

@@ -73,6 +73,9 @@ def generate_registry(
             "partner_id": n.partner_id,
             "name": f"{n.role.split(' (')[0]} ({n.name})",
             "adcode": n.adcode,
+            # Who an unanswered water alert escalates to (the partner's environment duty desk).
+            "duty_contact": f"{n.name} environment duty officer",
+            "ack_timeout_s": 600,
         }
         for n in geo.neighbours
         if n.partner_id
@@ -335,6 +338,7 @@ def _stations(
             # The Taipu river feeds Shanghai's Jinze drinking-water intake: held to class II.
             "target_class": 2 if river.name.startswith("Taipu") else 3,
         }
+        item["category"] = "cross_border" if pid else "county"
         if pid:
             item["partner_id"] = pid
         stations.append(item)

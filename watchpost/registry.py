@@ -28,7 +28,7 @@ _BROKER_ACCOUNTS = ("stations", "persons", "units", "partners")
 _ACCOUNT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 _SECTIONS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], dict[str, Any]]] = {
-    "partners": ("partners", ("partner_id",), ("partner_id", "name"), {"adcode": None}),
+    "partners": ("partners", ("partner_id",), ("partner_id", "name"), {"adcode": None, "duty_contact": None, "ack_timeout_s": 600}),
     "facilities": (
         "facilities",
         ("facility_id",),
@@ -39,7 +39,8 @@ _SECTIONS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], dict[str, Any]
         "stations",
         ("station_id",),
         ("station_id", "name", "lat", "lon"),
-        {"town": None, "water_body": "river", "target_class": 3, "partner_id": None, "report_interval_s": 60, "thresholds": {}},
+        {"town": None, "water_body": "river", "target_class": 3, "partner_id": None, "report_interval_s": 60, "thresholds": {},
+         "category": None},
     ),
     "persons": (
         "persons",
