@@ -253,7 +253,7 @@ CAP_ACK = """<?xml version="1.0" encoding="UTF-8"?>
 
 
 def test_a_spill_at_a_cross_border_section_alarms_from_hourly_uploads_and_the_partner_acknowledges(
-    start_ingest, start_dispatcher, collect, publisher: Publisher, jiashan_url: str, jiashan_registry
+    start_ingest, start_dispatcher, collect, publisher: Publisher, jiashan_url: str, jiashan_registry, tmp_path
 ) -> None:
     from datetime import timedelta
 
@@ -304,3 +304,14 @@ def test_a_spill_at_a_cross_border_section_alarms_from_hourly_uploads_and_the_pa
     # Something else on the partner's topic is dead-lettered with its reason.
     alerts.client.publish(f"{TEST_ROOT}/partner/qingpu/water-ack", b"<alert/>", qos=1).wait_for_publish(10)
     wait_for(lambda: count(jiashan_url, "SELECT count(*) FROM dead_letters WHERE reason = 'not_cap'") == 1)
+
+    # The month's cross-border report for the partner: the alert, who accepted it, the loop.
+    from zoneinfo import ZoneInfo
+
+    from dashboard.partner_report import build
+
+    month = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+    html_path, pdf_path = build(jiashan_url, "qingpu", month, tmp_path, pdf=False)
+    text = html_path.read_text()
+    assert pdf_path is None and station["station_id"] in text and "duty@qingpu.example" in text
+    assert "accepted" in text and "water_hourly_exceeded" in text and "patrol assigned" in text
