@@ -33,6 +33,16 @@ STATION_AMBULANCES = {"weitang": 2, "luoxing": 2, "huimin": 2, "dayun": 2, "xita
 HEALTH_CENTRE_TOWNS = ("taozhuang", "yaozhuang", "tianning")  # farthest from the county hospitals
 WATER_STATIONS = 30
 CROSS_BORDER_PER_PARTNER = 2
+# The real cross-border monitoring sections on Jiashan's boundary (Taihu Basin Authority
+# bulletins), by the simulated river and partner they sit on: a cross-border station found
+# there carries the section's name. Sections on rivers the simulated network does not have
+# (丁栅港 丁栅枢纽, 坟头港 大舜枢纽, 枫泾塘 枫南大桥, 池家浜) are not placed.
+CROSS_BORDER_SECTIONS: dict[tuple[str, str], str] = {
+    ("Taipu River", "qingpu"): "太浦河 东蔡大桥 Dongcai Bridge",
+    ("Hongqi Tang", "jinshan"): "红旗塘 横港大桥 Henggang Bridge",
+    ("Yuhui Tang", "qingpu"): "俞汇塘 俞汇北大桥 Yuhui North Bridge",
+    ("Luxu Tang", "wujiang"): "芦墟塘 陶庄枢纽 Taozhuang Hub",
+}
 # Subsets of home sensors, as (kind, probability); motion is always installed.
 HOME_SENSOR_ODDS = (("motion", 1.0), ("door", 0.9), ("bed", 0.6), ("smoke", 0.8), ("gas", 0.5),
                     ("water_leak", 0.3))
@@ -323,9 +333,10 @@ def _stations(
         river = geo.rivers[r]
         lat, lon = float(river.lat[i]), float(river.lon[i])
         town = geo.towns[int(geo.town_index(lat, lon)[0])]
+        section = CROSS_BORDER_SECTIONS.get((river.name, pid)) if pid else None
         place = (
-            f"{pid.title()} border"
-            if pid
+            f"{section} ({pid.title()} border)" if section
+            else f"{pid.title()} border" if pid
             else villages[int(np.argmin(haversine_m(lat, lon, v_lat, v_lon)))][0]
         )
         item: dict[str, Any] = {
