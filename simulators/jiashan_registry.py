@@ -333,12 +333,11 @@ def _stations(
         river = geo.rivers[r]
         lat, lon = float(river.lat[i]), float(river.lon[i])
         town = geo.towns[int(geo.town_index(lat, lon)[0])]
-        section = CROSS_BORDER_SECTIONS.get((river.name, pid)) if pid else None
-        place = (
-            f"{section} ({pid.title()} border)" if section
-            else f"{pid.title()} border" if pid
-            else villages[int(np.argmin(haversine_m(lat, lon, v_lat, v_lon)))][0]
-        )
+        if pid:
+            section = CROSS_BORDER_SECTIONS.get((river.name, pid))
+            place = f"{section} ({pid.title()} border)" if section else f"{pid.title()} border"
+        else:
+            place = villages[int(np.argmin(haversine_m(lat, lon, v_lat, v_lon)))][0]
         item: dict[str, Any] = {
             "station_id": f"WS-{n:03d}",
             "name": f"{river.name} at {place}",
