@@ -288,3 +288,49 @@ async def test_a_time_calibration_request_is_answered_with_the_platforms_time(br
         assert (refused.qn, refused.cn, dict(refused.cp.params)) == ("20240501103000125", "9011", {"QnRtn": "2"})
         await station.close()
         assert gateway.times_set == 2 and gateway.commands_refused == 1 and dict(gateway.rejections) == {"unknown_cn": 1}
+
+
+async def test_a_simulated_station_is_told_the_time_and_its_hourly_uploads_carry_each_parameters_flag(
+    broker: Broker, start_ingest, database_url: str
+) -> None:
+    import random
+    import time
+
+    from simulators.county import Station as SimulatedStation
+    from simulators.hj212_station import Hj212StationClient, StationProtocol
+    from simulators.water import WaterStationModel, Weather
+
+    start_ingest()
+    now = time.time()
+    first_hour = now - now % 3600 - 3 * 3600
+    rng = random.Random(7)
+    model = WaterStationModel(SimulatedStation("WS-001", 30.9, 120.9, 3, "river", "qingpu", 3600.0), rng,
+                              first_hour - 86400, Weather(rng, first_hour - 86400, now + 86400))
+    model.maintenance.clear()
+    model.add_maintenance(first_hour + 2 * 3600, 3600)  # the third hour: a maintenance visit
+    model.add_pollution(first_hour - 12 * 3600, 24 * 3600, peak_class=6)  # a spill past the NH3-N analyser's range
+    protocol = StationProtocol(model, MN, PASSWORD, clock_offset_s=600.0)  # ten minutes fast
+    async with running_gateway(broker) as gateway:
+        client = Hj212StationClient(protocol)
+        await client.connect("127.0.0.1", gateway.port)
+        [answer] = await client.send(protocol.calibration_request(time.time()), time.time())
+        assert answer.cn == "1012" and abs(protocol.clock_offset_s) < 2
+        for h in range(3):
+            [ack] = await client.send(protocol.hour_upload(first_hour + h * 3600), time.time())
+            assert ack.cn == "9014"
+        await client.close()
+
+    def stored() -> list[tuple]:
+        import psycopg
+
+        with psycopg.connect(database_url) as conn:
+            return conn.execute(
+                "SELECT extract(epoch FROM period_start), nh3n_mg_l, nh3n_mg_l_flag, ph_flag FROM station_averages "
+                "WHERE station_id = 'WS-001' AND period = 'hour' ORDER BY 1"
+            ).fetchall()
+
+    await asyncio.to_thread(wait_for, lambda: len(stored()) == 3)
+    rows_ = stored()
+    assert [float(r[0]) for r in rows_] == [first_hour + h * 3600 for h in range(3)]  # on the hour, in the platform's time
+    assert [(r[1], r[2]) for r in rows_[:2]] == [(2.0, "T"), (2.0, "T")]  # at the analyser's limit: at least 2.0
+    assert (rows_[2][2], rows_[2][3]) == ("M", "M")
