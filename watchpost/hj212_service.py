@@ -17,6 +17,7 @@ from pathlib import Path
 import psycopg
 
 from ingest.hj212_gateway import GatewayLimits, Hj212Gateway, StationCredential
+from ingest.hj212_session import SessionLimits
 from kernel.broker import load_or_create_secret, password_for
 from kernel.db import connect
 from kernel.settings import MqttEndpoint, Settings
@@ -64,10 +65,15 @@ def run(
             settings.mqtt_for(), username=client_id,
             password=password_for(load_or_create_secret(home / "mqtt-secret"), client_id),
         )
+    listener = dataclasses.asdict(settings.hj212)
+    session = SessionLimits(
+        timeout_s=listener.pop("split_timeout_s"), clock_tolerance_s=listener.pop("clock_tolerance_s"),
+        clock_behind_tolerance_s=listener.pop("clock_behind_tolerance_s"), resync_interval_s=listener.pop("clock_resync_s"),
+    )
     gateway = Hj212Gateway(
         host=host, port=port, mqtt=endpoint, topic_root=settings.topic_root, stations=stations,
         password_secret=load_or_create_secret(home / "hj212-secret"), client_id=client_id,
-        limits=GatewayLimits(**dataclasses.asdict(settings.hj212)),
+        limits=GatewayLimits(**listener), session=session,
     )
     if metrics_port:
         serve_metrics(gateway, metrics_port)
