@@ -69,7 +69,7 @@ def collect(conn: psycopg.Connection, partner_id: str, start: datetime, end: dat
                   a.alarm_type, a.source_id AS station_id, a.first_seen, a.cleared_at, a.detail ->> 'parameter' AS parameter,
                   a.detail ->> 'class' AS class, i.incident_id, i.loop_stage,
                   (SELECT min(d.at) FROM dispatch_audit d WHERE d.incident_id = i.incident_id AND d.action = 'assigned') AS assigned_at,
-                  (SELECT min(d.at) FROM dispatch_audit d WHERE d.incident_id = i.incident_id AND d.action = 'closed') AS closed_at
+                  (SELECT min(d.at) FROM dispatch_audit d WHERE d.incident_id = i.incident_id AND d.action IN ('closed', 'cancelled')) AS closed_at
            FROM cap_alerts c JOIN alarms a ON a.alarm_id = c.alarm_id
            LEFT JOIN incidents i ON i.alarm_id = c.alarm_id
            WHERE c.partner_id = %(pid)s AND c.msg_type = 'Alert' AND c.sent >= %(lo)s AND c.sent < %(hi)s

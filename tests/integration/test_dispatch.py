@@ -305,6 +305,13 @@ def test_a_spill_at_a_cross_border_section_alarms_from_hourly_uploads_and_the_pa
     alerts.client.publish(f"{TEST_ROOT}/partner/qingpu/water-ack", b"<alert/>", qos=1).wait_for_publish(10)
     wait_for(lambda: count(jiashan_url, "SELECT count(*) FROM dead_letters WHERE reason = 'not_cap'") == 1)
 
+    # The control room closes the loop out.
+    from dispatch.store import close_incident
+
+    [incident] = rows(jiashan_url, "SELECT incident_id FROM incidents WHERE kind = 'water' AND station_id = %s", station["station_id"])
+    with psycopg.connect(jiashan_url) as conn:
+        assert close_incident(conn, incident["incident_id"], "op1", datetime.now(UTC)) is not None
+
     # The month's cross-border report for the partner: the alert, who accepted it, the loop.
     from zoneinfo import ZoneInfo
 
@@ -315,3 +322,9 @@ def test_a_spill_at_a_cross_border_section_alarms_from_hourly_uploads_and_the_pa
     text = html_path.read_text()
     assert pdf_path is None and station["station_id"] in text and "duty@qingpu.example" in text
     assert "accepted" in text and "water_hourly_exceeded" in text and "patrol assigned" in text
+    from dashboard.partner_report import collect, month_window
+
+    with psycopg.connect(jiashan_url) as conn:
+        [sent] = collect(conn, "qingpu", *month_window(month)).alerts
+    assert sent["answered_by"] == "duty@qingpu.example" and sent["escalated_at"] is not None
+    assert all(sent["stages"][s] is not None for s in ("alert sent", "partner answered", "closed out"))
