@@ -297,6 +297,41 @@ async def readings(
     )
 
 
+@router.get("/stations/{station_id}/grade")
+async def station_grade(
+    station_id: str, ctx: Ctx, _: Annotated[Principal, Depends(control_room)],
+    from_: Annotated[datetime, Query(alias="from")], to: datetime,
+) -> dict[str, Any]:
+    """The station's class over [from, to) by the 2011 evaluation method: the mean of its
+    normal (N) hourly uploads per parameter, single factor, lakes' TN and trophic index
+    apart; says which parameters the class covers. An hour, a day or a month is a window."""
+    from ingest.readings import AVERAGE_PARAMETERS, AverageValue
+    from ingest.rules.evaluation import grade
+    from ingest.rules.gb3838 import WaterBody, WaterClass
+
+    if from_.tzinfo is None or to.tzinfo is None:
+        raise HTTPException(422, detail="from and to need a UTC offset, e.g. 2026-11-01T00:00:00+08:00")
+    if to <= from_ or to - from_ > timedelta(days=366):
+        raise HTTPException(422, detail="to must be after from, at most a year later")
+    stations = await ctx.fetch("SELECT water_body, target_class FROM stations WHERE station_id = %s", (station_id,))
+    if not stations:
+        raise HTTPException(404, detail=f"no station {station_id}")
+    means = ", ".join(f"avg({p}) FILTER (WHERE {p}_flag = 'N') AS {p}" for p in AVERAGE_PARAMETERS)
+    [row] = await ctx.fetch(
+        f"""SELECT count(*) AS hours, {means} FROM station_averages
+            WHERE station_id = %s AND period = 'hour' AND period_start >= %s AND period_start < %s""",
+        (station_id, from_, to),
+    )
+    values = {p: AverageValue(float(row[p])) for p in AVERAGE_PARAMETERS if row[p] is not None}
+    station = stations[0]
+    return {
+        "station_id": station_id, "from": from_, "to": to, "hours": row["hours"],
+        "target_class": WaterClass(station["target_class"]).label, "water_body": station["water_body"],
+        "means": {p: v.avg for p, v in values.items()},
+        **grade(values, WaterBody(station["water_body"])).to_json(),
+    }
+
+
 @router.get("/persons/{person_id}")
 async def person(person_id: str, ctx: Ctx, who: Annotated[Principal, Depends(anyone)]) -> dict[str, Any]:
     """A person's latest state: last seen, vitals, home sensors, open alarms. Family: only

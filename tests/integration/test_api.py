@@ -136,6 +136,22 @@ def test_a_stations_own_hour_averages_are_read_apart_from_its_real_time_readings
         assert realtime["ph"] == 7.2 and realtime["nh3n_mg_l"] is None
 
 
+def test_a_stations_grade_over_a_day_is_the_mean_of_its_normal_hours_and_says_what_it_covers(start_api, jiashan_url: str) -> None:
+    day = datetime(2026, 1, 2, tzinfo=UTC)
+    with psycopg.connect(jiashan_url) as conn:
+        for h, (nh3n, tp, tp_flag) in enumerate([(1.2, 0.1, "N"), (1.4, 0.9, "M"), (1.3, 0.1, "N")]):
+            conn.execute(
+                "INSERT INTO station_averages (station_id, period, period_start, nh3n_mg_l, nh3n_mg_l_flag, tp_mg_l, tp_mg_l_flag) "
+                "VALUES ('WS-001', 'hour', %s, %s, 'N', %s, %s)", (day + timedelta(hours=h), nh3n, tp, tp_flag),
+            )
+    api = start_api(jiashan_url)
+    with api.client("op1") as http:
+        doc = http.get("/api/stations/WS-001/grade", params={"from": "2026-01-02T00:00:00Z", "to": "2026-01-03T00:00:00Z"}).json()
+        assert (doc["hours"], doc["class"], doc["worst_parameter"], doc["covers"]) == (3, "IV", "nh3n_mg_l", ["nh3n_mg_l", "tp_mg_l"])
+        assert doc["means"]["tp_mg_l"] == pytest.approx(0.1)  # the hour in maintenance is not in the mean
+        assert http.get("/api/stations/NOPE/grade", params={"from": "2026-01-02T00:00:00Z", "to": "2026-01-03T00:00:00Z"}).status_code == 404
+
+
 def test_logins_are_rate_limited(start_api, jiashan_url: str) -> None:
     api = start_api(jiashan_url)
     codes = [httpx.post(f"{api.base}/api/token", data={"username": "op1", "password": "wrong"}).status_code for _ in range(7)]
