@@ -98,6 +98,7 @@ def collect(conn: psycopg.Connection, start: datetime, end: datetime) -> ReportD
     exceedances = cur.execute(
         """SELECT a.alarm_id, a.source_id AS station_id, s.name, s.town, a.severity, a.state, a.first_seen, a.cleared_at,
                   a.detail ->> 'parameter' AS parameter, a.detail ->> 'class' AS class, s.target_class,
+                  a.alarm_type, a.detail -> 'covers' AS covers, (a.detail ->> 'at_least')::boolean AS at_least,
                   inc.incident_id, inc.state AS incident_state, inc.loop_stage
            FROM alarms a JOIN stations s ON s.station_id = a.source_id
            LEFT JOIN LATERAL (SELECT i.* FROM incidents i WHERE i.alarm_id = a.alarm_id
@@ -105,7 +106,7 @@ def collect(conn: psycopg.Connection, start: datetime, end: datetime) -> ReportD
                                  OR (i.station_id = a.source_id AND i.created_at >= a.first_seen
                                      AND (a.cleared_at IS NULL OR i.created_at <= a.cleared_at))
                               ORDER BY i.created_at LIMIT 1) inc ON TRUE
-           WHERE a.source_kind = 'station' AND a.alarm_type = 'water_class_exceeded'
+           WHERE a.source_kind = 'station' AND a.alarm_type IN ('water_class_exceeded', 'water_hourly_exceeded')
              AND a.first_seen < %(hi)s AND (a.cleared_at IS NULL OR a.cleared_at >= %(lo)s)
            ORDER BY a.first_seen""",
         p,
@@ -244,10 +245,14 @@ def render_html(r: ReportData) -> str:
 
     out.append("<h2>Water exceedances</h2>")
     if r.exceedances:
-        out.append("<table><tr><th>station</th><th>parameter</th><th>class / target</th><th>from</th><th>cleared</th><th>incident</th><th>close-out</th></tr>")
+        out.append("<table><tr><th>station</th><th>parameter</th><th>class / target</th><th>graded from</th><th>from</th><th>cleared</th><th>incident</th><th>close-out</th></tr>")
         for x in r.exceedances:
             stage = x["loop_stage"] or ("no incident" if not x["incident_id"] else x["incident_state"])
-            out.append(f"<tr><td>{_e(x['station_id'])} {_e(x['name'])}</td><td>{_e(x['parameter'])}</td><td>{_e(x['class'])} / {_e(x['target_class'])}</td>"
+            # What the class covers: the station's hourly uploads name their graded parameters.
+            source = "hourly uploads" if x.get("alarm_type") == "water_hourly_exceeded" else "real-time readings"
+            covers = f"{source}: {', '.join(x['covers'])}" if x.get("covers") else source
+            klass = f"≥ {x['class']}" if x.get("at_least") else x["class"]
+            out.append(f"<tr><td>{_e(x['station_id'])} {_e(x['name'])}</td><td>{_e(x['parameter'])}</td><td>{_e(klass)} / {_e(x['target_class'])}</td><td>{_e(covers)}</td>"
                        f"<td>{_t(x['first_seen'])}</td><td>{_t(x['cleared_at']) or 'open'}</td><td>{_e(x['incident_id'])}</td><td>{_e(stage)}</td></tr>")
         out.append("</table>")
     else:

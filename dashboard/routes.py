@@ -294,23 +294,42 @@ async def stations(ctx: Ctx, _: Annotated[Principal, Depends(control_room)]) -> 
 _MAX_BUCKETS = 5000
 
 
+# The length of each series' period, to bound how many rows one request returns.
+_SERIES_PERIODS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
+
+
 @router.get("/stations/{station_id}/readings")
 async def readings(
     station_id: str, ctx: Ctx, _: Annotated[Principal, Depends(control_room)],
     from_: Annotated[datetime, Query(alias="from")], to: datetime,
-    bucket: Annotated[int, Query(ge=60, le=30 * 86400, description="bucket width in seconds")] = 3600,
+    bucket: Annotated[int, Query(ge=60, le=30 * 86400, description="bucket width in seconds (series=realtime)")] = 3600,
+    series: Annotated[
+        Literal["realtime", "minute", "hour", "day"],
+        Query(description="realtime: Watchpost's buckets of the real-time readings; minute, hour, day: the station's own averages as uploaded (HJ 212 CN 2051/2061/2031)"),
+    ] = "realtime",
 ) -> list[dict[str, Any]]:
-    """Averages, minima and maxima of normal (flag N) data per time bucket."""
+    """series=realtime (the default): averages, minima and maxima of normal (flag N) data per
+    time bucket. series=minute|hour|day: the station's own averages, one row per period
+    (`bucket` is its start), with each parameter's min, max and data flag as uploaded."""
     if from_.tzinfo is None or to.tzinfo is None:
         raise HTTPException(422, detail="from and to need a UTC offset, e.g. 2026-11-29T00:00:00+08:00")
     if to <= from_:
         raise HTTPException(422, detail="to must be after from")
-    if (to - from_) / timedelta(seconds=bucket) > _MAX_BUCKETS:
-        raise HTTPException(422, detail=f"at most {_MAX_BUCKETS} buckets: widen the bucket or shorten the range")
+    width = timedelta(seconds=bucket) if series == "realtime" else _SERIES_PERIODS[series]
+    if (to - from_) / width > _MAX_BUCKETS:
+        what = "widen the bucket" if series == "realtime" else "choose a longer period"
+        raise HTTPException(422, detail=f"at most {_MAX_BUCKETS} rows: {what} or shorten the range")
     if not await ctx.fetch("SELECT 1 FROM stations WHERE station_id = %s", (station_id,)):
         raise HTTPException(404, detail=f"no station {station_id}")
-    from ingest.readings import WATER_PARAMETERS
+    from ingest.readings import AVERAGE_PARAMETERS, WATER_PARAMETERS
 
+    if series != "realtime":
+        cols = ", ".join(f"{p}, {p}_min, {p}_max, {p}_flag" for p in AVERAGE_PARAMETERS)
+        return await ctx.fetch(
+            f"""SELECT period_start AS bucket, period, {cols} FROM station_averages
+                WHERE station_id = %s AND period = %s AND period_start >= %s AND period_start < %s ORDER BY 1""",
+            (station_id, series, from_, to),
+        )
     cols = ", ".join(f"avg({p}) FILTER (WHERE flag = 'N') AS {p}, min({p}) FILTER (WHERE flag = 'N') AS {p}_min, max({p}) FILTER (WHERE flag = 'N') AS {p}_max" for p in WATER_PARAMETERS)
     return await ctx.fetch(
         f"""SELECT time_bucket(make_interval(secs => %s), ts) AS bucket, count(*) AS readings,
@@ -331,6 +350,41 @@ async def contacts(person_id: str, ctx: Ctx, who: Annotated[Principal, Depends(c
            FROM family_links f JOIN users u USING (username) WHERE f.person_id = %s ORDER BY f.position, f.username""",
         (person_id,),
     )
+
+
+@router.get("/stations/{station_id}/grade")
+async def station_grade(
+    station_id: str, ctx: Ctx, _: Annotated[Principal, Depends(control_room)],
+    from_: Annotated[datetime, Query(alias="from")], to: datetime,
+) -> dict[str, Any]:
+    """The station's class over [from, to) by the 2011 evaluation method: the mean of its
+    normal (N) hourly uploads per parameter, single factor, lakes' TN and trophic index
+    apart; says which parameters the class covers. An hour, a day or a month is a window."""
+    from ingest.readings import AVERAGE_PARAMETERS, AverageValue
+    from ingest.rules.evaluation import grade
+    from ingest.rules.gb3838 import WaterBody, WaterClass
+
+    if from_.tzinfo is None or to.tzinfo is None:
+        raise HTTPException(422, detail="from and to need a UTC offset, e.g. 2026-11-01T00:00:00+08:00")
+    if to <= from_ or to - from_ > timedelta(days=366):
+        raise HTTPException(422, detail="to must be after from, at most a year later")
+    stations = await ctx.fetch("SELECT water_body, target_class FROM stations WHERE station_id = %s", (station_id,))
+    if not stations:
+        raise HTTPException(404, detail=f"no station {station_id}")
+    means = ", ".join(f"avg({p}) FILTER (WHERE {p}_flag = 'N') AS {p}" for p in AVERAGE_PARAMETERS)
+    [row] = await ctx.fetch(
+        f"""SELECT count(*) AS hours, {means} FROM station_averages
+            WHERE station_id = %s AND period = 'hour' AND period_start >= %s AND period_start < %s""",
+        (station_id, from_, to),
+    )
+    values = {p: AverageValue(float(row[p])) for p in AVERAGE_PARAMETERS if row[p] is not None}
+    station = stations[0]
+    return {
+        "station_id": station_id, "from": from_, "to": to, "hours": row["hours"],
+        "target_class": WaterClass(station["target_class"]).label, "water_body": station["water_body"],
+        "means": {p: v.avg for p, v in values.items()},
+        **grade(values, WaterBody(station["water_body"])).to_json(),
+    }
 
 
 @router.get("/persons/{person_id}")

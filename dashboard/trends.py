@@ -22,7 +22,7 @@ from dashboard.auth import Principal
 from dashboard.context import ApiContext, anyone, context, control_room
 from dispatch import targets as response_targets
 from dispatch.lifecycle import UnitStatus
-from ingest.readings import WATER_PARAMETERS
+from ingest.readings import AVERAGE_PARAMETERS, WATER_PARAMETERS
 from ingest.rules import ConfigError
 from ingest.rules.gb3838 import WaterBody, WaterClass, class_limit
 from ingest.rules.person_config import PersonConfig
@@ -106,9 +106,14 @@ async def station_trend(
     station_id: str, ctx: Ctx, _: Annotated[Principal, Depends(control_room)],
     param: Annotated[str, Query(description="a water parameter, e.g. nh3n_mg_l")] = "nh3n_mg_l",
     range_: Annotated[Literal["24h", "7d", "30d"], Query(alias="range")] = "24h",
+    series: Annotated[
+        Literal["realtime", "hour"],
+        Query(description="realtime: Watchpost's rollup of real-time readings; hour: the station's own hourly uploads (HJ 212 CN 2061)"),
+    ] = "realtime",
 ) -> dict[str, Any]:
-    if param not in WATER_PARAMETERS:
-        raise HTTPException(422, detail=f"param: unknown parameter {param!r}; one of {', '.join(WATER_PARAMETERS)}")
+    known = AVERAGE_PARAMETERS if series == "hour" else WATER_PARAMETERS  # chlorophyll-a comes in uploads only
+    if param not in known:
+        raise HTTPException(422, detail=f"param: unknown parameter {param!r}; one of {', '.join(known)}")
     rows = await ctx.fetch(
         "SELECT station_id, name, town, water_body, target_class, report_interval_s FROM stations WHERE station_id = %s", (station_id,)
     )
@@ -117,31 +122,53 @@ async def station_trend(
     station = rows[0]
     span, width = STATION_RANGES[range_]
     lo, hi = _window(ctx, span, width)
-    # The hourly rollup re-bucketed: avg = Σsum / Σn over flag-N data; flagged counted apart.
-    points = await ctx.fetch(
-        f"""WITH b AS (
-                SELECT time_bucket(%(w)s::interval, bucket, %(tz)s) AS t, sum(readings)::int AS readings,
-                       sum(flagged)::int AS flagged, sum(n_{param})::int AS n,
-                       sum(sum_{param}) / NULLIF(sum(n_{param}), 0) AS avg,
-                       min(min_{param}) AS min, max(max_{param}) AS max
-                FROM water_hourly WHERE station_id = %(s)s AND bucket >= %(lo)s AND bucket < %(hi)s GROUP BY 1)
-            SELECT g.t, b.avg, b.min, b.max, COALESCE(b.n, 0) AS n, COALESCE(b.readings, 0) AS readings,
-                   COALESCE(b.flagged, 0) AS flagged
-            FROM generate_series(%(lo)s::timestamptz, %(hi)s::timestamptz - %(w)s::interval, %(w)s::interval) g(t)
-            LEFT JOIN b ON b.t = g.t ORDER BY g.t""",
-        {"w": width, "tz": TZ, "s": station_id, "lo": lo, "hi": hi},
-    )
+    if series == "hour":
+        # The station's own hourly averages re-bucketed. Normal (N) and over-range (T) values
+        # are drawn — a T value is a lower bound, counted in `over_range` so the chart marks
+        # it; other flags leave their own parameter out and are counted in `flagged`.
+        points = await ctx.fetch(
+            f"""WITH b AS (
+                    SELECT time_bucket(%(w)s::interval, period_start, %(tz)s) AS t, count({param})::int AS readings,
+                           (count(*) FILTER (WHERE {param}_flag NOT IN ('N', 'T')))::int AS flagged,
+                           (count(*) FILTER (WHERE {param}_flag = 'T'))::int AS over_range,
+                           (count({param}) FILTER (WHERE {param}_flag IN ('N', 'T')))::int AS n,
+                           avg({param}) FILTER (WHERE {param}_flag IN ('N', 'T')) AS avg,
+                           min(COALESCE({param}_min, {param})) FILTER (WHERE {param}_flag IN ('N', 'T')) AS min,
+                           max(COALESCE({param}_max, {param})) FILTER (WHERE {param}_flag IN ('N', 'T')) AS max
+                    FROM station_averages WHERE station_id = %(s)s AND period = 'hour'
+                      AND period_start >= %(lo)s AND period_start < %(hi)s AND {param} IS NOT NULL GROUP BY 1)
+                SELECT g.t, b.avg, b.min, b.max, COALESCE(b.n, 0) AS n, COALESCE(b.readings, 0) AS readings,
+                       COALESCE(b.flagged, 0) AS flagged, COALESCE(b.over_range, 0) AS over_range
+                FROM generate_series(%(lo)s::timestamptz, %(hi)s::timestamptz - %(w)s::interval, %(w)s::interval) g(t)
+                LEFT JOIN b ON b.t = g.t ORDER BY g.t""",
+            {"w": width, "tz": TZ, "s": station_id, "lo": lo, "hi": hi},
+        )
+    else:
+        # The hourly rollup re-bucketed: avg = Σsum / Σn over flag-N data; flagged counted apart.
+        points = await ctx.fetch(
+            f"""WITH b AS (
+                    SELECT time_bucket(%(w)s::interval, bucket, %(tz)s) AS t, sum(readings)::int AS readings,
+                           sum(flagged)::int AS flagged, sum(n_{param})::int AS n,
+                           sum(sum_{param}) / NULLIF(sum(n_{param}), 0) AS avg,
+                           min(min_{param}) AS min, max(max_{param}) AS max
+                    FROM water_hourly WHERE station_id = %(s)s AND bucket >= %(lo)s AND bucket < %(hi)s GROUP BY 1)
+                SELECT g.t, b.avg, b.min, b.max, COALESCE(b.n, 0) AS n, COALESCE(b.readings, 0) AS readings,
+                       COALESCE(b.flagged, 0) AS flagged, 0 AS over_range
+                FROM generate_series(%(lo)s::timestamptz, %(hi)s::timestamptz - %(w)s::interval, %(w)s::interval) g(t)
+                LEFT JOIN b ON b.t = g.t ORDER BY g.t""",
+            {"w": width, "tz": TZ, "s": station_id, "lo": lo, "hi": hi},
+        )
     episodes = await ctx.fetch(
         """SELECT alarm_id, first_seen, cleared_at, state, severity, detail ->> 'parameter' AS parameter,
                   detail ->> 'class' AS class
-           FROM alarms WHERE source_kind = 'station' AND source_id = %s AND alarm_type = 'water_class_exceeded'
-             AND first_seen < %s AND (cleared_at IS NULL OR cleared_at >= %s) ORDER BY first_seen""",
-        (station_id, hi, lo),
+           FROM alarms WHERE source_kind = 'station' AND source_id = %s
+             AND alarm_type = %s AND first_seen < %s AND (cleared_at IS NULL OR cleared_at >= %s) ORDER BY first_seen""",
+        (station_id, "water_hourly_exceeded" if series == "hour" else "water_class_exceeded", hi, lo),
     )
     body = WaterBody(station["water_body"])
     target = WaterClass(station["target_class"])
     return {
-        "station": station, "param": param, "range": range_, "bucket_s": int(width.total_seconds()),
+        "station": station, "param": param, "range": range_, "series": series, "bucket_s": int(width.total_seconds()),
         "from": lo, "to": hi,
         "points": [{**p, "avg": _num(p["avg"]), "min": _num(p["min"]), "max": _num(p["max"])} for p in points],
         "limits": _class_limits(param, body),

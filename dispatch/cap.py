@@ -82,7 +82,7 @@ def alert_element(
     for tag, text in (
         ("language", "zh-CN"),
         ("category", "Env"),
-        ("event", "Water quality exceedance" if alarm["alarm_type"] == "water_class_exceeded" else "Water quality anomaly"),
+        ("event", "Water quality anomaly" if alarm["alarm_type"] == "water_anomaly" else "Water quality exceedance"),
         ("responseType", "Monitor" if msg_type != "Cancel" else "AllClear"),
         ("urgency", "Expected" if msg_type != "Cancel" else "Past"),
         ("severity", _SEVERITY.get(alarm["severity"], "Unknown")),

@@ -60,8 +60,13 @@ def companion_for(incident_kind: str, reason: str) -> IncidentSpec | None:
     if incident_kind not in HANDOFFS:
         return None
     return IncidentSpec("medical", 1, for_person=False)
-# A station worse than its target class opens the river patrol's closed loop.
+
+
+# A station worse than its target class opens the river patrol's closed loop: on its
+# real-time readings, or on the hourly averages it uploads (the wet-chemistry parameters).
 WATER_ALARM = "water_class_exceeded"
+WATER_HOURLY_ALARM = "water_hourly_exceeded"
+WATER_ALARMS = frozenset({WATER_ALARM, WATER_HOURLY_ALARM})
 WATER_PRIORITY = 3
 
 # The alarms that carry the wearer's own fix and event id (an alert or a telemetry flag).
@@ -84,7 +89,7 @@ class IncidentSpec:
 
 def incident_for(alarm_type: str, *, emergency: bool, person_id: str | None) -> IncidentSpec | None:
     """The incident an alarm opens, or None when it opens none."""
-    if alarm_type == WATER_ALARM:
+    if alarm_type in WATER_ALARMS:
         return IncidentSpec("water", WATER_PRIORITY, for_person=False)
     if emergency and person_id is not None and alarm_type in INCIDENT_FOR:
         kind, priority = INCIDENT_FOR[alarm_type]

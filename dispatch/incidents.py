@@ -22,7 +22,7 @@ from dispatch.incident_policy import (
     ALERT_ALARMS,
     INCIDENT_FOR,
     RECENT_FIX_WINDOW,
-    WATER_ALARM,
+    WATER_ALARMS,
     Fix,
     IncidentSpec,
     LocationSource,
@@ -217,12 +217,12 @@ def backlog(conn: psycopg.Connection, now: datetime, *, window: timedelta = RECE
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(
             f"""SELECT a.alarm_id FROM alarms a
-                WHERE a.state <> 'cleared' AND (a.emergency OR a.alarm_type = %s)
+                WHERE a.state <> 'cleared' AND (a.emergency OR a.alarm_type = ANY(%s))
                   AND NOT EXISTS (SELECT 1 FROM incident_alarms ia WHERE ia.alarm_id = a.alarm_id)
                   AND (a.alarm_type = ANY(%s) AND EXISTS (SELECT 1 FROM persons p WHERE p.person_id = a.person_id)
-                       OR a.alarm_type = %s AND EXISTS (SELECT 1 FROM stations s WHERE s.station_id = a.source_id))
+                       OR a.alarm_type = ANY(%s) AND EXISTS (SELECT 1 FROM stations s WHERE s.station_id = a.source_id))
                 ORDER BY a.alarm_id LIMIT %s""",
-            (WATER_ALARM, sorted(INCIDENT_FOR), WATER_ALARM, limit),
+            (sorted(WATER_ALARMS), sorted(INCIDENT_FOR), sorted(WATER_ALARMS), limit),
         )
         alarms = [r[0] for r in cur.fetchall()]
         cur.execute(

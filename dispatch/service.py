@@ -44,6 +44,8 @@ from dispatch import handlers, incidents, receipts, store
 from dispatch.assignment import REDISPATCH_AFTER_S
 from dispatch.cap import StationInfo, identifier, water_alert
 from dispatch.incident_policy import incident_for
+from dispatch.partner_ack import AckRejected, parse_ack
+from dispatch.partner_loop import escalate_overdue, record_answer
 from dispatch.roads import RoadGraph
 from ingest.devices import DeviceDirectory
 from ingest.parse import Limits, Reason, RejectedMessage, parse_message
@@ -52,7 +54,7 @@ from ingest.store import fetch_device_directory
 from kernel.clock import Clock, SystemClock
 from kernel.events import Event, EventListener, EventType
 from kernel.settings import MqttEndpoint
-from kernel.topics import ANY, Topics, shared
+from kernel.topics import ANY, Channel, Topics, parse_topic, shared
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +202,7 @@ class Dispatcher:
                 ) as client:
                     await client.subscribe(shared(self._topics.unit_status(ANY), self._share_group), qos=1)
                     await client.subscribe(shared(self._topics.unit_gps(ANY), self._share_group), qos=1)
+                    await client.subscribe(shared(self._topics.water_ack(ANY), self._share_group), qos=1)
                     delay = RECONNECT_MIN_S
                     self.ready.set()
                     self.metrics.broker_connects.inc()
@@ -207,7 +210,12 @@ class Dispatcher:
                     async with asyncio.TaskGroup() as inner:
                         inner.create_task(self._publish_outbox(client), name="outbox")
                         async for message in client.messages:
-                            await self._on_unit_message(str(message.topic), message.payload)
+                            topic, payload = str(message.topic), message.payload
+                            address = parse_topic(topic, self._topics.root)
+                            if address is not None and address.channel is Channel.WATER_ACK:
+                                await self._on_partner_answer(topic, address.id, payload)
+                            else:
+                                await self._on_unit_message(topic, payload)
             except* aiomqtt.MqttError as group:  # raised in the TaskGroup: comes as a group
                 lost = group.exceptions[0]
             self.ready.clear()
@@ -242,6 +250,22 @@ class Dispatcher:
             self.metrics.unit_reports.labels(channel).inc()
             await self._apply_until_done(topic, payload, report)
 
+    async def _on_partner_answer(self, topic: str, partner_id: str, payload: Any) -> None:
+        """A partner's CAP Ack/Error: recorded on the alerts it references; anything else on
+        the topic is dead-lettered with its reason."""
+        body = payload if isinstance(payload, bytes) else str(payload).encode()
+        try:
+            ack = parse_ack(body)
+        except AckRejected as exc:
+            log.info("partner %s: not an answer to our alerts (%s)", partner_id, exc)
+            await self._dead_letter(topic, body, str(exc), reason=exc.reason)
+            return
+        answered = await self._db(record_answer, partner_id, ack, self._clock.now())
+        if answered:
+            log.info("partner %s %s alarms %s (%s)", partner_id, "accepted" if ack.accepted else "refused", answered, ack.sender)
+        else:
+            await self._dead_letter(topic, body, "references no open alert of ours to this partner", reason="unknown_reference")
+
     def _parse_report(self, topic: str, payload: bytes) -> list[UnitStatusReport | UnitPosition]:
         readings = parse_message(topic, payload, root=self._topics.root, devices=self._devices, now=self._clock.now(), limits=Limits())
         return [r for r in readings if isinstance(r, UnitStatusReport | UnitPosition)]
@@ -268,12 +292,12 @@ class Dispatcher:
                 await self._dead_letter(topic, payload, str(exc))
                 return
 
-    async def _dead_letter(self, topic: str, payload: bytes, detail: str) -> None:
+    async def _dead_letter(self, topic: str, payload: bytes, detail: str, reason: str = STORE_REJECTED) -> None:
         def insert(conn: psycopg.Connection) -> None:
             with conn.transaction():
                 conn.execute(
                     "INSERT INTO dead_letters (received_at, topic, payload, reason, detail) VALUES (%s, %s, %s, %s, %s)",
-                    (self._clock.now(), topic, payload, STORE_REJECTED, detail[:1000]),
+                    (self._clock.now(), topic, payload, reason, detail[:1000]),
                 )
         try:
             await self._db(insert)
@@ -361,6 +385,9 @@ class Dispatcher:
                 if self._clock.monotonic() - swept_at >= self._sweep_every_s:
                     swept_at = self._clock.monotonic()
                     await self._sweep()
+                    escalated = await self._db(escalate_overdue, self._clock.now())
+                    if escalated:
+                        log.warning("partners have not answered water alerts %s: escalated to their duty contacts", escalated)
                 if self._graph is not None:  # until the road network is read, incidents only wait
                     await handlers.tick(self._store, self._publish, self._clock, redispatch_after_s=self._redispatch_after_s,
                                         observe=self.metrics.decision_seconds.observe)

@@ -590,6 +590,43 @@ def worst_flag(flags: Iterable[str]) -> str:
     return min(flags, key=_FLAG_RANK.__getitem__, default="N")
 
 
+# A station's own averages carry chlorophyll-a too (w01016, µg/L as surface-water stations
+# report it): lakes need it for their trophic state index.
+AVERAGE_CODES: dict[str, str] = {**WATER_CODES, "w01016": "chla_ug_l"}
+
+# Minute, hour and day data and the period each average covers. DataTime of such an upload
+# is the start of its period (10:00:00 for the hour 10:00–11:00).
+AVERAGE_PERIODS: dict[str, str] = {"2051": "minute", "2061": "hour", "2031": "day"}
+
+
+def average_payload(frame: Frame) -> dict[str, Any]:
+    """The `{root}/water/{station_id}/averages` payload of a minute, hour or day upload (CN
+    2051 / 2061 / 2031): the period, its start, and per parameter the average, the minimum
+    and maximum where sent, and the parameter's own data flag. Raises UnmappableFrame."""
+    period = AVERAGE_PERIODS.get(frame.cn)
+    if period is None:
+        raise UnmappableFrame(Reason.UNKNOWN_CN, f"CN {frame.cn} is not an average upload ({', '.join(AVERAGE_PERIODS)})")
+    if frame.pnum is not None and frame.pnum > 1:
+        raise UnmappableFrame(Reason.SPLIT_PACKET, f"packet {frame.pno} of {frame.pnum}: reassemble the upload first")
+    if frame.cp.data_time is None:
+        raise UnmappableFrame(Reason.BAD_DATATIME, "a data upload needs DataTime")
+    values: dict[str, dict[str, Any]] = {}
+    for p in frame.cp.pollutants:
+        name = AVERAGE_CODES.get(p.code)
+        if name is None or p.avg is None:
+            continue
+        item: dict[str, Any] = {"avg": p.avg}
+        if p.min is not None:
+            item["min"] = p.min
+        if p.max is not None:
+            item["max"] = p.max
+        item["flag"] = p.flag or "N"
+        values[name] = item
+    if not values:
+        raise UnmappableFrame(Reason.NO_VALUES, f"CN {frame.cn} carries no Avg value of a water parameter")
+    return {"period": period, "ts": frame.cp.data_time.isoformat(), "values": values}
+
+
 def water_payload(frame: Frame) -> dict[str, Any]:
     """The `{root}/water/{station_id}/telemetry` payload of a data upload (CN 2011 real-time
     values, CN 2051 / 2061 / 2031 averages). Factors Watchpost has no field for are left out.

@@ -1,11 +1,13 @@
 """The HJ 212 gateway: a TCP server for automatic water-monitoring stations that speak
-HJ 212-2017, republishing their data uploads on `{root}/water/{station_id}/telemetry` as the
-`watchpost-gateway` broker account, so that ingest, rules and storage see ordinary water
-telemetry.
+HJ 212-2017, republishing their real-time uploads (CN 2011) on
+`{root}/water/{station_id}/telemetry` and their own minute, hour and day averages (CN 2051 /
+2061 / 2031) on `{root}/water/{station_id}/averages`, as the gateway's broker account, so that
+ingest stores and grades them on its normal path: real-time values as water telemetry, the
+averages in their own table keyed (station, period, period start).
 
 Delivery: an upload is acknowledged (9014, when its Flag asks) only after the broker has
 acknowledged the publish (QoS 1). An upload that could not be published gets no reply, so
-the station sends it again; ingest's unique (station, ts) key stores a resent reading once.
+the station sends it again; ingest's unique keys store a resent reading or average once.
 
 One asyncio TaskGroup with named tasks: `hj212-mqtt` keeps the broker connection (reconnect
 with jittered exponential backoff) and one `hj212-station-<peer>` task per TCP connection.
@@ -35,13 +37,27 @@ import aiomqtt
 import orjson
 
 from ingest.hj212 import (
+    DATA_CNS,
     MAX_DATA_LENGTH,
     Frame,
     FrameDecoder,
     FrameError,
+    Reason,
     UnmappableFrame,
+    average_payload,
     data_ack,
     water_payload,
+)
+from ingest.hj212_session import (
+    CN_TIME_CALIBRATION_REQUEST,
+    STATION_ANSWERS,
+    ClockWatch,
+    PacketAssembler,
+    ReassemblyError,
+    SessionLimits,
+    joined,
+    refuse,
+    set_time,
 )
 from kernel.settings import MqttEndpoint
 from kernel.topics import Topics
@@ -67,6 +83,7 @@ class GatewayRejection(StrEnum):
     LOGIN_TIMEOUT = "login_timeout"  # no frame signed by a registered station within login_timeout_s
     LOCKED_OUT = "locked_out"  # from an address, or for an MN, locked out after wrong passwords
     INTERNAL_ERROR = "internal_error"  # a bug, logged with its traceback; the connection closes
+    SPLIT_INCOMPLETE = "split_incomplete"  # a split upload dropped before all its packets came
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +167,7 @@ class Hj212Gateway:
         client_id: str = "watchpost-hj212-1",
         limits: GatewayLimits = GatewayLimits(),
         monotonic: Callable[[], float] = time.monotonic,
+        session: SessionLimits = SessionLimits(),
     ) -> None:
         self._stations = _checked(stations)
         self._host = host
@@ -161,6 +179,9 @@ class Hj212Gateway:
         self._client_id = client_id
         self._limits = limits
         self._lockout = Lockout(limits, monotonic)
+        self._monotonic = monotonic
+        self._session = session
+        self._clock_watch = ClockWatch(session)
         self._per_address: Counter[str] = Counter()
         # MN → the addresses a station last signed correctly from (spared by the MN's lockout).
         self._good_hosts: dict[str, set[str]] = {}
@@ -171,8 +192,12 @@ class Hj212Gateway:
         # For the caller's metrics: rejected frames and connections by reason.
         self.rejections: Counter[str] = Counter()
         self.published = 0
-        self.averages_received = 0  # CN 2051/2061/2031: acknowledged, not republished
+        self.averages_received = 0  # CN 2051/2061/2031 uploads from registered stations
+        self.averages_published = 0  # ... of them republished on the averages topic
         self.acks_sent = 0
+        self.split_uploads = 0  # split uploads reassembled
+        self.times_set = 0  # CN 1012 sent: on a station's request (1013) or for a drifting clock
+        self.commands_refused = 0  # 9011 QnRtn=2 for a command the platform does not carry out
         self.connections = 0
         self.last_upload: dict[str, datetime] = {}  # station id → clock() at its last publish
         self.port: int | None = None  # the bound port, once listening (port=0 picks one)
@@ -189,7 +214,11 @@ class Hj212Gateway:
             "rejections": dict(self.rejections),
             "published": self.published,
             "averages_received": self.averages_received,
+            "averages_published": self.averages_published,
             "acks_sent": self.acks_sent,
+            "split_uploads": self.split_uploads,
+            "times_set": self.times_set,
+            "commands_refused": self.commands_refused,
             "connections": self.connections,
         }
 
@@ -264,8 +293,7 @@ class Hj212Gateway:
         if lost.done() and not lost.cancelled():
             lost.result()
 
-    async def _publish(self, station_id: str, payload: dict[str, Any]) -> bool:
-        topic = self._topics.water_telemetry(station_id)
+    async def _publish(self, station_id: str, topic: str, payload: dict[str, Any]) -> bool:
         body = orjson.dumps(payload)
         try:
             async with asyncio.timeout(self._limits.publish_timeout_s):
@@ -306,6 +334,7 @@ class Hj212Gateway:
 
     async def _station(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str) -> None:
         decoder = FrameDecoder(max_data_length=self._limits.max_data_length)
+        assembler = PacketAssembler(self._session)
         rejected_in_a_row = 0
         host = _host(writer)
         loop = asyncio.get_running_loop()
@@ -326,8 +355,10 @@ class Hj212Gateway:
                     return
                 if not data:
                     return
+                if assembler.expire(self._monotonic()):
+                    self._reject(GatewayRejection.SPLIT_INCOMPLETE, peer, "split upload not complete in time; the station resends")
                 for event in decoder.feed(data):
-                    signed = await self._on_frame(event, writer, peer, host)
+                    signed = await self._on_frame(event, writer, peer, host, assembler)
                     if signed:
                         login_deadline = None
                     rejected_in_a_row = 0 if signed else rejected_in_a_row + 1
@@ -349,7 +380,9 @@ class Hj212Gateway:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    async def _on_frame(self, event: Frame | FrameError, writer: asyncio.StreamWriter, peer: str, host: str) -> bool:
+    async def _on_frame(
+        self, event: Frame | FrameError, writer: asyncio.StreamWriter, peer: str, host: str, assembler: PacketAssembler
+    ) -> bool:
         """Handle one decoded frame. True when a registered station signed it (right MN
         and PW), whatever became of it."""
         if isinstance(event, FrameError):
@@ -380,27 +413,68 @@ class Hj212Gateway:
             if len(good) >= 4:  # the last few addresses; a station moves rarely
                 good.pop()
             good.add(host)
-        if frame.cn in AVERAGE_CNS:
-            # Minute, hour and day averages are acknowledged but not republished: Watchpost
-            # computes its own rollups from the real-time data, and an average stamped on the
-            # hour would take the key (station, ts) of a real-time reading of that second —
-            # and reach the alarm rules as if it were a live reading.
-            self.averages_received += 1
-            await self._acknowledge(frame, writer)
+        return await self._on_signed(frame, credential, writer, peer, assembler)
+
+    async def _on_signed(
+        self, frame: Frame, credential: StationCredential, writer: asyncio.StreamWriter, peer: str, assembler: PacketAssembler
+    ) -> bool:
+        """A frame a registered station signed: session commands, then data uploads."""
+        if frame.cn in STATION_ANSWERS:
+            return True  # the station's answer to our set-time: nothing is due
+        if self._clock_watch.should_set(frame, self._clock(), self._monotonic()):
+            await self._send(writer, set_time(frame, self._clock()))
+            self.times_set += 1
+            log.info("told HJ 212 station %s the time (CN %s, QN %s)", frame.mn, frame.cn, frame.qn)
+        if frame.cn == CN_TIME_CALIBRATION_REQUEST:
             return True
+        if frame.cn not in DATA_CNS:
+            if frame.wants_ack:
+                await self._send(writer, refuse(frame))
+                self.commands_refused += 1
+            self._reject(Reason.UNKNOWN_CN, peer, f"MN {frame.mn} CN {frame.cn}: not a command Watchpost carries out")
+            return True
+        packets = [frame]
+        if frame.pnum is not None and frame.pnum > 1:
+            try:
+                complete = assembler.add(frame, self._monotonic())
+            except ReassemblyError as exc:
+                self._reject(Reason.SPLIT_PACKET, peer, f"MN {frame.mn} QN {frame.qn}: {exc}")
+                return True
+            if complete is None:
+                return True  # acknowledged with the whole upload, once stored
+            packets = complete
+            frame = joined(complete)
+            self.split_uploads += 1
+        averages = frame.cn in AVERAGE_CNS
+        if averages:
+            # A station's own averages go on a topic of their own: an average stamped on the
+            # hour is not a real-time reading of that second and must not take its key
+            # (station, ts) nor reach the real-time rules as a live reading.
+            self.averages_received += 1
         try:
-            payload = water_payload(frame)
+            payload = average_payload(frame) if averages else water_payload(frame)
         except UnmappableFrame as exc:
             # Not acknowledged: the reply says "stored", and this was not.
             self._reject(exc.reason, peer, f"MN {frame.mn} QN {frame.qn}: {exc.detail}")
             return True
-        if not await self._publish(credential.station_id, payload):
+        station_id = credential.station_id
+        topic = self._topics.water_averages(station_id) if averages else self._topics.water_telemetry(station_id)
+        if not await self._publish(station_id, topic, payload):
             self._reject(GatewayRejection.PUBLISH_FAILED, peer, f"MN {frame.mn} QN {frame.qn}")
             return True
-        self.published += 1
-        self.last_upload[credential.station_id] = self._clock()
-        await self._acknowledge(frame, writer)
+        if averages:
+            self.averages_published += 1
+        else:
+            self.published += 1
+        self.last_upload[station_id] = self._clock()
+        for packet in packets:  # each packet that asked for a reply gets one
+            await self._acknowledge(packet, writer)
         return True
+
+    async def _send(self, writer: asyncio.StreamWriter, data: bytes) -> None:
+        writer.write(data)
+        async with asyncio.timeout(self._limits.publish_timeout_s):
+            await writer.drain()
 
     async def _acknowledge(self, frame: Frame, writer: asyncio.StreamWriter) -> None:
         if frame.wants_ack:

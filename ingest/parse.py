@@ -18,14 +18,18 @@ import orjson
 
 from ingest.devices import DeviceDirectory
 from ingest.readings import (
+    AVERAGE_PARAMETERS,
     DATA_FLAGS,
     HOME_SENSOR_KINDS,
     UNIT_STATUSES,
     WATER_PARAMETERS,
+    AveragePeriod,
+    AverageValue,
     DeviceKind,
     HomeSensorEvent,
     Presence,
     Reading,
+    StationAverage,
     UnitPosition,
     UnitStatusReport,
     WaterReading,
@@ -90,6 +94,10 @@ WATER_FIELDS: dict[str, FieldSpec] = {
     "cond_us_cm": (_NUM, 0, 200000),
 }
 assert tuple(WATER_FIELDS) == WATER_PARAMETERS
+
+# A station's own averages may also carry chlorophyll-a (µg/L).
+AVERAGE_FIELDS: dict[str, FieldSpec] = {**WATER_FIELDS, "chla_ug_l": (_NUM, 0, 5000)}
+assert tuple(AVERAGE_FIELDS) == AVERAGE_PARAMETERS
 
 WEARABLE_FIELDS: dict[str, FieldSpec] = {
     "hr_bpm": (_NUM, 0, 300),
@@ -164,6 +172,9 @@ def _builder(
     if kind is DeviceKind.WATER and channel == Channel.TELEMETRY and sub_id is None:
         _require_known(devices.stations, device_id, "station")
         return lambda obj, ts: _water(device_id, obj, ts)
+    if kind is DeviceKind.WATER and channel == Channel.AVERAGES and sub_id is None:
+        _require_known(devices.stations, device_id, "station")
+        return lambda obj, ts: _average(device_id, obj, ts)
     if kind is DeviceKind.ELDER and channel == Channel.WEARABLE and sub_id is None:
         _require_known(devices.persons, device_id, "person")
         return lambda obj, ts: _wearable(device_id, obj, ts)
@@ -328,6 +339,43 @@ def _water(station_id: str, obj: Mapping[str, Any], ts: datetime) -> WaterReadin
     if not values:
         raise RejectedMessage(Reason.EMPTY_READING, "a water reading needs at least one parameter")
     return WaterReading(station_id=station_id, ts=ts, values=values, flag=flag, seq=_seq(obj))
+
+
+_AVERAGE_KEYS = frozenset({"ts", "period", "values"})
+_AVERAGE_VALUE_KEYS = frozenset({"avg", "min", "max", "flag"})
+
+
+def _average(station_id: str, obj: Mapping[str, Any], ts: datetime) -> StationAverage:
+    """`{"period": "hour", "ts": <period start>, "values": {"nh3n_mg_l": {"avg": 0.31,
+    "min": 0.2, "max": 0.4, "flag": "N"}, …}}`: a station's own average, one flag per
+    parameter."""
+    unknown = set(obj) - _AVERAGE_KEYS
+    if unknown:
+        raise RejectedMessage(Reason.UNKNOWN_FIELD, f"field {str(sorted(unknown)[0])[:40]!r} is not part of an average")
+    try:
+        period = AveragePeriod(str(obj.get("period")))
+    except ValueError:
+        raise RejectedMessage(
+            Reason.WRONG_TYPE, f"period must be one of {', '.join(AveragePeriod)}, got {_show(obj.get('period'))}"
+        ) from None
+    raw = obj.get("values")
+    if not isinstance(raw, dict):
+        raise RejectedMessage(Reason.WRONG_TYPE, f"values must be an object of parameters, got {_show(raw)}")
+    values: dict[str, AverageValue] = {}
+    for name, item in raw.items():
+        spec = AVERAGE_FIELDS.get(name)
+        if spec is None:
+            raise RejectedMessage(Reason.UNKNOWN_FIELD, f"parameter {str(name)[:40]!r} is not a water parameter")
+        if not isinstance(item, dict) or "avg" not in item or set(item) - _AVERAGE_VALUE_KEYS:
+            raise RejectedMessage(Reason.WRONG_TYPE, f"{name} must be an object with avg (and min, max, flag), got {_show(item)}")
+        flag = item.get("flag", "N")
+        if flag not in DATA_FLAGS:
+            raise RejectedMessage(Reason.WRONG_TYPE, f"{name}.flag must be one of the HJ 212 data flags, got {_show(flag)}")
+        extremes = {k: _checked_value(f"{name}.{k}", item[k], spec) for k in ("min", "max") if item.get(k) is not None}
+        values[name] = AverageValue(avg=_checked_value(f"{name}.avg", item["avg"], spec), flag=flag, **extremes)
+    if not values:
+        raise RejectedMessage(Reason.EMPTY_READING, "an average needs at least one parameter")
+    return StationAverage(station_id=station_id, period=period, ts=ts, values=values)
 
 
 def _wearable(person_id: str, obj: Mapping[str, Any], ts: datetime) -> WearableReading:

@@ -32,6 +32,20 @@ WATER_PARAMETERS: tuple[str, ...] = (
     "cond_us_cm",
 )
 
+# What a station's own averages (HJ 212 minute, hour and day data) may carry: the telemetry
+# fields and chlorophyll-a (µg/L, HJ 212 w01016), which lakes need for their trophic state
+# index and which real-time telemetry does not carry.
+AVERAGE_PARAMETERS: tuple[str, ...] = (*WATER_PARAMETERS, "chla_ug_l")
+
+
+class AveragePeriod(StrEnum):
+    """The interval a station's average covers (HJ 212 CN 2051 / 2061 / 2031)."""
+
+    MINUTE = "minute"
+    HOUR = "hour"
+    DAY = "day"
+
+
 # HJ 212 data flags. Only N (normal) data may raise a quality alarm or enter the hourly
 # averages; flagged data is stored so that the record is complete.
 DATA_FLAGS: frozenset[str] = frozenset("NFMSDCTB")
@@ -132,4 +146,26 @@ class Presence:
     ts: datetime
 
 
-Reading = WaterReading | WearableReading | HomeSensorEvent | UnitPosition | UnitStatusReport | Presence
+@dataclass(frozen=True, slots=True)
+class AverageValue:
+    """One parameter of a station's average: the mean over the period, the extremes where the
+    station sent them, and the parameter's own HJ 212 data flag."""
+
+    avg: float
+    min: float | None = None
+    max: float | None = None
+    flag: str = "N"
+
+
+@dataclass(frozen=True, slots=True)
+class StationAverage:
+    """A station's own average over one period, as it uploaded it. `ts` is the period's
+    start; (station_id, period, ts) is its key, apart from real-time readings."""
+
+    station_id: str
+    period: AveragePeriod
+    ts: datetime
+    values: dict[str, AverageValue]  # keys from AVERAGE_PARAMETERS
+
+
+Reading = StationAverage | WaterReading | WearableReading | HomeSensorEvent | UnitPosition | UnitStatusReport | Presence

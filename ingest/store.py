@@ -18,10 +18,12 @@ import psycopg
 from ingest.devices import DeviceDirectory
 from ingest.locations import record_fixes
 from ingest.readings import (
+    AVERAGE_PARAMETERS,
     WATER_PARAMETERS,
     HomeSensorEvent,
     Presence,
     Reading,
+    StationAverage,
     UnitPosition,
     UnitStatusReport,
     WaterReading,
@@ -72,7 +74,21 @@ _WEARABLE = _Stream(
 _HOME = _Stream("home", "home_events", ("person_id", "sensor_id", "ts", "seq", "kind", "value_bool", "value_num"))
 _GPS = _Stream("unit_gps", "unit_positions", ("unit_id", "ts", "seq", "lat", "lon", "speed_kmh", "heading_deg"))
 _STATUS = _Stream("unit_status", "unit_status_reports", ("unit_id", "ts", "seq", "status", "incident_id"))
-_STREAMS = (_WATER, _WEARABLE, _HOME, _GPS, _STATUS)
+_AVERAGES = _Stream(
+    "averages",
+    "station_averages",
+    ("station_id", "period", "period_start",
+     *(f"{p}{suffix}" for p in AVERAGE_PARAMETERS for suffix in ("", "_min", "_max", "_flag"))),
+)
+_STREAMS = (_WATER, _AVERAGES, _WEARABLE, _HOME, _GPS, _STATUS)
+
+
+def _average_row(a: StationAverage) -> tuple:
+    row: list[object] = [a.station_id, a.period.value, a.ts]
+    for p in AVERAGE_PARAMETERS:
+        v = a.values.get(p)
+        row += (None, None, None, None) if v is None else (v.avg, v.min, v.max, v.flag)
+    return tuple(row)
 
 
 def _row(reading: Reading) -> tuple[_Stream, tuple]:
@@ -80,6 +96,8 @@ def _row(reading: Reading) -> tuple[_Stream, tuple]:
         case WaterReading():
             v = reading.values
             return _WATER, (reading.station_id, reading.ts, reading.seq, reading.flag, *(v.get(p) for p in WATER_PARAMETERS))
+        case StationAverage():
+            return _AVERAGES, _average_row(reading)
         case WearableReading() as w:
             return _WEARABLE, (w.person_id, w.ts, w.seq, w.hr_bpm, w.spo2_pct, w.skin_temp_c, w.steps, w.battery_pct, w.lat, w.lon, w.fall, w.sos, w.cancel)
         case HomeSensorEvent() as h:

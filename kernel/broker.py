@@ -100,6 +100,7 @@ def _device_writes(topics: Topics, device: str) -> list[str]:
     """What a device (or the simulator standing in for devices: `device` is then `+`) publishes."""
     return [
         topics.water_telemetry(device),
+        topics.water_averages(device),
         topics.online(Kind.WATER, device),
         topics.wearable(device),
         topics.home(device, ANY),
@@ -119,6 +120,7 @@ def role_acl(topics: Topics, role: str) -> list[tuple[str, str]]:
         return [
             ("read", topics.unit_status(ANY)),
             ("read", topics.unit_gps(ANY)),
+            ("read", topics.water_ack(ANY)),
             ("write", topics.order(ANY)),
             ("write", topics.water_alert(ANY)),
             ("write", topics.receipt(ANY)),
@@ -127,7 +129,11 @@ def role_acl(topics: Topics, role: str) -> list[tuple[str, str]]:
         return [("write", topics.order(ANY))]
     if role == HJ212_ROLE:
         # Which station a frame may speak for is the gateway's check (its MN and PW).
-        return [("write", topics.water_telemetry(ANY)), ("write", topics.online(Kind.WATER, ANY))]
+        return [
+            ("write", topics.water_telemetry(ANY)),
+            ("write", topics.water_averages(ANY)),
+            ("write", topics.online(Kind.WATER, ANY)),
+        ]
     if role == SIMULATOR_ROLE:
         return [("write", t) for t in _device_writes(topics, ANY)] + [("read", topics.order(ANY)), ("read", topics.receipt(ANY))]
     if role == ALERTS_ROLE:

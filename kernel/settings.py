@@ -153,6 +153,10 @@ class Hj212Settings:
     lockout_after_failures: int = setting(5, "wrong passwords in a row, from one address or for one MN, before a lockout", "", 1)
     lockout_base_s: float = setting(1.0, "the first lockout; each further wrong password doubles it", "s", 0)
     lockout_max_s: float = setting(300.0, "the longest lockout (an MN's lockout spares the addresses it last logged in from)", "s", 0)
+    split_timeout_s: float = setting(60.0, "a split upload (PNUM > 1) not complete by then is dropped unacknowledged; the station resends it", "s", 1)
+    clock_tolerance_s: float = setting(60.0, "a station whose data is stamped further ahead of the platform than this is told the time (CN 1012)", "s", 1)
+    clock_behind_tolerance_s: float = setting(1800.0, "... or whose real-time data (CN 2011) is stamped further behind than this", "s", 1)
+    clock_resync_s: float = setting(3600.0, "a station is told the time unasked at most once in this interval", "s", 1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,8 @@
 crews and partners use is built and parsed here.
 
     {root}/water/{station_id}/telemetry         device → platform
+    {root}/water/{station_id}/averages          HJ 212 gateway → platform (a project addition:
+                                                a station's own minute/hour/day averages)
     {root}/elder/{person_id}/wearable           device → platform
     {root}/elder/{person_id}/home/{sensor_id}   device → platform
     {root}/elder/{person_id}/alert              device → platform (life-safety events)
@@ -49,6 +51,7 @@ class Channel(StrEnum):
     """The last level (the third, or `home` followed by a sensor id): what the topic carries."""
 
     TELEMETRY = "telemetry"
+    AVERAGES = "averages"
     WEARABLE = "wearable"
     HOME = "home"
     ALERT = "alert"
@@ -63,7 +66,7 @@ class Channel(StrEnum):
 
 # Which channels each kind has, and which of them the platform sends rather than receives.
 _CHANNELS: dict[Kind, frozenset[Channel]] = {
-    Kind.WATER: frozenset({Channel.TELEMETRY, Channel.ONLINE}),
+    Kind.WATER: frozenset({Channel.TELEMETRY, Channel.AVERAGES, Channel.ONLINE}),
     Kind.ELDER: frozenset({Channel.WEARABLE, Channel.HOME, Channel.ALERT, Channel.ONLINE, Channel.RECEIPT}),
     Kind.UNIT: frozenset({Channel.GPS, Channel.STATUS, Channel.ONLINE, Channel.ORDER}),
     Kind.PARTNER: frozenset({Channel.WATER_ACK, Channel.WATER_ALERT}),
@@ -128,6 +131,11 @@ class Topics:
 
     def water_telemetry(self, station_id: str) -> str:
         return f"{self.root}/{Kind.WATER}/{station_id}/{Channel.TELEMETRY}"
+
+    def water_averages(self, station_id: str) -> str:
+        """A station's own HJ 212 averages (minute, hour, day), as the gateway republishes
+        them: a project addition beside the contract's telemetry topic."""
+        return f"{self.root}/{Kind.WATER}/{station_id}/{Channel.AVERAGES}"
 
     def wearable(self, person_id: str) -> str:
         return f"{self.root}/{Kind.ELDER}/{person_id}/{Channel.WEARABLE}"

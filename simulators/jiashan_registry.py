@@ -36,6 +36,16 @@ HEALTH_CENTRE_TOWNS = ("taozhuang", "yaozhuang", "tianning")  # farthest from th
 FIRE_STATIONS = {"weitang": 2, "xitang": 1, "yaozhuang": 1, "ganyao": 1}
 WATER_STATIONS = 30
 CROSS_BORDER_PER_PARTNER = 2
+# The real cross-border monitoring sections on Jiashan's boundary (Taihu Basin Authority
+# bulletins), by the simulated river and partner they sit on: a cross-border station found
+# there carries the section's name. Sections on rivers the simulated network does not have
+# (丁栅港 丁栅枢纽, 坟头港 大舜枢纽, 枫泾塘 枫南大桥, 池家浜) are not placed.
+CROSS_BORDER_SECTIONS: dict[tuple[str, str], str] = {
+    ("Taipu River", "qingpu"): "太浦河 东蔡大桥 Dongcai Bridge",
+    ("Hongqi Tang", "jinshan"): "红旗塘 横港大桥 Henggang Bridge",
+    ("Yuhui Tang", "qingpu"): "俞汇塘 俞汇北大桥 Yuhui North Bridge",
+    ("Luxu Tang", "wujiang"): "芦墟塘 陶庄枢纽 Taozhuang Hub",
+}
 # Subsets of home sensors, as (kind, probability); motion is always installed.
 HOME_SENSOR_ODDS = (("motion", 1.0), ("door", 0.9), ("bed", 0.6), ("smoke", 0.8), ("gas", 0.5),
                     ("water_leak", 0.3))
@@ -85,6 +95,9 @@ def generate_registry(
             "partner_id": n.partner_id,
             "name": f"{n.role.split(' (')[0]} ({n.name})",
             "adcode": n.adcode,
+            # Who an unanswered water alert escalates to (the partner's environment duty desk).
+            "duty_contact": f"{n.name} environment duty officer",
+            "ack_timeout_s": 600,
         }
         for n in geo.neighbours
         if n.partner_id
@@ -362,11 +375,11 @@ def _stations(
         river = geo.rivers[r]
         lat, lon = float(river.lat[i]), float(river.lon[i])
         town = geo.towns[int(geo.town_index(lat, lon)[0])]
-        place = (
-            f"{pid.title()} border"
-            if pid
-            else villages[int(np.argmin(haversine_m(lat, lon, v_lat, v_lon)))][0]
-        )
+        if pid:
+            section = CROSS_BORDER_SECTIONS.get((river.name, pid))
+            place = f"{section} ({pid.title()} border)" if section else f"{pid.title()} border"
+        else:
+            place = villages[int(np.argmin(haversine_m(lat, lon, v_lat, v_lon)))][0]
         item: dict[str, Any] = {
             "station_id": f"WS-{n:03d}",
             "name": f"{river.name} at {place}",
@@ -377,6 +390,7 @@ def _stations(
             # The Taipu river feeds Shanghai's Jinze drinking-water intake: held to class II.
             "target_class": 2 if river.name.startswith("Taipu") else 3,
         }
+        item["category"] = "cross_border" if pid else "county"
         if pid:
             item["partner_id"] = pid
         stations.append(item)

@@ -510,6 +510,27 @@ def report_cmd(
     typer.echo(f"{html_path}\n{pdf_path}")
 
 
+@app.command("partner-report")
+def partner_report_cmd(
+    partner: Annotated[str, typer.Option("--partner", help="partner_id from the registry")],
+    month: Annotated[str, typer.Option("--month", help="YYYY-MM (Asia/Shanghai)")],
+    out: Annotated[Path, typer.Option("--out", help="output directory")] = Path("."),
+    pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="also print a PDF")] = True,
+    config: ConfigOption = None,
+) -> None:
+    """The monthly cross-border water report for one partner district: HTML and PDF."""
+    from dashboard.partner_report import build
+    from dashboard.report import ReportError
+
+    settings = _settings(config)
+    try:
+        html_path, pdf_path = build(settings.database_url, partner, month, out, pdf=pdf)
+    except ReportError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{html_path}\n{pdf_path}" if pdf_path else str(html_path))
+
+
 @app.command("status")
 def status(config: ConfigOption = None) -> None:
     """The state of a running installation: ingest lag, dead letters in the last hour,

@@ -17,6 +17,7 @@ from pathlib import Path
 import psycopg
 
 from ingest.hj212_gateway import GatewayLimits, Hj212Gateway, StationCredential
+from ingest.hj212_session import SessionLimits
 from kernel.broker import load_or_create_secret, password_for
 from kernel.db import connect
 from kernel.settings import MqttEndpoint, Settings
@@ -64,10 +65,15 @@ def run(
             settings.mqtt_for(), username=client_id,
             password=password_for(load_or_create_secret(home / "mqtt-secret"), client_id),
         )
+    listener = dataclasses.asdict(settings.hj212)
+    session = SessionLimits(
+        timeout_s=listener.pop("split_timeout_s"), clock_tolerance_s=listener.pop("clock_tolerance_s"),
+        clock_behind_tolerance_s=listener.pop("clock_behind_tolerance_s"), resync_interval_s=listener.pop("clock_resync_s"),
+    )
     gateway = Hj212Gateway(
         host=host, port=port, mqtt=endpoint, topic_root=settings.topic_root, stations=stations,
         password_secret=load_or_create_secret(home / "hj212-secret"), client_id=client_id,
-        limits=GatewayLimits(**dataclasses.asdict(settings.hj212)),
+        limits=GatewayLimits(**listener), session=session,
     )
     if metrics_port:
         serve_metrics(gateway, metrics_port)
@@ -111,8 +117,12 @@ def serve_metrics(gateway: Hj212Gateway, port: int) -> None:
                 rejected.add_metric([reason], n)
             yield rejected
             yield CounterMetricFamily("watchpost_hj212_published", "Station uploads published to the broker", value=snap["published"])
-            yield CounterMetricFamily("watchpost_hj212_averages", "Average uploads acknowledged, not republished", value=snap["averages_received"])
+            yield CounterMetricFamily("watchpost_hj212_averages", "Minute, hour and day uploads received", value=snap["averages_received"])
+            yield CounterMetricFamily("watchpost_hj212_averages_published", "Minute, hour and day uploads published on the averages topic", value=snap["averages_published"])
             yield CounterMetricFamily("watchpost_hj212_acks", "9014 replies sent to stations", value=snap["acks_sent"])
+            yield CounterMetricFamily("watchpost_hj212_split_uploads", "Split uploads (PNUM > 1) reassembled", value=snap["split_uploads"])
+            yield CounterMetricFamily("watchpost_hj212_times_set", "CN 1012 set-time sent (calibration requests, drifting clocks)", value=snap["times_set"])
+            yield CounterMetricFamily("watchpost_hj212_commands_refused", "CN 9011 QnRtn=2 sent for commands not carried out", value=snap["commands_refused"])
             yield GaugeMetricFamily("watchpost_hj212_connections", "Open station connections", value=snap["connections"])
 
     registry = CollectorRegistry()

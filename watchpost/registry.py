@@ -33,7 +33,7 @@ _CHANNELS = ("app", "sms", "voice")
 _LINK_FIELDS = {"person_id", "position", "ack_timeout_s", "channels", "voice_after_s"}
 
 _SECTIONS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], dict[str, Any]]] = {
-    "partners": ("partners", ("partner_id",), ("partner_id", "name"), {"adcode": None}),
+    "partners": ("partners", ("partner_id",), ("partner_id", "name"), {"adcode": None, "duty_contact": None, "ack_timeout_s": 600}),
     "facilities": (
         "facilities",
         ("facility_id",),
@@ -44,7 +44,8 @@ _SECTIONS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], dict[str, Any]
         "stations",
         ("station_id",),
         ("station_id", "name", "lat", "lon"),
-        {"town": None, "water_body": "river", "target_class": 3, "partner_id": None, "report_interval_s": 60, "thresholds": {}},
+        {"town": None, "water_body": "river", "target_class": 3, "partner_id": None, "report_interval_s": 60, "thresholds": {},
+         "category": None},
     ),
     "persons": (
         "persons",

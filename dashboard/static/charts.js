@@ -126,7 +126,9 @@
 
   // --- station ------------------------------------------------------------------------------
 
-  const stationView = { id: null, name: "", param: "nh3n_mg_l", range: "24h" };
+  // series: "realtime" (Watchpost's rollup of real-time readings) or "hour" (the station's own
+  // hourly uploads, where the wet-chemistry parameters come from).
+  const stationView = { id: null, name: "", param: "nh3n_mg_l", range: "24h", series: "realtime" };
 
   async function openStation(id, name) {
     Object.assign(stationView, { id, name: name || id });
@@ -134,9 +136,12 @@
     el.dataset.view = "station";
     el.querySelector("#chart-title").textContent = `${stationView.name} · ${id}`;
     const controls = el.querySelector("#chart-controls");
+    const seriesOptions = [["realtime", L("实时数据", "real-time")], ["hour", L("站点小时数据", "station hourly")]];
     controls.innerHTML = `<select id="chart-param">${PARAMS.map((p) => `<option value="${p}"${p === stationView.param ? " selected" : ""}>${p}</option>`).join("")}</select>`
+      + `<select id="chart-series">${seriesOptions.map(([v, label]) => `<option value="${v}"${v === stationView.series ? " selected" : ""}>${esc(label)}</option>`).join("")}</select>`
       + rangeButtons(["24h", "7d", "30d"], stationView.range);
     controls.querySelector("#chart-param").addEventListener("change", (e) => { stationView.param = e.target.value; drawStation(); });
+    controls.querySelector("#chart-series").addEventListener("change", (e) => { stationView.series = e.target.value; drawStation(); });
     controls.querySelectorAll("[data-range]").forEach((b) => b.addEventListener("click", () => {
       stationView.range = b.dataset.range;
       controls.querySelectorAll("[data-range]").forEach((x) => x.classList.toggle("on", x === b));
@@ -149,11 +154,12 @@
     const body = document.getElementById("chart-body");
     let doc;
     try {
-      doc = await get(`/api/stations/${encodeURIComponent(stationView.id)}/trend?param=${stationView.param}&range=${stationView.range}`);
+      doc = await get(`/api/stations/${encodeURIComponent(stationView.id)}/trend?param=${stationView.param}&range=${stationView.range}&series=${stationView.series}`);
     } catch (err) { body.innerHTML = `<p class="chart-error">${esc(err.message)}</p>`; return; }
     destroy("station");
     body.innerHTML = `<div id="chart-station"></div><p class="chart-legend">${esc(L("色带：GB 3838 水质类别；虚线：目标类别限值", "Bands: GB 3838 classes; dashed: target class limit"))}`
-      + ` <span class="lg ep"></span>${esc(L("超标时段", "exceedance"))} <span class="lg fl"></span>${esc(L("含标记数据", "flagged data"))}</p>`;
+      + ` <span class="lg ep"></span>${esc(L("超标时段", "exceedance"))} <span class="lg fl"></span>${esc(L("含标记数据", "flagged data"))}`
+      + (stationView.series === "hour" ? ` ▲ ${esc(L("超量程（T，至少该值）", "over range (T, at least this value)"))}` : "") + "</p>";
     stationChart(document.getElementById("chart-station"), doc);
   }
 
@@ -163,6 +169,8 @@
     const mn = doc.points.map((p) => p.min);
     const mx = doc.points.map((p) => p.max);
     const flagged = doc.points.map((p) => (p.flagged > 0 ? p.flagged : null));
+    // An over-range (T) value is a lower bound: marked on the average where it counts.
+    const overRange = doc.points.map((p) => (p.over_range > 0 ? p.avg : null));
     const bands = classBands(doc.limits);
     const episodes = doc.episodes.map((e) => [sec(e.first_seen), e.cleared_at ? sec(e.cleared_at) : sec(doc.to)]);
     const values = [...mn, ...mx].filter((v) => v !== null);
@@ -179,6 +187,8 @@
         { label: L("最大", "max"), stroke: "rgba(31,41,55,0.35)", width: 1 },
         { label: L("标记数", "flagged"), scale: "flag", stroke: "#c2410c", width: 0, paths: () => null,
           points: { show: true, size: 8, fill: "#f97316", stroke: "#c2410c" } },
+        { label: L("超量程", "over range"), stroke: "#7c2d12", width: 0, paths: () => null,
+          points: { show: true, size: 10, fill: "#dc2626", stroke: "#7c2d12" } },
       ],
       bands: [{ series: [3, 2], fill: "rgba(31,41,55,0.08)" }],
       axes: [{}, { label: doc.param }, { show: false, scale: "flag" }],
@@ -193,8 +203,8 @@
           else hline(uu, tl, "#b91c1c", [6, 4], `${L("目标", "target")} ${doc.target_class}`);
         }],
       },
-    }, [xs, avg, mn, mx, flagged], host);
-    u.wp = { kind: "station", bands, episodes, target_limit: doc.target_limit, limits: doc.limits, param: doc.param, range: doc.range };
+    }, [xs, avg, mn, mx, flagged, overRange], host);
+    u.wp = { kind: "station", series: doc.series, bands, episodes, target_limit: doc.target_limit, limits: doc.limits, param: doc.param, range: doc.range };
     charts.station = u;
     return u;
   }

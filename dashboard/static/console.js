@@ -607,6 +607,12 @@
       case "alarm.raised":
       case "alarm.updated":
       case "alarm.cleared":
+        if (typeof d.change === "string" && d.change.startsWith("partner_")) {
+          // The partner's answer to our CAP alert, or its escalation: a note on the alarm.
+          const cur = S.alarms.get(String(d.alarm_id));
+          if (cur) { cur.partner = d; cur._touched = performance.now(); }
+          break;
+        }
         if (msg.type === "alarm.cleared") d.state = "cleared";
         if (d.change === "notification" && d.notification) applyNotification(d, msg.ts);
         applyAlarm(d, true);
@@ -678,9 +684,27 @@
   }
 
   function alarmDetail(a) {
+    // A cross-border alarm also says how the partner answered our CAP alert.
+    const base = alarmDetailOf(a);
+    const p = a.partner;
+    if (!p) return base;
+    const note = p.change === "partner_escalated"
+      ? t("detail.partner_escalated", { who: p.duty_contact || p.partner_id })
+      : t(p.change === "partner_accepted" ? "detail.partner_accepted" : "detail.partner_refused", { who: p.by || p.partner_id });
+    return base ? `${base} · ${note}` : note;
+  }
+
+  function alarmDetailOf(a) {
     const d = a.detail || {};
     if (a.alarm_type === "water_class_exceeded" && d.class) {
       return t("detail.water", { cls: d.class, target: d.target_class, p: paramLabel(d.parameter), v: num(d.value, 3) });
+    }
+    if (a.alarm_type === "water_hourly_exceeded" && d.class) {
+      // Graded from the station's hourly uploads: say which parameters the class covers, and
+      // "≥" when an over-range (T) value is a lower bound.
+      const text = t("detail.water", { cls: (d.at_least ? "≥" : "") + d.class, target: d.target_class, p: paramLabel(d.parameter), v: num(d.value, 3) });
+      const covers = Array.isArray(d.covers) ? d.covers.map(paramLabel).join(", ") : "";
+      return covers ? `${text} · ${t("detail.covers", { ps: covers, h: num(d.hours, 0) })}` : text;
     }
     if (a.alarm_type === "water_anomaly" && Array.isArray(d.parameters)) {
       return d.parameters.map(paramLabel).join(", ");

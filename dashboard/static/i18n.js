@@ -189,6 +189,11 @@
 
       "atype.water_class_exceeded": "水质超标",
       "atype.water_anomaly": "水质异常波动",
+      "atype.water_hourly_exceeded": "小时数据超标",
+      "detail.covers": "评价指标：{ps}（持续 {h} 小时）",
+      "detail.partner_accepted": "对方已确认：{who}",
+      "detail.partner_refused": "对方拒收：{who}",
+      "detail.partner_escalated": "对方未确认，已升级至 {who}",
       "atype.sos": "一键呼救 SOS",
       "atype.fall": "跌倒",
       "atype.fall_uncancelled": "跌倒未取消",
@@ -457,6 +462,11 @@
 
       "atype.water_class_exceeded": "Water class exceeded",
       "atype.water_anomaly": "Water anomaly",
+      "atype.water_hourly_exceeded": "Hourly data over target",
+      "detail.covers": "graded from {ps} (for {h} h)",
+      "detail.partner_accepted": "partner accepted: {who}",
+      "detail.partner_refused": "partner refused: {who}",
+      "detail.partner_escalated": "no partner Ack: escalated to {who}",
       "atype.sos": "SOS",
       "atype.fall": "Fall",
       "atype.fall_uncancelled": "Fall, not cancelled",

@@ -20,6 +20,7 @@ from ._codec import dt_from_json_required, dt_to_json
 class AlarmType(StrEnum):
     WATER_CLASS_EXCEEDED = "water_class_exceeded"
     WATER_ANOMALY = "water_anomaly"
+    WATER_HOURLY_EXCEEDED = "water_hourly_exceeded"  # graded from the station's own hourly averages
     SOS = "sos"
     FALL = "fall"
     FALL_UNCANCELLED = "fall_uncancelled"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ingest.readings import HomeSensorEvent, Reading, WaterReading, WearableReading
+from ingest.readings import HomeSensorEvent, Reading, StationAverage, WaterReading, WearableReading
 
 from .alarms import AlarmTransition
 from .deadlines import next_deadline
@@ -22,7 +22,7 @@ from .elderly import evaluate_home_sensor, evaluate_wearable, tick_person
 from .person_config import PersonConfig
 from .person_state import PersonState
 from .supervision import DeviceConfig, DeviceState, device_key_of, evaluate_device, tick_device
-from .water import WaterConfig, WaterState, evaluate_water
+from .water import WaterConfig, WaterState, evaluate_average, evaluate_water
 
 State = WaterState | PersonState | DeviceState
 
@@ -66,7 +66,7 @@ class RuleConfigs:
 
 def source_keys(reading: Reading) -> list[str]:
     keys = [DEVICE + device_key_of(reading)]
-    if isinstance(reading, WaterReading):
+    if isinstance(reading, WaterReading | StationAverage):
         keys.append(STATION + reading.station_id)
     elif isinstance(reading, WearableReading | HomeSensorEvent):
         keys.append(PERSON + reading.person_id)
@@ -108,6 +108,8 @@ def evaluate(
                     state, out = evaluate_device(state, configs.for_device(key), reading, now)
                 case WaterState() if isinstance(reading, WaterReading):
                     state, out = evaluate_water(state, configs.for_station(key), reading, now)
+                case WaterState() if isinstance(reading, StationAverage):
+                    state, out = evaluate_average(state, configs.for_station(key), reading, now)
                 case PersonState() if isinstance(reading, WearableReading):
                     state, out = evaluate_wearable(state, configs.for_person(key), reading, now)
                 case PersonState() if isinstance(reading, HomeSensorEvent):

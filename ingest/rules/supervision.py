@@ -20,6 +20,7 @@ from ingest.readings import (
     HomeSensorEvent,
     Presence,
     Reading,
+    StationAverage,
     UnitPosition,
     UnitStatusReport,
     WaterReading,
@@ -50,7 +51,7 @@ def device_key_of(reading: Reading) -> str:
     ("elder:P001/home/door1"): the wearable and each sensor fail independently, and
     "elder:P001" (whose `online` topic the wearable owns) is the wearable."""
     match reading:
-        case WaterReading():
+        case WaterReading() | StationAverage():
             return device_key(DeviceKind.WATER, reading.station_id)
         case WearableReading():
             return device_key(DeviceKind.ELDER, reading.person_id)

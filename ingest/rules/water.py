@@ -1,9 +1,17 @@
-"""Water-quality rules for one station: class exceeded (persistent) and anomaly (CANARY-like).
+"""Water-quality rules for one station: class exceeded (persistent) and anomaly (CANARY-like)
+on real-time readings, and class exceeded on the station's own hourly averages.
 
 Spikes are common at automatic stations (fouling, calibration, transmission), so the class
 alarm needs N consecutive readings worse than the target class to raise and M at or better
 than it to clear. Only HJ 212 flag "N" data counts: flagged readings are stored by ingest
 but leave this state untouched — they neither count nor break a run.
+
+The hourly rule grades each hour the station uploads (CN 2061) by the evaluation method
+(`evaluation.grade`: per-parameter flags, T as "at least", lake TN apart) and raises
+`water_hourly_exceeded` once the class has been worse than the target for
+`hourly_raise_hours` of uploads, and clears it after `hourly_clear_hours` shown compliant.
+It runs by hours, not by readings: the wet-chemistry analysers behind CODMn, NH3-N, TP and TN
+give a result every 4 hours, so consecutive hourly values are not what a station has.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from ingest.readings import WaterReading
+from ingest.readings import AveragePeriod, StationAverage, WaterReading
 
 from ._codec import check_source, dt_from_json, dt_to_json, require_aware
 from ._mapping import ConfigError, config_from_mapping
@@ -28,6 +36,7 @@ from .alarms import (
     raised_to_json,
 )
 from .anomaly import AnomalyConfig, ParameterHistory, observe
+from .evaluation import Grade, grade
 from .gb3838 import Classification, WaterBody, WaterClass, class_limit, classify
 
 NORMAL_FLAG = "N"
@@ -43,10 +52,16 @@ class WaterConfig:
     # outage starts its runs over. None disables the reset.
     max_gap_s: float | None = 6 * 3600.0
     anomaly: AnomalyConfig = field(default_factory=AnomalyConfig)
+    # The hourly rule: hours of uploads worse than the target before it raises (from the start
+    # of the first such hour to the end of the latest), and hours shown compliant to clear.
+    hourly_raise_hours: float = 3.0
+    hourly_clear_hours: float = 3.0
 
     def __post_init__(self) -> None:
         if self.raise_after < 1 or self.clear_after < 1:
             raise ConfigError(f"water: raise_after and clear_after must be >= 1, got {self}")
+        if self.hourly_raise_hours < 1 or self.hourly_clear_hours < 1:
+            raise ConfigError(f"water: hourly_raise_hours and hourly_clear_hours must be >= 1, got {self}")
         if self.target_class is WaterClass.BELOW_V:
             raise ConfigError("water: target_class must be one of I..V")
 
@@ -64,6 +79,11 @@ class WaterState:
     run_worst: WaterClass | None = None  # worst class seen in the current worse run
     histories: dict[str, ParameterHistory] = field(default_factory=dict)
     alarms: dict[AlarmType, RaisedAlarm] = field(default_factory=dict)
+    # The hourly rule: the newest hour graded, and since when the hours have been worse than
+    # the target (or shown compliant).
+    hour_last: datetime | None = None
+    hours_worse_since: datetime | None = None
+    hours_better_since: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -74,6 +94,9 @@ class WaterState:
             "run_worst": None if self.run_worst is None else int(self.run_worst),
             "histories": {name: h.to_json() for name, h in sorted(self.histories.items())},
             "alarms": raised_to_json(self.alarms),
+            "hour_last": dt_to_json(self.hour_last),
+            "hours_worse_since": dt_to_json(self.hours_worse_since),
+            "hours_better_since": dt_to_json(self.hours_better_since),
         }
 
     @classmethod
@@ -87,6 +110,10 @@ class WaterState:
             run_worst=None if run_worst is None else WaterClass(run_worst),
             histories={k: ParameterHistory.from_json(v) for k, v in data["histories"].items()},
             alarms=raised_from_json(data["alarms"]),
+            # Absent in states stored before the hourly rule.
+            hour_last=dt_from_json(data.get("hour_last")),
+            hours_worse_since=dt_from_json(data.get("hours_worse_since")),
+            hours_better_since=dt_from_json(data.get("hours_better_since")),
         )
 
 
@@ -108,6 +135,72 @@ def evaluate_water(
     state = _apply_class_rule(state, config, reading, ledger)
     state = _apply_anomaly_rule(state, config, reading, ledger)
     return replace(state, last_ts=reading.ts, alarms=ledger.raised()), ledger.transitions
+
+
+_HOUR = timedelta(hours=1)
+
+
+def evaluate_average(
+    state: WaterState, config: WaterConfig, average: StationAverage, now: datetime
+) -> tuple[WaterState, list[AlarmTransition]]:
+    """Apply one of the station's own averages. Hours are graded; minute and day averages
+    are stored and shown, and raise nothing here. Out-of-order and repeated hours change
+    nothing."""
+    require_aware(now)
+    check_source(state.station_id, average.station_id, "station")
+    if average.period is not AveragePeriod.HOUR:
+        return state, []
+    if state.hour_last is not None and average.ts <= state.hour_last:
+        return state, []
+    graded = grade(average.values, config.water_body)
+    if graded.water_class is None:
+        return state, []  # nothing gradable this hour: it neither counts nor breaks a run
+    if _is_hour_gap(state, config, average.ts):
+        state = replace(state, hours_worse_since=None, hours_better_since=None)
+    ledger = AlarmLedger(SourceKind.STATION, state.station_id, state.alarms)
+    end = average.ts + _HOUR
+    if graded.water_class > config.target_class:
+        since = state.hours_worse_since or average.ts
+        state = replace(state, hours_worse_since=since, hours_better_since=None)
+        hours = (end - since) / _HOUR
+        if hours >= config.hourly_raise_hours:
+            severity = Severity.CRITICAL if graded.water_class is WaterClass.BELOW_V else Severity.MAJOR
+            ledger.raise_(AlarmType.WATER_HOURLY_EXCEEDED, severity, average.ts,
+                          detail=_hourly_detail(graded, config, since, hours))
+    elif not graded.at_least:
+        since = state.hours_better_since or average.ts
+        state = replace(state, hours_better_since=since, hours_worse_since=None)
+        hours = (end - since) / _HOUR
+        if hours >= config.hourly_clear_hours:
+            ledger.clear(AlarmType.WATER_HOURLY_EXCEEDED, average.ts, detail=_hourly_detail(graded, config, since, hours))
+    # else: compliant only as far as an over-range lower bound shows — neither way.
+    return replace(state, hour_last=average.ts, alarms=ledger.raised()), ledger.transitions
+
+
+def _is_hour_gap(state: WaterState, config: WaterConfig, ts: datetime) -> bool:
+    if state.hour_last is None or config.max_gap_s is None:
+        return False
+    return ts - state.hour_last > timedelta(seconds=config.max_gap_s)
+
+
+def _hourly_detail(graded: Grade, config: WaterConfig, since: datetime, hours: float) -> dict[str, Any]:
+    parameter = graded.worst_parameter
+    assert parameter is not None and graded.water_class is not None
+    return {
+        "class": graded.water_class.label,
+        "class_number": int(graded.water_class),
+        "target_class": config.target_class.label,
+        "parameter": parameter,
+        "value": graded.value,
+        "at_least": graded.at_least,
+        "threshold": class_limit(parameter, config.target_class, config.water_body),
+        "covers": list(graded.covers),
+        "left_out": dict(graded.left_out),
+        "since": dt_to_json(since),
+        "hours": hours,
+        "period": "hour",
+        "water_body": str(config.water_body),
+    }
 
 
 def next_water_deadline(state: WaterState, config: WaterConfig) -> datetime | None:

@@ -39,7 +39,7 @@ def test_console_station_person_and_service_charts(browser, shot, page_errors, j
     expect(page.locator("#chart-station canvas")).to_be_visible(timeout=10_000)
     page.wait_for_function("() => window.__wpCharts.station && window.__wpCharts.station.wp.range === '24h'")
     c = chart(page, "station")
-    assert c["canvas"] and len(c["data"]) == 5 and len(c["data"][0]) == 24
+    assert c["canvas"] and len(c["data"]) == 6 and len(c["data"][0]) == 24  # avg, min, max, flagged, over range
     assert sum(v is not None for v in c["data"][1]) >= 23  # the avg line
     assert [b[0] for b in c["wp"]["bands"]] == ["I", "II", "III", "IV", "V", "劣V"]
     assert c["wp"]["target_limit"] == 1.0 and len(c["wp"]["episodes"]) == 1

@@ -107,12 +107,49 @@ def test_bad_input_gets_a_clear_4xx_never_a_500(start_api, jiashan_url: str) -> 
             http.get("/api/stations/WS-001/readings", params={"from": "2026-01-01T00:00:00", "to": "2026-01-02T00:00:00"}),
             http.get("/api/stations/WS-001/readings", params={"from": "2020-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z", "bucket": 60}),
             http.get("/api/stations/NOPE/readings", params={"from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"}),
+            http.get("/api/stations/WS-001/readings", params={"from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z", "series": "week"}),
+            http.get("/api/stations/WS-001/readings", params={"from": "2026-01-01T00:00:00Z", "to": "2026-02-01T00:00:00Z", "series": "minute"}),
             http.get("/api/persons/'; DROP TABLE persons; --"),
             http.post("/api/token", data={"username": "x" * 1000, "password": "y"}),
         ]
     for r in cases:
         assert 400 <= r.status_code < 500, (r.request.url, r.status_code, r.text)
         assert isinstance(r.json()["detail"], str) and r.json()["detail"], r.text
+
+
+def test_a_stations_own_hour_averages_are_read_apart_from_its_real_time_readings(start_api, jiashan_url: str) -> None:
+    hour = datetime(2026, 1, 1, 10, tzinfo=UTC)
+    with psycopg.connect(jiashan_url) as conn:
+        conn.execute(
+            "INSERT INTO station_averages (station_id, period, period_start, nh3n_mg_l, nh3n_mg_l_flag, tp_mg_l, tp_mg_l_min, "
+            "tp_mg_l_max, tp_mg_l_flag) VALUES ('WS-001', 'hour', %s, 2.0, 'T', 0.09, 0.07, 0.12, 'M')", (hour,),
+        )
+        conn.execute("INSERT INTO water_readings (station_id, ts, ph) VALUES ('WS-001', %s, 7.2)", (hour,))
+    api = start_api(jiashan_url)
+    window = {"from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"}
+    with api.client("op1") as http:
+        [row] = http.get("/api/stations/WS-001/readings", params={**window, "series": "hour"}).json()
+        assert (row["period"], row["nh3n_mg_l"], row["nh3n_mg_l_flag"], row["tp_mg_l_min"], row["tp_mg_l_flag"]) == ("hour", 2.0, "T", 0.07, "M")
+        assert datetime.fromisoformat(row["bucket"]) == hour
+        assert http.get("/api/stations/WS-001/readings", params={**window, "series": "day"}).json() == []
+        [realtime] = http.get("/api/stations/WS-001/readings", params=window).json()
+        assert realtime["ph"] == 7.2 and realtime["nh3n_mg_l"] is None
+
+
+def test_a_stations_grade_over_a_day_is_the_mean_of_its_normal_hours_and_says_what_it_covers(start_api, jiashan_url: str) -> None:
+    day = datetime(2026, 1, 2, tzinfo=UTC)
+    with psycopg.connect(jiashan_url) as conn:
+        for h, (nh3n, tp, tp_flag) in enumerate([(1.2, 0.1, "N"), (1.4, 0.9, "M"), (1.3, 0.1, "N")]):
+            conn.execute(
+                "INSERT INTO station_averages (station_id, period, period_start, nh3n_mg_l, nh3n_mg_l_flag, tp_mg_l, tp_mg_l_flag) "
+                "VALUES ('WS-001', 'hour', %s, %s, 'N', %s, %s)", (day + timedelta(hours=h), nh3n, tp, tp_flag),
+            )
+    api = start_api(jiashan_url)
+    with api.client("op1") as http:
+        doc = http.get("/api/stations/WS-001/grade", params={"from": "2026-01-02T00:00:00Z", "to": "2026-01-03T00:00:00Z"}).json()
+        assert (doc["hours"], doc["class"], doc["worst_parameter"], doc["covers"]) == (3, "IV", "nh3n_mg_l", ["nh3n_mg_l", "tp_mg_l"])
+        assert doc["means"]["tp_mg_l"] == pytest.approx(0.1)  # the hour in maintenance is not in the mean
+        assert http.get("/api/stations/NOPE/grade", params={"from": "2026-01-02T00:00:00Z", "to": "2026-01-03T00:00:00Z"}).status_code == 404
 
 
 def test_logins_are_rate_limited(start_api, jiashan_url: str) -> None:

@@ -275,3 +275,89 @@ def test_smoke_and_gas_go_to_the_fire_service_and_someone_hurt_adds_an_ambulance
         assert ambulance.unit_id.startswith("AMB-") and ambulance.hospital_id is not None
         medical_id = new_incident(jiashan_url, 30.85, 120.93, priority=2)
         assert add_companion(conn, medical_id, "hurt", "op1", datetime.now(UTC)) is None  # already an ambulance's
+
+
+CAP_ACK = """<?xml version="1.0" encoding="UTF-8"?>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+  <identifier>qingpu-ack-1</identifier><sender>duty@qingpu.example</sender><sent>{sent}</sent>
+  <status>Actual</status><msgType>Ack</msgType><scope>Restricted</scope>
+  <references>{references}</references><note>joint patrol on its way</note>
+</alert>"""
+
+
+def test_a_spill_at_a_cross_border_section_alarms_from_hourly_uploads_and_the_partner_acknowledges(
+    start_ingest, start_dispatcher, collect, publisher: Publisher, jiashan_url: str, jiashan_registry, tmp_path
+) -> None:
+    from datetime import timedelta
+
+    from dispatch.partner_loop import escalate_overdue
+
+    station = next(s for s in jiashan_registry["stations"] if s.get("partner_id") == "qingpu")
+    assert station["category"] == "cross_border"
+    alerts = collect("qingpu", "partner/qingpu/water-alert")
+    start_ingest(db_url=jiashan_url)
+    start_dispatcher(jiashan_url)
+    topic = f"{TEST_ROOT}/water/{station['station_id']}/averages"
+    first_hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=4)
+    # NH3-N over the analyser's range (T) for three hours; the TP analyser in maintenance.
+    for h in range(3):
+        payload = {"period": "hour", "ts": (first_hour + timedelta(hours=h)).isoformat(),
+                   "values": {"nh3n_mg_l": {"avg": 2.0, "flag": "T"}, "tp_mg_l": {"avg": 0.9, "flag": "M"},
+                              "codmn_mg_l": {"avg": 4.5}}}
+        publisher.wait_acked([publisher.publish(topic, orjson.dumps(payload))])
+    [(_, _, document)] = alerts.wait_for(1, timeout=30)
+    from xml.etree import ElementTree as ET
+
+    ns = {"cap": "urn:oasis:names:tc:emergency:cap:1.2"}
+    alert = ET.fromstring(document)
+    assert alert.findtext("cap:msgType", namespaces=ns) == "Alert"
+    [alarm] = rows(jiashan_url, "SELECT * FROM alarms WHERE alarm_type = 'water_hourly_exceeded'")
+    assert alarm["source_id"] == station["station_id"] and alarm["detail"]["parameter"] == "nh3n_mg_l"
+    assert alarm["detail"]["at_least"] is True and alarm["detail"]["left_out"] == {"tp_mg_l": "M"}
+    wait_for(lambda: count(jiashan_url, "SELECT count(*) FROM incidents WHERE kind = 'water' AND station_id = %s", station["station_id"]) == 1)
+
+    # No answer within the partner's time: escalated once to its duty contact.
+    with psycopg.connect(jiashan_url) as conn:
+        assert escalate_overdue(conn, datetime.now(UTC)) == []
+        assert escalate_overdue(conn, datetime.now(UTC) + timedelta(minutes=11)) == [alarm["alarm_id"]]
+        assert escalate_overdue(conn, datetime.now(UTC) + timedelta(minutes=30)) == []
+    [escalated] = rows(jiashan_url, "SELECT data FROM events WHERE data ->> 'change' = 'partner_escalated'")
+    assert escalated["data"]["duty_contact"]
+
+    # The partner's CAP Ack references our Alert: who accepted it, and when, are recorded.
+    references = f"{alert.findtext('cap:sender', namespaces=ns)},{alert.findtext('cap:identifier', namespaces=ns)},{alert.findtext('cap:sent', namespaces=ns)}"
+    ack = CAP_ACK.format(sent=datetime.now(UTC).isoformat(timespec="seconds"), references=references)
+    alerts.client.publish(f"{TEST_ROOT}/partner/qingpu/water-ack", ack.encode(), qos=1).wait_for_publish(10)
+    wait_for(lambda: count(jiashan_url, "SELECT count(*) FROM cap_alerts WHERE answer = 'Ack'") == 1)
+    [answered] = rows(jiashan_url, "SELECT answered_by, answer_note, escalated_at FROM cap_alerts WHERE msg_type = 'Alert'")
+    assert answered["answered_by"] == "duty@qingpu.example" and answered["answer_note"] == "joint patrol on its way"
+    [accepted] = rows(jiashan_url, "SELECT data FROM events WHERE data ->> 'change' = 'partner_accepted'")
+    assert accepted["data"]["after_escalation"] is True
+
+    # Something else on the partner's topic is dead-lettered with its reason.
+    alerts.client.publish(f"{TEST_ROOT}/partner/qingpu/water-ack", b"<alert/>", qos=1).wait_for_publish(10)
+    wait_for(lambda: count(jiashan_url, "SELECT count(*) FROM dead_letters WHERE reason = 'not_cap'") == 1)
+
+    # The control room closes the loop out.
+    from dispatch.store import close_incident
+
+    [incident] = rows(jiashan_url, "SELECT incident_id FROM incidents WHERE kind = 'water' AND station_id = %s", station["station_id"])
+    with psycopg.connect(jiashan_url) as conn:
+        assert close_incident(conn, incident["incident_id"], "op1", datetime.now(UTC)) is not None
+
+    # The month's cross-border report for the partner: the alert, who accepted it, the loop.
+    from zoneinfo import ZoneInfo
+
+    from dashboard.partner_report import build
+
+    month = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+    html_path, pdf_path = build(jiashan_url, "qingpu", month, tmp_path, pdf=False)
+    text = html_path.read_text()
+    assert pdf_path is None and station["station_id"] in text and "duty@qingpu.example" in text
+    assert "accepted" in text and "water_hourly_exceeded" in text and "patrol assigned" in text
+    from dashboard.partner_report import collect, month_window
+
+    with psycopg.connect(jiashan_url) as conn:
+        [sent] = collect(conn, "qingpu", *month_window(month)).alerts
+    assert sent["answered_by"] == "duty@qingpu.example" and sent["escalated_at"] is not None
+    assert all(sent["stages"][s] is not None for s in ("alert sent", "partner answered", "closed out"))

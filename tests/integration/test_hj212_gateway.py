@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ingest.hj212 import CST, CommandParameters, Frame, Pollutant, build_frame, decode_frame
+from ingest.hj212 import CST, CommandParameters, Frame, Pollutant, build_frame, decode_frame, parse_datatime
 from ingest.hj212_gateway import GatewayLimits, Hj212Gateway, StationCredential, password_digest
 from tests.fix_broker import TEST_ROOT, Broker
 from tests.fix_db import count
@@ -103,19 +103,51 @@ async def test_realtime_uploads_are_stored_and_acknowledged_with_their_qn(broker
             (qn, "91", "9014", PASSWORD, MN, 4, CommandParameters()) for qn in qns
         ]
         # Flag=4 asks for no reply (it is stored all the same); an hour average follows: it is
-        # acknowledged, not republished (Watchpost keeps its own rollups).
+        # stored as the station's own average, apart from the real-time readings.
         await station.send(upload("20240501104000123", t + timedelta(minutes=3), flag=4))
         await station.send(upload("20240501105000123", t.replace(minute=0, second=0) - timedelta(hours=1), cn="2061"))
         assert (await station.reply()).qn == "20240501105000123"
         await rows(database_url, 4)
         await station.close()
         assert gateway.published == 4 and gateway.averages_received == 1 and gateway.acks_sent == 4 and not gateway.rejections
+        assert gateway.averages_published == 1
 
     stored = await asyncio.to_thread(lambda: _fetch(database_url))
     assert [(ts, ph, nh3n, tp, flag) for ts, ph, nh3n, tp, flag in stored[:3]] == [
         (t, 7.42, 0.31, 0.082, "N"), (t + timedelta(minutes=1), 7.42, 0.31, 0.082, "C"), (t + timedelta(minutes=2), 7.42, 0.31, 0.082, "N"),
     ]
     assert len(stored) == 4
+    assert count(database_url, "SELECT count(*) FROM station_averages WHERE station_id = 'WS-001' AND period = 'hour'") == 1
+    assert count(database_url, "SELECT count(*) FROM dead_letters") == 0
+
+
+async def test_hour_averages_are_stored_once_with_each_parameters_own_flag(broker: Broker, start_ingest, database_url: str) -> None:
+    start_ingest()
+    hour = recent(120).replace(minute=0, second=0)
+    frame = upload("20240501110000001", hour, cn="2061", tp_flag="M")
+    async with running_gateway(broker) as gateway:
+        station = await Station.connect(gateway)
+        # Sent twice, as a station does when its reply is late: stored once.
+        await station.send(frame)
+        assert (await station.reply()).qn == "20240501110000001"
+        await station.send(frame)
+        assert (await station.reply()).qn == "20240501110000001"
+        await station.close()
+        assert gateway.averages_published == 2 and gateway.published == 0
+
+    def stored() -> list[tuple]:
+        import psycopg
+
+        with psycopg.connect(database_url) as conn:
+            return conn.execute(
+                "SELECT period, period_start, ph, ph_flag, nh3n_mg_l, nh3n_mg_l_flag, tp_mg_l, tp_mg_l_flag "
+                "FROM station_averages WHERE station_id = 'WS-001'"
+            ).fetchall()
+
+    await asyncio.to_thread(wait_for, lambda: len(stored()) == 1)
+    # A TP analyser in maintenance flags TP alone; NH3-N and pH stay normal.
+    assert stored() == [("hour", hour, 7.42, "N", 0.31, "N", 0.082, "M")]
+    assert count(database_url, "SELECT count(*) FROM water_readings WHERE station_id = 'WS-001'") == 0
     assert count(database_url, "SELECT count(*) FROM dead_letters") == 0
 
 
@@ -171,12 +203,10 @@ async def test_an_upload_the_broker_did_not_take_gets_no_reply_and_its_resend_is
         frame = upload("20240501103000001", recent(5))
         await asyncio.to_thread(broker.stop)
         await station.send(frame)
-        # An hour average behind it is answered without the broker, and a connection's frames
-        # are answered in order: the first reply on the wire is the average's, so the upload
-        # the broker did not take got none.
+        # An hour average behind it needs the broker as much: neither is answered (the first
+        # reply below is the resend's, so neither got one).
         await station.send(upload("20240501103500001", recent(90).replace(minute=0, second=0), cn="2061"))
-        assert (await station.reply()).qn == "20240501103500001"
-        assert gateway.rejections == {"publish_failed": 1}
+        await asyncio.to_thread(wait_for, lambda: gateway.rejections == {"publish_failed": 2})
         await asyncio.to_thread(broker.start)
         await asyncio.to_thread(ingest.wait_connected, 60)
         await asyncio.wait_for(gateway.ready.wait(), 30)
@@ -194,3 +224,113 @@ async def test_an_upload_the_broker_did_not_take_gets_no_reply_and_its_resend_is
         assert count(database_url, "SELECT count(*) FROM water_readings WHERE ts = %s", decode_frame(frame).cp.data_time) == 1
         await station.close()
 
+
+
+def _packet(qn: str, data_time: datetime, pno: int, pnum: int, pollutants: tuple[Pollutant, ...], cn: str = "2061") -> bytes:
+    return build_frame(Frame(qn=qn, st="21", cn=cn, pw=PASSWORD, mn=MN, flag=7, pnum=pnum, pno=pno,
+                             cp=CommandParameters(data_time=data_time, pollutants=pollutants)))
+
+
+async def test_a_split_hour_upload_is_reassembled_stored_once_and_each_packet_acknowledged(
+    broker: Broker, start_ingest, database_url: str
+) -> None:
+    start_ingest()
+    hour = recent(120).replace(minute=0, second=0)
+    qn = "20240501110000777"
+    first = _packet(qn, hour, 1, 2, (Pollutant("w01001", avg=7.3, flag="N"), Pollutant("w21003", avg=2.0, flag="T")))
+    second = _packet(qn, hour, 2, 2, (Pollutant("w21011", avg=0.09, flag="M"), Pollutant("w01016", avg=42.5, flag="N")))
+    async with running_gateway(broker) as gateway:
+        station = await Station.connect(gateway)
+        # The second packet first: order on the wire does not matter, and nothing is
+        # acknowledged before the whole upload is stored.
+        await station.send(second)
+        await station.send(first)
+        assert [(await station.reply()).qn for _ in range(2)] == [qn, qn]
+        await station.close()
+        assert gateway.split_uploads == 1 and gateway.averages_published == 1 and not gateway.rejections
+
+    def stored() -> list[tuple]:
+        import psycopg
+
+        with psycopg.connect(database_url) as conn:
+            return conn.execute(
+                "SELECT ph, nh3n_mg_l, nh3n_mg_l_flag, tp_mg_l_flag, chla_ug_l FROM station_averages WHERE station_id = 'WS-001'"
+            ).fetchall()
+
+    await asyncio.to_thread(wait_for, lambda: len(stored()) == 1)
+    assert stored() == [(7.3, 2.0, "T", "M", 42.5)]
+
+
+async def test_a_time_calibration_request_is_answered_with_the_platforms_time(broker: Broker) -> None:
+    async with running_gateway(broker) as gateway:
+        station = await Station.connect(gateway)
+        # A station whose real-time data is stamped an hour ahead is told the time unasked.
+        await station.send(upload("20240501103000124", datetime.now(CST).replace(microsecond=0) + timedelta(hours=1), flag=4))
+        assert (await station.reply()).cn == "1012"
+        # And a station that asks is answered, however recently it was told.
+        request = build_frame(Frame(qn="20240501103000123", st="21", cn="1013", pw=PASSWORD, mn=MN, flag=5,
+                                    cp=CommandParameters(params=(("PolId", "w21003"),))))
+        before = datetime.now(CST).replace(microsecond=0)
+        await station.send(request)
+        answer = await station.reply()
+        assert (answer.st, answer.cn, answer.mn, answer.flag) == ("91", "1012", MN, 5)
+        params = dict(answer.cp.params)
+        assert params["PolId"] == "w21003"
+        told = parse_datatime(params["SystemTime"])
+        assert before <= told <= datetime.now(CST) + timedelta(seconds=1)
+        # The station's answers (9011, 9012) are taken in without a reply or a rejection.
+        for cn, item in (("9011", ("QnRtn", "1")), ("9012", ("ExeRtn", "1"))):
+            await station.send(build_frame(Frame(qn=answer.qn, st="21", cn=cn, pw=PASSWORD, mn=MN, flag=4,
+                                                 cp=CommandParameters(params=(item,)))))
+        # A command Watchpost does not carry out is refused (9011 QnRtn=2) when an answer is asked for.
+        await station.send(build_frame(Frame(qn="20240501103000125", st="21", cn="3020", pw=PASSWORD, mn=MN, flag=5)))
+        refused = await station.reply()
+        assert (refused.qn, refused.cn, dict(refused.cp.params)) == ("20240501103000125", "9011", {"QnRtn": "2"})
+        await station.close()
+        assert gateway.times_set == 2 and gateway.commands_refused == 1 and dict(gateway.rejections) == {"unknown_cn": 1}
+
+
+async def test_a_simulated_station_is_told_the_time_and_its_hourly_uploads_carry_each_parameters_flag(
+    broker: Broker, start_ingest, database_url: str
+) -> None:
+    import random
+    import time
+
+    from simulators.county import Station as SimulatedStation
+    from simulators.hj212_station import Hj212StationClient, StationProtocol
+    from simulators.water import WaterStationModel, Weather
+
+    start_ingest()
+    now = time.time()
+    first_hour = now - now % 3600 - 3 * 3600
+    rng = random.Random(7)
+    model = WaterStationModel(SimulatedStation("WS-001", 30.9, 120.9, 3, "river", "qingpu", 3600.0), rng,
+                              first_hour - 86400, Weather(rng, first_hour - 86400, now + 86400))
+    model.maintenance.clear()
+    model.add_maintenance(first_hour + 2 * 3600, 3600)  # the third hour: a maintenance visit
+    model.add_pollution(first_hour - 12 * 3600, 24 * 3600, peak_class=6)  # a spill past the NH3-N analyser's range
+    protocol = StationProtocol(model, MN, PASSWORD, clock_offset_s=600.0)  # ten minutes fast
+    async with running_gateway(broker) as gateway:
+        client = Hj212StationClient(protocol)
+        await client.connect("127.0.0.1", gateway.port)
+        [answer] = await client.send(protocol.calibration_request(time.time()), time.time())
+        assert answer.cn == "1012" and abs(protocol.clock_offset_s) < 2
+        for h in range(3):
+            [ack] = await client.send(protocol.hour_upload(first_hour + h * 3600), time.time())
+            assert ack.cn == "9014"
+        await client.close()
+
+    def stored() -> list[tuple]:
+        import psycopg
+
+        with psycopg.connect(database_url) as conn:
+            return conn.execute(
+                "SELECT extract(epoch FROM period_start), nh3n_mg_l, nh3n_mg_l_flag, ph_flag FROM station_averages "
+                "WHERE station_id = 'WS-001' AND period = 'hour' ORDER BY 1"
+            ).fetchall()
+
+    await asyncio.to_thread(wait_for, lambda: len(stored()) == 3)
+    rows_ = stored()
+    assert [float(r[0]) for r in rows_] == [first_hour + h * 3600 for h in range(3)]  # on the hour, in the platform's time
+    assert [(r[1], r[2]) for r in rows_[:2]] == [(2.0, "T"), (2.0, "T")]  # at the analyser's limit: at least 2.0
+    assert (rows_[2][2], rows_[2][3]) == ("M", "M")

@@ -104,7 +104,7 @@ def test_release_1_with_data_upgrades_to_exactly_the_fresh_schema(release_1_data
     assert dict(rows(url, "SELECT hypertable, keep::text FROM retention_policies")) == {
         "water_readings": "10 years", "wearable_readings": "180 days", "home_events": "180 days",
         "unit_positions": "90 days", "unit_status_reports": "2 years", "dead_letters": "30 days",
-        "events": "90 days",
+        "events": "90 days", "station_averages": "5 years",
     }
     assert rows(url, "SELECT version FROM registry_version") == [(0,)]
 

@@ -129,6 +129,24 @@ def test_station_trend_buckets_limits_and_episodes(trends_api) -> None:
         assert temp["limits"] == {"kind": None, "classes": {}} and all(p["avg"] is None for p in temp["points"])
 
 
+def test_station_trend_of_the_stations_own_hourly_uploads_marks_over_range_and_flagged_hours(trends_api, jiashan_url: str) -> None:
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+    with psycopg.connect(jiashan_url) as conn:
+        for h, (value, flag) in enumerate([(0.4, "N"), (2.0, "T"), (9.0, "M")]):
+            conn.execute(
+                "INSERT INTO station_averages (station_id, period, period_start, nh3n_mg_l, nh3n_mg_l_flag, chla_ug_l, chla_ug_l_flag) "
+                "VALUES (%s, 'hour', %s, %s, %s, 12.5, 'N')", (STATION, hour + timedelta(hours=h), value, flag),
+            )
+    with trends_api.client("op1") as c:
+        doc = c.get(f"/api/stations/{STATION}/trend", params={"param": "nh3n_mg_l", "series": "hour"}).json()
+        filled = {p["t"]: p for p in doc["points"] if p["readings"]}
+        assert doc["series"] == "hour" and len(filled) == 3
+        assert [(p["avg"], p["over_range"], p["flagged"]) for p in filled.values()] == [(0.4, 0, 0), (2.0, 1, 0), (None, 0, 1)]
+        chla = c.get(f"/api/stations/{STATION}/trend", params={"param": "chla_ug_l", "series": "hour"})
+        assert chla.status_code == 200 and any(p["avg"] == 12.5 for p in chla.json()["points"])
+        assert c.get(f"/api/stations/{STATION}/trend", params={"param": "chla_ug_l"}).status_code == 422
+
+
 def test_person_trend_thresholds_alarms_strip_and_access_log(trends_api, jiashan_url: str) -> None:
     with psycopg.connect(jiashan_url) as conn:
         conn.execute("""UPDATE persons SET thresholds = '{"hr_high_bpm": 120}' WHERE person_id = %s""", (PERSON,))

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from ingest.devices import DeviceDirectory
 from ingest.hj212 import (
+    AVERAGE_PERIODS,
     CST,
     FLAG_ORDER,
     MAX_DATA_LENGTH,
@@ -28,6 +29,7 @@ from ingest.hj212 import (
     Pollutant,
     Reason,
     UnmappableFrame,
+    average_payload,
     build_frame,
     build_segment,
     crc16,
@@ -140,6 +142,28 @@ def test_realtime_upload_maps_rtd_values_onto_water_fields() -> None:
 def test_minute_hour_and_day_uploads_map_their_averages(cn: str) -> None:
     cp = "DataTime=20240501100000;w21011-Cou=0,w21011-Min=0.07,w21011-Avg=0.09,w21011-Max=0.12,w21011-Flag=N;w01001-Rtd=7.0"
     assert water_payload(decode_frame(upload(cn, cp))) == {"ts": "2024-05-01T10:00:00+08:00", "tp_mg_l": 0.09}
+
+
+@pytest.mark.parametrize(("cn", "period"), [("2051", "minute"), ("2061", "hour"), ("2031", "day")])
+def test_average_uploads_keep_period_extremes_and_each_parameters_own_flag(cn: str, period: str) -> None:
+    cp = ("DataTime=20240501100000;w21011-Cou=0,w21011-Min=0.07,w21011-Avg=0.09,w21011-Max=0.12,w21011-Flag=M;"
+          "w21003-Avg=2.5,w21003-Flag=T;w01016-Avg=31.5;w01001-Rtd=7.0")
+    assert average_payload(decode_frame(upload(cn, cp))) == {
+        "period": period,
+        "ts": "2024-05-01T10:00:00+08:00",
+        "values": {
+            "tp_mg_l": {"avg": 0.09, "min": 0.07, "max": 0.12, "flag": "M"},
+            "nh3n_mg_l": {"avg": 2.5, "flag": "T"},
+            "chla_ug_l": {"avg": 31.5, "flag": "N"},
+        },
+    }
+
+
+@pytest.mark.parametrize("cn", ["2011", "1013", "9014"])
+def test_only_minute_hour_and_day_uploads_are_averages(cn: str) -> None:
+    with pytest.raises(UnmappableFrame) as info:
+        average_payload(decode_frame(upload(cn)))
+    assert info.value.reason is Reason.UNKNOWN_CN
 
 
 def test_every_water_code_of_the_domain_has_its_field() -> None:
@@ -489,6 +513,8 @@ def test_corpus_frame(path: Path) -> None:
         frame = decode_frame(data)
         assert water_payload(frame) == json.loads(path.with_suffix(".json").read_text())
         assert decode_frame(data_ack(frame)).qn == frame.qn
+        if frame.cn in AVERAGE_PERIODS:
+            assert average_payload(frame) == json.loads(path.with_suffix(".averages.json").read_text())
     else:
         assert first_error(data) == Reason(expected)
 

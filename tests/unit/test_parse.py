@@ -152,3 +152,43 @@ def test_arbitrary_bytes_on_any_topic_never_raise_anything_but_a_rejection(paylo
         parse_message(topic, payload, root="jiashan", devices=DEVICES, now=NOW, limits=Limits())
     except RejectedMessage:
         pass
+
+
+# --- a station's own averages --------------------------------------------------------------
+
+
+def test_a_stations_hour_average_keeps_each_parameters_own_flag_and_extremes() -> None:
+    from ingest.readings import AveragePeriod, AverageValue, StationAverage
+
+    payload = {
+        "period": "hour", "ts": "2026-11-29T18:00:00+08:00",
+        "values": {"nh3n_mg_l": {"avg": 2.0, "flag": "T"}, "tp_mg_l": {"avg": 0.09, "min": 0.07, "max": 0.12, "flag": "M"},
+                   "chla_ug_l": {"avg": 42.5}},
+    }
+    [r] = parse("water/WS-001/averages", payload)
+    assert r == StationAverage(
+        "WS-001", AveragePeriod.HOUR, datetime(2026, 11, 29, 10, 0, tzinfo=UTC),
+        {"nh3n_mg_l": AverageValue(2.0, flag="T"), "tp_mg_l": AverageValue(0.09, 0.07, 0.12, "M"), "chla_ug_l": AverageValue(42.5)},
+    )
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        ({"period": "week", "ts": "2026-11-29T18:00:00+08:00", "values": {"ph": {"avg": 7}}}, Reason.WRONG_TYPE),
+        ({"period": "hour", "ts": "2026-11-29T18:00:00+08:00", "values": {"ph": 7}}, Reason.WRONG_TYPE),
+        ({"period": "hour", "ts": "2026-11-29T18:00:00+08:00", "values": {"ph": {"avg": 7, "flag": "X"}}}, Reason.WRONG_TYPE),
+        ({"period": "hour", "ts": "2026-11-29T18:00:00+08:00", "values": {"ph": {"avg": 17}}}, Reason.OUT_OF_RANGE),
+        ({"period": "hour", "ts": "2026-11-29T18:00:00+08:00", "values": {"lead": {"avg": 1}}}, Reason.UNKNOWN_FIELD),
+        ({"period": "hour", "ts": "2026-11-29T18:00:00+08:00", "values": {}}, Reason.EMPTY_READING),
+        ({"period": "hour", "ts": "2026-11-29T18:00:00+08:00", "values": {"ph": {"avg": 7}}, "x": 1}, Reason.UNKNOWN_FIELD),
+        ({"period": "hour", "values": {"ph": {"avg": 7}}}, Reason.MISSING_FIELD),
+    ],
+)
+def test_a_malformed_average_is_rejected_with_its_reason(payload: dict, reason: Reason) -> None:
+    assert rejection("water/WS-001/averages", payload) == reason
+
+
+def test_an_average_from_an_unknown_station_is_rejected() -> None:
+    payload = {"period": "day", "ts": "2026-11-28T00:00:00+08:00", "values": {"ph": {"avg": 7}}}
+    assert rejection("water/WS-404/averages", payload) == Reason.UNKNOWN_DEVICE
