@@ -96,10 +96,13 @@ class AlertLane:
             p.wait(60)
 
 
-def probe(broker: Broker, url: str, probes: int, first_person: int, tag: str, rate: float = 10.0) -> tuple[list[float], list[float]]:
-    """Send SOS alerts, `rate` a second, as a wearable does: the same event id again after
+def probe(broker: Broker, url: str, probes: int, first_person: int, tag: str, rate: float = 10.0,
+          kind: str = "sos") -> tuple[list[float], list[float]]:
+    """Send alerts, `rate` a second, as a wearable does: the same event id again after
     1 s, 2 s, 4 s … until its `received` receipt arrives. Returns (first publish →
-    alarm.raised ms, first publish → receipt ms)."""
+    alarm.raised ms, first publish → receipt ms). A fall raises its alarm only after its
+    cancel window, so for falls only receipts are timed: its commit takes the person's rule
+    state, which an ingest batch holding that person keeps locked until the batch commits."""
     sent: dict[str, float] = {}
     raised: list[float] = []
     receipted: dict[str, float] = {}
@@ -121,8 +124,11 @@ def probe(broker: Broker, url: str, probes: int, first_person: int, tag: str, ra
                         break
         done.set()
 
-    threading.Thread(target=listen, daemon=True).start()
-    ready.wait(10)
+    if kind == "sos":
+        threading.Thread(target=listen, daemon=True).start()
+        ready.wait(10)
+    else:
+        done.set()
     got_receipts = threading.Event()
 
     def on_message(_c, _u, msg) -> None:
@@ -161,7 +167,7 @@ def probe(broker: Broker, url: str, probes: int, first_person: int, tag: str, ra
     for k in range(probes):
         person = f"P-{first_person + k:05d}"
         now = time.time()
-        payload = orjson.dumps({"event_id": f"{tag}-{person}", "type": "sos", "ts": now, "lat": 30.85, "lon": 120.95, "acc_m": 10})
+        payload = orjson.dumps({"event_id": f"{tag}-{person}", "type": kind, "ts": now, "lat": 30.85, "lon": 120.95, "acc_m": 10})
         with lock:
             sent[person] = now
             retries[person] = (now + FIRST_RETRY_S, FIRST_RETRY_S, payload)
@@ -175,8 +181,9 @@ def probe(broker: Broker, url: str, probes: int, first_person: int, tag: str, ra
     done.wait(max(0.0, deadline - time.time()))
     c.disconnect()
     c.loop_stop()
-    if len(raised) < probes or len(receipted) < probes:
-        print(f"warning ({tag}): {probes - len(raised)} alarms and {probes - len(receipted)} receipts not seen", flush=True)
+    missing = (probes - len(raised) if kind == "sos" else 0, probes - len(receipted))
+    if any(missing):
+        print(f"warning ({tag}): {missing[0]} alarms and {missing[1]} receipts not seen", flush=True)
     if repeated:
         print(f"  ({tag}: the device repeated {repeated} alerts before their receipt)", flush=True)
     return raised, list(receipted.values())
@@ -253,8 +260,9 @@ def main() -> None:
     ap.add_argument("--publishers", type=int, default=6, help="connections that queue the backlog")
     ap.add_argument("--consumers", type=int, default=2, help="alert-lane consumers")
     ap.add_argument("--kill-every", type=float, default=0.0, help="also run SOS alerts while a consumer is SIGKILLed every this many seconds (0: skip)")
+    ap.add_argument("--falls", action="store_true", help="also time falls' receipts under the load (they take the person's rule state)")
     args = ap.parse_args()
-    assert (3 + args.drains + (args.kill_every > 0)) * args.probes <= PERSONS
+    assert (3 + args.drains + (args.kill_every > 0) + args.falls) * args.probes <= PERSONS
     with bench_database() as url:
         broker = Broker()
         log_dir = Path(tempfile.mkdtemp(prefix="watchpost-bench-logs-"))
@@ -271,12 +279,14 @@ def main() -> None:
             persons = iter(range(0, PERSONS, args.probes))
             rows: list[tuple[str, list[float], list[float]]] = []
             rows.append(("no other traffic", *probe(broker, url, args.probes, next(persons), "idle")))
-            stop_at = time.time() + args.probes / 10 + 8
+            stop_at = time.time() + (1 + args.falls) * (args.probes / 10 + 5) + 3
             loader = broker.account(SIMULATOR_ROLE, "load")
             load = mp.get_context("fork").Process(target=_paced_load, args=(broker.port, loader, broker.password(loader), args.load, stop_at))
             load.start()
             time.sleep(3)
             rows.append((f"{args.load:,} msg/s routine telemetry", *probe(broker, url, args.probes, next(persons), "load")))
+            if args.falls:
+                rows.append((f"falls (receipt only), {args.load:,} msg/s routine telemetry", [], probe(broker, url, args.probes, next(persons), "fall", kind="fall")[1]))
             load.join()
             rates: dict[str, list[float]] = {"with alerts": [], "without alerts": []}
             if args.backlog:
@@ -302,8 +312,9 @@ def main() -> None:
             print("| condition | alarm.raised p50 | p95 | p99 | `received` receipt p50 | p95 | p99 |")
             print("|---|---|---|---|---|---|---|")
             for name, raised, receipted in rows:
-                a, r = percentiles(raised), percentiles(receipted)
-                print(f"| {name} ({len(raised)} probes) | {a[0]:.1f} ms | {a[1]:.1f} ms | {a[2]:.1f} ms | {r[0]:.1f} ms | {r[1]:.1f} ms | {r[2]:.1f} ms |")
+                a = " | ".join(f"{v:.1f} ms" for v in percentiles(raised)) if raised else "– | – | –"
+                r = " | ".join(f"{v:.1f} ms" for v in percentiles(receipted))
+                print(f"| {name} ({len(receipted)} probes) | {a} | {r} |")
             if rates["with alerts"]:
                 print()
                 for name, got in rates.items():
