@@ -57,8 +57,9 @@ class AlertLane:
     """`count` alert consumers as `watchpost run` starts them: `watchpost alerts --instance N`,
     all given the pool's first account, each logging in as the N-th."""
 
-    def __init__(self, broker: Broker, url: str, count: int, log_dir: Path) -> None:
+    def __init__(self, broker: Broker, url: str, count: int, log_dir: Path, env: dict[str, str] | None = None) -> None:
         self.procs: dict[int, subprocess.Popen] = {}
+        self.extra_env = env or {}
         self.logs = {n: log_dir / f"alerts-{n}.log" for n in range(1, count + 1)}
         self.broker, self.url = broker, url
 
@@ -71,6 +72,7 @@ class AlertLane:
                 "WATCHPOST_DATABASE_URL": self.url,
                 "WATCHPOST_MQTT_URL": self.broker.url(ALERTS_USER),
                 "WATCHPOST_TOPIC_ROOT": TOPIC_ROOT,
+                **self.extra_env,
             }
             self.procs[n] = subprocess.Popen(
                 [sys.executable, "-m", "watchpost.cli", "alerts", "--instance", str(n)],
@@ -253,7 +255,7 @@ def backlog_run(broker: Broker, url: str, workers: Workers, connects: int, n: in
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--load", type=int, default=5000, help="background msg/s")
+    ap.add_argument("--load", type=int, default=5000, help="background msg/s (0: skip the loaded runs)")
     ap.add_argument("--probes", type=int, default=300)
     ap.add_argument("--backlog", type=int, default=500_000, help="queued readings (0: skip the backlog runs)")
     ap.add_argument("--drains", type=int, default=3, help="backlog drains with alerts, and as many without (median rate)")
@@ -261,15 +263,22 @@ def main() -> None:
     ap.add_argument("--consumers", type=int, default=2, help="alert-lane consumers")
     ap.add_argument("--kill-every", type=float, default=0.0, help="also run SOS alerts while a consumer is SIGKILLed every this many seconds (0: skip)")
     ap.add_argument("--falls", action="store_true", help="also time falls' receipts under the load (they take the person's rule state)")
+    ap.add_argument("--ingest", action="append", default=[], metavar="NAME=VALUE",
+                    help="an ingest setting for the worker, e.g. receive_maximum=2000 (repeatable)")
+    ap.add_argument("--alerts", action="append", default=[], metavar="NAME=VALUE",
+                    help="an alert-lane setting for the consumers, e.g. session_expiry_s=0 (repeatable)")
     args = ap.parse_args()
+    lane_env = {f"WATCHPOST_ALERTS__{name.upper()}": value for name, _, value in (kv.partition("=") for kv in args.alerts)}
+    ingest_env = {f"WATCHPOST_INGEST__{name.upper()}": value for name, _, value in (kv.partition("=") for kv in args.ingest)}
     assert (3 + args.drains + (args.kill_every > 0) + args.falls) * args.probes <= PERSONS
     with bench_database() as url:
         broker = Broker()
         log_dir = Path(tempfile.mkdtemp(prefix="watchpost-bench-logs-"))
-        workers = Workers(broker, url, 1, log_dir)
-        lane = AlertLane(broker, url, args.consumers, log_dir)
+        workers = Workers(broker, url, 1, log_dir, ingest_env)
+        lane = AlertLane(broker, url, args.consumers, log_dir, lane_env)
         try:
-            print(f"machine: {os.cpu_count()} cores, {platform_summary()}; 1 ingest worker, {args.consumers} alert consumer(s)", flush=True)
+            print(f"machine: {os.cpu_count()} cores, {platform_summary()}; 1 ingest worker {ingest_env or ''}, "
+                  f"{args.consumers} alert consumer(s) {lane_env or ''}", flush=True)
             workers.start()
             workers.wait_connected(1)
             lane.start()
@@ -279,15 +288,17 @@ def main() -> None:
             persons = iter(range(0, PERSONS, args.probes))
             rows: list[tuple[str, list[float], list[float]]] = []
             rows.append(("no other traffic", *probe(broker, url, args.probes, next(persons), "idle")))
-            stop_at = time.time() + (1 + args.falls) * (args.probes / 10 + 5) + 3
-            loader = broker.account(SIMULATOR_ROLE, "load")
-            load = mp.get_context("fork").Process(target=_paced_load, args=(broker.port, loader, broker.password(loader), args.load, stop_at))
-            load.start()
-            time.sleep(3)
-            rows.append((f"{args.load:,} msg/s routine telemetry", *probe(broker, url, args.probes, next(persons), "load")))
-            if args.falls:
-                rows.append((f"falls (receipt only), {args.load:,} msg/s routine telemetry", [], probe(broker, url, args.probes, next(persons), "fall", kind="fall")[1]))
-            load.join()
+            if args.load:
+                stop_at = time.time() + (1 + args.falls) * (args.probes / 10 + 5) + 3
+                loader = broker.account(SIMULATOR_ROLE, "load")
+                load = mp.get_context("fork").Process(target=_paced_load, args=(broker.port, loader, broker.password(loader), args.load, stop_at))
+                load.start()
+                time.sleep(3)
+                rows.append((f"{args.load:,} msg/s routine telemetry", *probe(broker, url, args.probes, next(persons), "load")))
+                if args.falls:
+                    rows.append((f"falls (receipt only), {args.load:,} msg/s routine telemetry", [],
+                                 probe(broker, url, args.probes, next(persons), "fall", kind="fall")[1]))
+                load.join()
             rates: dict[str, list[float]] = {"with alerts": [], "without alerts": []}
             if args.backlog:
                 raised_all: list[float] = []
