@@ -18,4 +18,4 @@ down:
 
 bench:
 	scripts/services.sh up
-	set -a && . ./.env.local && set +a && cd bench && for b in ingest alarm_latency dispatch dispatch_eta notify; do ../.venv/bin/python $$b.py || exit 1; done
+	set -a && . ./.env.local && set +a && cd bench && for b in ingest alarm_latency alert_latency dispatch dispatch_eta notify; do ../.venv/bin/python $$b.py || exit 1; done

@@ -22,18 +22,15 @@ import time
 from pathlib import Path
 
 import orjson
-import paho.mqtt.client as mqtt
 import psycopg
-from paho.mqtt.enums import CallbackAPIVersion
 
-from common import GATEWAY_USER, PERSONS, TOPICS, Broker, Workers, bench_database, device_password, message, platform_summary
+from common import PERSONS, SIMULATOR_ROLE, TOPICS, Broker, Workers, bench_database, client, message, platform_summary
 from kernel.events import EVENTS_CHANNEL  # after common, which puts the project on the path
 
 
-def _paced_load(port: int, password: str, rate: int, stop_at: float) -> None:
+def _paced_load(port: int, user: str, password: str, rate: int, stop_at: float) -> None:
     """Ordinary readings at `rate` msg/s (QoS 1), none of which raises an alarm."""
-    c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="bench-load", protocol=mqtt.MQTTv5)
-    c.username_pw_set(GATEWAY_USER, password)
+    c = client(port, user, password)
     c.max_inflight_messages_set(2000)
     c.max_queued_messages_set(0)
     c.connect("127.0.0.1", port)
@@ -77,8 +74,7 @@ def measure(broker: Broker, url: str, probes: int, first_person: int) -> list[fl
     ready = threading.Event()
     threading.Thread(target=listen, daemon=True).start()
     ready.wait(10)
-    c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=f"bench-probe-{first_person}", protocol=mqtt.MQTTv5)
-    c.username_pw_set(GATEWAY_USER, device_password(broker.secret, GATEWAY_USER))
+    c = broker.device("probe")
     c.connect("127.0.0.1", broker.port)
     c.loop_start()
     for k in range(probes):
@@ -119,8 +115,9 @@ def main() -> None:
             time.sleep(2)  # past the workers' start-up registry pass
             idle = measure(broker, url, args.probes, 0)
             stop_at = time.time() + args.probes / 10 + 8
+            loader = broker.account(SIMULATOR_ROLE, "load")
             load = mp.get_context("fork").Process(
-                target=_paced_load, args=(broker.port, device_password(broker.secret, GATEWAY_USER), args.load, stop_at)
+                target=_paced_load, args=(broker.port, loader, broker.password(loader), args.load, stop_at)
             )
             load.start()
             time.sleep(3)  # let the load reach its pace

@@ -29,7 +29,15 @@ from paho.mqtt.properties import Properties
 ROOT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT_DIR))
 
-from kernel.broker import GATEWAY_USER, INGEST_USER, device_password, write_broker_files  # noqa: E402
+from kernel.broker import (  # noqa: E402
+    ALERTS_USER,
+    DISPATCH_USER,
+    INGEST_ROLE,
+    SIMULATOR_ROLE,
+    password_for,
+    service_account,
+    write_broker_files,
+)
 from kernel.topics import Topics  # noqa: E402
 from watchpost import registry  # noqa: E402
 from watchpost.db import migrate  # noqa: E402
@@ -84,26 +92,71 @@ def message(i: int, base_ts: float) -> tuple[str, bytes]:
 
 
 class Broker:
+    """Mosquitto with the project's configuration. The broker takes a client's account as
+    its client id, so every connection a benchmark opens needs an account of its own:
+    `accounts` hands out numbered accounts of a role, the same ones again for the same use
+    (a persistent session must come back under its own account)."""
+
+    # Numbered accounts written per role: the publishers, probes and loads of one run.
+    INSTANCES = 32
+
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="watchpost-bench-broker-"))
         self.dir.chmod(0o711)
         self.secret = os.urandom(32)
         with socket_free() as port:
             self.port = port
-        self.files = write_broker_files(self.dir, port=self.port, root=TOPIC_ROOT, secret=self.secret, device_users=[])
+        self.files = write_broker_files(
+            self.dir, port=self.port, root=TOPIC_ROOT, secret=self.secret, device_users=[], instances=self.INSTANCES
+        )
+        self._given: dict[str, int] = {}
+        self._uses: dict[tuple[str, str], list[str]] = {}
         self.proc = subprocess.Popen(
             [shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(self.files.config)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         time.sleep(0.3)
 
+    def accounts(self, role: str, count: int, use: str) -> list[str]:
+        """`count` accounts of `role` for `use`: new ones the first time, the same after."""
+        if (role, use) not in self._uses:
+            first = self._given.get(role, 0) + 1
+            if first + count - 1 > self.INSTANCES:
+                raise SystemExit(f"more than {self.INSTANCES} {role} connections: raise Broker.INSTANCES")
+            self._given[role] = first + count - 1
+            self._uses[role, use] = [service_account(role, n) for n in range(first, first + count)]
+        return self._uses[role, use]
+
+    def account(self, role: str, use: str) -> str:
+        return self.accounts(role, 1, use)[0]
+
+    def password(self, user: str) -> str:
+        return password_for(self.secret, user)
+
     def url(self, user: str) -> str:
-        return f"mqtt://{user}:{device_password(self.secret, user)}@127.0.0.1:{self.port}"
+        return f"mqtt://{user}:{self.password(user)}@127.0.0.1:{self.port}"
+
+    def device(self, use: str, **kwargs: object) -> mqtt.Client:
+        """A client standing in for devices (the simulator's role: any device's topics, and
+        their receipts and orders), not yet connected."""
+        return client(self.port, self.account(SIMULATOR_ROLE, use), self.password(self.account(SIMULATOR_ROLE, use)), **kwargs)
+
+    def consumer(self, use: str, **kwargs: object) -> mqtt.Client:
+        """A client of an ingest account (reads every device topic), not yet connected."""
+        user = self.account(INGEST_ROLE, use)
+        return client(self.port, user, self.password(user), **kwargs)
 
     def close(self) -> None:
         self.proc.terminate()
         self.proc.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def client(port: int, user: str, password: str, **kwargs: object) -> mqtt.Client:
+    """An MQTT v5 client logged in as `user`, which is also its client id."""
+    c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=user, protocol=mqtt.MQTTv5, **kwargs)  # type: ignore[arg-type]
+    c.username_pw_set(user, password)
+    return c
 
 
 class socket_free:
@@ -117,7 +170,7 @@ class socket_free:
         self.s.close()
 
 
-def _publish_range(port: int, password: str, start: int, stop: int, base_ts: float, window: int) -> None:
+def _publish_range(port: int, user: str, password: str, start: int, stop: int, base_ts: float, window: int) -> None:
     """One publisher process: QoS 1 with at most `window` unacknowledged, every PUBACK checked."""
     done = threading.Semaphore(0)
     failures = []
@@ -127,8 +180,7 @@ def _publish_range(port: int, password: str, start: int, stop: int, base_ts: flo
             failures.append(reason_code)
         done.release()
 
-    c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{start}", protocol=mqtt.MQTTv5)
-    c.username_pw_set(GATEWAY_USER, password)
+    c = client(port, user, password)
     c.max_inflight_messages_set(window)
     c.max_queued_messages_set(0)
     c.on_publish = on_publish
@@ -155,11 +207,11 @@ def publish(broker: Broker, n: int, base_ts: float, processes: int = 4, window: 
     """Publish messages 0..n-1 from several processes; returns seconds taken."""
     ctx = mp.get_context("fork")
     per = (n + processes - 1) // processes
-    password = device_password(broker.secret, GATEWAY_USER)
+    users = broker.accounts(SIMULATOR_ROLE, processes, "publish")
     started = time.perf_counter()
     procs = [
-        ctx.Process(target=_publish_range, args=(broker.port, password, k * per, min(n, (k + 1) * per), base_ts, window))
-        for k in range(processes)
+        ctx.Process(target=_publish_range, args=(broker.port, user, broker.password(user), k * per, min(n, (k + 1) * per), base_ts, window))
+        for k, user in enumerate(users)
     ]
     for p in procs:
         p.start()
@@ -170,10 +222,9 @@ def publish(broker: Broker, n: int, base_ts: float, processes: int = 4, window: 
     return time.perf_counter() - started
 
 
-def consumer_client(broker: Broker, client_id: str, manual_ack: bool = False) -> mqtt.Client:
-    c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=manual_ack)
-    c.username_pw_set(INGEST_USER, device_password(broker.secret, INGEST_USER))
-    return c
+def consumer_client(broker: Broker, user: str, manual_ack: bool = False) -> mqtt.Client:
+    """A client of ingest account `user` (reads every device topic): its session's."""
+    return client(broker.port, user, broker.password(user), manual_ack=manual_ack)
 
 
 def connect_persistent(c: mqtt.Client, port: int, receive_maximum: int = 20000) -> None:
@@ -183,9 +234,10 @@ def connect_persistent(c: mqtt.Client, port: int, receive_maximum: int = 20000) 
     c.connect("127.0.0.1", port, clean_start=False, properties=props)
 
 
-def make_session(broker: Broker, client_id: str) -> None:
-    """Create a persistent session subscribed to the device topics, then leave."""
-    c = consumer_client(broker, client_id)
+def make_session(broker: Broker, user: str) -> None:
+    """Create a persistent session of ingest account `user` subscribed to the device
+    topics, then leave."""
+    c = consumer_client(broker, user)
     subscribed = threading.Event()
     c.on_subscribe = lambda *a: subscribed.set()
     connect_persistent(c, broker.port)
@@ -196,7 +248,7 @@ def make_session(broker: Broker, client_id: str) -> None:
     c.loop_stop()
 
 
-def drain_with(broker: Broker, client_id: str, n: int, handle) -> float:
+def drain_with(broker: Broker, user: str, n: int, handle) -> float:
     """Reconnect a preloaded session and time until `handle` has seen n messages."""
     done = threading.Event()
     seen = [0]
@@ -210,12 +262,12 @@ def drain_with(broker: Broker, client_id: str, n: int, handle) -> float:
         if seen[0] >= n:
             done.set()
 
-    c = consumer_client(broker, client_id, manual_ack=handle is not None and getattr(handle, "manual", False))
+    c = consumer_client(broker, user, manual_ack=handle is not None and getattr(handle, "manual", False))
     c.on_message = on_message
     connect_persistent(c, broker.port)
     c.loop_start()
     if not done.wait(600):
-        raise SystemExit(f"{client_id}: only {seen[0]} of {n} drained")
+        raise SystemExit(f"{user}: only {seen[0]} of {n} drained")
     elapsed = time.perf_counter() - started[0]
     c.disconnect()
     c.loop_stop()
@@ -230,15 +282,16 @@ class Workers:
         self.procs: list[subprocess.Popen] = []
         self.logs = [log_dir / f"ingest-{k}.log" for k in range(count)]
         self.broker, self.url, self.count = broker, url, count
+        # The same accounts on every start: each worker's persistent session is its account's.
+        self.accounts = broker.accounts(INGEST_ROLE, count, "workers")
 
     def start(self) -> None:
-        for k, log in enumerate(self.logs):
+        for log, account in zip(self.logs, self.accounts, strict=True):
             env = {
                 **{k: v for k, v in os.environ.items() if not k.startswith("WATCHPOST_")},
                 "WATCHPOST_DATABASE_URL": self.url,
-                "WATCHPOST_MQTT_URL": self.broker.url(INGEST_USER),
+                "WATCHPOST_MQTT_URL": self.broker.url(account),
                 "WATCHPOST_TOPIC_ROOT": TOPIC_ROOT,
-                "WATCHPOST_INGEST__CLIENT_ID": f"bench-ingest-{k}",
                 **self.extra_env,
             }
             self.procs.append(

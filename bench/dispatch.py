@@ -33,11 +33,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
-import paho.mqtt.client as mqtt
 import psycopg
-from paho.mqtt.enums import CallbackAPIVersion
 
-from common import ROOT_DIR, TOPIC_ROOT, TOPICS, Broker, bench_database, platform_summary
+from common import DISPATCH_USER, ROOT_DIR, TOPIC_ROOT, TOPICS, Broker, bench_database, platform_summary
 from dispatch.assignment import Incident, Priority, Unit, UnitStatus, decide
 from dispatch.coverage import Site, coverage
 from dispatch.eta import eta_to
@@ -45,7 +43,6 @@ from dispatch.snapping import crosses_water, scene_field, snap_cached, snap_to_e
 from dispatch.store import create_incident, save_road_graph
 from simulators.jiashan_registry import DEFAULT_GEOJSON, generate_registry
 from simulators.jiashan_roads import build_jiashan_network
-from kernel.broker import DISPATCH_USER, GATEWAY_USER, device_password
 from kernel.topics import ANY
 
 
@@ -81,8 +78,7 @@ def main() -> None:
                 received[orjson.loads(msg.payload)["incident_id"]] = time.perf_counter()
                 got.notify_all()
 
-        sub = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-        sub.username_pw_set(GATEWAY_USER, device_password(broker.secret, GATEWAY_USER))
+        sub = broker.device("crews")  # the crews' side: their orders
         sub.on_message = on_message
         sub.connect("127.0.0.1", broker.port)
         sub.subscribe(TOPICS.order(ANY), qos=1)

@@ -38,6 +38,7 @@ from ingest.rules import Action, AlarmTransition, AlarmType, Severity, SourceKin
 from simulators.jiashan_registry import generate_registry
 
 SECRET = os.urandom(32).hex()
+METRICS_TOKEN = os.urandom(16).hex()
 
 
 def _clients(base: str, tokens: list[tuple[str, bool]], slow: int, ready, out, done) -> None:
@@ -46,7 +47,8 @@ def _clients(base: str, tokens: list[tuple[str, bool]], slow: int, ready, out, d
     async def one(token: str, console: bool, is_slow: bool, received: list) -> None:
         path = "console" if console else "family"
         try:
-            async with websockets.connect(f"{base}/ws/{path}?token={token}", max_queue=None) as ws:
+            # The token in the subprotocol header, as the pages send it (never in the URL).
+            async with websockets.connect(f"{base}/ws/{path}", subprotocols=["watchpost", token], max_queue=None) as ws:  # type: ignore[list-item]
                 ready.put(1)
                 while not done.is_set():
                     try:
@@ -81,8 +83,10 @@ def burst(url: str, persons: list[str], stations: list[str], n: int, tag: str) -
             t = AlarmTransition(Action.RAISE, kind, source, alarm, Severity.MINOR, datetime.now(UTC), detail={"bench": tag})
             with conn.transaction(), conn.cursor() as cur:
                 apply_transitions(cur, [t], datetime.now(UTC))
-                last = cur.execute("SELECT max(event_id) FROM events").fetchone()[0]
             done = time.time()  # the transaction has committed: NOTIFY is on its way
+            # Events take their ids as their transaction commits; this is the only writer.
+            last = conn.execute("SELECT max(event_id) FROM events").fetchone()[0]
+            conn.commit()
             committed.update(dict.fromkeys(range(previous + 1, last + 1), done))
             previous = last
             time.sleep(0.005)
@@ -125,17 +129,21 @@ def main() -> None:
         with psycopg.connect(url) as conn:
             links = conn.execute("SELECT username, person_id FROM family_links ORDER BY username").fetchall()
             stations = [r[0] for r in conn.execute("SELECT station_id FROM stations")]
+            versions = dict(conn.execute("SELECT username, token_version FROM users").fetchall())
         now = datetime.now(UTC)
         families = sorted({u for u, _ in links})
-        tokens = [(issue_token(SECRET, Principal("op1", Role.OPERATOR), now, timedelta(hours=1)), True) for _ in range(args.consoles)]
-        tokens += [(issue_token(SECRET, Principal(families[k % len(families)], Role.FAMILY), now, timedelta(hours=1)), False)
-                   for k in range(args.clients - args.consoles)]
+
+        def token(username: str, role: Role) -> str:  # a token names the user's token version, as a login's does
+            return issue_token(SECRET, Principal(username, role, versions[username]), now, timedelta(hours=1))
+
+        tokens = [(token("op1", Role.OPERATOR), True) for _ in range(args.consoles)]
+        tokens += [(token(families[k % len(families)], Role.FAMILY), False) for k in range(args.clients - args.consoles)]
         watched = sorted({p for u, p in links if u in set(families[: args.clients - args.consoles])})
         port = 8000 + os.getpid() % 1000
         log = Path(tempfile.mkdtemp(prefix="watchpost-bench-")) / "api.log"
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("WATCHPOST_")},
                "WATCHPOST_DATABASE_URL": url, "WATCHPOST_API__TOKEN_SECRET": SECRET, "WATCHPOST_API__PORT": str(port),
-               "WATCHPOST_LOG_LEVEL": "WARNING"}
+               "WATCHPOST_API__METRICS_TOKEN": METRICS_TOKEN, "WATCHPOST_LOG_LEVEL": "WARNING"}
         api = subprocess.Popen([sys.executable, "-m", "watchpost.cli", "serve"], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=ROOT_DIR)
         try:
             for _ in range(100):
@@ -153,7 +161,7 @@ def main() -> None:
                 p50, p99 = statistics.median(ms), statistics.quantiles(ms, n=100, method="inclusive")[98]
                 rows.append((slow, n, p50, p99))
                 print(f"slow clients {slow}: {n} messages delivered to normal clients, p50 {p50:.1f} ms, p99 {p99:.1f} ms", flush=True)
-            metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+            metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).raise_for_status().text
             dropped = next(line.split()[1] for line in metrics.splitlines() if line.startswith("watchpost_ws_dropped_total "))
             print()
             print("| commit → websocket client | messages | p50 | p99 |")

@@ -33,6 +33,7 @@ import orjson
 import psycopg
 
 from common import (
+    INGEST_ROLE,
     STATIONS,
     Broker,
     Workers,
@@ -49,9 +50,10 @@ from common import (
 
 
 def broker_relay(broker: Broker, n: int) -> float:
-    make_session(broker, "bench-relay")
+    user = broker.account(INGEST_ROLE, "relay")
+    make_session(broker, user)
     publish(broker, n, time.time() - 3600)
-    return n / drain_with(broker, "bench-relay", n, lambda c, m: None)
+    return n / drain_with(broker, user, n, lambda c, m: None)
 
 
 def raw_copy(url: str, n: int) -> float:
@@ -74,7 +76,8 @@ def raw_copy(url: str, n: int) -> float:
 
 def naive(broker: Broker, url: str, n: int) -> float:
     """One autocommit INSERT per message, parsed with orjson: what a first version does."""
-    make_session(broker, "bench-naive")
+    user = broker.account(INGEST_ROLE, "naive")
+    make_session(broker, user)
     publish(broker, n, time.time() - 5400)
     conn = psycopg.connect(url, autocommit=True)
     conn.execute("CREATE TABLE naive_bench (topic text, ts timestamptz, body jsonb)")
@@ -84,7 +87,7 @@ def naive(broker: Broker, url: str, n: int) -> float:
         doc = orjson.loads(msg.payload)
         conn.execute("INSERT INTO naive_bench VALUES (%s, to_timestamp(%s), %s)", (msg.topic, doc["ts"], msg.payload.decode()))
 
-    rate = n / drain_with(broker, "bench-naive", n, insert)
+    rate = n / drain_with(broker, user, n, insert)
     conn.execute("DROP TABLE naive_bench")
     conn.close()
     return rate

@@ -21,19 +21,17 @@ import os
 import threading
 import time
 
-import paho.mqtt.client as mqtt
-from common import TOPIC_ROOT, TOPICS, Broker, platform_summary
-from paho.mqtt.enums import CallbackAPIVersion
-
+from common import INGEST_ROLE, TOPIC_ROOT, TOPICS, Broker, platform_summary
+from kernel.broker import SIMULATOR_USER
 from simulators.cli import build_parser, run
-from kernel.broker import GATEWAY_USER, INGEST_USER, device_password
 
 
 def simulate(broker: Broker | None, persons: int, minutes: float, connections: int, rate: float = 0.0):
     argv = ["--scenario", "load", "--persons", str(persons), "--duration", f"{minutes}m", "--acceleration", "0", "--quiet",
             "--connections", str(connections), "--root", TOPIC_ROOT]
     argv += ["--rate", str(rate)] if rate else []
-    argv += ["--mqtt-url", broker.url(GATEWAY_USER)] if broker else ["--dry-run"]
+    # The simulator's pooled accounts: its connections log in as simulator-1, -2, …
+    argv += ["--mqtt-url", broker.url(SIMULATOR_USER)] if broker else ["--dry-run"]
     summary = run(build_parser().parse_args(argv))
     if summary.publish_refused or summary.unacknowledged:
         raise SystemExit(f"broker refused {summary.publish_refused}, {summary.unacknowledged} unacknowledged")
@@ -45,8 +43,7 @@ class Consumer:
 
     def __init__(self, broker: Broker) -> None:
         self.received = 0
-        self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="bench-sim-consumer", protocol=mqtt.MQTTv5)
-        self.client.username_pw_set(INGEST_USER, device_password(broker.secret, INGEST_USER))
+        self.client = broker.consumer("sim-consumer")
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *a: subscribed.set()
         self.client.on_message = self._on_message

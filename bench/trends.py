@@ -151,8 +151,10 @@ def main() -> None:
         with psycopg.connect(url) as conn:
             counts = {tb: conn.execute(f"SELECT count(*) FROM {tb}").fetchone()[0]
                       for tb in ("water_readings", "water_hourly", "wearable_readings", "home_events", "incidents")}
+            version = conn.execute("SELECT token_version FROM users WHERE username = 'op1'").fetchone()[0]
         server = Server(url, secret)
-        token = issue_token(secret, Principal("op1", Role.OPERATOR), datetime.now(UTC), timedelta(hours=1))
+        # A token names the user's token version, as a login's does.
+        token = issue_token(secret, Principal("op1", Role.OPERATOR, version), datetime.now(UTC), timedelta(hours=1))
         endpoints = [
             ("station trend 24h", "/api/stations/WS-003/trend?param=nh3n_mg_l&range=24h"),
             ("station trend 7d", "/api/stations/WS-003/trend?param=nh3n_mg_l&range=7d"),

@@ -1,9 +1,11 @@
 """The event stream: what the control room and the families see change, in commit order.
 
-Writers `emit` an event inside the transaction that caused it: it is appended to the
-`events` table (ids increase in commit order, under an advisory lock) and announced with
-NOTIFY on `EVENTS_CHANNEL`, which PostgreSQL delivers at commit — so a listener never hears
-of a change that was rolled back. A unit's position fix is `announce`d only: it is not kept
+Writers `emit` an event inside the transaction that caused it. It waits there, in
+`pending_events`, until the transaction commits: then a deferred trigger (migration 0012)
+takes the events lock, appends it to the `events` table and announces it with NOTIFY on
+`EVENTS_CHANNEL`. Ids therefore increase in commit order, yet the lock is held only while a
+transaction commits, not from its first event on — an ingest batch that raises alarms does
+not hold an SOS back. A rolled-back event is never kept nor heard. A unit's position fix is `announce`d only: it is not kept
 (id None), because the next fix supersedes it.
 
 Readers run one `EventListener` per process (the dispatcher, each API process): a LISTEN
@@ -24,7 +26,6 @@ from typing import Any
 
 import orjson
 import psycopg
-from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
 
 __all__ = [
@@ -44,9 +45,8 @@ EVENTS_CHANNEL = "watchpost_events"
 # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more; a larger event is announced by
 # id alone and listeners read it from the events table.
 NOTIFY_LIMIT = 7900
-# Held until commit by every writer, so that event ids are assigned in commit order and a
-# reader resuming "after id N" misses nothing committed later with a smaller id.
-_EVENTS_LOCK = "hashtext('watchpost-events')"
+# Room kept in a notification for the `"id":N,` member the commit trigger puts in front.
+_ID_ROOM = 32
 
 _COLUMNS = "event_id, ts, type, person_id, data"
 
@@ -97,22 +97,19 @@ class Event:
 
 
 def emit(cur: psycopg.Cursor[Any], event_type: EventType, person_id: str | None, data: dict[str, Any], now: datetime) -> int:
-    """Append an event to the durable stream and NOTIFY listeners (delivered at commit).
-    Returns 1, the number of events emitted, for callers that count them."""
+    """Add an event to the durable stream as of this transaction's commit, when it takes its
+    id and listeners hear of it (no lock is taken here). Returns 1, the number of events
+    emitted, for callers that count them."""
     event_type = EventType(event_type)
-    cur.execute(f"SELECT pg_advisory_xact_lock({_EVENTS_LOCK})")
     body = orjson.loads(orjson.dumps(data, default=str))  # datetimes -> ISO text, as clients see them
-    with cur.connection.cursor(row_factory=tuple_row) as insert:  # whatever rows `cur` makes
-        row = insert.execute(
-            "INSERT INTO events (ts, type, person_id, data) VALUES (%s, %s, %s, %s) RETURNING event_id",
-            (now, event_type.value, person_id, Jsonb(body)),
-        ).fetchone()
-    assert row is not None  # INSERT … RETURNING returns the row it inserted
-    event_id = int(row[0])
-    payload = orjson.dumps(Event(event_id, event_type, now.isoformat(), person_id, body).to_json())
-    if len(payload) > NOTIFY_LIMIT:
-        payload = orjson.dumps({"id": event_id, "type": event_type.value, "person_id": person_id})
-    cur.execute("SELECT pg_notify(%s, %s)", (EVENTS_CHANNEL, payload.decode()))
+    # The notification as listeners get it, less the id the commit trigger puts in front.
+    notice = orjson.dumps({"type": event_type.value, "ts": now.isoformat(), "person_id": person_id, "data": body})
+    if len(notice) + _ID_ROOM > NOTIFY_LIMIT:
+        notice = orjson.dumps({"type": event_type.value, "person_id": person_id})  # read by id
+    cur.execute(
+        "INSERT INTO pending_events (ts, type, person_id, data, notice) VALUES (%s, %s, %s, %s, %s)",
+        (now, event_type.value, person_id, Jsonb(body), notice.decode()),
+    )
     return 1
 
 

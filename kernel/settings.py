@@ -108,7 +108,8 @@ class AlertSettings:
     client_id: str = setting("", "MQTT client id; empty: the broker account's name (each consumer has its own account: "
                              "watchpost-alerts-1, -2, …)")
     session_expiry_s: int = setting(
-        10, "kept short: a killed consumer's session (and its share of alerts) lapses quickly; the device repeats an unanswered alert", "s", 0)
+        0, "0: a consumer's session ends with its connection, so the broker never hands an alert to a consumer that is gone "
+        "(it shares a group's messages with disconnected members' sessions); the device repeats an unanswered alert", "s", 0)
     receive_maximum: int = setting(100, "unacknowledged alerts the broker may push to one consumer", "messages", 1)
     future_tolerance_s: float = setting(300.0, "an alert time further ahead is a suspect clock: the receive time is used", "s", 0)
     max_age_s: float = setting(600.0, "an alert time older than this (or before 2020) is a suspect clock: the receive time is used", "s", 1)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import random
+import threading
+import time
 from datetime import UTC, datetime
 
 import psycopg
 import pytest
 
-from kernel.events import NOTIFY_LIMIT, Event, EventListener, EventType, announce, emit
+from kernel.events import NOTIFY_LIMIT, Event, EventListener, EventType, announce, emit, fetch_since
 
 
 async def _listen(url: str, **kwargs) -> tuple[EventListener, asyncio.Queue[Event], asyncio.Task, asyncio.Event]:
@@ -96,3 +99,70 @@ async def test_the_listener_reconnects_after_an_outage_and_says_so(database_url:
         assert event.data == {"unit_id": "AMB-2"}
     finally:
         await _stop(task, stop)
+
+
+async def test_catch_up_after_any_id_misses_nothing_while_writers_race(database_url: str) -> None:
+    """Writers hold their transactions open between events, or commit at once; a reader that
+    resumes after the highest id it has seen, as the websocket catch-up does, still gets
+    every committed event, and the live stream hears them in id order."""
+    _, received, task, stop = await _listen(database_url)
+    transactions, parts = 40, 8
+    writers = {"slow": 0.01, "quick": 0.0, "quick-too": 0.0}
+
+    def write(name: str, hold_s: float) -> None:
+        rng = random.Random(name)
+        with psycopg.connect(database_url) as conn:
+            for n in range(transactions):
+                with conn.transaction(), conn.cursor() as cur:
+                    for part in range(parts):
+                        emit(cur, EventType.UNIT_UPDATED, None, {"writer": name, "n": n, "part": part}, datetime.now(UTC))
+                        time.sleep(rng.uniform(0, hold_s))
+
+    seen: list[Event] = []
+    try:
+        writing = asyncio.gather(*(asyncio.to_thread(write, name, hold) for name, hold in writers.items()))
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as reader:
+            last = 0
+            while not writing.done():
+                for event in await fetch_since(reader, last, limit=10_000):
+                    seen.append(event)
+                    assert event.id is not None
+                    last = event.id
+            await writing
+            seen.extend(await fetch_since(reader, last, limit=10_000))
+        assert sorted((e.data["writer"], e.data["n"], e.data["part"]) for e in seen) == sorted(
+            (w, n, part) for w in writers for n in range(transactions) for part in range(parts)
+        )
+        live = []
+        async with asyncio.timeout(10):
+            while len(live) < len(seen):
+                live.append((await received.get()).id)
+        assert live == sorted(live) == [e.id for e in seen]
+    finally:
+        await _stop(task, stop)
+
+
+async def test_a_transaction_holding_events_does_not_hold_back_another_writers_event(database_url: str) -> None:
+    def long_batch(started: threading.Event, release: threading.Event) -> None:
+        with psycopg.connect(database_url) as conn, conn.transaction(), conn.cursor() as cur:
+            emit(cur, EventType.ALARM_RAISED, "P-1", {"alarm_id": 1}, datetime.now(UTC))
+            started.set()
+            release.wait(10)
+
+    started, release = threading.Event(), threading.Event()
+    batch = asyncio.create_task(asyncio.to_thread(long_batch, started, release))
+    try:
+        await asyncio.to_thread(started.wait, 10)
+        began = time.monotonic()
+        with psycopg.connect(database_url) as conn:
+            conn.execute("SET lock_timeout = '2s'")
+            with conn.transaction(), conn.cursor() as cur:
+                emit(cur, EventType.ALARM_RAISED, "P-2", {"alarm_id": 2}, datetime.now(UTC))
+        assert time.monotonic() - began < 1.0
+    finally:
+        release.set()
+        await batch
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT person_id FROM events ORDER BY event_id").fetchall()
+        assert rows == [("P-2",), ("P-1",)]  # ids in commit order
+        assert conn.execute("SELECT count(*) FROM pending_events").fetchone() == (0,)
