@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from dashboard import logins
 from dashboard.auth import Principal, Role, hash_password, issue_token, verify_password
 from dashboard.privacy import family_incident
-from dashboard.context import ApiContext, anyone, context, control_room, dispatcher
+from dashboard.context import ApiContext, any_user, anyone, context, control_room, dispatcher
 from dispatch import lifecycle
 from dispatch import store as dispatch_store
 from ingest import alarm_store
@@ -74,8 +74,8 @@ async def token(
 
 
 @router.get("/me")
-async def me(ctx: Ctx, who: Annotated[Principal, Depends(anyone)]) -> dict[str, Any]:
-    [user] = await ctx.fetch("SELECT username, display_name, role FROM users WHERE username = %s", (who.username,))
+async def me(ctx: Ctx, who: Annotated[Principal, Depends(any_user)]) -> dict[str, Any]:
+    [user] = await ctx.fetch("SELECT username, display_name, role, scope_id AS scope FROM users WHERE username = %s", (who.username,))
     persons = sorted(await ctx.persons_of(who.username)) if who.role is Role.FAMILY else None
     return {**user, "persons": persons}
 
