@@ -94,7 +94,8 @@ class Sockets:
         persons = None if console or tier else await ctx.persons_of(who.username)
         scope = None
         if tier:
-            scope = TierFilter(who.role.value, who.scope or "", await visible_incidents(ctx, who))
+            incidents, units = await visible_incidents(ctx, who)
+            scope = TierFilter(who.role.value, who.scope or "", incidents, units)
 
         async def close(code: int, reason: str) -> None:
             await _close(websocket, code, reason)

@@ -97,9 +97,10 @@ async def board_rows(ctx: ApiContext, who: Principal, incident_id: str | None = 
     return await ctx.fetch(_BOARD.format(scope=_scope_sql(who.role), extra=extra), params)
 
 
-async def visible_incidents(ctx: ApiContext, who: Principal) -> set[str]:
-    """The incident ids a scoped websocket starts with."""
-    return {r["incident_id"] for r in await board_rows(ctx, who)}
+async def visible_incidents(ctx: ApiContext, who: Principal) -> tuple[set[str], set[str]]:
+    """The incident ids a scoped websocket starts with, and the units serving them."""
+    rows = await board_rows(ctx, who)
+    return {r["incident_id"] for r in rows}, {r["unit_id"] for r in rows if r["unit_id"]}
 
 
 def _view(row: dict[str, Any], who: Principal, now: datetime) -> dict[str, Any]:

@@ -221,6 +221,10 @@
       "family.address": "住址",
       "family.updated": "更新于 {t}",
       "family.help": "遇到危急情况请直接拨打 120",
+      "family.doctor_coming": "村医正在赶来",
+      "family.doctor_on_scene": "村医已到达",
+      "family.ambulance_eta": "救护车约 {m} 分钟后到达",
+      "family.ambulance_coming": "救护车已出发",
 
       "sensor.motion": "人体感应",
       "sensor.door": "门磁",
@@ -464,6 +468,10 @@
       "family.address": "Address",
       "family.updated": "updated {t}",
       "family.help": "In a life-threatening emergency call 120",
+      "family.doctor_coming": "The village doctor is on the way",
+      "family.doctor_on_scene": "The village doctor is there",
+      "family.ambulance_eta": "Ambulance in about {m} min",
+      "family.ambulance_coming": "An ambulance is on the way",
 
       "sensor.motion": "Motion",
       "sensor.door": "Door",
@@ -553,8 +561,13 @@
     return `${d.getMonth() + 1}-${pad(d.getDate())} ${hms}`;
   }
 
+  /** A page's own strings, merged in ({zh: {...}, en: {...}}). */
+  function extend(more) {
+    Object.keys(more).forEach((l) => { if (STRINGS[l]) Object.assign(STRINGS[l], more[l]); });
+  }
+
   window.I18N = {
-    t, has, apply, setLang, ago, clock,
+    t, has, apply, setLang, ago, clock, extend,
     get lang() { return lang; },
     onChange(fn) { listeners.push(fn); },
   };
