@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.rows import dict_row
 
+from dispatch.first_response import FirstResponderSummary, summarise
 from dispatch.targets import DISPATCH, RESPONSE, RESPONSE_P1_MEAN
 from dashboard.trends import (
     DISPATCH_EDGES,
@@ -55,6 +56,7 @@ class ReportData:
     exceedances: list[dict[str, Any]]
     silent: list[dict[str, Any]]
     escalations: list[dict[str, Any]]
+    first_responders: FirstResponderSummary | None = None
 
 
 def window(day_from: date, day_to: date) -> tuple[datetime, datetime]:
@@ -122,7 +124,16 @@ def collect(conn: psycopg.Connection, start: datetime, end: datetime) -> ReportD
            FROM alarms a WHERE a.control_room AND a.first_seen < %(hi)s AND a.last_seen >= %(lo)s ORDER BY a.first_seen""",
         p,
     ).fetchall()
+    responders = cur.execute(
+        """SELECT f.answer, f.on_scene_at AS doctor_at,
+                  (SELECT min(d.at) FROM dispatch_audit d WHERE d.incident_id = f.incident_id AND d.action = 'transition'
+                     AND d.detail ->> 'to' = 'on_scene') AS unit_at
+           FROM first_responses f JOIN incidents i USING (incident_id)
+           WHERE i.created_at >= %(lo)s AND i.created_at < %(hi)s""",
+        p,
+    ).fetchall()
     return ReportData(
+        first_responders=summarise([(r["answer"], r["doctor_at"], r["unit_at"]) for r in responders]),
         start=start, end=end, generated=datetime.now(TZ), incidents=incidents, timelines=timelines,
         dispatch=distribution(d, DISPATCH_EDGES, TARGETS["dispatch"]["seconds"]),
         response=distribution(rs, RESPONSE_EDGES, TARGETS["response"]["seconds"]),
@@ -182,6 +193,16 @@ def render_html(r: ReportData) -> str:
     for label, d in (("dispatch (created → ordered)", r.dispatch), ("response (ordered → on scene)", r.response)):
         out.append(f"<tr><th>{label}</th><td>{d['count']}</td><td>{_s(d['p50_s'])}</td><td>{_s(d['p90_s'])}</td><td>{_s(d['p95_s'])}</td><td>{_pct(d['within_target'])}</td></tr>")
     out.append("</table>")
+
+    f = r.first_responders
+    out.append("<h2>Village doctors as first responders</h2>")
+    if f is None or not f.alerted:
+        out.append("<p class='empty'>No village doctor was alerted.</p>")
+    else:
+        lead = "–" if f.median_lead_s is None else f"{f.median_lead_s / 60:.1f} min (mean {(f.mean_lead_s or 0) / 60:.1f} min)"
+        out.append("<table><tr><th>alerted</th><th>accepted</th><th>on scene</th><th>before the ambulance</th><th>ahead of the ambulance by (median)</th></tr>"
+                   f"<tr><td>{f.alerted}</td><td>{f.accepted}</td><td>{f.arrived}</td>"
+                   f"<td>{f.first} ({_pct(f.first / f.arrived if f.arrived else None)})</td><td>{_e(lead)}</td></tr></table>")
 
     out.append("<h2>Incidents</h2>")
     if not r.incidents:

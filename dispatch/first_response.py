@@ -114,3 +114,31 @@ def arrival_lead_s(responder_on_scene: datetime | None, unit_on_scene: datetime 
 def visible_until(closed_at: datetime | None, grace_s: float = SCOPED_GRACE_S) -> datetime | None:
     """Until when a scoped user sees an incident: open, for ever; closed, for the grace."""
     return None if closed_at is None else closed_at + timedelta(seconds=grace_s)
+
+
+@dataclass(frozen=True, slots=True)
+class FirstResponderSummary:
+    """How the village doctors did over a period, for the shift report."""
+
+    alerted: int
+    accepted: int
+    arrived: int  # accepted and reported on scene
+    first: int  # on scene before the ambulance (or with no ambulance on scene at all)
+    both_arrived: int  # doctor and ambulance both on scene: the leads below are over these
+    median_lead_s: float | None
+    mean_lead_s: float | None
+
+
+def summarise(rows: list[tuple[str | None, datetime | None, datetime | None]]) -> FirstResponderSummary:
+    """`rows`: (answer, doctor on scene, ambulance on scene) per alerted incident."""
+    leads = sorted(lead for _, doc, unit in rows if (lead := arrival_lead_s(doc, unit)) is not None)
+    arrived = [(doc, unit) for answer, doc, unit in rows if answer == Answer.ACCEPTED.value and doc is not None]
+    first = sum(1 for doc, unit in arrived if unit is None or doc < unit)
+    median = None
+    if leads:
+        mid = len(leads) // 2
+        median = leads[mid] if len(leads) % 2 else (leads[mid - 1] + leads[mid]) / 2
+    return FirstResponderSummary(
+        alerted=len(rows), accepted=sum(1 for a, _, _ in rows if a == Answer.ACCEPTED.value), arrived=len(arrived),
+        first=first, both_arrived=len(leads), median_lead_s=median, mean_lead_s=sum(leads) / len(leads) if leads else None,
+    )

@@ -79,3 +79,18 @@ def test_the_lead_is_how_long_before_the_ambulance_the_doctor_arrived() -> None:
     assert arrival_lead_s(T0, T0 + timedelta(minutes=7)) == 420.0
     assert arrival_lead_s(T0 + timedelta(minutes=2), T0) == -120.0
     assert arrival_lead_s(None, T0) is None
+
+
+def test_the_shift_summary_counts_doctors_who_beat_the_ambulance_and_by_how_much() -> None:
+    from dispatch.first_response import summarise
+
+    m = timedelta(minutes=1)
+    s = summarise([
+        ("accepted", T0, T0 + 6 * m),  # 6 min ahead
+        ("accepted", T0 + 3 * m, T0 + 1 * m),  # 2 min behind
+        ("accepted", T0, None),  # the ambulance never reached the scene (treated by the doctor)
+        ("declined", None, T0),
+        ("no_answer", None, T0),
+    ])
+    assert (s.alerted, s.accepted, s.arrived, s.first, s.both_arrived) == (5, 3, 3, 2, 2)
+    assert s.median_lead_s == 120.0 and s.mean_lead_s == 120.0
