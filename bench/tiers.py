@@ -79,11 +79,16 @@ async def measure(api: str, url: str, points: list[tuple[float, float]], doctor:
         doc_ws = await websockets.connect(f"{ws_base}/ws/tier", subprotocols=["watchpost", tokens[doctor]])  # type: ignore[list-item]
         er_ws = await websockets.connect(f"{ws_base}/ws/tier", subprotocols=["watchpost", tokens[hospital]])  # type: ignore[list-item]
         alerted, boarded = [], []
+        told: dict[str, list[float]] = {doctor: [], hospital: []}  # → the first nudge alone
         conn = psycopg.connect(url)
 
         async def until_on_board(ws, user: str, incident_id: str, committed: float, key: str) -> float:
+            first = True
             while True:
                 await asyncio.wait_for(ws.recv(), 10)
+                if first:
+                    told[user].append((time.perf_counter() - committed) * 1000)
+                    first = False
                 r = await http.get("/api/tier/incidents", headers={"Authorization": f"Bearer {tokens[user]}"})
                 for inc in r.json()["incidents"]:
                     if inc["incident_id"] == incident_id and inc.get(key) is not None:
@@ -113,6 +118,9 @@ async def measure(api: str, url: str, points: list[tuple[float, float]], doctor:
         conn.close()
         await doc_ws.close()
         await er_ws.close()
+        for user, ms in told.items():
+            n50, n99 = p50_p99(ms)
+            print(f"  {user}: committed → first websocket nudge p50 {n50:.1f} ms, p99 {n99:.1f} ms")
         return alerted, boarded
 
 
