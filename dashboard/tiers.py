@@ -58,7 +58,9 @@ async def scoped(request: Request) -> Principal:
 def _scope_sql(role: Role) -> str:
     """The condition naming the incidents `i` of a scope `%(scope)s`."""
     if role is Role.FIRST_AID:
-        return "EXISTS (SELECT 1 FROM first_responses f WHERE f.incident_id = i.incident_id AND f.post_id = %(scope)s)"
+        # A doctor who declined is not coming: the patient's data is no longer theirs to see.
+        return ("EXISTS (SELECT 1 FROM first_responses f WHERE f.incident_id = i.incident_id AND f.post_id = %(scope)s "
+                "AND f.answer IS DISTINCT FROM 'declined')")
     if role is Role.HOSPITAL:
         return "a.hospital_id = %(scope)s"
     return "a.unit_id = %(scope)s AND a.state NOT IN ('refused', 'stood_down')"
@@ -170,10 +172,13 @@ async def _hospital_extras(ctx: ApiContext, views: list[dict[str, Any]], now: da
             "AND (hr_bpm IS NOT NULL OR spo2_pct IS NOT NULL) ORDER BY ts DESC LIMIT %s",
             (person["person_id"], now - VITALS_WINDOW, VITALS_ROWS),
         )
+        unit = view["unit"] or {}
+        # A terminal that does not name the incident: its unit's reports since the order.
         view["patient_reports"] = await ctx.fetch(
             "SELECT ts, unit_id, hr_bpm, spo2_pct, resp_rate, sys_bp, dia_bp, temp_c, gcs, consciousness, suspected, note "
-            "FROM patient_reports WHERE incident_id = %s ORDER BY ts DESC LIMIT 50",
-            (view["incident_id"],),
+            "FROM patient_reports WHERE incident_id = %s OR (incident_id IS NULL AND unit_id = %s AND ts >= %s) "
+            "ORDER BY ts DESC LIMIT 50",
+            (view["incident_id"], unit.get("unit_id"), unit.get("ordered_at")),
         )
 
 
@@ -294,7 +299,7 @@ async def crew_status(body: CrewReport, ctx: Ctx, who: Annotated[Principal, Depe
     (202) once the broker has it; applied when the dispatcher has taken it in (the terminal
     sees its unit.updated)."""
     payload: dict[str, Any] = {"status": body.status, "ts": body.ts.isoformat()}
-    if body.incident_id:
+    if body.incident_id and await board_rows(ctx, who, body.incident_id):  # names only the crew's own incident
         payload["incident_id"] = body.incident_id
     await ctx.run_sync_plain(ctx.publish_unit, who.scope or "", "status", payload)
     return {"accepted": True, "unit_id": who.scope, **payload}
@@ -304,6 +309,8 @@ async def crew_status(body: CrewReport, ctx: Ctx, who: Annotated[Principal, Depe
 async def crew_patient(body: PatientReport, ctx: Ctx, who: Annotated[Principal, Depends(crew)]) -> dict[str, Any]:
     """The crew's patient report, published on `{root}/unit/{unit_id}/patient` like a
     terminal's own: ingest validates and stores it for the hospital's board."""
+    if body.incident_id is not None and not await board_rows(ctx, who, body.incident_id):
+        raise HTTPException(404, detail=f"no incident {body.incident_id}")  # a report goes only to the crew's own patients
     payload = body.model_dump(exclude_none=True, mode="json")
     await ctx.run_sync_plain(ctx.publish_unit, who.scope or "", "patient", payload)
     return {"accepted": True, "unit_id": who.scope, **payload}

@@ -165,3 +165,30 @@ def test_the_crew_terminal_reports_through_the_crews_path_and_the_hand_over_is_r
 def test_the_control_room_and_families_have_no_tier_board(county) -> None:
     with county["api"].client("op1") as op:
         assert op.get("/api/tier/incidents").status_code == 403
+
+
+def test_a_doctor_who_declines_no_longer_sees_the_patient(county) -> None:
+    api, url, incident_id = county["api"], county["url"], county["incident_id"]
+    with api.client("doc") as doc:
+        assert doc.post(f"/api/tier/incidents/{incident_id}/answer", json={"answer": "declined"}).json()["state"] == "declined"
+        assert board(doc) == []
+    assert rows(url, "SELECT 1 FROM dispatch_audit WHERE incident_id = %s AND action = 'first_responder_declined'", incident_id)
+
+
+def test_an_unanswered_alert_becomes_no_answer_and_the_console_is_told(county) -> None:
+    from datetime import timedelta
+
+    from dispatch import tier_store
+
+    api, url, incident_id = county["api"], county["url"], county["incident_id"]
+    with psycopg.connect(url) as conn:
+        assert tier_store.expire_unanswered(conn, datetime.now(UTC) + timedelta(hours=1)) == [incident_id]
+    with api.client("op1") as op:
+        [row] = [r for r in op.get("/api/incidents?state=open").json() if r["incident_id"] == incident_id]
+    assert row["first_response"]["state"] == "no_answer" and row["state"] == "dispatched"  # the ambulance never waited
+
+
+def test_a_crew_reports_only_on_its_own_patients(county) -> None:
+    with county["api"].client("crew2") as stranger:
+        r = stranger.post("/api/tier/patient", json={"ts": datetime.now(UTC).isoformat(), "incident_id": county["incident_id"], "gcs": 15})
+        assert r.status_code == 404
