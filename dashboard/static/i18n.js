@@ -69,6 +69,9 @@
       "incidents.queued": "等待可用车辆",
       "incidents.unit": "车辆 {unit}",
       "incidents.eta": "预计 {m} 分钟到达",
+      "responder.waiting": "村医 {post}：等待回复", "responder.accepted": "村医 {post}：已出发",
+      "responder.on_scene": "村医 {post}：已到现场", "responder.declined": "村医 {post}：无法前往",
+      "responder.no_answer": "村医 {post}：未回复", "incidents.diverted": "已改送 {to}",
       "incidents.dispatcher_only": "需要调度员权限",
       "incidents.loop": "闭环：{stage}",
 
@@ -316,6 +319,9 @@
       "incidents.queued": "waiting for a free unit",
       "incidents.unit": "unit {unit}",
       "incidents.eta": "ETA {m} min",
+      "responder.waiting": "Doctor {post}: waiting", "responder.accepted": "Doctor {post}: on the way",
+      "responder.on_scene": "Doctor {post}: on scene", "responder.declined": "Doctor {post}: declined",
+      "responder.no_answer": "Doctor {post}: no answer", "incidents.diverted": "Diverted to {to}",
       "incidents.dispatcher_only": "needs the dispatcher role",
       "incidents.loop": "loop: {stage}",
 

@@ -66,6 +66,13 @@ def test_the_three_tiers_serve_one_incident_end_to_end(browser, shot, page_error
 
     card.locator('[data-act="accept"]').click()
     expect(card.locator("[data-responder]")).to_have_attribute("data-responder", "accepted", timeout=5_000)
+    # The control room sees the doctor's answer on the incident.
+    console = browser.new_context(**DESKTOP).new_page()
+    watch(console, page_errors)
+    sign_in(console, api.base, "/console", "op1")
+    expect(console.locator('[data-responder="accepted"]')).to_be_visible(timeout=10_000)
+    shot(console, "console-doctor-accepted")
+    console.context.close()
     help_line = family.locator(f'section.person[data-person="{person["person_id"]}"] [data-help]')
     expect(help_line).to_be_visible(timeout=10_000)
     expect(help_line).to_contain_text("村医")
