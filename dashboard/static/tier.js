@@ -253,7 +253,8 @@
   function hospitalCard(inc, head) {
     const eta = inc.handed_over_at ? t("tier.handed_over", { t: I18N.clock(inc.handed_over_at) })
       : typeof inc.eta_to_hospital_s === "number" ? t("tier.eta_hospital", { m: minutes(inc.eta_to_hospital_s) }) : "";
-    const unit = inc.unit ? `<p>${esc(t("tier.unit", { u: inc.unit.unit_id, s: inc.unit.status || "" }))}</p>` : "";
+    const status = inc.unit && inc.unit.status ? (I18N.has(`tier.status.${inc.unit.status}`) ? t(`tier.status.${inc.unit.status}`) : inc.unit.status) : "";
+    const unit = inc.unit ? `<p>${esc(t("tier.unit", { u: inc.unit.unit_id, s: status }))}</p>` : "";
     return `<article class="card incident" data-incident="${esc(inc.incident_id)}">${head}
       <p class="eta" data-eta>${esc(eta)}</p>${unit}${personBlock(inc.person, inc)}${responseLine(inc.first_response)}${vitalsBlock(inc)}</article>`;
   }
