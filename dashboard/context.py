@@ -136,6 +136,13 @@ class ApiContext:
         """A blocking call (an MQTT publish waiting for its PUBACK) in a worker thread."""
         return await asyncio.to_thread(fn, *args)
 
+    async def with_road_graph(self, fn: Any) -> Any:
+        """`fn(graph)` in a worker thread; a database connection only for the first load."""
+        loaded = self._dispatch
+        if loaded is not None:
+            return await asyncio.to_thread(fn, loaded[0])
+        return await self.run_sync(lambda conn: fn(self.dispatch_reference(conn)[0]))
+
     def publish_order(self, order: dispatch_store.Order) -> None:
         self._publish(Topics(self.topic_root).order(order.unit_id), order.payload())
 

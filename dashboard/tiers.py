@@ -134,8 +134,7 @@ async def _with_live_eta(ctx: ApiContext, rows: list[dict[str, Any]], views: lis
     if not rows:
         return
 
-    def compute(conn: Any) -> list[tuple[Any, Any]]:
-        graph, _ = ctx.dispatch_reference(conn)
+    def compute(graph: Any) -> list[tuple[Any, Any]]:
         out = []
         for r in rows:
             at = (r["unit_lat"], r["unit_lon"]) if r["unit_lat"] is not None else (
@@ -150,7 +149,7 @@ async def _with_live_eta(ctx: ApiContext, rows: list[dict[str, Any]], views: lis
         return out
 
     try:
-        computed = await ctx.run_sync(compute)
+        computed = await ctx.with_road_graph(compute)
     except LookupError:  # no road network loaded: the ordered ETA is all there is
         return
     for view, row, (eta, path) in zip(views, rows, computed):
