@@ -11,7 +11,7 @@
 -- alarm_audit          0002
 -- alarms               0002, 0009
 -- alerts               0011
--- assignments          0004
+-- assignments          0004, 0017
 -- cap_alerts           0004, 0015
 -- coverage_samples     0014
 -- dead_letters         0001
@@ -19,8 +19,9 @@
 -- dispatch_audit       0004
 -- escalations          0002
 -- events               0002
--- facilities           0001, 0014
+-- facilities           0001, 0014, 0017
 -- family_links         0001, 0012
+-- first_responses      0017
 -- home_events          0001
 -- home_sensors         0001
 -- incident_alarms      0002, 0009
@@ -28,9 +29,10 @@
 -- login_failures       0010
 -- notifications        0012
 -- partners             0001, 0015
+-- patient_reports      0017
 -- pending_events       0016
 -- person_locations     0009
--- persons              0001, 0013
+-- persons              0001, 0013, 0017
 -- receipts             0009
 -- region_layers        0008
 -- registry_version     0003
@@ -45,7 +47,7 @@
 -- unit_state           0004
 -- unit_status_reports  0001
 -- units                0001, 0014
--- users                0001, 0010, 0012
+-- users                0001, 0010, 0012, 0017
 -- water_hourly         0001
 -- water_readings       0001
 -- wearable_readings    0001
@@ -859,3 +861,69 @@ END $$;
 DROP TRIGGER IF EXISTS pending_events_publish ON pending_events;
 CREATE CONSTRAINT TRIGGER pending_events_publish AFTER INSERT ON pending_events
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION publish_pending_event();
+
+-- ==== 0017_three_tiers ====
+-- Migration 0017: the three tiers: village doctors, hospitals and crews as users
+-- Applied in one transaction by `watchpost db migrate`; recorded in schema_migrations.
+
+-- The three tiers log in as users scoped to what they serve: a `first_aid` user to their
+-- first-aid post, a `hospital` user to their hospital, a `crew` user to their unit. The
+-- scope is a registry id (a facility or a unit); the API and the websockets give such a
+-- user only the incidents that name it.
+ALTER TABLE users DROP CONSTRAINT IF EXISTS users_role_check;
+ALTER TABLE users ADD CONSTRAINT users_role_check
+    CHECK (role IN ('operator', 'dispatcher', 'family', 'admin', 'first_aid', 'hospital', 'crew'));
+ALTER TABLE users ADD COLUMN IF NOT EXISTS scope_id text;
+ALTER TABLE users DROP CONSTRAINT IF EXISTS users_scope_check;
+ALTER TABLE users ADD CONSTRAINT users_scope_check
+    CHECK ((role IN ('first_aid', 'hospital', 'crew')) = (scope_id IS NOT NULL));
+
+-- What a first responder needs to know before reaching the person.
+ALTER TABLE persons ADD COLUMN IF NOT EXISTS conditions text[] NOT NULL DEFAULT '{}';
+ALTER TABLE persons ADD COLUMN IF NOT EXISTS medications text[] NOT NULL DEFAULT '{}';
+
+-- The village doctor sent ahead of the ambulance: one per incident, decided at assignment.
+-- `answer` stays NULL until the doctor accepts or declines; past `answer_by` an unanswered
+-- alert counts as no answer (nothing waits on it).
+CREATE TABLE IF NOT EXISTS first_responses (
+    incident_id     text PRIMARY KEY REFERENCES incidents,
+    post_id         text NOT NULL,
+    alerted_at      timestamptz NOT NULL,
+    answer_by       timestamptz NOT NULL,
+    post_eta_s      real NOT NULL,          -- the post to the scene by road
+    unit_eta_s      real,                   -- the ambulance's ETA when the doctor was alerted
+    answer          text CHECK (answer IN ('accepted', 'declined', 'no_answer')),
+    answered_at     timestamptz,
+    on_scene_at     timestamptz,
+    note            text CHECK (length(note) <= 500),
+    note_at         timestamptz
+);
+CREATE INDEX IF NOT EXISTS first_responses_post_idx ON first_responses (post_id, alerted_at DESC);
+
+-- A hospital's emergency department may say it cannot take more patients; incidents are
+-- then sent to the next capable hospital.
+ALTER TABLE facilities ADD COLUMN IF NOT EXISTS no_capacity boolean NOT NULL DEFAULT false;
+ALTER TABLE facilities ADD COLUMN IF NOT EXISTS no_capacity_since timestamptz;
+
+-- The hand-over: when the unit reported `at_hospital`.
+ALTER TABLE assignments ADD COLUMN IF NOT EXISTS handed_over_at timestamptz;
+
+-- The crew's observations during transport (`{root}/unit/{unit_id}/patient`), stored as
+-- received, for the receiving hospital's board.
+CREATE TABLE IF NOT EXISTS patient_reports (
+    unit_id         text NOT NULL,
+    ts              timestamptz NOT NULL,
+    incident_id     text,
+    hr_bpm          real,
+    spo2_pct        real,
+    resp_rate       real,
+    sys_bp          real,
+    dia_bp          real,
+    temp_c          real,
+    gcs             smallint CHECK (gcs BETWEEN 3 AND 15),
+    consciousness   text CHECK (consciousness IN ('alert', 'voice', 'pain', 'unresponsive')),
+    suspected       text,
+    note            text,
+    PRIMARY KEY (unit_id, ts)
+);
+CREATE INDEX IF NOT EXISTS patient_reports_incident_idx ON patient_reports (incident_id, ts DESC);

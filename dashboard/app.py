@@ -26,7 +26,7 @@ from dashboard.logins import ThrottleLimits
 from dashboard.middleware import BodyLimit, SecurityHeaders
 from dashboard.routes import router
 from dashboard.sockets import Sockets
-from dashboard import trends
+from dashboard import tiers, trends
 from kernel.clock import Clock, SystemClock
 from kernel.settings import MqttEndpoint
 
@@ -69,6 +69,7 @@ def create_app(
     )
     app.include_router(router)
     app.include_router(trends.router)
+    app.include_router(tiers.router)
     _errors(app)
     _pages(app)
     _sockets(app, Sockets(hub, per_user=ws_per_user, recheck_s=ws_recheck_s))
@@ -104,6 +105,19 @@ def _pages(app: FastAPI) -> None:
     async def family() -> FileResponse:
         return FileResponse(STATIC / "family.html")
 
+    # The three tiers' pages share one script (static/tier.js); the role decides the board.
+    @app.get("/first-aid", include_in_schema=False)
+    async def first_aid_page() -> FileResponse:
+        return FileResponse(STATIC / "first-aid.html")
+
+    @app.get("/hospital", include_in_schema=False)
+    async def hospital_page() -> FileResponse:
+        return FileResponse(STATIC / "hospital.html")
+
+    @app.get("/crew", include_in_schema=False)
+    async def crew_page() -> FileResponse:
+        return FileResponse(STATIC / "crew.html")
+
 
 def _sockets(app: FastAPI, sockets: Sockets) -> None:
     @app.websocket("/ws/console")
@@ -113,6 +127,10 @@ def _sockets(app: FastAPI, sockets: Sockets) -> None:
     @app.websocket("/ws/family")
     async def ws_family(websocket: WebSocket, token: str | None = None, last_event_id: int | None = Query(None, ge=0)) -> None:
         await sockets.serve(websocket, websocket.app.state.ctx, token, last_event_id, console=False)
+
+    @app.websocket("/ws/tier")
+    async def ws_tier(websocket: WebSocket, token: str | None = None) -> None:
+        await sockets.serve(websocket, websocket.app.state.ctx, token, None, console=False, tier=True)
 
 
 def _health(app: FastAPI, hub: Hub, pool: AsyncConnectionPool, metrics_token: str) -> CollectorRegistry:

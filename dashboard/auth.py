@@ -9,7 +9,7 @@ dashboard/context.py). What a family member may see is looked up per request too
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -26,9 +26,15 @@ class Role(StrEnum):
     DISPATCHER = "dispatcher"  # also assigns units
     FAMILY = "family"  # sees only the persons linked to them
     ADMIN = "admin"
+    # The three tiers, each scoped to one registry id (users.scope_id): they see only the
+    # incidents that name it, while open and for a grace period after (dashboard/tiers.py).
+    FIRST_AID = "first_aid"  # a village first-aid post's doctor: scoped to the post
+    HOSPITAL = "hospital"  # a receiving hospital's emergency department: scoped to the hospital
+    CREW = "crew"  # an ambulance or patrol crew's terminal: scoped to its unit
 
 
 CONTROL_ROOM = frozenset({Role.OPERATOR, Role.DISPATCHER, Role.ADMIN})
+SCOPED = frozenset({Role.FIRST_AID, Role.HOSPITAL, Role.CREW})
 
 
 class AuthError(Exception):
@@ -40,6 +46,7 @@ class Principal:
     username: str
     role: Role
     token_version: int = 1
+    scope: str | None = None  # the post, hospital or unit of a scoped role (from the users table)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,14 +96,19 @@ def read_token(secret: str, token: str, now: datetime) -> TokenClaims:
     return TokenClaims(principal, datetime.fromtimestamp(claims["exp"], now.tzinfo))
 
 
-def check_current(claims: TokenClaims, current: tuple[str, int] | None) -> Principal:
-    """The token's principal if the users table (`current`: role and token version, None
-    for a deleted user) still agrees with it."""
+def check_current(claims: TokenClaims, current: tuple[str, int] | tuple[str, int, str | None] | None) -> Principal:
+    """The token's principal if the users table (`current`: role, token version and, for a
+    scoped role, its scope; None for a deleted user) still agrees with it."""
     if current is None:
         raise AuthError("token revoked: the user no longer exists")
-    role, version = current
+    role, version = current[0], current[1]
     if version != claims.principal.token_version or role != claims.principal.role.value:
         raise AuthError("token revoked: the user's password or role changed; log in again")
+    scope = current[2] if len(current) > 2 else None
+    if claims.principal.role in SCOPED:
+        if not scope:
+            raise AuthError(f"a {role} user needs a scope in the registry")
+        return replace(claims.principal, scope=scope)
     return claims.principal
 
 

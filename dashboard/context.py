@@ -47,6 +47,7 @@ class ApiContext:
     _dispatch: tuple[Any, Any] | None = None
     _dispatch_lock: threading.Lock = field(default_factory=threading.Lock)
     _publisher: MqttClient | None = None
+    _publish_lock: threading.Lock = field(default_factory=threading.Lock)
 
     # --- who is asking ------------------------------------------------------------------
 
@@ -59,15 +60,16 @@ class ApiContext:
     async def current(self, claims: TokenClaims) -> Principal:
         """The token's principal, if the users table still agrees: the user exists with the
         same role and token version (a password or role change bumps it)."""
-        rows = await self.fetch("SELECT role, token_version FROM users WHERE username = %s", (claims.principal.username,))
-        return check_current(claims, (rows[0]["role"], rows[0]["token_version"]) if rows else None)
+        rows = await self.fetch("SELECT role, token_version, scope_id FROM users WHERE username = %s", (claims.principal.username,))
+        return check_current(claims, (rows[0]["role"], rows[0]["token_version"], rows[0]["scope_id"]) if rows else None)
 
     async def principal(self, token: str | None) -> Principal:
         return await self.current(self.claims(token))
 
     async def log_access(self, who: Principal, person_ids: Any, what: str) -> None:
-        """Record a control-room read of these persons' data in the access log (privacy,
-        DOMAIN.md); a family member's reads of their own relative are not logged."""
+        """Record a read of these persons' data by the control room or a scoped tier (village
+        doctor, hospital, crew) in the access log (privacy, DOMAIN.md); a family member's
+        reads of their own relative are not logged."""
         ids = sorted({p for p in person_ids if p})
         if who.role is Role.FAMILY or not ids:
             return
@@ -130,21 +132,45 @@ class ApiContext:
                 self._dispatch = (graph, dispatch_store.load_facilities(conn, graph))
             return self._dispatch
 
+    async def run_sync_plain(self, fn: Any, *args: Any) -> Any:
+        """A blocking call (an MQTT publish waiting for its PUBACK) in a worker thread."""
+        return await asyncio.to_thread(fn, *args)
+
+    async def with_road_graph(self, fn: Any) -> Any:
+        """`fn(graph)` in a worker thread; a database connection only for the first load."""
+        loaded = self._dispatch
+        if loaded is not None:
+            return await asyncio.to_thread(fn, loaded[0])
+        return await self.run_sync(lambda conn: fn(self.dispatch_reference(conn)[0]))
+
     def publish_order(self, order: dispatch_store.Order | dispatch_store.Relocation) -> None:
+        self._publish(Topics(self.topic_root).order(order.unit_id), order.payload())
+
+    def publish_unit(self, unit_id: str, channel: str, payload: dict[str, Any]) -> None:
+        """A crew terminal's report on its unit's own topic (`status` or `patient`)."""
+        topics = Topics(self.topic_root)
+        topic = topics.unit_status(unit_id) if channel == "status" else topics.unit_patient(unit_id)
+        if self.mqtt is None:
+            raise HTTPException(503, detail="no broker configured: the crew's report cannot be sent")
+        self._publish(topic, payload)
+
+    def _publish(self, topic: str, payload: dict[str, Any]) -> None:
         if self.mqtt is None:
             return
-        if self._publisher is None:
-            client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-            if self.mqtt.username:
-                client.username_pw_set(self.mqtt.username, self.mqtt.password)
-            if (context := self.mqtt.ssl_context()) is not None:
-                client.tls_set_context(context)
-            client.connect(self.mqtt.host, self.mqtt.port)
-            client.loop_start()
-            self._publisher = client
-        self._publisher.publish(
-            Topics(self.topic_root).order(order.unit_id), orjson.dumps(order.payload()), qos=1
-        ).wait_for_publish(10)
+        with self._publish_lock:  # one client, created once, shared by the worker threads
+            publisher = self._publisher or self._connect_publisher(self.mqtt)
+        publisher.publish(topic, orjson.dumps(payload), qos=1).wait_for_publish(10)
+
+    def _connect_publisher(self, endpoint: MqttEndpoint) -> MqttClient:
+        client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        if endpoint.username:
+            client.username_pw_set(endpoint.username, endpoint.password)
+        if (context := endpoint.ssl_context()) is not None:
+            client.tls_set_context(context)
+        client.connect(endpoint.host, endpoint.port)
+        client.loop_start()
+        self._publisher = client
+        return client
 
     def close(self) -> None:
         if self._publisher is not None:
@@ -179,6 +205,12 @@ async def control_room(request: Request) -> Principal:
 
 
 async def anyone(request: Request) -> Principal:
+    """The control room or a family member: the routes that filter by family link. The
+    scoped tiers have their own routes (dashboard/tiers.py) and none of these."""
+    return await require(request, *CONTROL_ROOM, Role.FAMILY)
+
+
+async def any_user(request: Request) -> Principal:
     return await require(request)
 
 

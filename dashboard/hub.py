@@ -19,7 +19,7 @@ import orjson
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from dashboard.privacy import family_event
+from dashboard.privacy import TierFilter, family_event
 from kernel.clock import Clock, SystemClock
 from kernel.events import SERVICE_ONLY, Event, EventListener, fetch_since
 
@@ -39,14 +39,17 @@ class Client:
     """What one websocket may receive: everything (control room) or only alarm and incident
     events about its persons (family)."""
 
-    persons: frozenset[str] | None  # None: the control room, no filter
+    persons: frozenset[str] | None  # None: the control room, no filter (unless `tier` is set)
     send: Callable[[str], Awaitable[None]]
     close: Callable[[int, str], Coroutine[Any, Any, None]]
     queue: asyncio.Queue[tuple[int | None, str]] = field(default_factory=lambda: asyncio.Queue(CLIENT_QUEUE))
     last_id: int = 0
     connected_at: float = 0.0  # on the hub's monotonic clock, set when it is served
+    tier: TierFilter | None = None  # a village post, a hospital or a crew: its incidents only
 
     def wants(self, event: Event) -> bool:
+        if self.tier is not None:
+            return self.tier.wants(event)
         if self.persons is None:
             return True
         return event.person_id in self.persons and event.type.startswith(FAMILY_TYPES)
@@ -88,7 +91,9 @@ class Hub:
             if not client.wants(event):
                 continue
             out = message
-            if client.persons is not None:  # a family client: no fleet data
+            if client.tier is not None:  # a scoped tier: a nudge naming the incident, no data
+                out = (event.id, wire(client.tier.view(event)))
+            elif client.persons is not None:  # a family client: no fleet data
                 family_message = family_message or (event.id, wire(family_event(event)))
                 out = family_message
             try:
@@ -108,7 +113,7 @@ class Hub:
         client.connected_at = self._clock.monotonic()
         self._clients.add(client)
         try:
-            if last_event_id is not None:
+            if last_event_id is not None and client.tier is None:  # a tier page re-reads its board instead
                 for event in await self._fetch_since(last_event_id, client.persons):
                     await client.send(wire(event if client.persons is None else family_event(event)))
                     client.last_id = event.id or client.last_id  # a stored event always has its id

@@ -9,7 +9,7 @@ later stays with the control room until someone decides otherwise.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kernel.events import Event
@@ -19,6 +19,7 @@ FAMILY_INCIDENT_FIELDS = frozenset(
      "closed_at", "queued"}
 )
 _HELP_STATES = frozenset({"dispatched", "on_scene", "transporting"})
+_DOCTOR_COMING = frozenset({"waiting", "accepted"})
 
 
 def family_incident(data: dict[str, Any]) -> dict[str, Any]:
@@ -30,6 +31,11 @@ def family_incident(data: dict[str, Any]) -> dict[str, Any]:
         eta = decision["chosen"].get("eta_s")
     assigned = bool(data.get("unit_id")) or data.get("state") in _HELP_STATES
     view["help_on_the_way"] = assigned
+    # The village doctor: the family learns that one is coming (or there), never who.
+    response = data.get("first_response")
+    if isinstance(response, dict):
+        view["doctor_on_the_way"] = response.get("state") in _DOCTOR_COMING and not response.get("on_scene_at")
+        view["doctor_on_scene"] = bool(response.get("on_scene_at")) and response.get("state") == "accepted"
     if assigned and isinstance(eta, int | float):
         view["eta_s"] = eta
     return view
@@ -45,3 +51,57 @@ def family_event(event: Event) -> Event:
         # Who was called is shown to the family by name; a relative's number stays with them.
         return replace(event, data={**event.data, "notification": {k: v for k, v in notification.items() if k != "phone"}})
     return event
+
+
+# --- the scoped tiers: village doctor, hospital, crew ------------------------------------------
+
+
+@dataclass(eq=False)
+class TierFilter:
+    """What a scoped websocket (a village post, a hospital, a crew) is told: that one of its
+    incidents changed, and nothing else. The message names the incident (and, for a unit's
+    fix, the unit) but carries no person data: the page re-reads its board from its scoped
+    route, which checks the scope again and writes the access log. An incident becomes the
+    client's when an event names its scope (the doctor's alert, the chosen hospital, the
+    unit ordered); `incidents` starts with those visible when the socket opened."""
+
+    role: str  # first_aid, hospital or crew
+    scope: str
+    incidents: set[str] = field(default_factory=set)
+    units: set[str] = field(default_factory=set)  # the units bringing a hospital's patients
+
+    def names_scope(self, data: dict[str, Any]) -> bool:
+        if self.role == "first_aid":
+            response = data.get("first_response")
+            return isinstance(response, dict) and response.get("post_id") == self.scope
+        if self.role == "hospital":
+            decision = data.get("decision")
+            return data.get("hospital_id") == self.scope or (isinstance(decision, dict) and decision.get("hospital") == self.scope)
+        return data.get("unit_id") == self.scope
+
+    def wants(self, event: Event) -> bool:
+        data = event.data
+        if event.type.value.startswith("incident."):
+            incident_id = data.get("incident_id")
+            if not isinstance(incident_id, str):
+                return False
+            if incident_id in self.incidents:
+                return True  # a diverted patient too: the board drops it on re-reading
+            if self.names_scope(data):
+                self.incidents.add(incident_id)
+                if self.role == "hospital" and isinstance(data.get("unit_id"), str):
+                    self.units.add(data["unit_id"])
+                return True
+            return False
+        if event.type.value == "unit.updated":
+            unit_id = data.get("unit_id")
+            return unit_id == self.scope if self.role == "crew" else self.role == "hospital" and unit_id in self.units
+        return False
+
+    def view(self, event: Event) -> Event:
+        """The nudge: which incident or unit changed, and a unit's fix for the crew's map."""
+        data = event.data
+        out: dict[str, Any] = {k: data[k] for k in ("incident_id", "unit_id", "status", "lat", "lon", "gps_at") if k in data}
+        if event.type.value.startswith("incident."):
+            out = {"incident_id": data.get("incident_id")}
+        return replace(event, person_id=None, data=out)

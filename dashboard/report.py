@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.rows import dict_row
 
+from dispatch.first_response import FirstResponderSummary, summarise
 from dispatch.targets import DISPATCH, RESPONSE, RESPONSE_P1_MEAN
 from dashboard.trends import (
     DISPATCH_EDGES,
@@ -56,6 +57,7 @@ class ReportData:
     silent: list[dict[str, Any]]
     escalations: list[dict[str, Any]]
     coverage: dict[str, Any] | None = None  # time-weighted shares of villages within 8 / 12 / 15 min
+    first_responders: FirstResponderSummary | None = None
 
 
 def window(day_from: date, day_to: date) -> tuple[datetime, datetime]:
@@ -130,7 +132,16 @@ def collect(conn: psycopg.Connection, start: datetime, end: datetime) -> ReportD
                UNION ALL SELECT * FROM coverage_samples WHERE at >= %(lo)s AND at < %(hi)s) s ORDER BY at""",
         p,
     ).fetchall()
+    responders = cur.execute(
+        """SELECT f.answer, f.on_scene_at AS doctor_at,
+                  (SELECT min(d.at) FROM dispatch_audit d WHERE d.incident_id = f.incident_id AND d.action = 'transition'
+                     AND d.detail ->> 'to' = 'on_scene') AS unit_at
+           FROM first_responses f JOIN incidents i USING (incident_id)
+           WHERE i.created_at >= %(lo)s AND i.created_at < %(hi)s""",
+        p,
+    ).fetchall()
     return ReportData(
+        first_responders=summarise([(r["answer"], r["doctor_at"], r["unit_at"]) for r in responders]),
         start=start, end=end, generated=datetime.now(TZ), incidents=incidents, timelines=timelines,
         coverage=daily_coverage(samples, start, end),
         dispatch=distribution(d, DISPATCH_EDGES, TARGETS["dispatch"]["seconds"]),
@@ -225,6 +236,17 @@ def render_html(r: ReportData) -> str:
                    "<th>lowest 15 min</th></tr>"
                    f"<tr><td>over {c['hours']:.1f} h</td><td>{_pct(c['within_8'])}</td><td>{_pct(c['within_12'])}</td>"
                    f"<td>{_pct(c['within_15'])}</td><td>{_pct(c['worst_within_15'])}</td></tr></table>")
+
+    f = r.first_responders
+    out.append("<h2>Village doctors as first responders</h2>")
+    if f is None or not f.alerted:
+        out.append("<p class='empty'>No village doctor was alerted.</p>")
+    else:
+        lead = "–" if f.median_lead_s is None else f"{f.median_lead_s / 60:.1f} min (mean {(f.mean_lead_s or 0) / 60:.1f} min)"
+        out.append("<table><tr><th>alerted</th><th>accepted</th><th>on scene</th><th>before the ambulance</th><th>ahead of the ambulance by (median)</th></tr>"
+                   f"<tr><td>{f.alerted}</td><td>{f.accepted}</td><td>{f.arrived}</td>"
+                   f"<td>{f.first} ({_pct(f.first / f.arrived if f.arrived else None)})</td><td>{_e(lead)}</td></tr></table>")
+
     out.append("<h2>Incidents</h2>")
     if not r.incidents:
         out.append("<p class='empty'>No incidents.</p>")

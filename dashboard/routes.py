@@ -16,8 +16,9 @@ from pydantic import BaseModel, Field
 from dashboard import logins
 from dashboard.auth import Principal, Role, hash_password, issue_token, verify_password
 from dashboard.privacy import family_incident
-from dashboard.context import ApiContext, anyone, context, control_room, dispatcher
+from dashboard.context import ApiContext, any_user, anyone, context, control_room, dispatcher
 from dispatch import lifecycle
+from dispatch.first_response import answer_state
 from dispatch import store as dispatch_store
 from ingest import alarm_store
 
@@ -74,8 +75,8 @@ async def token(
 
 
 @router.get("/me")
-async def me(ctx: Ctx, who: Annotated[Principal, Depends(anyone)]) -> dict[str, Any]:
-    [user] = await ctx.fetch("SELECT username, display_name, role FROM users WHERE username = %s", (who.username,))
+async def me(ctx: Ctx, who: Annotated[Principal, Depends(any_user)]) -> dict[str, Any]:
+    [user] = await ctx.fetch("SELECT username, display_name, role, scope_id AS scope FROM users WHERE username = %s", (who.username,))
     persons = sorted(await ctx.persons_of(who.username)) if who.role is Role.FAMILY else None
     return {**user, "persons": persons}
 
@@ -159,12 +160,18 @@ async def incidents(
         where.append("i.person_id = ANY(%s)")
         params.append(list(await ctx.persons_of(who.username)))
     rows = await ctx.fetch(
-        f"""SELECT i.*, a.unit_id, a.state AS assignment_state, a.eta_s, a.hospital_id, a.first_aid_post_id
+        f"""SELECT i.*, a.unit_id, a.state AS assignment_state, a.eta_s, a.hospital_id, a.first_aid_post_id,
+                   (SELECT to_jsonb(f) FROM first_responses f WHERE f.incident_id = i.incident_id) AS first_response
             FROM incidents i LEFT JOIN assignments a ON a.incident_id = i.incident_id
                  AND a.state = ANY(%s)
             WHERE {' AND '.join(where)} ORDER BY i.priority, i.created_at LIMIT %s""",
         (lifecycle.values(lifecycle.OPEN_ASSIGNMENT), *params, limit),
     )
+    now = ctx.clock()
+    for r in rows:  # the village doctor's alert as the console's events carry it
+        if r["first_response"] is not None:
+            f = r["first_response"]
+            f["state"] = answer_state(f.pop("answer"), datetime.fromisoformat(f["answer_by"]), now)
     if who.role is Role.FAMILY:  # their relative's incidents, without the fleet (dashboard/privacy.py)
         return [family_incident(r) for r in rows]
     await ctx.log_access(who, (r["person_id"] for r in rows), "incident list")

@@ -26,8 +26,10 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from fastapi import WebSocket, WebSocketDisconnect
 
-from dashboard.auth import CONTROL_ROOM, AuthError, Principal, Role, TokenClaims
+from dashboard.auth import CONTROL_ROOM, SCOPED, AuthError, Principal, Role, TokenClaims
 from dashboard.hub import Client, Hub
+from dashboard.privacy import TierFilter
+from dashboard.tiers import visible_incidents
 
 if TYPE_CHECKING:
     from dashboard.context import ApiContext
@@ -58,7 +60,7 @@ class Sockets:
         self._open: Counter[str] = Counter()
 
     async def serve(self, websocket: WebSocket, ctx: ApiContext, query_token: str | None, last_event_id: int | None,
-                    console: bool) -> None:
+                    console: bool, tier: bool = False) -> None:
         header_token, ours = offered_token(websocket)
         # Accept first, then refuse with 1008 and a reason: a browser sees a close code and
         # the reason (an HTTP 403 before the upgrade reaches page scripts as a bare failure).
@@ -72,7 +74,8 @@ class Sockets:
             return
         except WebSocketDisconnect:
             return
-        if console != (who.role in CONTROL_ROOM) or (not console and who.role is not Role.FAMILY):
+        allowed = who.role in CONTROL_ROOM if console else who.role in SCOPED if tier else who.role is Role.FAMILY
+        if not allowed:
             await _close(websocket, POLICY_VIOLATION, f"role {who.role} may not use this channel")
             return
         if self._open[who.username] >= self._per_user:
@@ -80,20 +83,24 @@ class Sockets:
             return
         self._open[who.username] += 1
         try:
-            await self._stream(websocket, ctx, claims, who, last_event_id, console)
+            await self._stream(websocket, ctx, claims, who, last_event_id, console, tier)
         finally:
             self._open[who.username] -= 1
             if self._open[who.username] <= 0:
                 del self._open[who.username]
 
     async def _stream(self, websocket: WebSocket, ctx: ApiContext, claims: TokenClaims, who: Principal,
-                      last_event_id: int | None, console: bool) -> None:
-        persons = None if console else await ctx.persons_of(who.username)
+                      last_event_id: int | None, console: bool, tier: bool) -> None:
+        persons = None if console or tier else await ctx.persons_of(who.username)
+        scope = None
+        if tier:
+            incidents, units = await visible_incidents(ctx, who)
+            scope = TierFilter(who.role.value, who.scope or "", incidents, units)
 
         async def close(code: int, reason: str) -> None:
             await _close(websocket, code, reason)
 
-        client = Client(persons=persons, send=websocket.send_text, close=close)
+        client = Client(persons=persons, send=websocket.send_text, close=close, tier=scope)
         sender = asyncio.create_task(self._hub.serve(client, last_event_id), name=f"ws-send-{who.username}")
         guard = asyncio.create_task(self._recheck(ctx, claims, close), name=f"ws-token-{who.username}")
         try:

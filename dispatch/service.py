@@ -40,9 +40,10 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from dispatch import handlers, incidents, receipts, store
+from dispatch import handlers, incidents, receipts, store, tier_store
 from dispatch.assignment import REDISPATCH_AFTER_S
 from dispatch.cap import StationInfo, identifier, water_alert
+from dispatch.first_response import ANSWER_WITHIN_S, FIRST_RESPONDER_MARGIN_S
 from dispatch.incident_policy import incident_for
 from dispatch.partner_ack import AckRejected, parse_ack
 from dispatch.partner_loop import escalate_overdue, record_answer
@@ -86,6 +87,8 @@ class Dispatcher:
         clock: Clock | None = None,
         redispatch_after_s: float = REDISPATCH_AFTER_S,
         sweep_every_s: float = SWEEP_EVERY_S,
+        first_responder_margin_s: float = FIRST_RESPONDER_MARGIN_S,
+        first_responder_answer_s: float = ANSWER_WITHIN_S,
     ) -> None:
         self._url = database_url
         self._endpoint = mqtt_endpoint
@@ -95,6 +98,8 @@ class Dispatcher:
         self._connect_db = connect_db
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._redispatch_after_s = redispatch_after_s
+        self._first_responder_margin_s = first_responder_margin_s
+        self._first_responder_answer_s = first_responder_answer_s
         self._sweep_every_s = sweep_every_s
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dispatch-db")
         self._conn: psycopg.Connection | None = None
@@ -392,6 +397,9 @@ class Dispatcher:
                     await handlers.tick(self._store, self._publish, self._clock, redispatch_after_s=self._redispatch_after_s,
                                         observe=self.metrics.decision_seconds.observe)
                     self.metrics.queue_passes.inc()
+                # A village doctor's alert past its time without an answer: recorded and shown,
+                # never waited on.
+                await self._db(tier_store.expire_unanswered, self._clock.now())
             except psycopg.Error as exc:
                 log.warning("clock pass failed (%s)", exc)
             await asyncio.sleep(1.0)
@@ -448,7 +456,9 @@ class _DatabaseStore:
     async def assign(self, incident_id: str, now: datetime, skip_kinds: frozenset[str]) -> store.Order | store.Queued | None:
         d = self._d
         order: store.Order | store.Queued | None = await d._db(
-            functools.partial(store.assign, skip_kinds=skip_kinds), incident_id, d._graph, d._facilities, now
+            functools.partial(store.assign, skip_kinds=skip_kinds, first_responder_margin_s=d._first_responder_margin_s,
+                              answer_within_s=d._first_responder_answer_s),
+            incident_id, d._graph, d._facilities, now
         )
         return order
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -39,6 +39,7 @@ from dispatch.assignment import (
     transition,
 )
 from dispatch.eta import eta_from
+from dispatch.first_response import ANSWER_WITHIN_S, FIRST_RESPONDER_MARGIN_S, answer_state, should_alert_post
 from dispatch.geometry import haversine_m
 from dispatch.incident_policy import (
     HANDOFF_FACILITY,
@@ -206,6 +207,8 @@ def assign(
     actor: str = "dispatcher",
     forced_unit: str | None = None,
     skip_kinds: frozenset[str] = frozenset(),
+    first_responder_margin_s: float = FIRST_RESPONDER_MARGIN_S,
+    answer_within_s: float = ANSWER_WITHIN_S,
 ) -> Order | Queued | None:
     """Decide and record who goes to a waiting incident. Returns the order to publish (after
     this commits); Queued when no unit can take it (it stays in the queue and the control
@@ -251,11 +254,14 @@ def assign(
                 emit(cur, EventType.INCIDENT_UPDATED, incident["person_id"], {**_incident_json(incident), "queued": True, "decision": decision.to_json()}, now)
             return Queued(unit_kind)
         medical = incident["kind"] in MEDICAL_KINDS
-        hospital = choose_hospital(facilities.hospitals, eta_from(graph, scene)) if medical else None
+        hospital = choose_hospital(_with_capacity(cur, facilities.hospitals), eta_from(graph, scene)) if medical else None
         post = nearest_first_aid_post(facilities.first_aid_posts, field.seconds) if medical else None
         unit_id = decision.chosen.unit_id
         hospital_id = hospital.facility_id if hospital else None
         post_id = post.facility_id if post else None
+        responder = should_alert_post(post_id, post.eta_s if post else None, decision.chosen.eta_s, margin_s=first_responder_margin_s)
+        if responder.alert and responder.post_id is not None and responder.post_eta_s is not None:
+            _alert_first_responder(cur, incident, responder.post_id, responder.post_eta_s, decision.chosen.eta_s, now, answer_within_s)
         cur.execute(
             "UPDATE assignments SET hospital_id = %s, first_aid_post_id = %s WHERE incident_id = %s AND unit_id = %s AND state = %s",
             (hospital_id, post_id, incident_id, unit_id, A.ORDERED.value),
@@ -268,7 +274,8 @@ def assign(
             (target.value, loop_stage, now, incident_id),
         )
         updated = _returned(cur)
-        detail = {**decision.to_json(), **field.scene.audit(), "hospital": hospital_id, "first_aid_post": post_id}
+        detail = {**decision.to_json(), **field.scene.audit(), "hospital": hospital_id, "first_aid_post": post_id,
+                  "first_responder": responder.to_json() if medical else None}
         handoffs = _hand_off(cur, incident, facilities, field.seconds, now, actor)
         if handoffs:
             detail["handoffs"] = handoffs
@@ -411,6 +418,52 @@ def relocate(conn: psycopg.Connection, graph: RoadGraph, facilities: Facilities,
         emit(cur, EventType.UNIT_UPDATED, None, {"unit_id": unit_id, "status": unit.status.value, "incident_id": None,
                                                  "relocating_to": facility_id}, now)
         return Relocation(unit_id, order_id, facility_id, float(target["lat"]), float(target["lon"]), eta_s)
+
+
+def _with_capacity(cur: _Cursor, hospitals: tuple[Facility, ...]) -> tuple[Facility, ...]:
+    """The hospitals that have not flagged "no capacity" (read now: the flag changes during
+    a shift, the facilities cached by the dispatcher do not). If every one has, all of them:
+    a patient still goes to a hospital."""
+    cur.execute("SELECT facility_id FROM facilities WHERE no_capacity")
+    full = {r["facility_id"] for r in cur.fetchall()}
+    open_ = tuple(h for h in hospitals if h.facility_id not in full)
+    return open_ or hospitals
+
+
+def _alert_first_responder(
+    cur: _Cursor, incident: dict[str, Any], post_id: str, post_eta_s: float, unit_eta_s: float, now: datetime, answer_within_s: float
+) -> None:
+    """Record the village doctor's alert (once per incident: a re-assignment keeps the first
+    alert and its answer) and tell the post's page and the console. The SMS or call to the
+    doctor hangs on the same event (`first_response.alerted`), like a family's notification."""
+    cur.execute(
+        """INSERT INTO first_responses (incident_id, post_id, alerted_at, answer_by, post_eta_s, unit_eta_s)
+           VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (incident_id) DO NOTHING RETURNING *""",
+        (incident["incident_id"], post_id, now, now + timedelta(seconds=answer_within_s), post_eta_s, unit_eta_s),
+    )
+    row = cur.fetchone()
+    if row is not None:
+        _audit(cur, now, incident["incident_id"], None, "first_responder_alerted", "dispatcher",
+               {"post": post_id, "post_eta_s": round(post_eta_s, 1), "unit_eta_s": round(unit_eta_s, 1)})
+        emit_first_response(cur, incident["person_id"], row, now)
+
+
+def emit_first_response(cur: _Cursor, person_id: str | None, row: dict[str, Any], now: datetime) -> None:
+    """An incident.updated that carries only the incident's first response: the console
+    merges it into the incident, the family view reduces it to "a village doctor is on the
+    way", a post's page and the crew terminal re-read their incident."""
+    emit(cur, EventType.INCIDENT_UPDATED, person_id,
+         {"incident_id": row["incident_id"], "person_id": person_id, "first_response": first_response_json(row, now)}, now)
+
+
+def first_response_json(row: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """A first response as the console, the post and the crew see it."""
+    return {
+        "incident_id": row["incident_id"], "post_id": row["post_id"], "alerted_at": row["alerted_at"],
+        "answer_by": row["answer_by"], "post_eta_s": row["post_eta_s"], "unit_eta_s": row["unit_eta_s"],
+        "state": answer_state(row["answer"], row["answer_by"], now), "answered_at": row["answered_at"],
+        "on_scene_at": row["on_scene_at"], "note": row["note"], "note_at": row["note_at"],
+    }
 
 
 def _forced(decision: Decision, unit_id: str, etas: dict[str, float], actor: str) -> Decision | None:
@@ -584,6 +637,9 @@ def _follow_unit(cur: _Cursor, assignment: dict[str, Any], old: UnitStatus, new:
     step = step_for(incident["kind"], old, new)
     cur.execute("UPDATE assignments SET state = %s WHERE assignment_id = %s",
                 (AssignmentState(step.assignment_state).value, assignment["assignment_id"]))
+    if new is UnitStatus.AT_HOSPITAL:  # the hand-over, for the hospital's board
+        cur.execute("UPDATE assignments SET handed_over_at = COALESCE(handed_over_at, %s) WHERE assignment_id = %s",
+                    (now, assignment["assignment_id"]))
     target = IncidentStatus(incident["state"])
     loop_stage = next_loop_stage(incident["kind"], incident["loop_stage"], step.loop_event) if step.loop_event else None
     if step.incident_state is not None and step.incident_state != target:

@@ -19,6 +19,7 @@ import orjson
 from ingest.devices import DeviceDirectory
 from ingest.readings import (
     AVERAGE_PARAMETERS,
+    CONSCIOUSNESS,
     DATA_FLAGS,
     HOME_SENSOR_KINDS,
     UNIT_STATUSES,
@@ -27,6 +28,7 @@ from ingest.readings import (
     AverageValue,
     DeviceKind,
     HomeSensorEvent,
+    PatientReport,
     Presence,
     Reading,
     StationAverage,
@@ -112,6 +114,18 @@ WEARABLE_FIELDS: dict[str, FieldSpec] = {
     "cancel": (_BOOL, 0, 0),
 }
 
+# A crew's patient report: vital signs in the ranges a monitor can show, GCS 3..15.
+PATIENT_FIELDS: dict[str, FieldSpec] = {
+    "hr_bpm": (_NUM, 0, 300),
+    "spo2_pct": (_NUM, 0, 100),
+    "resp_rate": (_NUM, 0, 80),
+    "sys_bp": (_NUM, 0, 300),
+    "dia_bp": (_NUM, 0, 250),
+    "temp_c": (_NUM, 25, 45),
+    "gcs": (_INT, 3, 15),
+}
+PATIENT_TEXT_MAX = {"suspected": 200, "note": 1000}
+
 GPS_FIELDS: dict[str, FieldSpec] = {
     "lat": (_NUM, -90, 90),
     "lon": (_NUM, -180, 180),
@@ -192,6 +206,9 @@ def _builder(
     if kind is DeviceKind.UNIT and channel == Channel.STATUS and sub_id is None:
         _require_known(devices.units, device_id, "unit")
         return lambda obj, ts: _status(device_id, obj, ts)
+    if kind is DeviceKind.UNIT and channel == Channel.PATIENT and sub_id is None:
+        _require_known(devices.units, device_id, "unit")
+        return lambda obj, ts: _patient(device_id, obj, ts)
     raise RejectedMessage(Reason.UNKNOWN_TOPIC, f"no channel {channel!r} for {kind} devices")
 
 
@@ -426,6 +443,27 @@ def _status(unit_id: str, obj: Mapping[str, Any], ts: datetime) -> UnitStatusRep
     if incident_id is not None and (not isinstance(incident_id, str) or not 0 < len(incident_id) <= MAX_ID_LENGTH):
         raise RejectedMessage(Reason.WRONG_TYPE, f"incident_id must be a string of 1..{MAX_ID_LENGTH} characters")
     return UnitStatusReport(unit_id=unit_id, ts=ts, status=status, incident_id=incident_id, seq=_seq(obj))
+
+
+def _patient(unit_id: str, obj: Mapping[str, Any], ts: datetime) -> PatientReport:
+    values = _checked(obj, PATIENT_FIELDS, _COMMON | {"incident_id", "consciousness", *PATIENT_TEXT_MAX})
+    text: dict[str, str] = {}
+    for name, limit in PATIENT_TEXT_MAX.items():
+        value = obj.get(name)
+        if value is not None and (not isinstance(value, str) or len(value) > limit):
+            raise RejectedMessage(Reason.WRONG_TYPE, f"{name} must be a string of at most {limit} characters")
+        if value:
+            text[name] = value
+    consciousness = obj.get("consciousness")
+    if consciousness is not None and consciousness not in CONSCIOUSNESS:
+        raise RejectedMessage(Reason.WRONG_TYPE, f"consciousness must be one of {', '.join(sorted(CONSCIOUSNESS))}, got {_show(consciousness)}")
+    incident_id = obj.get("incident_id")
+    if incident_id is not None and (not isinstance(incident_id, str) or not 0 < len(incident_id) <= MAX_ID_LENGTH):
+        raise RejectedMessage(Reason.WRONG_TYPE, f"incident_id must be a string of 1..{MAX_ID_LENGTH} characters")
+    if not values and not text and consciousness is None:
+        raise RejectedMessage(Reason.MISSING_FIELD, "a patient report needs at least one observation")
+    return PatientReport(unit_id=unit_id, ts=ts, incident_id=incident_id, consciousness=consciousness,
+                         suspected=text.get("suspected"), note=text.get("note"), **values)
 
 
 def _presence(kind: DeviceKind, device_id: str, payload: bytes, devices: DeviceDirectory, now: datetime) -> Presence:

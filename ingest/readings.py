@@ -136,6 +136,29 @@ class UnitStatusReport:
 
 
 @dataclass(frozen=True, slots=True)
+class PatientReport:
+    """A crew's observations of their patient (`{root}/unit/{unit_id}/patient`), for the
+    receiving hospital's board. Every field but the time is optional."""
+
+    unit_id: str
+    ts: datetime
+    incident_id: str | None = None
+    hr_bpm: float | None = None
+    spo2_pct: float | None = None
+    resp_rate: float | None = None
+    sys_bp: float | None = None
+    dia_bp: float | None = None
+    temp_c: float | None = None
+    gcs: int | None = None  # Glasgow Coma Scale, 3..15
+    consciousness: str | None = None  # AVPU: one of CONSCIOUSNESS
+    suspected: str | None = None  # the crew's working diagnosis
+    note: str | None = None
+
+
+CONSCIOUSNESS: frozenset[str] = frozenset({"alert", "voice", "pain", "unresponsive"})
+
+
+@dataclass(frozen=True, slots=True)
 class Presence:
     """A device's retained online flag; `ts` is when the platform received it (the flag
     carries no time of its own)."""
@@ -168,4 +191,6 @@ class StationAverage:
     values: dict[str, AverageValue]  # keys from AVERAGE_PARAMETERS
 
 
-Reading = StationAverage | WaterReading | WearableReading | HomeSensorEvent | UnitPosition | UnitStatusReport | Presence
+Reading = (
+    StationAverage | WaterReading | WearableReading | HomeSensorEvent | UnitPosition | UnitStatusReport | PatientReport | Presence
+)

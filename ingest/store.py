@@ -21,6 +21,7 @@ from ingest.readings import (
     AVERAGE_PARAMETERS,
     WATER_PARAMETERS,
     HomeSensorEvent,
+    PatientReport,
     Presence,
     Reading,
     StationAverage,
@@ -74,13 +75,18 @@ _WEARABLE = _Stream(
 _HOME = _Stream("home", "home_events", ("person_id", "sensor_id", "ts", "seq", "kind", "value_bool", "value_num"))
 _GPS = _Stream("unit_gps", "unit_positions", ("unit_id", "ts", "seq", "lat", "lon", "speed_kmh", "heading_deg"))
 _STATUS = _Stream("unit_status", "unit_status_reports", ("unit_id", "ts", "seq", "status", "incident_id"))
+_PATIENT = _Stream(
+    "patient", "patient_reports",
+    ("unit_id", "ts", "incident_id", "hr_bpm", "spo2_pct", "resp_rate", "sys_bp", "dia_bp", "temp_c", "gcs", "consciousness",
+     "suspected", "note"),
+)
 _AVERAGES = _Stream(
     "averages",
     "station_averages",
     ("station_id", "period", "period_start",
      *(f"{p}{suffix}" for p in AVERAGE_PARAMETERS for suffix in ("", "_min", "_max", "_flag"))),
 )
-_STREAMS = (_WATER, _AVERAGES, _WEARABLE, _HOME, _GPS, _STATUS)
+_STREAMS = (_WATER, _AVERAGES, _WEARABLE, _HOME, _GPS, _STATUS, _PATIENT)
 
 
 def _average_row(a: StationAverage) -> tuple:
@@ -107,6 +113,9 @@ def _row(reading: Reading) -> tuple[_Stream, tuple]:
             return _GPS, (g.unit_id, g.ts, g.seq, g.lat, g.lon, g.speed_kmh, g.heading_deg)
         case UnitStatusReport() as s:
             return _STATUS, (s.unit_id, s.ts, s.seq, s.status, s.incident_id)
+        case PatientReport() as r:
+            return _PATIENT, (r.unit_id, r.ts, r.incident_id, r.hr_bpm, r.spo2_pct, r.resp_rate, r.sys_bp, r.dia_bp, r.temp_c,
+                              r.gcs, r.consciousness, r.suspected, r.note)
     raise TypeError(f"no stream for {type(reading).__name__}")
 
 

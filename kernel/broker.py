@@ -108,6 +108,7 @@ def _device_writes(topics: Topics, device: str) -> list[str]:
         topics.online(Kind.ELDER, device),
         topics.unit_gps(device),
         topics.unit_status(device),
+        topics.unit_patient(device),
         topics.online(Kind.UNIT, device),
     ]
 
@@ -126,7 +127,10 @@ def role_acl(topics: Topics, role: str) -> list[tuple[str, str]]:
             ("write", topics.receipt(ANY)),
         ]
     if role == API_ROLE:
-        return [("write", topics.order(ANY))]
+        # Manual orders; and the crew terminal's statuses and patient reports, which the API
+        # sends on the crew's unit topics only for a crew user scoped to that unit
+        # (dashboard/tiers.py), so that they take the crews' own path.
+        return [("write", topics.order(ANY)), ("write", topics.unit_status(ANY)), ("write", topics.unit_patient(ANY))]
     if role == HJ212_ROLE:
         # Which station a frame may speak for is the gateway's check (its MN and PW).
         return [

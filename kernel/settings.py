@@ -124,6 +124,10 @@ class DispatchSettings:
     client_id: str = setting("", "MQTT client id; empty: the broker account's name (each dispatcher has its own account: "
                              "watchpost-dispatch-1, -2, …)")
     redispatch_after_s: float = setting(60.0, "an order not answered with en_route by then goes to the next candidate", "s", 1)
+    first_responder_margin_s: float = setting(
+        120.0, "the village first-aid post is alerted when it is nearer by road than the ambulance's ETA minus this", "s", 0)
+    first_responder_answer_s: float = setting(
+        90.0, "a village doctor's alert not accepted or declined by then counts as no answer (nothing waits on it)", "s", 1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ crews and partners use is built and parsed here.
     {root}/elder/{person_id}/alert              device → platform (life-safety events)
     {root}/unit/{unit_id}/gps                   device → platform
     {root}/unit/{unit_id}/status                device → platform
+    {root}/unit/{unit_id}/patient               device → platform (the crew's patient report)
     {root}/{kind}/{id}/online                   device → platform (retained presence)
     {root}/partner/{partner_id}/water-ack       partner → platform (CAP Ack/Error)
     {root}/unit/{unit_id}/order                 platform → crew
@@ -57,6 +58,7 @@ class Channel(StrEnum):
     ALERT = "alert"
     GPS = "gps"
     STATUS = "status"
+    PATIENT = "patient"
     ONLINE = "online"
     WATER_ACK = "water-ack"
     ORDER = "order"
@@ -68,7 +70,7 @@ class Channel(StrEnum):
 _CHANNELS: dict[Kind, frozenset[Channel]] = {
     Kind.WATER: frozenset({Channel.TELEMETRY, Channel.AVERAGES, Channel.ONLINE}),
     Kind.ELDER: frozenset({Channel.WEARABLE, Channel.HOME, Channel.ALERT, Channel.ONLINE, Channel.RECEIPT}),
-    Kind.UNIT: frozenset({Channel.GPS, Channel.STATUS, Channel.ONLINE, Channel.ORDER}),
+    Kind.UNIT: frozenset({Channel.GPS, Channel.STATUS, Channel.PATIENT, Channel.ONLINE, Channel.ORDER}),
     Kind.PARTNER: frozenset({Channel.WATER_ACK, Channel.WATER_ALERT}),
 }
 _FROM_PLATFORM = frozenset({Channel.ORDER, Channel.RECEIPT, Channel.WATER_ALERT})
@@ -152,6 +154,9 @@ class Topics:
     def unit_status(self, unit_id: str) -> str:
         return f"{self.root}/{Kind.UNIT}/{unit_id}/{Channel.STATUS}"
 
+    def unit_patient(self, unit_id: str) -> str:
+        return f"{self.root}/{Kind.UNIT}/{unit_id}/{Channel.PATIENT}"
+
     def online(self, kind: Kind | str, device_id: str) -> str:
         return f"{self.root}/{Kind(kind)}/{device_id}/{Channel.ONLINE}"
 
@@ -193,5 +198,6 @@ class Topics:
             self.online(Kind.ELDER, ANY),
             self.unit_gps(ANY),
             self.unit_status(ANY),
+            self.unit_patient(ANY),
             self.online(Kind.UNIT, ANY),
         ]

@@ -51,7 +51,8 @@ _SECTIONS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], dict[str, Any]
         "persons",
         ("person_id",),
         ("person_id", "name", "lat", "lon"),
-        {"name_pinyin": None, "address": None, "town": None, "village": None, "report_interval_s": 60, "thresholds": {}},
+        {"name_pinyin": None, "address": None, "town": None, "village": None, "report_interval_s": 60, "thresholds": {},
+         "conditions": [], "medications": []},
     ),
     "units": (
         "units",
@@ -59,7 +60,7 @@ _SECTIONS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], dict[str, Any]
         ("unit_id", "kind", "name"),
         {"base_facility_id": None, "town": None, "report_interval_s": 5},
     ),
-    "users": ("users", ("username",), ("username", "display_name", "role"), {"phone": None}),
+    "users": ("users", ("username",), ("username", "display_name", "role"), {"phone": None, "scope_id": None}),
 }
 # Loaded in this order so that references resolve.
 _ORDER = ("partners", "facilities", "stations", "persons", "units", "users")
@@ -118,8 +119,12 @@ def validate(doc: Mapping[str, Any]) -> list[str]:
             seen.add(ident)
             if section == "persons":
                 problems += _person_rule_problems(where, item)
+                for f in ("conditions", "medications"):
+                    if not isinstance(item.get(f, []), list) or not all(isinstance(x, str) for x in item.get(f, [])):
+                        problems.append(f"{where}.{f}: must be a list of strings")
             if section == "users":
                 problems.extend(_contact_problems(item, where))
+                problems += _scope_problems(doc, item, where)
     return problems
 
 
@@ -170,6 +175,32 @@ def _person_rule_problems(where: str, person: Mapping[str, Any]) -> list[str]:
             else f"{who}.{p.removeprefix('PersonConfig.')}"
             for p in problems
         ]
+    return []
+
+
+# A scoped role and what its scope names: a first-aid post, a hospital, a unit.
+_SCOPES = {"first_aid": ("facilities", "first_aid_post"), "hospital": ("facilities", "hospital"), "crew": ("units", None)}
+
+
+def _scope_problems(doc: Mapping[str, Any], user: Mapping[str, Any], where: str) -> list[str]:
+    """A village doctor, hospital or crew user names the post, hospital or unit they serve
+    (checked against the document's own facilities and units when it has them); any other
+    role names none."""
+    role, scope = user.get("role"), user.get("scope_id")
+    if role not in _SCOPES:
+        return [f"{where}.scope_id: only first_aid, hospital and crew users have a scope"] if scope is not None else []
+    if not isinstance(scope, str) or not scope:
+        return [f"{where}.scope_id: required for a {role} user (the {'unit' if role == 'crew' else 'facility'} they serve)"]
+    section, kind = _SCOPES[role]
+    items = doc.get(section)
+    if not isinstance(items, list) or not items:
+        return []
+    key = "unit_id" if section == "units" else "facility_id"
+    match = [i for i in items if isinstance(i, dict) and i.get(key) == scope]
+    if not match:
+        return [f"{where}.scope_id: {scope!r} is not in {section}"]
+    if kind is not None and match[0].get("kind") != kind:
+        return [f"{where}.scope_id: {scope!r} is a {match[0].get('kind')}, a {role} user serves a {kind}"]
     return []
 
 

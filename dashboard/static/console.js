@@ -776,6 +776,13 @@
       bits.push(`<span class="no-unit">${esc(t("incidents.no_unit"))}</span>`);
     }
     if (i.loop_stage) bits.push(`<span>${esc(t("incidents.loop", { stage: t(`loop.${i.loop_stage}`) }))}</span>`);
+    const fr = i.first_response;
+    if (fr && fr.state) { // the village doctor sent ahead: waiting, accepted, on scene, declined, no answer
+      const state = fr.on_scene_at && fr.state === "accepted" ? "on_scene" : fr.state;
+      bits.push(`<span class="responder responder-${esc(state)}" data-responder="${esc(state)}" title="${esc(fr.note || "")}">`
+        + `${esc(t(`responder.${state}`, { post: fr.post_id }))}</span>`);
+    }
+    if (i.diverted) bits.push(`<span class="diverted">${esc(t("incidents.diverted", { to: i.diverted.to || "?" }))}</span>`);
     bits.push(`<time class="age" data-ts="${esc(i.created_at)}"></time>`);
     const desc = i.description ? `<div class="q-desc">${esc(i.description)}</div>` : "";
     const assignLabel = t(i.unit_id ? "incidents.reassign" : "incidents.assign");

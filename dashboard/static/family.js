@@ -23,6 +23,7 @@
     announced: null, // the alarm the "new alert" notice is about
     alarms: new Map(), // alarm_id -> row (open ones of the linked persons)
     notified: new Map(), // alarm_id -> Map(notification_id -> the latest state of an SMS or call)
+    incidents: new Map(), // incident_id -> the family's view: whether help is on its way
     cleared: new Set(),
     lastEventId: null,
     loggedOut: true,
@@ -214,9 +215,35 @@
     const ids = me.persons || [];
     $("none").hidden = ids.length > 0;
     for (const id of [...S.persons.keys()]) if (!ids.includes(id)) S.persons.delete(id);
-    await Promise.allSettled(ids.map(loadPerson));
+    await Promise.allSettled([...ids.map(loadPerson), loadIncidents()]);
     render();
     if (window.WPCharts) window.WPCharts.family($("trends"), ids);
+  }
+
+  async function loadIncidents() {
+    const rows = await api("/api/incidents?state=open");
+    S.incidents.clear();
+    rows.forEach((r) => S.incidents.set(r.incident_id, r));
+  }
+
+  function applyIncident(d) {
+    if (!d.incident_id) return;
+    const next = Object.assign({}, S.incidents.get(d.incident_id) || {}, d);
+    if (["closed", "cancelled"].includes(next.state)) S.incidents.delete(d.incident_id);
+    else S.incidents.set(d.incident_id, next);
+  }
+
+  /** Who is on the way: an ambulance (with its ETA) and, when alerted, the village doctor. */
+  function helpLine(personId) {
+    const inc = [...S.incidents.values()].find((i) => i.person_id === personId);
+    if (!inc) return "";
+    const parts = [];
+    if (inc.doctor_on_scene) parts.push(t("family.doctor_on_scene"));
+    else if (inc.doctor_on_the_way) parts.push(t("family.doctor_coming"));
+    if (inc.help_on_the_way) {
+      parts.push(typeof inc.eta_s === "number" ? t("family.ambulance_eta", { m: Math.max(1, Math.round(inc.eta_s / 60)) }) : t("family.ambulance_coming"));
+    }
+    return parts.length ? `<p class="help-coming" data-help>${parts.map(esc).join(" · ")}</p>` : "";
   }
 
   const pending = {};
@@ -313,6 +340,10 @@
         announce(fresh);
       }
     }
+    if (msg.type && msg.type.startsWith("incident.")) {
+      applyIncident(d);
+      later("incidents", () => loadIncidents().then(render), 500); // some events carry only part of the incident
+    }
     const pid = d.person_id;
     if (pid && S.persons.has(pid)) later(`p:${pid}`, () => loadPerson(pid), 200);
     render();
@@ -377,7 +408,7 @@
     const place = [p.address, p.village, p.town].filter(Boolean).join(" · ");
     const active = alarms.some((a) => a.state === "active");
     let html = `<section class="card person${active ? " has-alert" : ""}" data-person="${esc(p.person_id)}">`
-      + `<h2>${esc(p.name)}</h2><p class="muted place">${esc(place)}</p>`
+      + `<h2>${esc(p.name)}</h2><p class="muted place">${esc(place)}</p>${helpLine(p.person_id)}`
       + `<p class="seen"><span>${esc(t("family.last_seen"))}</span> <strong>${v && v.ts ? `${esc(I18N.ago(v.ts))}` : esc(t("family.never"))}</strong>`
       + `${v && v.ts ? ` <span class="muted">(${esc(I18N.clock(v.ts))})</span>` : ""}</p>`;
     html += `<h3>${esc(t("family.alerts"))}</h3>`;

@@ -88,6 +88,9 @@
       "incidents.queued": "等待可用车辆",
       "incidents.unit": "车辆 {unit}",
       "incidents.eta": "预计 {m} 分钟到达",
+      "responder.waiting": "村医 {post}：等待回复", "responder.accepted": "村医 {post}：已出发",
+      "responder.on_scene": "村医 {post}：已到现场", "responder.declined": "村医 {post}：无法前往",
+      "responder.no_answer": "村医 {post}：未回复", "incidents.diverted": "已改送 {to}",
       "incidents.dispatcher_only": "需要调度员权限",
       "incidents.loop": "闭环：{stage}",
 
@@ -251,6 +254,10 @@
       "family.address": "住址",
       "family.updated": "更新于 {t}",
       "family.help": "遇到危急情况请直接拨打 120",
+      "family.doctor_coming": "村医正在赶来",
+      "family.doctor_on_scene": "村医已到达",
+      "family.ambulance_eta": "救护车约 {m} 分钟后到达",
+      "family.ambulance_coming": "救护车已出发",
 
       "sensor.motion": "人体感应",
       "sensor.door": "门磁",
@@ -361,6 +368,9 @@
       "incidents.queued": "waiting for a free unit",
       "incidents.unit": "unit {unit}",
       "incidents.eta": "ETA {m} min",
+      "responder.waiting": "Doctor {post}: waiting", "responder.accepted": "Doctor {post}: on the way",
+      "responder.on_scene": "Doctor {post}: on scene", "responder.declined": "Doctor {post}: declined",
+      "responder.no_answer": "Doctor {post}: no answer", "incidents.diverted": "Diverted to {to}",
       "incidents.dispatcher_only": "needs the dispatcher role",
       "incidents.loop": "loop: {stage}",
 
@@ -524,6 +534,10 @@
       "family.address": "Address",
       "family.updated": "updated {t}",
       "family.help": "In a life-threatening emergency call 120",
+      "family.doctor_coming": "The village doctor is on the way",
+      "family.doctor_on_scene": "The village doctor is there",
+      "family.ambulance_eta": "Ambulance in about {m} min",
+      "family.ambulance_coming": "An ambulance is on the way",
 
       "sensor.motion": "Motion",
       "sensor.door": "Door",
@@ -613,8 +627,13 @@
     return `${d.getMonth() + 1}-${pad(d.getDate())} ${hms}`;
   }
 
+  /** A page's own strings, merged in ({zh: {...}, en: {...}}). */
+  function extend(more) {
+    Object.keys(more).forEach((l) => { if (STRINGS[l]) Object.assign(STRINGS[l], more[l]); });
+  }
+
   window.I18N = {
-    t, has, apply, setLang, ago, clock,
+    t, has, apply, setLang, ago, clock, extend,
     get lang() { return lang; },
     onChange(fn) { listeners.push(fn); },
   };

@@ -18,6 +18,7 @@ from typing import Any
 from ingest.readings import (
     DeviceKind,
     HomeSensorEvent,
+    PatientReport,
     Presence,
     Reading,
     StationAverage,
@@ -57,7 +58,7 @@ def device_key_of(reading: Reading) -> str:
             return device_key(DeviceKind.ELDER, reading.person_id)
         case HomeSensorEvent():
             return device_key(DeviceKind.ELDER, f"{reading.person_id}/home/{reading.sensor_id}")
-        case UnitPosition() | UnitStatusReport():
+        case UnitPosition() | UnitStatusReport() | PatientReport():
             return device_key(DeviceKind.UNIT, reading.unit_id)
         case Presence():
             return device_key(reading.kind, reading.device_id)

@@ -111,6 +111,22 @@ def test_a_simulated_county_run_end_to_end(
         for order in completed:  # once the dispatcher took the crew's report in
             wait_for(lambda o=order: free_again(o.incident_id, o.unit_id), timeout=30, what=f"{order.unit_id} free again")
 
+        # The three tiers: every ambulance assignment decided whether to alert the village
+        # post, and an alerted post has its alert; a crew that reached hospital handed over.
+        for incident_id, detail in conn.execute(
+            "SELECT a.incident_id, a.detail FROM dispatch_audit a JOIN incidents i USING (incident_id) "
+            "WHERE a.action = 'assigned' AND i.kind = 'medical'"
+        ).fetchall():
+            verdict = detail["first_responder"]
+            assert verdict["reason"], detail
+            alerted_post = conn.execute("SELECT post_id FROM first_responses WHERE incident_id = %s", (incident_id,)).fetchone()
+            assert (alerted_post is not None) >= verdict["alert"], (incident_id, verdict)
+        for order in ambulance_orders:
+            if "at_hospital" in order.statuses:
+                wait_for(lambda o=order: conn.execute(
+                    "SELECT handed_over_at FROM assignments WHERE incident_id = %s AND unit_id = %s ORDER BY ordered_at DESC LIMIT 1",
+                    (o.incident_id, o.unit_id)).fetchone()[0] is not None, timeout=30, what=f"{order.unit_id} hand-over recorded")
+
     stop.set()
     for t in listeners:
         t.join(5)

@@ -70,6 +70,7 @@ def test_ingest_subscribes_to_device_topics_and_not_to_orders_receipts_or_alerts
         "jiashan/elder/+/online",
         "jiashan/unit/+/gps",
         "jiashan/unit/+/status",
+        "jiashan/unit/+/patient",
         "jiashan/unit/+/online",
     ]
 
