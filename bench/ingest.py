@@ -128,6 +128,8 @@ def main() -> None:
     ap.add_argument("--no-rules", action="store_true", help="measure ingest with the detection rules switched off")
     args = ap.parse_args()
     extra_env = {"WATCHPOST_INGEST__RULES_ENABLED": "false"} if args.no_rules else {}
+    if args.workers > 1:  # one worker subscribes plainly; several split the load in a group
+        extra_env["WATCHPOST_INGEST__SHARE_GROUP"] = "watchpost-ingest"
 
     with bench_database() as url:
         broker = Broker()

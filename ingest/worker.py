@@ -65,10 +65,18 @@ def subscriptions(root: str, share_group: str) -> list[str]:
     return [shared(f, share_group) for f in Topics(root).ingest_filters()]
 
 
+# The group every worker joined before a single worker subscribed plainly by default.
+FORMER_SHARE_GROUP = "watchpost-ingest"
+
+
 def retired_subscriptions(root: str, share_group: str) -> list[str]:
     """Filters earlier versions subscribed: a persistent session keeps them, so they are
-    unsubscribed on connect (`elder/#` would take the alert lane's messages too)."""
-    return [shared(f"{root}/{Kind.ELDER}/#", share_group)]
+    unsubscribed on connect (`elder/#` would take the alert lane's messages too). A session
+    that switches between a plain and a shared subscription drops the other form, or it
+    would receive every message twice."""
+    retired = [shared(f"{root}/{Kind.ELDER}/#", g) for g in dict.fromkeys((share_group, FORMER_SHARE_GROUP))]
+    other = FORMER_SHARE_GROUP if not share_group else ""
+    return retired + subscriptions(root, other)
 
 
 class IngestWorker:

@@ -122,12 +122,15 @@ demo_logins() {
 
 # What only the tests need: Debian's Chromium for the browser tests (Playwright's own
 # browser download does not work here; the shift report's PDF uses it too), a CJK font so
-# that screenshots are readable, and pdftoppm to turn the report's pages into images.
+# that screenshots are readable, pdftoppm to turn the report's pages into images, and
+# RabbitMQ for the broker cluster test.
 test_deps() {
     local missing=()
     [[ -x /usr/bin/chromium ]] || missing+=(chromium)
     fc-list 2>/dev/null | grep -qi "wenquanyi" || missing+=(fonts-wqy-microhei)
     command -v pdftoppm >/dev/null || missing+=(poppler-utils)
+    # The broker cluster test starts RabbitMQ nodes of its own (scripts/rabbitmq.sh)
+    [[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] || missing+=(rabbitmq-server)
     if ((${#missing[@]})); then
         log "installing ${missing[*]} for the browser tests"
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -86,8 +86,8 @@ def test_two_sos_5_ms_apart_through_two_workers_make_one_alarm(
     start_ingest, start_dispatcher, publisher: Publisher, database_url: str
 ) -> None:
     start_dispatcher(database_url)
-    start_ingest("ingest-a")
-    start_ingest("ingest-b")
+    start_ingest("ingest-a", ingest__share_group="watchpost-ingest")
+    start_ingest("ingest-b", ingest__share_group="watchpost-ingest")
     ts = time.time()
     mids = [
         publisher.publish(WEARABLE, orjson.dumps({"ts": ts, "sos": True})),

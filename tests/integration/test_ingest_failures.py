@@ -163,10 +163,11 @@ NO_MATCHING_SUBSCRIBERS = 16
 
 
 @pytest.mark.parametrize("share_group", [
-    pytest.param("", id="plain-subscription"),
+    pytest.param("", id="plain-subscription"),  # the default: one worker
     pytest.param("watchpost-ingest", id="shared-subscription", marks=pytest.mark.xfail(reason=(
-        "Mosquitto 2.0 does not restore a shared subscription from its store: until the worker "
-        "subscribes again, readings are acknowledged with 'no matching subscribers' and dropped"
+        "several workers in a group on Mosquitto 2.0, which does not restore a shared subscription "
+        "from its store: until a worker subscribes again, readings are acknowledged with 'no "
+        "matching subscribers' and dropped"
     ), strict=False)),
 ])
 def test_a_broker_restart_mid_stream_loses_nothing(broker, start_ingest, database_url: str, share_group: str) -> None:

@@ -26,7 +26,7 @@ def messages_taken(port: int) -> float:
 def test_two_workers_split_the_load(start_ingest, publisher: Publisher, database_url: str) -> None:
     ports = [free_port(), free_port()]
     for k, port in enumerate(ports):
-        start_ingest(f"ingest-{k}", metrics_port=str(port))
+        start_ingest(f"ingest-{k}", metrics_port=str(port), ingest__share_group="watchpost-ingest")
     publish_all(publisher, mixed_messages(4000, time.time() - 600))
     wait_for(lambda: stored_total(database_url) == 4000)
     # A worker counts a batch just after committing it: wait for the counts to catch up.
@@ -40,8 +40,8 @@ def test_killing_one_of_two_workers_mid_stream_loses_and_duplicates_nothing(
     start_ingest, publisher: Publisher, database_url: str
 ) -> None:
     n = 20_000
-    a = start_ingest("ingest-a")
-    b = start_ingest("ingest-b")
+    a = start_ingest("ingest-a", ingest__share_group="watchpost-ingest")
+    b = start_ingest("ingest-b", ingest__share_group="watchpost-ingest")
     sender = threading.Thread(target=publish_all, args=(publisher, mixed_messages(n, time.time() - 3600)))
     sender.start()
     wait_for(lambda: stored_total(database_url) > 3000, timeout=60)
