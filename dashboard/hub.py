@@ -46,6 +46,9 @@ class Client:
     last_id: int = 0
     connected_at: float = 0.0  # on the hub's monotonic clock, set when it is served
     tier: TierFilter | None = None  # a village post, a hospital or a crew: its incidents only
+    # Told which events a catch-up replays before they are sent: the control room's replay
+    # of persons' alarms is a read of their data, written to the access log.
+    on_replay: Callable[[list[Event]], Awaitable[None]] | None = None
 
     def wants(self, event: Event) -> bool:
         if self.tier is not None:
@@ -114,7 +117,10 @@ class Hub:
         self._clients.add(client)
         try:
             if last_event_id is not None and client.tier is None:  # a tier page re-reads its board instead
-                for event in await self._fetch_since(last_event_id, client.persons):
+                replay = await self._fetch_since(last_event_id, client.persons)
+                if replay and client.on_replay is not None:
+                    await client.on_replay(replay)
+                for event in replay:
                     await client.send(wire(event if client.persons is None else family_event(event)))
                     client.last_id = event.id or client.last_id  # a stored event always has its id
             while True:

@@ -332,6 +332,14 @@ def build(database_url: str, day_from: date, day_to: date, out_dir: Path, pdf: b
     start, end = window(day_from, day_to)
     with psycopg.connect(database_url) as conn:
         data = collect(conn, start, end)
+        # The report names persons and their alarms: a read of their data, logged like the
+        # control room's (the report's reader is the shift, hence the account name).
+        persons = {i["person_id"] for i in data.incidents} | {a["person_id"] for a in (*data.silent, *data.escalations)}
+        conn.execute(
+            "INSERT INTO access_log (at, username, person_id, what) SELECT %s, 'shift-report', p, 'shift report' "
+            "FROM unnest(%s::text[]) AS p",
+            (datetime.now(TZ), sorted(p for p in persons if p)),
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"report-{day_from.isoformat()}_{day_to.isoformat()}"
     html_path = out_dir / f"{stem}.html"

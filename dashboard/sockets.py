@@ -30,6 +30,7 @@ from dashboard.auth import CONTROL_ROOM, SCOPED, AuthError, Principal, Role, Tok
 from dashboard.hub import Client, Hub
 from dashboard.privacy import TierFilter
 from dashboard.tiers import visible_incidents
+from kernel.events import Event
 
 if TYPE_CHECKING:
     from dashboard.context import ApiContext
@@ -100,7 +101,11 @@ class Sockets:
         async def close(code: int, reason: str) -> None:
             await _close(websocket, code, reason)
 
-        client = Client(persons=persons, send=websocket.send_text, close=close, tier=scope)
+        async def log_replay(events: list[Event]) -> None:
+            await ctx.log_access(who, (e.person_id for e in events), "console catch-up")
+
+        client = Client(persons=persons, send=websocket.send_text, close=close, tier=scope,
+                        on_replay=log_replay if console else None)
         sender = asyncio.create_task(self._hub.serve(client, last_event_id), name=f"ws-send-{who.username}")
         guard = asyncio.create_task(self._recheck(ctx, claims, close), name=f"ws-token-{who.username}")
         try:

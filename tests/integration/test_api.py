@@ -261,3 +261,17 @@ def test_readiness_reports_the_database_and_the_event_stream(start_api, jiashan_
     api = start_api(jiashan_url)
     wait_for(lambda: httpx.get(f"{api.base}/readyz").status_code == 200, timeout=10)
     assert httpx.get(f"{api.base}/readyz").json() == {"ready": True, "database": "ok", "event_stream": "ok"}
+
+
+def test_a_console_catch_up_that_replays_a_persons_alarm_is_logged(start_api, jiashan_url: str) -> None:
+    from kernel.events import EventType, emit
+
+    api = start_api(jiashan_url)
+    with psycopg.connect(jiashan_url) as conn, conn.cursor() as cur:
+        emit(cur, EventType.ALARM_RAISED, "P-0001", {"alarm_id": 1, "person_id": "P-0001", "alarm_type": "sos"}, datetime.now(UTC))
+    with ws_connect(f"{api.ws_base}/ws/console?token={api.token('op1')}&last_event_id=0") as ws:
+        replayed = orjson.loads(ws.recv(timeout=5))
+    assert replayed["type"] == "alarm.raised"
+    with psycopg.connect(jiashan_url) as conn:
+        logged = conn.execute("SELECT username, person_id, what FROM access_log").fetchall()
+    assert logged == [("op1", "P-0001", "console catch-up")]

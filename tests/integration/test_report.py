@@ -51,6 +51,9 @@ def test_shift_report_html_and_pdf(jiashan_url: str, tmp_path: Path) -> None:
                    "WS-003", "nh3n_mg_l", "verified", "elder:P-0003", "still silent", "67 %"):
         assert needle in text, needle
     assert pdf_path is not None and pdf_path.read_bytes().startswith(b"%PDF")
+    with psycopg.connect(jiashan_url) as conn:  # the persons the report names: a logged read
+        logged = {r[0] for r in conn.execute("SELECT person_id FROM access_log WHERE username = 'shift-report'")}
+    assert {"P-0002", "P-0003"} <= logged
 
     pdftoppm = shutil.which("pdftoppm")
     assert pdftoppm, "pdftoppm is missing: apt-get install -y poppler-utils"
