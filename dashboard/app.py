@@ -27,6 +27,7 @@ from dashboard.middleware import BodyLimit, SecurityHeaders
 from dashboard.routes import router
 from dashboard.sockets import Sockets
 from dashboard import tiers, trends
+from dispatch.store import NoRoadNetwork
 from kernel.clock import Clock, SystemClock
 from kernel.settings import MqttEndpoint
 
@@ -87,6 +88,11 @@ def _errors(app: FastAPI) -> None:
             f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}" for e in exc.errors()
         ]
         return JSONResponse({"detail": "; ".join(problems) or "invalid request"}, status_code=422)
+
+    @app.exception_handler(NoRoadNetwork)
+    async def no_roads(_request: Request, exc: NoRoadNetwork) -> JSONResponse:
+        # A deployment not yet set up, not a fault of the request or of Watchpost.
+        return JSONResponse({"detail": str(exc)}, status_code=409)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

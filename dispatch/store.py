@@ -68,6 +68,10 @@ from kernel.events import EventType, announce, emit
 
 log = logging.getLogger(__name__)
 
+
+class NoRoadNetwork(LookupError):
+    """No road network is loaded: nothing can be routed until `watchpost roads load` runs."""
+
 A = AssignmentState
 # An `available` unit whose last fix is within this distance of its base is parked there: it
 # is placed at the base whatever the fix's age (a terminal with the ignition off is quiet).
@@ -145,7 +149,7 @@ def load_road_graph(conn: psycopg.Connection) -> RoadGraph:
     water = conn.execute("SELECT lat1, lon1, lat2, lon2 FROM road_water ORDER BY segment").fetchall()
     conn.commit()
     if not nodes:
-        raise LookupError("no road network in the database: run `watchpost roads load`")
+        raise NoRoadNetwork("no road network in the database: run `watchpost roads load`")
     lat, lon = (np.array(c, dtype=float) for c in zip(*nodes))
     f, t, length, cls, speed = zip(*edges)
     return RoadGraph.from_edges(

@@ -1188,7 +1188,7 @@
   const COVERAGE_COLOURS = ["#16a34a", "#f59e0b", "#dc2626", "#6b7280"];
 
   async function loadCoverage() {
-    if (!S.map || !S.layers.coverage) return;
+    if (!S.map || !S.layers.coverage || !S.hasRoads) return;
     const c = await api("/api/coverage");
     S.coverage = c;
     S.layers.coverage.clearLayers();
@@ -1259,6 +1259,8 @@
       pane: "roads", renderer: canvas("roads"), interactive: false,
       style: (f) => Object.assign({ opacity: 0.95 }, ROAD_STYLE[f.properties.road_class] || ROAD_STYLE.minor),
     }).addTo(map);
+    // Coverage is computed on the road network: a deployment that has loaded none has none.
+    S.hasRoads = roads.getLayers().length > 0;
     const facRenderer = canvas("facilities");
     L.geoJSON(layers.facilities, {
       pointToLayer: (f, latlng) => L.circleMarker(latlng, Object.assign(

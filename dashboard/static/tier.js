@@ -189,7 +189,19 @@
     if (ROLE === "hospital") renderCapacity(board.facility);
     if (ROLE === "crew") renderUnit(board.unit);
     $("none").hidden = board.incidents.length > 0;
+    // The board is redrawn on every update: keep what someone is typing (a note, a report)
+    // and where the cursor is, so a refresh never eats a half-written message.
+    const typed = [...list.querySelectorAll("form input, form textarea")]
+      .filter((el) => el.value)
+      .map((el) => ({ key: `${el.form.dataset.note || el.form.dataset.report}|${el.name}`, value: el.value, focused: el === document.activeElement }));
     list.innerHTML = board.incidents.map(card).join("");
+    for (const { key, value, focused } of typed) {
+      const [id, name] = key.split("|");
+      const el = list.querySelector(`form[data-note="${CSS.escape(id)}"] [name="${CSS.escape(name)}"], form[data-report="${CSS.escape(id)}"] [name="${CSS.escape(name)}"]`);
+      if (!el) continue;
+      el.value = value;
+      if (focused) el.focus();
+    }
     list.querySelectorAll("[data-act]").forEach((b) => b.addEventListener("click", onAction));
     list.querySelectorAll("form[data-note]").forEach((f) => f.addEventListener("submit", onNote));
     list.querySelectorAll("form[data-report]").forEach((f) => f.addEventListener("submit", onReport));
