@@ -26,6 +26,10 @@ from kernel.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 
+# A vehicle terminal reports every few seconds while moving but every few minutes, or only
+# on a status change, when parked with the ignition off (DOMAIN.md): a unit is supervised at
+# its parked interval, so a quiet ambulance at its station is not a silent device.
+UNIT_PARKED_INTERVAL_S = 300.0
 # How many due sources one timer pass takes; the rest wait for the next pass (a second).
 TIMER_BATCH = 500
 
@@ -194,7 +198,7 @@ def fetch_rule_configs(conn: psycopg.Connection) -> tuple[RuleConfigs, list[str]
                 log.error("person %s keeps default thresholds: %s", pid, exc)
             intervals[f"elder:{pid}"] = interval
         for uid, interval in cur.execute("SELECT unit_id, report_interval_s FROM units"):
-            intervals[f"unit:{uid}"] = interval
+            intervals[f"unit:{uid}"] = max(interval, UNIT_PARKED_INTERVAL_S)
         devices = list(intervals) + [
             f"elder:{p}/home/{s}" for p, s in cur.execute("SELECT person_id, sensor_id FROM home_sensors")
         ]

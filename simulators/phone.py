@@ -106,4 +106,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     socket.setdefaulttimeout(None)
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # Ctrl-C of `make up` reaches every child: stop quietly
+        pass
