@@ -21,7 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from dashboard.privacy import TierFilter, family_event
 from kernel.clock import Clock, SystemClock
-from kernel.events import SERVICE_ONLY, Event, EventListener, fetch_since
+from kernel.events import SERVICE_ONLY, Event, EventListener, EventType, fetch_since
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,10 @@ class Hub:
         self._clients: set[Client] = set()
         self.dropped = 0  # slow clients disconnected, for /metrics
         self.delivered = 0
-        self._events = EventListener(database_url, self._dispatch, max_delay_s=10.0)
+        # Called when the road network may have changed: a `roads.loaded` event, or a
+        # reconnection (one may have come while not listening). The API forgets its network.
+        self.on_roads_changed: Callable[[], None] | None = None
+        self._events = EventListener(database_url, self._dispatch, on_listening=self._listening, max_delay_s=10.0)
 
     @property
     def listening(self) -> bool:
@@ -85,7 +88,13 @@ class Hub:
         """Listen for ever, reconnecting with backoff."""
         await self._events.run()
 
+    async def _listening(self) -> None:
+        if self.on_roads_changed is not None:
+            self.on_roads_changed()
+
     async def _dispatch(self, event: Event) -> None:
+        if event.type is EventType.ROADS_LOADED and self.on_roads_changed is not None:
+            self.on_roads_changed()
         if event.type in SERVICE_ONLY:
             return
         message = (event.id, wire(event))  # serialised once for every client

@@ -54,7 +54,7 @@ async def token(
         wait = await logins.retry_after(conn, username, address, now, ctx.throttle)
     if wait > 0:
         raise HTTPException(429, detail=f"too many failed logins; try again in {wait:.0f} s", headers={"Retry-After": str(int(wait) + 1)})
-    rows = await ctx.fetch_as(_User, "SELECT username, role, password_hash, token_version FROM users WHERE username = %s", (username,))
+    rows = await ctx.fetch_as(_User, "SELECT username, role, password_hash, token_version FROM users WHERE username = %s AND retired_at IS NULL", (username,))
     user = rows[0] if rows else None
     # argon2 takes tens of milliseconds of CPU by design: off the event loop, so a burst of
     # logins never stalls the websockets.
@@ -280,7 +280,7 @@ async def units(ctx: Ctx, _: Annotated[Principal, Depends(control_room)]) -> lis
         """SELECT u.unit_id, u.kind, u.name, u.town, u.base_facility_id, COALESCE(s.status, 'available') AS status,
                   s.incident_id, s.lat, s.lon, s.gps_at, f.lat AS base_lat, f.lon AS base_lon
            FROM units u LEFT JOIN unit_state s USING (unit_id) LEFT JOIN facilities f ON f.facility_id = u.base_facility_id
-           ORDER BY u.unit_id"""
+           WHERE u.retired_at IS NULL ORDER BY u.unit_id"""
     )
 
 

@@ -252,6 +252,9 @@ def generate_registry(
             for k in range(1, count + 1)
         ]
     return {
+        # The simulated county: `watchpost registry load` keeps a real county's registry
+        # from being loaded beside it unless the operator asks (docs/registry.md).
+        "demo": True,
         "partners": partners,
         "facilities": facilities,
         "stations": stations,

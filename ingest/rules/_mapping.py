@@ -32,9 +32,16 @@ def config_from_mapping(cls: type[T], data: Mapping[str, Any]) -> T:
             f"expected some of {', '.join(sorted(names))}"
         )
     hints = get_type_hints(cls)
-    kwargs = {
-        name: convert(hints[name], value, f"{cls.__name__}.{name}") for name, value in data.items()
-    }
+    # Every field's conversion is tried, so that all wrong values are reported at once.
+    kwargs: dict[str, Any] = {}
+    errors: list[str] = []
+    for name, value in data.items():
+        try:
+            kwargs[name] = convert(hints[name], value, f"{cls.__name__}.{name}")
+        except ConfigError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise ConfigError("; ".join(errors))
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
