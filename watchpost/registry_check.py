@@ -131,6 +131,8 @@ def validate(doc: Mapping[str, Any], known: Known = Known()) -> list[str]:
                     problems.append(f"{where}.{key[0]}: {account!r} takes the {SERVICE_PREFIX!r} prefix of the platform's own accounts")
                 elif account in accounts and accounts[account] != section:
                     problems.append(f"{where}.{key[0]}: {account!r} is already a broker account of {accounts[account]}")
+                elif other := next((s for s in _BROKER_ACCOUNTS if s != section and known.has(s, account)), None):
+                    problems.append(f"{where}.{key[0]}: {account!r} is already a broker account of {other} in the database")
                 accounts.setdefault(account, section)
             if ident in seen:
                 problems.append(f"{where}: duplicate {', '.join(key)} {ident}")
