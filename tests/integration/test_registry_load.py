@@ -86,6 +86,11 @@ def test_a_sync_retires_what_the_file_omits_keeping_its_history_and_its_devices_
         devices = fetch_device_directory(conn)
         assert "P-0002" not in devices.persons and {"P-0002", "AMB-02"} <= devices.retired
         assert ("P-0002", "door-1") not in devices.home_sensors
+        # Nor supervised: a retired wearable's silence raises no alarm.
+        from ingest.rule_store import fetch_rule_configs
+
+        _, supervised = fetch_rule_configs(conn)
+        assert "elder:P-0001" in supervised and not [d for d in supervised if "P-0002" in d or "AMB-02" in d]
         from dispatch.roads import RoadGraph
 
         graph = RoadGraph.from_edges([30.83, 30.84], [120.92, 120.93], [0, 1], [1, 0], [1400.0, 1400.0], ["primary", "primary"])
