@@ -140,9 +140,10 @@ class Dispatcher:
 
     def _load_reference(self, conn: psycopg.Connection) -> None:
         # The version first: a network loaded meanwhile makes it older, so it is read again.
-        self._roads_version = store.road_network_version(conn)
-        self._graph = store.load_road_graph(conn)
-        self._facilities = store.load_facilities(conn, self._graph)
+        version = store.road_network_version(conn)
+        graph = store.load_road_graph(conn)
+        facilities = store.load_facilities(conn, graph)
+        self._graph, self._facilities, self._roads_version = graph, facilities, version
         rows = conn.execute(
             "SELECT station_id, name, lat, lon, partner_id FROM stations WHERE partner_id IS NOT NULL"
         ).fetchall()
@@ -244,10 +245,12 @@ class Dispatcher:
         try:
             reports = self._parse_report(topic, payload)
         except RejectedMessage as exc:
-            if exc.reason is not Reason.UNKNOWN_DEVICE or self._clock.monotonic() - self._devices_read_at < DIRECTORY_REFRESH_S:
+            if exc.reason not in (Reason.UNKNOWN_DEVICE, Reason.RETIRED_DEVICE) or (
+                self._clock.monotonic() - self._devices_read_at < DIRECTORY_REFRESH_S
+            ):
                 log.info("ignoring a report on %s: %s", topic, exc)
                 return
-            await self._db(self._read_devices)  # a unit registered since the last read?
+            await self._db(self._read_devices)  # a unit registered (or listed again) since the last read?
             try:
                 reports = self._parse_report(topic, payload)
             except RejectedMessage as again:
@@ -369,7 +372,12 @@ class Dispatcher:
     async def _reload_roads(self) -> None:
         """A new road network was loaded (`roads.loaded`, or a newer version seen by the
         sweep): route on it from now on, and serve the queue on it."""
-        await self._db(self._load_reference)
+        try:
+            await self._db(self._load_reference)
+        except (psycopg.Error, LookupError, ValueError) as exc:
+            # Routing goes on, on the network already read; the next sweep tries again.
+            log.warning("reading the new road network failed (%s); routing on version %d meanwhile", exc, self._roads_version)
+            return
         if self._graph is not None:
             log.info("road network version %d: %d nodes, %d edges", self._roads_version, self._graph.n_nodes, self._graph.n_edges)
         await self._serve_queue()
