@@ -150,3 +150,29 @@ def test_keep_demo_loads_the_county_beside_the_demo(database_url: str, tmp_path:
     kept = watchpost(database_url, "registry", "load", "--keep-demo", write(tmp_path, small()))
     assert kept.exit_code == 0, kept.output
     assert count(database_url, "SELECT count(*) FROM units WHERE retired_at IS NULL") == 3
+
+
+def test_a_retired_persons_wearable_is_dead_lettered_with_the_reason(start_ingest, publisher, database_url: str, tmp_path: Path) -> None:
+    import time
+
+    import orjson
+
+    from tests.fix_broker import TEST_ROOT
+    from tests.fix_wait import wait_for
+
+    doc = small()
+    doc["persons"] = [p for p in doc["persons"] if p["person_id"] != "P-0002"]
+    doc["users"] = [u for u in doc["users"] if not u.get("persons")] + [
+        {**u, "persons": [link for link in u["persons"] if link["person_id"] != "P-0002"]} for u in doc["users"] if u.get("persons")
+    ]
+    assert watchpost(database_url, "registry", "load", "--sync", write(tmp_path, doc)).exit_code == 0
+    start_ingest()
+    now = time.time()
+    publisher.wait_acked([
+        publisher.publish(f"{TEST_ROOT}/elder/P-0002/wearable", orjson.dumps({"ts": now, "hr_bpm": 70})),
+        publisher.publish(f"{TEST_ROOT}/elder/P-0001/wearable", orjson.dumps({"ts": now, "hr_bpm": 70})),
+    ])
+    wait_for(lambda: count(database_url, "SELECT count(*) FROM wearable_readings") == 1, what="P-0001's reading stored")
+    wait_for(lambda: count(database_url, "SELECT count(*) FROM dead_letters") == 1, what="P-0002's reading dead-lettered")
+    assert count(database_url, "SELECT count(*) FROM dead_letters WHERE reason = 'retired_device' AND detail LIKE %s",
+                 "%'P-0002' was retired from the registry%") == 1
