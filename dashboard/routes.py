@@ -294,6 +294,7 @@ async def stations(ctx: Ctx, _: Annotated[Principal, Depends(control_room)]) -> 
            FROM stations s
            LEFT JOIN rule_state r ON r.source_key = 'station:' || s.station_id
            LEFT JOIN LATERAL (SELECT * FROM water_readings w WHERE w.station_id = s.station_id ORDER BY ts DESC LIMIT 1) latest ON TRUE
+           WHERE s.retired_at IS NULL
            ORDER BY s.station_id"""
     )
 
@@ -432,7 +433,7 @@ async def map_layers(ctx: Ctx, _: Annotated[Principal, Depends(control_room)]) -
         return tuple((await ctx.fetch(VERSION_SQL))[0].values())
 
     base = await ctx.map_cache.get(version, lambda: ctx.run_sync(base_layers))
-    facilities = points(await ctx.fetch("SELECT facility_id, kind, name, town, village, lat, lon FROM facilities"), "facility_id")
+    facilities = points(await ctx.fetch("SELECT facility_id, kind, name, town, village, lat, lon FROM facilities WHERE retired_at IS NULL"), "facility_id")
     body = base[:-1] + b',"facilities":' + orjson.dumps(facilities) + b"}"
     return Response(body, media_type="application/json", headers={"Cache-Control": "private, max-age=300"})
 
@@ -479,6 +480,6 @@ async def cap_partner(partner_id: str, ctx: Ctx, _: Annotated[Principal, Depends
 async def persons(ctx: Ctx, who: Annotated[Principal, Depends(anyone)]) -> list[dict[str, Any]]:
     if who.role is Role.FAMILY:
         return await ctx.fetch("SELECT person_id, name, name_pinyin, town, village FROM persons WHERE person_id = ANY(%s) ORDER BY person_id", (list(await ctx.persons_of(who.username)),))
-    rows = await ctx.fetch("SELECT person_id, name, name_pinyin, town, village, lat, lon FROM persons ORDER BY person_id")
+    rows = await ctx.fetch("SELECT person_id, name, name_pinyin, town, village, lat, lon FROM persons WHERE retired_at IS NULL ORDER BY person_id")
     await ctx.log_access(who, (r["person_id"] for r in rows), "person list")
     return rows

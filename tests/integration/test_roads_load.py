@@ -12,8 +12,11 @@ import orjson
 import psycopg
 from typer.testing import CliRunner
 
+import yaml
+
 from dispatch.store import create_incident
-from tests.fix_db import count
+from tests.fix_api import TEST_PASSWORD
+from tests.fix_db import SMALL_REGISTRY, count
 from tests.fix_wait import wait_for
 from tests.unit.dispatch.test_road_components import collection, grid, line
 from watchpost.cli import app
@@ -87,7 +90,9 @@ def test_a_running_dispatcher_routes_on_a_new_network_without_a_restart(
     assert fast_eta < slow_eta / 2, (slow_eta, fast_eta)
 
 
-def test_a_running_api_ranks_on_a_new_network_without_a_restart(start_api, database_url: str, tmp_path: Path) -> None:
+def test_a_running_api_ranks_on_a_new_network_and_drops_retired_records_without_a_restart(
+    start_api, database_url: str, tmp_path: Path
+) -> None:
     assert roads_load(database_url, "--geojson", geojson(tmp_path, "slow.geojson", grid(8, maxspeed="20"))).exit_code == 0
     api = start_api(database_url)
     with psycopg.connect(database_url) as conn:
@@ -103,3 +108,22 @@ def test_a_running_api_ranks_on_a_new_network_without_a_restart(start_api, datab
     slow_eta = best_eta()
     assert roads_load(database_url, "--geojson", geojson(tmp_path, "fast.geojson", grid(8, maxspeed="60"))).exit_code == 0
     wait_for(lambda: best_eta() < slow_eta / 2, timeout=10, what="the API ranks on the new network")
+
+    # A registry sync that retires a unit and a station: gone from the console's lists and
+    # from the ranking, at once.
+    assert api.token("fam1")  # logs in while listed
+    doc = yaml.safe_load(SMALL_REGISTRY.read_text())
+    doc["units"] = [u for u in doc["units"] if u["unit_id"] != "AMB-02"]
+    doc["stations"] = [s for s in doc["stations"] if s["station_id"] != "WS-002"]
+    doc["users"] = [u for u in doc["users"] if u["username"] != "fam1"]
+    (tmp_path / "county.yaml").write_text(yaml.safe_dump(doc))
+    synced = CliRunner().invoke(app, ["registry", "load", "--sync", str(tmp_path / "county.yaml")],
+                                env={"WATCHPOST_DATABASE_URL": database_url})
+    assert synced.exit_code == 0, synced.output
+    assert [u["unit_id"] for u in client.get("/api/units").json()] == ["AMB-01"]
+    assert [s["station_id"] for s in client.get("/api/stations").json()] == ["WS-001"]
+    assert [c["unit_id"] for c in client.get(f"/api/incidents/{incident['incident_id']}/candidates").json()["ranked"]] == ["AMB-01"]
+    # A retired user cannot log in.
+    import httpx
+
+    assert httpx.post(f"{api.base}/api/token", data={"username": "fam1", "password": TEST_PASSWORD}).status_code == 401
