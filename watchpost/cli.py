@@ -149,13 +149,25 @@ def registry_load(
     except registry.RegistryError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
-    except psycopg.OperationalError as exc:
-        typer.echo(f"cannot reach the database: {str(exc).strip().splitlines()[0]}", err=True)
+    except psycopg.Error as exc:
+        typer.echo(_database_problem(exc), err=True)
         raise typer.Exit(1) from None
     typer.echo("loaded " + ", ".join(f"{n} {section}" for section, n in counts.items() if not section.startswith("retired ")))
     retired = {section.removeprefix("retired "): n for section, n in counts.items() if section.startswith("retired ")}
     if retired:
         typer.echo("retired " + ", ".join(f"{n} {section}" for section, n in retired.items()))
+
+
+def _database_problem(exc: Exception) -> str:
+    """One line for an import that met the database rather than a bad file."""
+    import psycopg
+
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if isinstance(exc, psycopg.OperationalError):
+        return f"cannot reach the database: {first}"
+    if isinstance(exc, psycopg.errors.UndefinedColumn | psycopg.errors.UndefinedTable):
+        return f"the database's schema is older than this Watchpost ({first}): run `watchpost db migrate`"
+    return f"the database refused: {first}"
 
 
 @broker_app.command("sync")
@@ -328,8 +340,8 @@ def roads_load(
                 with conn.transaction():
                     for name, doc in layers.items():
                         save_region_layer(conn, name, doc, source=layers_source)
-    except psycopg.OperationalError as exc:
-        typer.echo(f"cannot reach the database: {str(exc).strip().splitlines()[0]}", err=True)
+    except psycopg.Error as exc:
+        typer.echo(_database_problem(exc), err=True)
         raise typer.Exit(1) from None
     typer.echo(f"road network version {version}: {graph.n_nodes} nodes, {graph.n_edges} edges")
     if layers:

@@ -173,3 +173,14 @@ def test_a_retired_persons_wearable_is_dead_lettered_with_the_reason(start_inges
     wait_for(lambda: count(database_url, "SELECT count(*) FROM dead_letters") == 1, what="P-0002's reading dead-lettered")
     assert count(database_url, "SELECT count(*) FROM dead_letters WHERE reason = 'retired_device' AND detail LIKE %s",
                  "%'P-0002' was retired from the registry%") == 1
+
+
+def test_an_unmigrated_or_unreachable_database_is_one_line_not_a_traceback() -> None:
+    from tests.fix_db import empty_database
+
+    with empty_database() as url:
+        result = watchpost(url, "registry", "load", str(SMALL_REGISTRY))
+        assert result.exit_code == 1 and "run `watchpost db migrate`" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    down = watchpost("host=127.0.0.1 port=1 user=x dbname=x connect_timeout=2", "registry", "load", str(SMALL_REGISTRY))
+    assert down.exit_code == 1 and down.stderr.startswith("cannot reach the database:")
