@@ -345,9 +345,14 @@ def line_map(text: str | bytes) -> dict[tuple, int]:
     YAML reads it too) document, by path: ('persons', 3, 'lat') -> 42. Empty when the text
     cannot be composed (then problems are reported without lines)."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError:
         return {}
+    return node_lines(root)
+
+
+def node_lines(root: yaml.Node | None) -> dict[tuple, int]:
+    """`line_map` of an already composed document."""
     lines: dict[tuple, int] = {}
     if not isinstance(root, yaml.MappingNode):
         return lines
