@@ -25,7 +25,7 @@
 -- home_events          0001
 -- home_sensors         0001
 -- incident_alarms      0002, 0009
--- incidents            0002, 0004, 0009, 0014
+-- incidents            0002, 0004, 0009, 0014, 0018
 -- login_failures       0010
 -- notifications        0012
 -- partners             0001, 0015
@@ -927,3 +927,20 @@ CREATE TABLE IF NOT EXISTS patient_reports (
     PRIMARY KEY (unit_id, ts)
 );
 CREATE INDEX IF NOT EXISTS patient_reports_incident_idx ON patient_reports (incident_id, ts DESC);
+
+-- ==== 0018_untrusted_fix_and_verification ====
+-- A person's fix far outside the service region is not trusted: which fix an incident passed
+-- over ('alert_fix' or 'recent_fix'), for the console and the audit.
+ALTER TABLE incidents ADD COLUMN IF NOT EXISTS untrusted_fix text
+    CHECK (untrusted_fix IN ('alert_fix', 'recent_fix'));
+
+-- The verification call at a fire or gas incident in a person's home: by `verify_by` the
+-- control room records whether the person answered (`ok`), someone is hurt (`hurt`), or
+-- nobody answered (`no_answer`); past it with nothing recorded the dispatcher records
+-- `no_answer` itself. `hurt` and `no_answer` send an ambulance as well.
+ALTER TABLE incidents ADD COLUMN IF NOT EXISTS verify_by timestamptz;
+ALTER TABLE incidents ADD COLUMN IF NOT EXISTS verification text CHECK (verification IN ('ok', 'hurt', 'no_answer'));
+ALTER TABLE incidents ADD COLUMN IF NOT EXISTS verified_at timestamptz;
+ALTER TABLE incidents ADD COLUMN IF NOT EXISTS verified_by text;
+CREATE INDEX IF NOT EXISTS incidents_unverified_idx ON incidents (verify_by)
+    WHERE verify_by IS NOT NULL AND verification IS NULL;

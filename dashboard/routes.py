@@ -19,6 +19,7 @@ from dashboard.privacy import family_incident
 from dashboard.context import ApiContext, any_user, anyone, context, control_room, dispatcher
 from dispatch import lifecycle
 from dispatch.first_response import answer_state
+from dispatch.incident_policy import Verification
 from dispatch import store as dispatch_store
 from ingest import alarm_store
 
@@ -233,6 +234,21 @@ async def companion(incident_id: str, body: Companion, ctx: Ctx, who: Annotated[
     if row is None:
         raise HTTPException(409, detail=f"{incident_id}: no open fire or gas incident without an ambulance already")
     return row
+
+
+class VerificationCall(BaseModel):
+    outcome: Literal["ok", "hurt", "no_answer"]
+
+
+@router.post("/incidents/{incident_id}/verification")
+async def verification(incident_id: str, body: VerificationCall, ctx: Ctx, who: Annotated[Principal, Depends(control_room)]) -> dict[str, Any]:
+    """The verification call at a fire or gas incident in a person's home: `ok` (answered,
+    nobody hurt) keeps the fire crew alone; `hurt` or `no_answer` sends an ambulance too."""
+    outcome = Verification(body.outcome)
+    verified = await ctx.run_sync(lambda conn: dispatch_store.record_verification(conn, incident_id, outcome, who.username, ctx.clock()))
+    if verified is None:
+        raise HTTPException(409, detail=f"{incident_id}: no open fire or gas incident at a person's home")
+    return {"incident": verified.incident, "companion": verified.companion}
 
 
 @router.post("/incidents/{incident_id}/close")

@@ -45,8 +45,11 @@ from dispatch.incident_policy import (
     HANDOFF_FACILITY,
     MEDICAL_KINDS,
     LoopEvent,
+    Verification,
     companion_for,
+    companion_reason,
     handoffs_for,
+    needs_verification,
     next_loop_stage,
     unit_kind_for,
 )
@@ -322,24 +325,85 @@ def add_companion(conn: psycopg.Connection, incident_id: str, reason: str, actor
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         cur.execute("SELECT * FROM incidents WHERE incident_id = %s AND state = ANY(%s) FOR UPDATE", (incident_id, values(OPEN_INCIDENT)))
         parent = cur.fetchone()
-        spec = companion_for(parent["kind"], reason) if parent is not None else None
-        if parent is None or spec is None:
+        return _add_companion(cur, parent, reason, actor, now) if parent is not None else None
+
+
+def _add_companion(cur: _Cursor, parent: dict[str, Any], reason: str, actor: str, now: datetime) -> dict[str, Any] | None:
+    spec = companion_for(parent["kind"], reason)
+    if spec is None:
+        return None
+    incident_id = parent["incident_id"]
+    cur.execute(
+        """INSERT INTO incidents (kind, priority, lat, lon, description, created_at, created_by, updated_at, parent_incident_id,
+                                  location_source, location_acc_m, location_at)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (parent_incident_id) WHERE parent_incident_id IS NOT NULL
+           DO NOTHING RETURNING *""",
+        (spec.kind, spec.priority, parent["lat"], parent["lon"], f"ambulance for {incident_id}: {reason.replace('_', ' ')}",
+         now, actor, now, incident_id, parent["location_source"], parent["location_acc_m"], parent["location_at"]),
+    )
+    companion = cur.fetchone()
+    if companion is None:
+        return None
+    _audit(cur, now, incident_id, None, "companion", actor, {"reason": reason, "incident_id": companion["incident_id"]})
+    _audit(cur, now, companion["incident_id"], None, "created", actor, {"kind": spec.kind, "priority": spec.priority, "parent": incident_id})
+    emit(cur, EventType.INCIDENT_CREATED, parent["person_id"], companion, now)
+    return companion
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """A verification call's outcome recorded on its incident, and the ambulance it added."""
+
+    incident: dict[str, Any]
+    companion: dict[str, Any] | None
+
+
+def record_verification(
+    conn: psycopg.Connection, incident_id: str, outcome: Verification, actor: str, now: datetime, *, timed_out: bool = False,
+) -> Verified | None:
+    """The control room's verification call at a fire or gas incident: `ok` keeps the fire
+    crew alone, `hurt` or `no_answer` adds the ambulance. A later call may change `ok` to
+    `hurt` (the person called back); nothing takes an ambulance away once added. None when the
+    incident is not open or takes no verification."""
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        cur.execute("SELECT * FROM incidents WHERE incident_id = %s AND state = ANY(%s) FOR UPDATE", (incident_id, values(OPEN_INCIDENT)))
+        parent = cur.fetchone()
+        if parent is None or not needs_verification(parent["kind"], parent["person_id"]):
             return None
+        if timed_out and parent["verification"] is not None:
+            return None  # answered meanwhile (the control room, or another dispatcher's pass)
         cur.execute(
-            """INSERT INTO incidents (kind, priority, lat, lon, description, created_at, created_by, updated_at, parent_incident_id,
-                                      location_source, location_acc_m, location_at)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (parent_incident_id) WHERE parent_incident_id IS NOT NULL
-               DO NOTHING RETURNING *""",
-            (spec.kind, spec.priority, parent["lat"], parent["lon"], f"ambulance for {incident_id}: {reason.replace('_', ' ')}",
-             now, actor, now, incident_id, parent["location_source"], parent["location_acc_m"], parent["location_at"]),
+            "UPDATE incidents SET verification = %s, verified_at = %s, verified_by = %s, updated_at = %s WHERE incident_id = %s RETURNING *",
+            (outcome.value, now, actor, now, incident_id),
         )
-        companion = cur.fetchone()
-        if companion is None:
-            return None
-        _audit(cur, now, incident_id, None, "companion", actor, {"reason": reason, "incident_id": companion["incident_id"]})
-        _audit(cur, now, companion["incident_id"], None, "created", actor, {"kind": spec.kind, "priority": spec.priority, "parent": incident_id})
-        emit(cur, EventType.INCIDENT_CREATED, parent["person_id"], companion, now)
-        return companion
+        updated = cur.fetchone()
+        assert updated is not None  # locked above
+        _audit(cur, now, incident_id, None, "verification", actor, {"outcome": outcome.value, "timed_out": timed_out})
+        reason = companion_reason(outcome)
+        companion = _add_companion(cur, updated, reason, actor, now) if reason is not None else None
+        emit(cur, EventType.INCIDENT_UPDATED, parent["person_id"], {**_incident_json(updated), "change": "verification"}, now)
+        return Verified(updated, companion)
+
+
+def unverified_overdue(conn: psycopg.Connection, now: datetime) -> list[str]:
+    """Fire and gas incidents whose verification call has no recorded answer past its time."""
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(
+            "SELECT incident_id FROM incidents WHERE verify_by <= %s AND verification IS NULL AND state = ANY(%s) ORDER BY verify_by LIMIT 100",
+            (now, values(OPEN_INCIDENT)),
+        )
+        return [r[0] for r in cur.fetchall()]
+
+
+def verify_overdue(conn: psycopg.Connection, now: datetime) -> list[Verified]:
+    """Nothing waits on the call: an unanswered verification past its time is `no_answer`, and
+    the ambulance goes. Several dispatchers may run this; the row lock makes it once."""
+    done = []
+    for incident_id in unverified_overdue(conn, now):
+        verified = record_verification(conn, incident_id, Verification.NO_ANSWER, "dispatcher", now, timed_out=True)
+        if verified is not None:
+            done.append(verified)
+    return done
 
 
 @dataclass(frozen=True, slots=True)

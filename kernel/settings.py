@@ -130,6 +130,9 @@ class DispatchSettings:
         120.0, "the village first-aid post is alerted when it is nearer by road than the ambulance's ETA minus this", "s", 0)
     first_responder_answer_s: float = setting(
         90.0, "a village doctor's alert not accepted or declined by then counts as no answer (nothing waits on it)", "s", 1)
+    verify_answer_s: float = setting(
+        120.0, "a fire or gas incident at a person's home with no verification call answer recorded by then counts as "
+        "no answer: an ambulance goes too", "s", 1)
 
 
 @dataclass(frozen=True, slots=True)

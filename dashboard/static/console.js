@@ -783,19 +783,28 @@
         + `${esc(t(`responder.${state}`, { post: fr.post_id }))}</span>`);
     }
     if (i.diverted) bits.push(`<span class="diverted">${esc(t("incidents.diverted", { to: i.diverted.to || "?" }))}</span>`);
+    // A fix far outside the region was passed over: help goes to the last trusted place.
+    if (i.untrusted_fix) bits.push(`<span class="untrusted-fix" data-untrusted="${esc(i.untrusted_fix)}">${esc(t("incidents.untrusted_fix"))}</span>`);
+    if (i.verification) bits.push(`<span class="verification" data-verification="${esc(i.verification)}">${esc(t(`verify.${i.verification}`))}</span>`);
+    else if (i.verify_by) bits.push(`<span class="verification pending">${esc(t("verify.pending", { t: I18N.clock(i.verify_by) }))}</span>`);
     bits.push(`<time class="age" data-ts="${esc(i.created_at)}"></time>`);
     const desc = i.description ? `<div class="q-desc">${esc(i.description)}</div>` : "";
     const assignLabel = t(i.unit_id ? "incidents.reassign" : "incidents.assign");
     const assign = canAssign
       ? `<button type="button" class="${i.unit_id ? "" : "primary"}" data-act="assign">${esc(assignLabel)}</button>`
       : `<button type="button" disabled title="${esc(t("incidents.dispatcher_only"))}">${esc(assignLabel)}</button>`;
+    // The verification call at a fire or gas incident in a person's home: what the person said.
+    const verify = i.verify_by && i.verification !== "hurt" && i.verification !== "no_answer"
+      ? ["ok", "hurt", "no_answer"].filter((o) => o !== i.verification)
+        .map((o) => `<button type="button" data-act="verify" data-outcome="${o}">${esc(t(`verify.button.${o}`))}</button>`).join("")
+      : "";
     return {
       cls: `q-item incident prio-${esc(i.priority)} istate-${esc(i.state)}${i.unit_id ? "" : " unassigned"}`,
       html: `<div class="q-main"><span class="badge prio-${esc(i.priority)}">P${esc(i.priority)}</span>`
         + `<span class="q-title">${esc(t(`kind.${i.kind}`))}</span><span class="q-id">${esc(i.incident_id)}</span>`
         + `<span class="q-who">${esc(who)}</span></div>`
         + `<div class="q-sub">${bits.join('<span class="sep">·</span>')}</div>${desc}`
-        + `<div class="q-actions">${assign}<button type="button" data-act="close">${esc(t("incidents.close"))}</button>`
+        + `<div class="q-actions">${assign}${verify}<button type="button" data-act="close">${esc(t("incidents.close"))}</button>`
         + `<button type="button" data-act="locate">${esc(t("incidents.locate"))}</button></div>`,
     };
   }
@@ -919,6 +928,19 @@
     }
   }
 
+  async function recordVerification(id, outcome, button) {
+    button.disabled = true;
+    try {
+      const body = await api(`/api/incidents/${encodeURIComponent(id)}/verification`, { method: "POST", body: { outcome } });
+      applyIncident(body.incident);
+      if (body.companion) applyIncident(body.companion);
+      render();
+    } catch (err) {
+      toast(errorText(err), "error");
+      button.disabled = false;
+    }
+  }
+
   function onQueueClick(ev) {
     const button = ev.target.closest("button[data-act]");
     const li = ev.target.closest("li[data-key]");
@@ -932,6 +954,7 @@
     if (act === "ack") ackAlarm(key, button);
     else if (act === "assign") openAssign(key);
     else if (act === "close") closeIncident(key, button);
+    else if (act === "verify") recordVerification(key, button.dataset.outcome, button);
     else if (act === "locate") locate(li.parentElement.id === "alarm-queue" ? { alarm: key } : { incident: key }, true);
   }
 

@@ -92,6 +92,10 @@
       "responder.on_scene": "村医 {post}：已到现场", "responder.declined": "村医 {post}：无法前往",
       "responder.no_answer": "村医 {post}：未回复", "incidents.diverted": "已改送 {to}",
       "incidents.dispatcher_only": "需要调度员权限",
+      "incidents.untrusted_fix": "定位在服务区外，未采用",
+      "verify.pending": "核实电话：{t} 前未记录则加派救护车", "verify.ok": "核实：无人受伤",
+      "verify.hurt": "核实：有人受伤，已加派救护车", "verify.no_answer": "核实：无人接听，已加派救护车",
+      "verify.button.ok": "已接通，无人受伤", "verify.button.hurt": "有人受伤", "verify.button.no_answer": "无人接听",
       "incidents.loop": "闭环：{stage}",
 
       "assign.title": "派车 · {id}",
@@ -372,6 +376,10 @@
       "responder.on_scene": "Doctor {post}: on scene", "responder.declined": "Doctor {post}: declined",
       "responder.no_answer": "Doctor {post}: no answer", "incidents.diverted": "Diverted to {to}",
       "incidents.dispatcher_only": "needs the dispatcher role",
+      "incidents.untrusted_fix": "fix outside the region, not used",
+      "verify.pending": "verification call: an ambulance is added at {t} unless answered", "verify.ok": "verified: nobody hurt",
+      "verify.hurt": "verified: someone hurt, ambulance added", "verify.no_answer": "no answer: ambulance added",
+      "verify.button.ok": "Answered, nobody hurt", "verify.button.hurt": "Someone hurt", "verify.button.no_answer": "No answer",
       "incidents.loop": "loop: {stage}",
 
       "assign.title": "Assign a unit · {id}",
