@@ -86,8 +86,8 @@ class IngestSettings:
         20000, "MQTT v5 Receive Maximum: unacknowledged messages the broker may push to one worker; messages are acknowledged "
         "only after commit, so this bounds a worker's memory while the database is slow", "messages", 1)
     share_group: str = setting(
-        "", "shared-subscription group for several workers to split the load; empty (one worker): a plain subscription, "
-        "which the broker restores from its store after a restart (Mosquitto 2.0 does not restore a shared one)")
+        "", "shared-subscription group for several workers to split the load; empty (one worker): a plain subscription "
+        "(Mosquitto 2.1 restores either from its store after a restart; 2.0 restores only a plain one)")
     client_id: str = setting("", "MQTT client id, naming the persistent session; empty: the broker account's name (the broker "
                              "uses the account name as client id, so each worker has its own account: watchpost-ingest-1, -2, …)")
     session_expiry_s: int = setting(86400, "how long the broker keeps a stopped worker's session and queues its messages", "s", 0)

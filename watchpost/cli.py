@@ -142,10 +142,13 @@ def broker_sync(
     bind: Annotated[str, typer.Option(help="the broker's listening address")] = "127.0.0.1",
     tls_port: Annotated[int, typer.Option(help="the broker's TLS (mqtts://) port, served with a local CA's certificates "
                                                "made under the broker's directory (0: no TLS listener)")] = 0,
+    persist_plugin: Annotated[Path | None, typer.Option(help="Mosquitto's SQLite persistence plugin "
+                                                        "(mosquitto_persist_sqlite.so, Mosquitto 2.1+); default: found on "
+                                                        "this machine")] = None,
 ) -> None:
     """Write the broker's config, password file and ACL for every registered device, and
     tell a running broker to reload them."""
-    from kernel.broker import load_or_create_secret, write_broker_files
+    from kernel.broker import find_mosquitto, load_or_create_secret, write_broker_files
     from kernel.db import connect
 
     settings = _settings(config)
@@ -161,7 +164,7 @@ def broker_sync(
         ]
     files = write_broker_files(
         directory, port=port, root=settings.topic_root, secret=load_or_create_secret(home / "mqtt-secret"), device_users=users,
-        bind=bind, tls_port=tls_port,
+        bind=bind, tls_port=tls_port, persist_plugin=persist_plugin or find_mosquitto(home).persist_plugin,
     )
     pid_file = directory / "mosquitto.pid"
     if pid_file.exists():
