@@ -1,0 +1,121 @@
+"""Watchpost for a county other than the simulated demo: a second county (tests/fixtures/
+second_county: Leishan, Guizhou) loaded from scratch into an empty database with the
+operator's commands, served and dispatched with its region settings. The map, the pages,
+dispatch and the reports are that county's, and nothing names the demo county."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import orjson
+import psycopg
+import pytest
+
+from tests.fix_broker import process_environment
+from tests.fix_db import empty_database
+from tests.fix_wait import wait_for
+
+pytestmark = pytest.mark.slow
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "second_county"
+REGION = {
+    "name_zh": "雷山", "name_en": "Leishan", "adcode": "522634", "cap_sender": "watchpost@leishan.example",
+    "centre_lat": "26.44", "centre_lon": "108.12", "zoom": "10", "boundary_file": str(FIXTURE / "boundary.geojson"),
+}
+REGION_ENV = {f"WATCHPOST_REGION__{k.upper()}": v for k, v in REGION.items()}
+DEMO_COUNTY = re.compile("嘉善|jiashan", re.IGNORECASE)
+# What the console, family and tier pages load; none may name a county.
+PAGES = ["/console", "/family", "/first-aid", "/hospital", "/crew", "/static/i18n.js", "/static/console.js",
+         "/static/family.js", "/static/tier.js"]
+
+
+def watchpost(database_url: str, *args: str) -> str:
+    env = {**process_environment(), **REGION_ENV, "WATCHPOST_DATABASE_URL": database_url}
+    result = subprocess.run([sys.executable, "-m", "watchpost.cli", *args], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"watchpost {' '.join(args)}: {result.stderr}"
+    return result.stdout
+
+
+@pytest.fixture
+def second_county_url() -> str:
+    """An empty database, set up as a county IT team would: migrate, registry, roads, boundary."""
+    with empty_database("wp_second_county") as url:
+        watchpost(url, "db", "migrate")
+        watchpost(url, "registry", "load", str(FIXTURE / "registry.yaml"))
+        assert "road network: 11 nodes" in watchpost(url, "roads", "load", "--osm", str(FIXTURE / "roads.osm"))
+        # No file: the region's boundary_file; no feature marked home: the one of its adcode.
+        assert "home area: 雷山县" in watchpost(url, "region", "load", "boundary")
+        yield url
+
+
+def no_demo_county(what: str, text: str) -> None:
+    found = DEMO_COUNTY.search(text)
+    assert found is None, f"{what} names the demo county: …{text[max(0, found.start() - 60):found.end() + 60]}…"
+
+
+def test_a_second_county_loaded_from_scratch_is_the_one_mapped_dispatched_and_named(
+    second_county_url: str, start_api, start_dispatcher, collect, tmp_path: Path
+) -> None:
+    url = second_county_url
+    orders = collect("simulator", "unit/+/order")
+    start_dispatcher(url, **{f"region__{k}": v for k, v in REGION.items()})
+    api = start_api(url, env=REGION_ENV)
+    seen: list[tuple[str, str]] = []
+
+    # The pages, before anyone logs in: the county's titles and opening view from /api/region.
+    with httpx.Client(base_url=api.base) as http:
+        region = http.get("/api/region").json()
+        seen += [(path, http.get(path).text) for path in PAGES]
+        seen.append(("/api/cap", http.get("/api/cap").text))
+    assert region["name"] == {"zh": "雷山", "en": "Leishan"} and region["adcode"] == "522634"
+    assert region["map"] == {"centre": {"lat": 26.44, "lon": 108.12}, "zoom": 10}
+    assert region["strings"]["zh"]["console.title"] == "雷山应急指挥 · 值班台"
+    seen.append(("/api/region", orjson.dumps(region).decode()))
+
+    with api.client("disp-ls") as http:
+        # The map: this county's roads (no footway), its boundary framed, its facilities.
+        doc = http.get("/api/map").json()
+        seen.append(("/api/map", orjson.dumps(doc).decode()))
+        assert {f["properties"]["road_class"] for f in doc["roads"]["features"]} == {"secondary", "tertiary", "residential"}
+        homes = [f["properties"]["name"] for f in doc["boundaries"]["features"] if f["properties"].get("home") is True]
+        assert homes == ["雷山县"] and len(doc["boundaries"]["features"]) == 2
+        assert {f["id"] for f in doc["facilities"]["features"]} == {"EC-LEISHAN", "H-LEISHAN", "ST-DANJIANG", "ST-XIJIANG", "FA-XIJIANG"}
+
+        # A call in Xijiang: the ambulance stationed there, by the county's roads.
+        created = http.post("/api/incidents", json={"lat": 26.5008, "lon": 108.1770, "kind": "medical", "priority": 1})
+        assert created.status_code == 201, created.text
+        incident_id = created.json()["incident_id"]
+        [(_, topic, payload)] = orders.wait_for(1)
+        order = orjson.loads(payload)
+        assert topic.endswith("/unit/AMB-XJ1/order") and order["incident_id"] == incident_id
+        assert order["hospital_id"] == "H-LEISHAN" and 0 < order["eta_s"] < 300
+        # One in the county seat: Danjiang's, though Xijiang's is now busy anyway.
+        http.post("/api/incidents", json={"lat": 26.3712, "lon": 108.0692, "kind": "medical", "priority": 2})
+        [_, (_, topic, _)] = orders.wait_for(2)
+        assert topic.endswith("/unit/AMB-DJ1/order")
+        wait_for(lambda: {u["unit_id"]: u["status"] for u in http.get("/api/units").json()} ==
+                 {"AMB-XJ1": "dispatched", "AMB-DJ1": "dispatched"})
+        candidates = http.get(f"/api/incidents/{incident_id}/candidates").json()
+        for path in ("/api/units", "/api/incidents", "/api/stations", "/api/persons", "/api/coverage", "/api/me"):
+            r = http.get(path)
+            assert r.status_code == 200, (path, r.text)
+            seen.append((path, r.text))
+        seen.append(("candidates", orjson.dumps(candidates).decode()))
+
+    # The shift report is titled by the county's control room.
+    from dashboard import report
+    from kernel.settings import load_settings
+
+    with psycopg.connect(url) as conn:
+        day = conn.execute("SELECT (now() AT TIME ZONE 'Asia/Shanghai')::date").fetchone()[0]
+    html_path, _ = report.build(url, day, day, tmp_path, region=load_settings(REGION_ENV).region, pdf=False)
+    shift_report = html_path.read_text()
+    assert "<h1>雷山应急指挥 · 值班报告" in shift_report and incident_id in shift_report
+    seen.append(("shift report", shift_report))
+
+    for what, text in seen:
+        no_demo_county(what, text)
