@@ -1,13 +1,12 @@
 """Watchpost for a county other than the simulated demo: a second county (tests/fixtures/
 second_county: Leishan, Guizhou) loaded from scratch into an empty database with the
-operator's commands, served and dispatched with its region settings. The map, the pages,
-dispatch and the reports are that county's, and nothing names the demo county."""
+operator's commands (tests/fix_second_county.py), served and dispatched with its region
+settings. The map, the pages, dispatch and the reports are that county's, and nothing names
+the demo county."""
 
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -15,41 +14,15 @@ import orjson
 import psycopg
 import pytest
 
-from tests.fix_broker import process_environment
-from tests.fix_db import empty_database
+from tests.fix_second_county import SECOND_REGION, SECOND_REGION_ENV
 from tests.fix_wait import wait_for
 
 pytestmark = pytest.mark.slow
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "second_county"
-REGION = {
-    "name_zh": "雷山", "name_en": "Leishan", "adcode": "522634", "cap_sender": "watchpost@leishan.example",
-    "centre_lat": "26.44", "centre_lon": "108.12", "zoom": "10", "boundary_file": str(FIXTURE / "boundary.geojson"),
-}
-REGION_ENV = {f"WATCHPOST_REGION__{k.upper()}": v for k, v in REGION.items()}
 DEMO_COUNTY = re.compile("嘉善|jiashan", re.IGNORECASE)
 # What the console, family and tier pages load; none may name a county.
 PAGES = ["/console", "/family", "/first-aid", "/hospital", "/crew", "/static/i18n.js", "/static/console.js",
          "/static/family.js", "/static/tier.js"]
-
-
-def watchpost(database_url: str, *args: str) -> str:
-    env = {**process_environment(), **REGION_ENV, "WATCHPOST_DATABASE_URL": database_url}
-    result = subprocess.run([sys.executable, "-m", "watchpost.cli", *args], env=env, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, f"watchpost {' '.join(args)}: {result.stderr}"
-    return result.stdout
-
-
-@pytest.fixture
-def second_county_url() -> str:
-    """An empty database, set up as a county IT team would: migrate, registry, roads, boundary."""
-    with empty_database("wp_second_county") as url:
-        watchpost(url, "db", "migrate")
-        watchpost(url, "registry", "load", str(FIXTURE / "registry.yaml"))
-        assert "road network: 11 nodes" in watchpost(url, "roads", "load", "--osm", str(FIXTURE / "roads.osm"))
-        # No file: the region's boundary_file; no feature marked home: the one of its adcode.
-        assert "home area: 雷山县" in watchpost(url, "region", "load", "boundary")
-        yield url
 
 
 def no_demo_county(what: str, text: str) -> None:
@@ -62,8 +35,8 @@ def test_a_second_county_loaded_from_scratch_is_the_one_mapped_dispatched_and_na
 ) -> None:
     url = second_county_url
     orders = collect("simulator", "unit/+/order")
-    start_dispatcher(url, **{f"region__{k}": v for k, v in REGION.items()})
-    api = start_api(url, env=REGION_ENV)
+    start_dispatcher(url, **{f"region__{k}": v for k, v in SECOND_REGION.items()})
+    api = start_api(url, env=SECOND_REGION_ENV)
     seen: list[tuple[str, str]] = []
 
     # The pages, before anyone logs in: the county's titles and opening view from /api/region.
@@ -112,7 +85,7 @@ def test_a_second_county_loaded_from_scratch_is_the_one_mapped_dispatched_and_na
 
     with psycopg.connect(url) as conn:
         day = conn.execute("SELECT (now() AT TIME ZONE 'Asia/Shanghai')::date").fetchone()[0]
-    html_path, _ = report.build(url, day, day, tmp_path, region=load_settings(REGION_ENV).region, pdf=False)
+    html_path, _ = report.build(url, day, day, tmp_path, region=load_settings(SECOND_REGION_ENV).region, pdf=False)
     shift_report = html_path.read_text()
     assert "<h1>雷山应急指挥 · 值班报告" in shift_report and incident_id in shift_report
     seen.append(("shift report", shift_report))
