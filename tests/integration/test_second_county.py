@@ -7,13 +7,17 @@ the demo county."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
+from xml.etree import ElementTree as ET
 
 import httpx
 import orjson
 import psycopg
 import pytest
 
+from ingest.alarm_store import apply_transitions
+from ingest.rules import Action, AlarmTransition, AlarmType, Severity, SourceKind
 from tests.fix_second_county import SECOND_REGION, SECOND_REGION_ENV
 from tests.fix_wait import wait_for
 
@@ -39,11 +43,23 @@ def test_a_second_county_loaded_from_scratch_is_the_one_mapped_dispatched_and_na
     api = start_api(url, env=SECOND_REGION_ENV)
     seen: list[tuple[str, str]] = []
 
+    # A water alarm at the county's station, for the public CAP feed.
+    with psycopg.connect(url) as conn:
+        now = datetime.now(UTC)
+        apply_transitions(conn.cursor(), [AlarmTransition(Action.RAISE, SourceKind.STATION, "WS-LS01", AlarmType.WATER_CLASS_EXCEEDED,
+                                                          Severity.MAJOR, now, detail={"class": 4})], now)
+
     # The pages, before anyone logs in: the county's titles and opening view from /api/region.
     with httpx.Client(base_url=api.base) as http:
         region = http.get("/api/region").json()
         seen += [(path, http.get(path).text) for path in PAGES]
-        seen.append(("/api/cap", http.get("/api/cap").text))
+        feed = http.get("/api/cap").text
+        seen.append(("/api/cap", feed))
+    ns = {"atom": "http://www.w3.org/2005/Atom", "cap": "urn:oasis:names:tc:emergency:cap:1.2"}
+    [alert] = ET.fromstring(feed).findall("atom:entry/atom:content/cap:alert", ns)
+    assert alert.findtext("cap:sender", namespaces=ns) == "watchpost@leishan.example"
+    assert alert.findtext("cap:info/cap:senderName", namespaces=ns) == "Leishan water-quality monitoring (Watchpost)"
+    assert ET.fromstring(feed).findtext("atom:id", namespaces=ns) == "urn:watchpost:522634:cap"
     assert region["name"] == {"zh": "雷山", "en": "Leishan"} and region["adcode"] == "522634"
     assert region["map"] == {"centre": {"lat": 26.44, "lon": 108.12}, "zoom": 10}
     assert region["strings"]["zh"]["console.title"] == "雷山应急指挥 · 值班台"
@@ -73,7 +89,8 @@ def test_a_second_county_loaded_from_scratch_is_the_one_mapped_dispatched_and_na
         wait_for(lambda: {u["unit_id"]: u["status"] for u in http.get("/api/units").json()} ==
                  {"AMB-XJ1": "dispatched", "AMB-DJ1": "dispatched"})
         candidates = http.get(f"/api/incidents/{incident_id}/candidates").json()
-        for path in ("/api/units", "/api/incidents", "/api/stations", "/api/persons", "/api/coverage", "/api/me"):
+        for path in ("/api/units", "/api/incidents", "/api/stations", "/api/persons", "/api/persons/P-LS01", "/api/alarms",
+                     "/api/coverage", "/api/me"):
             r = http.get(path)
             assert r.status_code == 200, (path, r.text)
             seen.append((path, r.text))
