@@ -383,7 +383,7 @@ def _region_problems(region: RegionSettings) -> list[str]:
         if stale:
             variables = ", ".join(f"{ENV_PREFIX}REGION__{k.upper()}" for k in stale)
             problems.append(f"region: the county is not the simulated demo's, but {', '.join(stale)} still "
-                            f"{'is' if len(stale) == 1 else 'are'} the demo's; set {variables}")
+                            f"{'is' if len(stale) == 1 else 'are'} the demo's (set {variables})")
     return problems
 
 
