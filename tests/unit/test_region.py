@@ -34,3 +34,14 @@ def test_no_page_or_script_names_a_county() -> None:
     for path in [*static.glob("*.html"), *static.glob("*.js")]:
         text = path.read_text(encoding="utf-8")
         assert "嘉善" not in text and "jiashan" not in text.lower(), path.name
+
+
+def test_region_load_without_a_file_needs_the_boundary_file_setting() -> None:
+    from typer.testing import CliRunner
+
+    from watchpost.cli import app
+
+    result = CliRunner().invoke(app, ["region", "load", "boundary"], env={"WATCHPOST_REGION__BOUNDARY_FILE": ""})
+    assert result.exit_code == 2 and "WATCHPOST_REGION__BOUNDARY_FILE" in result.output
+    result = CliRunner().invoke(app, ["region", "load", "rivers"])
+    assert result.exit_code == 2 and "give the rivers layer's file" in result.output
