@@ -459,7 +459,7 @@ async def cap_feed(ctx: Ctx) -> Response:
     Atom feed, the usual way CAP alerts are syndicated."""
     from xml.etree import ElementTree as ET
 
-    from dispatch.cap import StationInfo, alert_element
+    from dispatch.cap import CapSender, StationInfo, alert_element
 
     rows = await ctx.fetch(
         """SELECT a.*, s.name, s.lat, s.lon, s.partner_id FROM alarms a JOIN stations s ON s.station_id = a.source_id
@@ -467,12 +467,15 @@ async def cap_feed(ctx: Ctx) -> Response:
     )
     atom = "http://www.w3.org/2005/Atom"
     feed = ET.Element("feed", xmlns=atom)
-    ET.SubElement(feed, "title").text = "Jiashan water-quality alerts"
-    ET.SubElement(feed, "id").text = "urn:watchpost:jiashan:cap"
+    region = ctx.region
+    sender = CapSender(region.cap_sender, region.cap_sender_label())
+    ET.SubElement(feed, "title").text = f"{region.name_en} water-quality alerts"
+    # A feed's id is its lasting name: the county's code, or without one its CAP sender.
+    ET.SubElement(feed, "id").text = f"urn:watchpost:{region.adcode or region.cap_sender}:cap"
     ET.SubElement(feed, "updated").text = ctx.clock().isoformat(timespec="seconds")
     for r in rows:
         station = StationInfo(r["source_id"], r["name"], r["lat"], r["lon"], r["partner_id"])
-        alert = alert_element(event_type="alarm.raised", alarm=r, station=station, sent=r["first_seen"], sequence=0, first_sent=None, public=True)
+        alert = alert_element(sender=sender, event_type="alarm.raised", alarm=r, station=station, sent=r["first_seen"], sequence=0, first_sent=None, public=True)
         entry = ET.SubElement(feed, "entry")
         ET.SubElement(entry, "id").text = f"urn:watchpost:alarm:{r['alarm_id']}"
         ET.SubElement(entry, "title").text = f"{r['name']}: {r['alarm_type'].replace('_', ' ')}"

@@ -42,7 +42,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from dispatch import handlers, incidents, receipts, store, tier_store
 from dispatch.assignment import REDISPATCH_AFTER_S
-from dispatch.cap import StationInfo, identifier, water_alert
+from dispatch.cap import CapSender, StationInfo, identifier, water_alert
 from dispatch.first_response import ANSWER_WITHIN_S, FIRST_RESPONDER_MARGIN_S
 from dispatch.incident_policy import VERIFY_WITHIN, Fix, incident_for
 from dispatch.partner_ack import AckRejected, parse_ack
@@ -85,6 +85,7 @@ class Dispatcher:
         client_id: str,
         share_group: str,
         connect_db: Callable[[str], psycopg.Connection],
+        cap_sender: CapSender,
         clock: Clock | None = None,
         redispatch_after_s: float = REDISPATCH_AFTER_S,
         sweep_every_s: float = SWEEP_EVERY_S,
@@ -98,6 +99,7 @@ class Dispatcher:
         self._client_id = client_id
         self._share_group = share_group
         self._connect_db = connect_db
+        self._cap_sender = cap_sender
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._redispatch_after_s = redispatch_after_s
         self._first_responder_margin_s = first_responder_margin_s
@@ -263,7 +265,7 @@ class Dispatcher:
         the topic is dead-lettered with its reason."""
         body = payload if isinstance(payload, bytes) else str(payload).encode()
         try:
-            ack = parse_ack(body)
+            ack = parse_ack(body, self._cap_sender.address)
         except AckRejected as exc:
             log.info("partner %s: not an answer to our alerts (%s)", partner_id, exc)
             await self._dead_letter(topic, body, str(exc), reason=exc.reason)
@@ -395,7 +397,7 @@ class Dispatcher:
         await self._serve_queue()
 
     async def _send_cap(self, event: Event, station: StationInfo) -> None:
-        document = await self._db(_record_cap, event, station, self._clock.now())
+        document = await self._db(_record_cap, event, station, self._cap_sender, self._clock.now())
         if document is not None and station.partner_id is not None:
             await self._outbox.put((self._topics.water_alert(station.partner_id), document.encode()))
 
@@ -495,7 +497,7 @@ class _DatabaseStore:
         await self._d._db(store.record_position, unit_id, lat, lon, at)
 
 
-def _record_cap(conn: psycopg.Connection, event: Event, station: StationInfo, now: datetime) -> str | None:
+def _record_cap(conn: psycopg.Connection, event: Event, station: StationInfo, sender: CapSender, now: datetime) -> str | None:
     """Store the CAP document of this alarm event; None if another dispatcher already did."""
     alarm = event.data
     with conn.transaction():
@@ -507,7 +509,7 @@ def _record_cap(conn: psycopg.Connection, event: Event, station: StationInfo, no
             return None  # nothing was sent for this alarm: no Update or Cancel either
         sequence = 0 if first is None else first[1]
         document = water_alert(
-            event_type=event.type.value, alarm=alarm, station=station, sent=now, sequence=sequence,
+            sender=sender, event_type=event.type.value, alarm=alarm, station=station, sent=now, sequence=sequence,
             first_sent=None if first is None else first[0],
         )
         msg_type = _CAP_MSG_TYPE[event.type]

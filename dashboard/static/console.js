@@ -1172,6 +1172,8 @@
     first_aid_post: { radius: 2.5, color: "#7b8794", fillColor: "#e5e7eb" },
   };
 
+  const FALLBACK_VIEW = { centre: [35.0, 105.0], zoom: 8 };
+
   function initMap() {
     const message = $("map-message");
     if (!window.L) {
@@ -1184,7 +1186,8 @@
       preferCanvas: false, boxZoom: true,
     });
     S.map = map;
-    map.setView([30.88, 120.91], 11);
+    // Until the county's opening view arrives (GET /api/region): all of China.
+    map.setView(FALLBACK_VIEW.centre, FALLBACK_VIEW.zoom);
     [["base", 200], ["towns", 250], ["water", 300], ["roads", 320], ["coverage", 340], ["facilities", 350], ["stations", 420], ["labels", 450], ["links", 480]]
       .forEach(([name, z]) => { map.createPane(name).style.zIndex = String(z); });
     map.getPane("labels").style.pointerEvents = "none";
@@ -1200,7 +1203,12 @@
     renderLegend();
     message.textContent = t("map.loading");
     message.hidden = false;
-    loadMap().then(() => { message.hidden = true; return loadCoverage().catch((e) => console.warn("coverage", e)); }, (err) => {
+    I18N.region.then((region) => {
+      // The region's view first; the loaded boundary (or roads) then frame the map.
+      const view = region && region.map;
+      if (view) map.setView([view.centre.lat, view.centre.lon], view.zoom);
+      return loadMap();
+    }).then(() => { message.hidden = true; return loadCoverage().catch((e) => console.warn("coverage", e)); }, (err) => {
       message.textContent = t("map.failed", { detail: err.detail || String(err) });
       message.hidden = false;
     });

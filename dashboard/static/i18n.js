@@ -1,15 +1,19 @@
 /* Watchpost pages' strings, Chinese (default) and English, shared by the console and the
    family page. `I18N.t(key, vars)` looks a key up in the current language (falling back to
    Chinese, then to the key itself); `I18N.apply(root)` fills every element carrying
-   data-i18n (text), data-i18n-placeholder, data-i18n-title or data-i18n-aria-label. */
+   data-i18n (text), data-i18n-placeholder, data-i18n-title or data-i18n-aria-label.
+
+   The strings that name the county (titles) are the deployment's, not the page's: they come
+   from GET /api/region and take precedence over these, whenever they arrive. `I18N.region`
+   is that document (a promise; null if it could not be read), for the map's opening view. */
 (function () {
   "use strict";
 
   const STRINGS = {
     zh: {
-      "app.name": "嘉善守望",
-      "console.title": "嘉善应急指挥 · 值班台",
-      "family.title": "嘉善守望 · 家人",
+      "app.name": "守望",
+      "console.title": "应急指挥 · 值班台",
+      "family.title": "守望 · 家人",
       "lang.switch": "English",
       "lang.switch.title": "Switch to English",
 
@@ -292,7 +296,7 @@
 
     en: {
       "app.name": "Watchpost",
-      "console.title": "Jiashan Emergency Control Room",
+      "console.title": "Emergency Control Room",
       "family.title": "Watchpost · Family",
       "lang.switch": "中文",
       "lang.switch.title": "切换到中文",
@@ -582,9 +586,13 @@
     if (saved === "zh" || saved === "en") lang = saved;
   } catch (_e) { /* storage disabled: Chinese */ }
   const listeners = [];
+  // The region's strings, by language, over the pages' own (filled from /api/region).
+  const REGION = { zh: {}, en: {} };
 
   function t(key, vars) {
-    let s = STRINGS[lang][key];
+    let s = REGION[lang][key];
+    if (s === undefined) s = STRINGS[lang][key];
+    if (s === undefined) s = REGION.zh[key];
     if (s === undefined) s = STRINGS.zh[key];
     if (s === undefined) return key;
     if (vars) s = s.replace(/\{(\w+)\}/g, (m, k) => (vars[k] === undefined || vars[k] === null ? m : String(vars[k])));
@@ -592,7 +600,7 @@
   }
 
   function has(key) {
-    return STRINGS[lang][key] !== undefined || STRINGS.zh[key] !== undefined;
+    return REGION[lang][key] !== undefined || STRINGS[lang][key] !== undefined || STRINGS.zh[key] !== undefined;
   }
 
   function apply(root) {
@@ -640,8 +648,23 @@
     Object.keys(more).forEach((l) => { if (STRINGS[l]) Object.assign(STRINGS[l], more[l]); });
   }
 
+  // Asked at once, so the titles are the county's before anyone logs in; the pages' own
+  // listeners (titles, labels) run again when they arrive, as after a language switch.
+  const region = fetch("/api/region", { headers: { Accept: "application/json" } })
+    .then((r) => (r.ok ? r.json() : null))
+    .catch(() => null)
+    .then((doc) => {
+      if (doc && doc.strings) {
+        ["zh", "en"].forEach((l) => Object.assign(REGION[l], doc.strings[l] || {}));
+        if (document.readyState !== "loading") apply(document);
+        else document.addEventListener("DOMContentLoaded", () => apply(document));
+        listeners.forEach((fn) => fn(lang));
+      }
+      return doc;
+    });
+
   window.I18N = {
-    t, has, apply, setLang, ago, clock, extend,
+    t, has, apply, setLang, ago, clock, extend, region,
     get lang() { return lang; },
     onChange(fn) { listeners.push(fn); },
   };
