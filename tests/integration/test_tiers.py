@@ -9,9 +9,11 @@ import time
 from datetime import UTC, datetime
 
 import httpx
+import orjson
 import psycopg
 import pytest
 from psycopg.rows import dict_row
+from websockets.sync.client import connect as ws_connect
 
 from dispatch.eta import eta_to
 from dispatch.store import create_incident
@@ -192,3 +194,29 @@ def test_a_crew_reports_only_on_its_own_patients(county) -> None:
     with county["api"].client("crew2") as stranger:
         r = stranger.post("/api/tier/patient", json={"ts": datetime.now(UTC).isoformat(), "incident_id": county["incident_id"], "gcs": 15})
         assert r.status_code == 404
+
+
+def test_a_crews_patient_report_reaches_the_hospital_board_at_once(county, start_ingest) -> None:
+    """No unit moves or reports a status here: the board hears of the report itself."""
+    api, url, incident_id = county["api"], county["url"], county["incident_id"]
+    start_ingest(db_url=url)
+    with ws_connect(f"{api.ws_base}/ws/tier", subprotocols=["watchpost", api.token("er")]) as ws:  # type: ignore[list-item]
+        while True:  # what the socket says on opening
+            try:
+                ws.recv(timeout=0.5)
+            except TimeoutError:
+                break
+        with api.client("crew") as crew:
+            sent = time.monotonic()
+            r = crew.post("/api/tier/patient", json={"ts": datetime.now(UTC).isoformat(), "incident_id": incident_id,
+                                                     "gcs": 13, "spo2_pct": 91, "suspected": "hip fracture"})
+            assert r.status_code == 202
+        nudge = orjson.loads(ws.recv(timeout=5))
+        told_s = time.monotonic() - sent
+    assert nudge["type"] == "incident.updated" and nudge["data"] == {"incident_id": incident_id}
+    assert told_s < 5
+    with api.client("er") as er:
+        [incident] = board(er)
+    assert [(r["gcs"], r["suspected"]) for r in incident["patient_reports"]] == [(13, "hip fracture")]
+    [event] = rows(url, "SELECT person_id, data FROM events WHERE data ? 'patient_report_at'")
+    assert event["person_id"] is None and event["data"]["unit_id"] == county["unit"]  # no family page hears of it
