@@ -22,6 +22,9 @@ FIRST_RESPONDER_MARGIN_S = 120.0
 # A village doctor sees the alert on their phone; 90 s is a generous time to answer it.
 # Past it the alert stays on their page but counts as unanswered.
 ANSWER_WITHIN_S = 90.0
+# The post's duty phone is texted at once; an alert still unanswered this long after is rung
+# (the doctor may be with a patient, the phone in a pocket: a call is hard to miss).
+CALL_AFTER_S = 30.0
 # A scoped user (village doctor, hospital, crew) keeps seeing an incident this long after
 # it closed: the hospital's hand-over notes, the doctor's last note.
 SCOPED_GRACE_S = 30 * 60.0

@@ -69,6 +69,8 @@ def county(jiashan_url, jiashan_registry, jiashan_network, start_dispatcher, sta
     other_post = next(f for f in jiashan_registry["facilities"] if f["kind"] == "first_aid_post" and f is not post)
     person = jiashan_registry["persons"][0]["person_id"]
     incident_id = call_for(jiashan_url, person, post["lat"], post["lon"])
+    with psycopg.connect(jiashan_url) as conn:
+        conn.execute("UPDATE facilities SET duty_phone = '+8613812340069' WHERE facility_id = %s", (post["facility_id"],))
     start_dispatcher(jiashan_url, dispatch__first_responder_margin_s="0", dispatch__first_responder_answer_s="600")
     wait_for(lambda: rows(jiashan_url, "SELECT 1 FROM assignments WHERE incident_id = %s", incident_id), what="assignment")
     [assignment] = rows(jiashan_url, "SELECT * FROM assignments WHERE incident_id = %s", incident_id)
@@ -92,6 +94,12 @@ def test_the_village_doctor_of_the_post_is_alerted_and_sees_what_they_need(count
     api, url, incident_id = county["api"], county["url"], county["incident_id"]
     [response] = rows(url, "SELECT * FROM first_responses WHERE incident_id = %s", incident_id)
     assert response["post_id"] == county["post"] and response["post_eta_s"] < response["unit_eta_s"]
+    # The post's duty phone: texted at once, rung if still unanswered after 30 s (till the answer time).
+    queued = rows(url, "SELECT username, channel, due_at, expires_at FROM notifications WHERE incident_id = %s ORDER BY channel",
+                  incident_id)
+    assert [(q["username"], q["channel"]) for q in queued] == [(county["post"], "sms"), (county["post"], "voice")]
+    assert queued[0]["due_at"] == response["alerted_at"] and (queued[1]["due_at"] - response["alerted_at"]).total_seconds() == 30
+    assert queued[1]["expires_at"] == response["answer_by"]
     with api.client("doc") as doc:
         [incident] = board(doc)
         assert incident["incident_id"] == incident_id
