@@ -244,10 +244,15 @@ def render_html(r: ReportData, region: RegionSettings) -> str:
     if f is None or not f.alerted:
         out.append("<p class='empty'>No village doctor was alerted.</p>")
     else:
-        lead = "–" if f.median_lead_s is None else f"{f.median_lead_s / 60:.1f} min (mean {(f.mean_lead_s or 0) / 60:.1f} min)"
-        out.append("<table><tr><th>alerted</th><th>accepted</th><th>on scene</th><th>before the ambulance</th><th>ahead of the ambulance by (median)</th></tr>"
+        def minutes(s: float | None) -> str:
+            return "–" if s is None else f"{s / 60:.1f} min"
+
+        out.append("<table><tr><th>alerted</th><th>accepted</th><th>on scene</th><th>before the ambulance</th>"
+                   "<th>ahead by (median)</th><th>ahead by (p90)</th><th>lead over all both reached (median)</th></tr>"
                    f"<tr><td>{f.alerted}</td><td>{f.accepted}</td><td>{f.arrived}</td>"
-                   f"<td>{f.first} ({_pct(f.first / f.arrived if f.arrived else None)})</td><td>{_e(lead)}</td></tr></table>")
+                   f"<td class='fr-first'>{f.first} ({_pct(f.first / f.arrived if f.arrived else None)})</td>"
+                   f"<td class='fr-ahead-median'>{minutes(f.ahead_median_s)}</td><td class='fr-ahead-p90'>{minutes(f.ahead_p90_s)}</td>"
+                   f"<td>{minutes(f.median_lead_s)} over {f.both_arrived}</td></tr></table>")
 
     out.append("<h2>Incidents</h2>")
     if not r.incidents:

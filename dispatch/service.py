@@ -43,7 +43,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from dispatch import handlers, incidents, receipts, store, tier_store
 from dispatch.assignment import REDISPATCH_AFTER_S
 from dispatch.cap import CapSender, StationInfo, identifier, water_alert
-from dispatch.first_response import ANSWER_WITHIN_S, FIRST_RESPONDER_MARGIN_S
+from dispatch.first_response import ANSWER_WITHIN_S, CALL_AFTER_S, FIRST_RESPONDER_MARGIN_S
 from dispatch.incident_policy import VERIFY_WITHIN, Fix, incident_for
 from dispatch.partner_ack import AckRejected, parse_ack
 from dispatch.partner_loop import escalate_overdue, record_answer
@@ -92,6 +92,7 @@ class Dispatcher:
         first_responder_margin_s: float = FIRST_RESPONDER_MARGIN_S,
         first_responder_answer_s: float = ANSWER_WITHIN_S,
         verify_answer_s: float = VERIFY_WITHIN.total_seconds(),
+        first_responder_call_after_s: float = CALL_AFTER_S,
     ) -> None:
         self._url = database_url
         self._endpoint = mqtt_endpoint
@@ -105,6 +106,7 @@ class Dispatcher:
         self._first_responder_margin_s = first_responder_margin_s
         self._first_responder_answer_s = first_responder_answer_s
         self._verify_within = timedelta(seconds=verify_answer_s)
+        self._first_responder_call_after_s = first_responder_call_after_s
         self._sweep_every_s = sweep_every_s
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dispatch-db")
         self._conn: psycopg.Connection | None = None
@@ -481,7 +483,7 @@ class _DatabaseStore:
         d = self._d
         order: store.Order | store.Queued | None = await d._db(
             functools.partial(store.assign, skip_kinds=skip_kinds, first_responder_margin_s=d._first_responder_margin_s,
-                              answer_within_s=d._first_responder_answer_s),
+                              answer_within_s=d._first_responder_answer_s, call_after_s=d._first_responder_call_after_s),
             incident_id, d._graph, d._facilities, now
         )
         return order

@@ -39,7 +39,7 @@ from dispatch.assignment import (
     transition,
 )
 from dispatch.eta import eta_from
-from dispatch.first_response import ANSWER_WITHIN_S, FIRST_RESPONDER_MARGIN_S, answer_state, should_alert_post
+from dispatch.first_response import ANSWER_WITHIN_S, CALL_AFTER_S, FIRST_RESPONDER_MARGIN_S, answer_state, should_alert_post
 from dispatch.geometry import haversine_m
 from dispatch.incident_policy import (
     HANDOFF_FACILITY,
@@ -216,6 +216,7 @@ def assign(
     skip_kinds: frozenset[str] = frozenset(),
     first_responder_margin_s: float = FIRST_RESPONDER_MARGIN_S,
     answer_within_s: float = ANSWER_WITHIN_S,
+    call_after_s: float = CALL_AFTER_S,
 ) -> Order | Queued | None:
     """Decide and record who goes to a waiting incident. Returns the order to publish (after
     this commits); Queued when no unit can take it (it stays in the queue and the control
@@ -268,7 +269,8 @@ def assign(
         post_id = post.facility_id if post else None
         responder = should_alert_post(post_id, post.eta_s if post else None, decision.chosen.eta_s, margin_s=first_responder_margin_s)
         if responder.alert and responder.post_id is not None and responder.post_eta_s is not None:
-            _alert_first_responder(cur, incident, responder.post_id, responder.post_eta_s, decision.chosen.eta_s, now, answer_within_s)
+            _alert_first_responder(cur, incident, responder.post_id, responder.post_eta_s, decision.chosen.eta_s, now, answer_within_s,
+                                   call_after_s)
         cur.execute(
             "UPDATE assignments SET hospital_id = %s, first_aid_post_id = %s WHERE incident_id = %s AND unit_id = %s AND state = %s",
             (hospital_id, post_id, incident_id, unit_id, A.ORDERED.value),
@@ -499,11 +501,14 @@ def _with_capacity(cur: _Cursor, hospitals: tuple[Facility, ...]) -> tuple[Facil
 
 
 def _alert_first_responder(
-    cur: _Cursor, incident: dict[str, Any], post_id: str, post_eta_s: float, unit_eta_s: float, now: datetime, answer_within_s: float
+    cur: _Cursor, incident: dict[str, Any], post_id: str, post_eta_s: float, unit_eta_s: float, now: datetime, answer_within_s: float,
+    call_after_s: float = CALL_AFTER_S,
 ) -> None:
     """Record the village doctor's alert (once per incident: a re-assignment keeps the first
-    alert and its answer) and tell the post's page and the console. The SMS or call to the
-    doctor hangs on the same event (`first_response.alerted`), like a family's notification."""
+    alert and its answer) and tell the post's page and the console. A post with a duty phone
+    also gets the alert by SMS at once and, still unanswered after `call_after_s`, a call:
+    both queued for the notifier here, so they commit with the alert (like an escalation
+    step's notifications)."""
     cur.execute(
         """INSERT INTO first_responses (incident_id, post_id, alerted_at, answer_by, post_eta_s, unit_eta_s)
            VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (incident_id) DO NOTHING RETURNING *""",
@@ -514,6 +519,23 @@ def _alert_first_responder(
         _audit(cur, now, incident["incident_id"], None, "first_responder_alerted", "dispatcher",
                {"post": post_id, "post_eta_s": round(post_eta_s, 1), "unit_eta_s": round(unit_eta_s, 1)})
         emit_first_response(cur, incident["person_id"], row, now)
+        _queue_post_notifications(cur, incident, row, now, call_after_s)
+
+
+def _queue_post_notifications(cur: _Cursor, incident: dict[str, Any], response: dict[str, Any], now: datetime,
+                              call_after_s: float) -> None:
+    """The SMS now, the call at `call_after_s`; the call's step ends with the answer time (after
+    it the platform no longer counts on the doctor). The notifier cancels both once the
+    doctor has answered on the page."""
+    cur.execute(
+        """INSERT INTO notifications (incident_id, person_id, username, channel, step, due_at, expires_at, created_at, updated_at)
+           SELECT %(incident)s, %(person)s, f.facility_id, c.channel, 1, c.due_at, %(until)s, %(now)s, %(now)s
+           FROM facilities f, (VALUES ('sms', %(now)s::timestamptz), ('voice', %(call_at)s::timestamptz)) AS c (channel, due_at)
+           WHERE f.facility_id = %(post)s AND f.duty_phone IS NOT NULL
+           ON CONFLICT DO NOTHING""",
+        {"incident": incident["incident_id"], "person": incident["person_id"], "post": response["post_id"],
+         "now": now, "call_at": now + timedelta(seconds=call_after_s), "until": response["answer_by"]},
+    )
 
 
 def emit_first_response(cur: _Cursor, person_id: str | None, row: dict[str, Any], now: datetime) -> None:

@@ -133,6 +133,9 @@ class DispatchSettings:
     verify_answer_s: float = setting(
         120.0, "a fire or gas incident at a person's home with no verification call answer recorded by then counts as "
         "no answer: an ambulance goes too", "s", 1)
+    first_responder_call_after_s: float = setting(
+        30.0, "the post's duty phone gets the alert by SMS at once and, not yet accepted or declined by then, a call "
+        "(keypad 1 accept, 2 decline); rung until the answer time passes", "s", 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +184,7 @@ class NotifySettings:
                                "(empty: calls go straight to the domain, unregistered)")
     sip_phonebook: str = setting("", "a JSON file mapping numbers to SIP URIs, taken before the domain (the demo's simulated phones)")
     family_url: str = setting("http://127.0.0.1:8000/family", "the family page's address, linked in every SMS")
+    first_aid_url: str = setting("http://127.0.0.1:8000/first-aid", "the village doctor's page, linked in a first-aid post's SMS")
     batch: int = setting(50, "notifications claimed per pass", "notifications", 1)
     max_calls: int = setting(8, "voice calls in progress at once (the trunk's channels)", "calls", 1)
     lease_s: float = setting(

@@ -356,6 +356,7 @@ def dispatch(config: ConfigOption = None, client_id: Annotated[str | None, typer
         first_responder_margin_s=settings.dispatch.first_responder_margin_s,
         first_responder_answer_s=settings.dispatch.first_responder_answer_s,
         verify_answer_s=settings.dispatch.verify_answer_s,
+        first_responder_call_after_s=settings.dispatch.first_responder_call_after_s,
         # Not a shared group: every dispatcher hears every crew report, in order; the
         # database applies each once (see dispatch.store.apply_unit_status).
         share_group="",
