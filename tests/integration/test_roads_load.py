@@ -47,7 +47,7 @@ def test_a_network_keeps_its_routable_part_and_an_unroutable_file_is_refused(dat
     result = roads_load(database_url, "--geojson", geojson(tmp_path, "county.geojson", features))
     assert result.exit_code == 0, result.output
     assert "dropped 1 nodes and 1 edges outside the largest strongly connected part" in result.stdout
-    assert "road network version 1: 64 nodes, 224 edges" in result.stdout
+    assert "road network: 64 nodes, 224 edges (version 1)" in result.stdout
     assert "reading " in result.stderr and "writing 64 nodes" in result.stderr  # progress
     assert network(database_url) == (64, 224, 1)
 
