@@ -47,9 +47,8 @@ def read_registry(path: Path) -> RegistryFile:
     except OSError as exc:
         raise RegistryError(f"cannot read {path}: {exc}") from exc
     try:
-        # libyaml's loader where the platform has it: a county's file of 20,000 persons reads
-        # in seconds rather than minutes.
-        # YAML is composed once: the nodes give the lines, and the document is built from them.
+        # YAML is composed once, by libyaml where the platform has it: the nodes give the
+        # lines, and the document is built from them: a county of 20,000 persons is one pass.
         if path.suffix == ".json":
             doc, lines = orjson.loads(text), line_map(text)
         else:
