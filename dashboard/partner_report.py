@@ -71,7 +71,7 @@ def collect(conn: psycopg.Connection, partner_id: str, start: datetime, end: dat
                   (SELECT min(d.at) FROM dispatch_audit d WHERE d.incident_id = i.incident_id AND d.action = 'assigned') AS assigned_at,
                   (SELECT min(d.at) FROM dispatch_audit d WHERE d.incident_id = i.incident_id AND d.action IN ('closed', 'cancelled')) AS closed_at
            FROM cap_alerts c JOIN alarms a ON a.alarm_id = c.alarm_id
-           LEFT JOIN incidents i ON i.alarm_id = c.alarm_id
+           LEFT JOIN incidents i ON i.incident_id = (SELECT x.incident_id FROM incident_alarms x WHERE x.alarm_id = c.alarm_id LIMIT 1)
            WHERE c.partner_id = %(pid)s AND c.msg_type = 'Alert' AND c.sent >= %(lo)s AND c.sent < %(hi)s
            ORDER BY c.sent""",
         p,

@@ -40,3 +40,15 @@ def test_someone_hurt_or_not_answering_adds_a_priority_1_ambulance(reason):
 def test_an_unknown_reason_for_an_ambulance_is_refused_with_the_accepted_ones():
     with pytest.raises(ValueError, match="hurt, no_answer"):
         companion_for("fire", "bored")
+
+
+def test_an_alarm_is_the_same_exceedance_only_while_the_other_record_of_its_parameter_is_raised() -> None:
+    from dispatch.incident_policy import LinkedAlarm, same_exceedance
+
+    real_time_nh3n = LinkedAlarm("water_class_exceeded", "nh3n_mg_l", raised=True)
+    assert same_exceedance("water_hourly_exceeded", "nh3n_mg_l", [real_time_nh3n])
+    assert not same_exceedance("water_hourly_exceeded", "tp_mg_l", [real_time_nh3n])  # another parameter
+    assert not same_exceedance("water_hourly_exceeded", "nh3n_mg_l", [LinkedAlarm("water_class_exceeded", "nh3n_mg_l", raised=False)])
+    assert not same_exceedance("water_class_exceeded", "nh3n_mg_l", [real_time_nh3n])  # a new run of the same rule
+    assert not same_exceedance("water_hourly_exceeded", None, [real_time_nh3n])
+    assert not same_exceedance("sos", "nh3n_mg_l", [real_time_nh3n])
