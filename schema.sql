@@ -27,8 +27,8 @@
 -- incident_alarms      0002, 0009
 -- incidents            0002, 0004, 0009, 0014
 -- login_failures       0010
--- notifications        0012
--- partners             0001, 0015
+-- notifications        0012, 0018
+-- partners             0001, 0015, 0018
 -- patient_reports      0017
 -- pending_events       0016
 -- person_locations     0009
@@ -41,7 +41,7 @@
 -- road_nodes           0004
 -- road_water           0014
 -- rule_state           0002
--- station_averages     0015
+-- station_averages     0015, 0018
 -- stations             0001, 0007, 0015
 -- unit_positions       0001
 -- unit_state           0004
@@ -927,3 +927,22 @@ CREATE TABLE IF NOT EXISTS patient_reports (
     PRIMARY KEY (unit_id, ts)
 );
 CREATE INDEX IF NOT EXISTS patient_reports_incident_idx ON patient_reports (incident_id, ts DESC);
+
+-- ==== 0018_transparency_and_partner_phones ====
+-- Migration 0018: lakes' transparency, and the partner's duty phone
+-- Applied in one transaction by `watchpost db migrate`; recorded in schema_migrations.
+
+-- Transparency (Secchi depth SD, m) in a station's own averages, as the other parameters:
+-- the average, minimum and maximum where sent, and its own data flag. Lakes and reservoirs
+-- need it for the trophic state index; real-time telemetry does not carry it.
+ALTER TABLE station_averages ADD COLUMN IF NOT EXISTS sd_m double precision;
+ALTER TABLE station_averages ADD COLUMN IF NOT EXISTS sd_m_min double precision;
+ALTER TABLE station_averages ADD COLUMN IF NOT EXISTS sd_m_max double precision;
+ALTER TABLE station_averages ADD COLUMN IF NOT EXISTS sd_m_flag char(1);
+
+-- The phone (E.164) of the partner's duty contact: an alert the partner leaves unanswered
+-- is texted and rung there, besides being shown on the console.
+ALTER TABLE partners ADD COLUMN IF NOT EXISTS duty_phone text;
+
+-- A notification to a partner's duty contact is about a station's alarm, not a person's.
+ALTER TABLE notifications ALTER COLUMN person_id DROP NOT NULL;

@@ -20,6 +20,8 @@
   const BAND = { I: "rgba(37,99,235,0.10)", II: "rgba(14,165,233,0.10)", III: "rgba(22,163,74,0.10)",
     IV: "rgba(234,179,8,0.14)", V: "rgba(249,115,22,0.14)", "劣V": "rgba(220,38,38,0.14)" };
   const PARAMS = ["nh3n_mg_l", "do_mg_l", "codmn_mg_l", "cod_mg_l", "tp_mg_l", "tn_mg_l", "ph", "temp_c", "turbidity_ntu", "cond_us_cm"];
+  // Lakes' chlorophyll-a and transparency (SD) come in the station's own uploads only.
+  const UPLOAD_PARAMS = ["chla_ug_l", "sd_m"];
 
   function token() {
     for (const key of ["watchpost.console.session", "watchpost.family.session"]) {
@@ -137,11 +139,13 @@
     el.querySelector("#chart-title").textContent = `${stationView.name} · ${id}`;
     const controls = el.querySelector("#chart-controls");
     const seriesOptions = [["realtime", L("实时数据", "real-time")], ["hour", L("站点小时数据", "station hourly")]];
-    controls.innerHTML = `<select id="chart-param">${PARAMS.map((p) => `<option value="${p}"${p === stationView.param ? " selected" : ""}>${p}</option>`).join("")}</select>`
+    const params = stationView.series === "hour" ? PARAMS.concat(UPLOAD_PARAMS) : PARAMS;
+    if (!params.includes(stationView.param)) stationView.param = PARAMS[0];
+    controls.innerHTML = `<select id="chart-param">${params.map((p) => `<option value="${p}"${p === stationView.param ? " selected" : ""}>${p}</option>`).join("")}</select>`
       + `<select id="chart-series">${seriesOptions.map(([v, label]) => `<option value="${v}"${v === stationView.series ? " selected" : ""}>${esc(label)}</option>`).join("")}</select>`
       + rangeButtons(["24h", "7d", "30d"], stationView.range);
     controls.querySelector("#chart-param").addEventListener("change", (e) => { stationView.param = e.target.value; drawStation(); });
-    controls.querySelector("#chart-series").addEventListener("change", (e) => { stationView.series = e.target.value; drawStation(); });
+    controls.querySelector("#chart-series").addEventListener("change", (e) => { stationView.series = e.target.value; openStation(stationView.id, stationView.name); });
     controls.querySelectorAll("[data-range]").forEach((b) => b.addEventListener("click", () => {
       stationView.range = b.dataset.range;
       controls.querySelectorAll("[data-range]").forEach((x) => x.classList.toggle("on", x === b));
