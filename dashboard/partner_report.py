@@ -20,7 +20,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from dashboard.report import ReportError, print_pdf
-from ingest.readings import AVERAGE_PARAMETERS, AverageValue
+from dashboard.period_means import select_list, values_of
 from ingest.rules.evaluation import grade
 from ingest.rules.gb3838 import WaterBody, WaterClass
 
@@ -51,7 +51,7 @@ def collect(conn: psycopg.Connection, partner_id: str, start: datetime, end: dat
     if partner is None:
         raise ReportError(f"no partner {partner_id!r} in the registry")
     p = {"pid": partner_id, "lo": start, "hi": end}
-    means = ", ".join(f"avg({c}) FILTER (WHERE {c}_flag = 'N') AS {c}" for c in AVERAGE_PARAMETERS)
+    means = select_list("a")
     sections = cur.execute(
         f"""SELECT s.station_id, s.name, s.water_body, s.target_class, s.category,
                    count(a.period_start) AS hours, {means}
@@ -61,7 +61,7 @@ def collect(conn: psycopg.Connection, partner_id: str, start: datetime, end: dat
         p,
     ).fetchall()
     for s in sections:
-        values = {c: AverageValue(float(s[c])) for c in AVERAGE_PARAMETERS if s[c] is not None}
+        values = values_of(s)
         s["grade"] = grade(values, WaterBody(s["water_body"])).to_json()
         s["target"] = WaterClass(s["target_class"]).label
     alerts = cur.execute(
