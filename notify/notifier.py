@@ -27,7 +27,7 @@ import psycopg
 from ingest.rules.escalation import Channel
 from kernel.clock import Clock
 from notify import store
-from notify.messages import sms_text, voice_script
+from notify.messages import partner_sms_text, partner_voice_script, sms_text, voice_script
 from notify.outcomes import Outcome, RetryPolicy, State
 
 __all__ = ["Notifier", "NotifierHealth", "SmsChannel", "VoiceChannel", "Progress"]
@@ -127,8 +127,8 @@ class Notifier:
         with self._connections() as conn:
             jobs = self._claim(conn, Channel.SMS, self._batch)
             for job in jobs:
-                link = f"{self._family_url}?alarm={job.alarm_id}"
-                outcome = self._sms.send(job.phone, sms_text(job.facts, link)) if job.phone else _no_phone()
+                text = partner_sms_text(job.facts) if job.partner_id else sms_text(job.facts, f"{self._family_url}?alarm={job.alarm_id}")
+                outcome = self._sms.send(job.phone, text) if job.phone else _no_phone()
                 self.health.sms = "ok" if outcome.state is not State.FAILED else f"failing: {outcome.detail.get('error')}"
                 store.finish(conn, job, outcome, self._clock.now(), self._policy)
         return len(jobs)
@@ -171,7 +171,8 @@ class Notifier:
                 def progress(state: State, ref: str | None) -> None:
                     store.progress(conn, job, state, self._clock.now(), ref=ref)
 
-                outcome = self._voice.call(job.phone, voice_script(job.facts), progress) if job.phone else _no_phone()
+                script = partner_voice_script(job.facts) if job.partner_id else voice_script(job.facts)
+                outcome = self._voice.call(job.phone, script, progress) if job.phone else _no_phone()
                 self.health.voice = "ok" if outcome.state is not State.FAILED else f"failing: {outcome.detail.get('error')}"
                 store.finish(conn, job, outcome, self._clock.now(), self._policy)
         except Exception:

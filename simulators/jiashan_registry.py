@@ -101,10 +101,11 @@ def generate_registry(
             "adcode": n.adcode,
             # Who an unanswered water alert escalates to (the partner's environment duty desk).
             "duty_contact": f"{n.name} environment duty officer",
+            # Their desk phone (simulated numbers): texted and rung when an alert waits too long.
+            "duty_phone": f"+86{n.adcode}{k:04d}",
             "ack_timeout_s": 600,
         }
-        for n in geo.neighbours
-        if n.partner_id
+        for k, n in enumerate((n for n in geo.neighbours if n.partner_id), 1)
     ]
 
     facilities: list[dict[str, Any]] = []
