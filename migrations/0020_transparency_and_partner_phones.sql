@@ -1,4 +1,4 @@
--- Migration 0018: lakes' transparency, and the partner's duty phone
+-- Migration 0020: lakes' transparency, and the partner's duty phone
 -- Applied in one transaction by `watchpost db migrate`; recorded in schema_migrations.
 
 -- Transparency (Secchi depth SD, m) in a station's own averages, as the other parameters:
@@ -12,6 +12,3 @@ ALTER TABLE station_averages ADD COLUMN IF NOT EXISTS sd_m_flag char(1);
 -- The phone (E.164) of the partner's duty contact: an alert the partner leaves unanswered
 -- is texted and rung there, besides being shown on the console.
 ALTER TABLE partners ADD COLUMN IF NOT EXISTS duty_phone text;
-
--- A notification to a partner's duty contact is about a station's alarm, not a person's.
-ALTER TABLE notifications ALTER COLUMN person_id DROP NOT NULL;
