@@ -155,27 +155,28 @@ def _water(facts: AlarmFacts) -> tuple[str, str]:
     return what_zh, what_en
 
 
-def partner_sms_text(facts: AlarmFacts) -> str:
+def partner_sms_text(facts: AlarmFacts, county_zh: str, county_en: str) -> str:
     """The SMS to a partner district's duty contact whose desk has not answered our CAP
-    alert: which section, what, since when, and what we ask (the CAP answer)."""
+    alert: who writes (the county served), which section, what, since when, and what we ask
+    (the CAP answer)."""
     what_zh, what_en = _water(facts)
     return (
-        f"【Watchpost 嘉善】跨界断面{facts.person_name}自{_when(facts.at)}起{what_zh}。"
+        f"【Watchpost {county_zh}】跨界断面{facts.person_name}自{_when(facts.at)}起{what_zh}。"
         f"已发送CAP预警（{facts.alarm_id}），贵方尚未确认，请尽快回复确认。"
-        f" / Jiashan: {what_en} at cross-border section {facts.person_name} since {_when(facts.at)}. "
+        f" / {county_en}: {what_en} at cross-border section {facts.person_name} since {_when(facts.at)}. "
         f"Our CAP alert {facts.alarm_id} awaits your acknowledgement."
     )
 
 
-def partner_voice_script(facts: AlarmFacts) -> tuple[str, str]:
+def partner_voice_script(facts: AlarmFacts, county_zh: str, county_en: str) -> tuple[str, str]:
     """What the call to a partner's duty contact says (Mandarin, then English)."""
     what_zh, what_en = _water(facts)
     zh = (
-        f"这里是嘉善Watchpost跨界水质通知。跨界断面{facts.person_name}自{_when(facts.at)}起{what_zh}。"
+        f"这里是{county_zh}Watchpost跨界水质通知。跨界断面{facts.person_name}自{_when(facts.at)}起{what_zh}。"
         "我方CAP预警尚未收到贵方确认。已知悉请按1。重听请按2。需要我方控制中心联系您，请按9。"
     )
     en = (
-        f"This is Watchpost, Jiashan. {what_en} at the cross-border section {facts.person_name} since {_when(facts.at)}. "
+        f"This is Watchpost, {county_en}. {what_en} at the cross-border section {facts.person_name} since {_when(facts.at)}. "
         "Our CAP alert has not been acknowledged. Press 1 if you have heard this. Press 2 to hear it again. "
         "Press 9 to be called by our control room."
     )
