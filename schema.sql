@@ -946,7 +946,7 @@ CREATE INDEX IF NOT EXISTS incidents_unverified_idx ON incidents (verify_by)
     WHERE verify_by IS NOT NULL AND verification IS NULL;
 
 -- ==== 0019_first_responder_calls ====
--- Migration 0023: the village doctor reached by SMS and call, not only on the page
+-- Migration 0019: the village doctor reached by SMS and call, not only on the page
 -- Applied in one transaction by `watchpost db migrate`; recorded in schema_migrations.
 
 -- A first-aid post's duty phone (E.164): the village doctor on duty carries it, so the

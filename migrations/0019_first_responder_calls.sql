@@ -1,4 +1,4 @@
--- Migration 0023: the village doctor reached by SMS and call, not only on the page
+-- Migration 0019: the village doctor reached by SMS and call, not only on the page
 -- Applied in one transaction by `watchpost db migrate`; recorded in schema_migrations.
 
 -- A first-aid post's duty phone (E.164): the village doctor on duty carries it, so the
