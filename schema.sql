@@ -28,7 +28,7 @@
 -- incidents            0002, 0004, 0009, 0014, 0018
 -- login_failures       0010
 -- notifications        0012, 0019
--- partners             0001, 0015
+-- partners             0001, 0015, 0020
 -- patient_reports      0017
 -- pending_events       0016
 -- person_locations     0009
@@ -41,7 +41,7 @@
 -- road_nodes           0004
 -- road_water           0014
 -- rule_state           0002
--- station_averages     0015
+-- station_averages     0015, 0020
 -- stations             0001, 0007, 0015
 -- unit_positions       0001
 -- unit_state           0004
@@ -968,3 +968,19 @@ ALTER TABLE notifications DROP CONSTRAINT IF EXISTS notifications_state_check;
 ALTER TABLE notifications ADD CONSTRAINT notifications_state_check CHECK (state IN (
     'queued', 'sending', 'ringing', 'answered', 'acked', 'declined', 'no_answer', 'busy', 'rejected',
     'failed', 'accepted', 'delivered', 'cancelled', 'expired'));
+
+-- ==== 0020_transparency_and_partner_phones ====
+-- Migration 0020: lakes' transparency, and the partner's duty phone
+-- Applied in one transaction by `watchpost db migrate`; recorded in schema_migrations.
+
+-- Transparency (Secchi depth SD, m) in a station's own averages, as the other parameters:
+-- the average, minimum and maximum where sent, and its own data flag. Lakes and reservoirs
+-- need it for the trophic state index; real-time telemetry does not carry it.
+ALTER TABLE station_averages ADD COLUMN IF NOT EXISTS sd_m double precision;
+ALTER TABLE station_averages ADD COLUMN IF NOT EXISTS sd_m_min double precision;
+ALTER TABLE station_averages ADD COLUMN IF NOT EXISTS sd_m_max double precision;
+ALTER TABLE station_averages ADD COLUMN IF NOT EXISTS sd_m_flag char(1);
+
+-- The phone (E.164) of the partner's duty contact: an alert the partner leaves unanswered
+-- is texted and rung there, besides being shown on the console.
+ALTER TABLE partners ADD COLUMN IF NOT EXISTS duty_phone text;
