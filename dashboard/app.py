@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
+import psycopg
 from fastapi import FastAPI, HTTPException, Query, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
@@ -23,7 +24,7 @@ from dashboard.auth import CONTROL_ROOM, AuthError
 from dashboard.context import ApiContext, bearer
 from dashboard.hub import Hub
 from dashboard.logins import ThrottleLimits
-from dashboard.middleware import BodyLimit, SecurityHeaders
+from dashboard.middleware import BodyLimit, SecurityHeaders, UnstorableText
 from dashboard.routes import router
 from dashboard.sockets import Sockets
 from dashboard import tiers, trends
@@ -75,7 +76,9 @@ def create_app(
     _pages(app)
     _sockets(app, Sockets(hub, per_user=ws_per_user, recheck_s=ws_recheck_s))
     app.state.metrics = _health(app, hub, pool, metrics_token)
-    # Outermost last: the body limit runs before anything else, the headers on every answer.
+    # Outermost last: the body limit runs before anything else, the headers on every answer;
+    # text the database cannot store is refused next, before any route.
+    app.add_middleware(UnstorableText)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(SecurityHeaders)
     return app
@@ -93,6 +96,16 @@ def _errors(app: FastAPI) -> None:
     async def no_roads(_request: Request, exc: NoRoadNetwork) -> JSONResponse:
         # A deployment not yet set up, not a fault of the request or of Watchpost.
         return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(psycopg.DataError)
+    @app.exception_handler(psycopg.errors.ProgramLimitExceeded)
+    async def unstorable_value(request: Request, exc: psycopg.Error) -> JSONResponse:
+        # A value the database refuses (out of range, too long for an index, malformed) that
+        # no validator caught: the request's fault, said as such, never a 500. Logged, since
+        # it also means a route's validation missed something.
+        log.warning("%s %s: the database refused a value: %s", request.method, request.url.path, exc)
+        reason = (exc.diag.message_primary if exc.diag else None) or str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return JSONResponse({"detail": f"a value cannot be stored: {reason}"}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

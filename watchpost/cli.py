@@ -534,36 +534,26 @@ def partner_report_cmd(
 
 
 @app.command("status")
-def status(config: ConfigOption = None) -> None:
-    """The state of a running installation: ingest lag, dead letters in the last hour,
-    alarms, incidents, units."""
-    from dispatch.lifecycle import OPEN_INCIDENT, values
+def status(
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object, for monitoring scripts")] = False,
+) -> None:
+    """The state of a running installation: schema version, connected processes, the API's
+    health, ingest lag, dead letters, silent devices, alarms, incidents, units."""
+    import orjson
+
     from kernel.db import connect
+    from watchpost import status as installation
+    from watchpost.migrations import load_migrations
 
     settings = _settings(config)
-    with connect(settings.database_url) as conn:
-        lag = conn.execute(
-            "SELECT now() - max(t) FROM (SELECT max(received_at) AS t FROM wearable_readings WHERE ts > now() - interval '1 day' "
-            "UNION ALL SELECT max(received_at) FROM water_readings WHERE ts > now() - interval '1 day' "
-            "UNION ALL SELECT max(received_at) FROM home_events WHERE ts > now() - interval '1 day' "
-            "UNION ALL SELECT max(received_at) FROM unit_positions WHERE ts > now() - interval '1 day') x"
-        ).fetchone()
-        lag = lag[0] if lag else None
-        dead = conn.execute(
-            "SELECT reason, count(*) FROM dead_letters WHERE received_at > now() - interval '1 hour' GROUP BY 1 ORDER BY 2 DESC"
-        ).fetchall()
-        alarms = conn.execute("SELECT severity, count(*) FROM alarms WHERE state <> 'cleared' GROUP BY 1 ORDER BY 1").fetchall()
-        incidents = conn.execute(
-            "SELECT state, count(*) FROM incidents WHERE state = ANY(%s) GROUP BY 1", (values(OPEN_INCIDENT),)
-        ).fetchall()
-        units = conn.execute(
-            "SELECT u.kind, COALESCE(s.status, 'available'), count(*) FROM units u LEFT JOIN unit_state s USING (unit_id) GROUP BY 1, 2 ORDER BY 1, 2"
-        ).fetchall()
-    typer.echo(f"last reading stored: {'none in the last hour' if lag is None else f'{lag.total_seconds():.1f} s ago'}")
-    typer.echo("dead letters, last hour: " + (", ".join(f"{r} {n}" for r, n in dead) or "none"))
-    typer.echo("open alarms: " + (", ".join(f"{s} {n}" for s, n in alarms) or "none"))
-    typer.echo("open incidents: " + (", ".join(f"{s} {n}" for s, n in incidents) or "none"))
-    typer.echo("units: " + ", ".join(f"{k} {s} {n}" for k, s, n in units))
+    with connect(settings.database_url, application_name="status") as conn:
+        facts = installation.read_status(conn, known_schema_version=max(m.version for m in load_migrations()))
+    facts["api"] = installation.probe_api(settings.api.host, settings.api.port)
+    if as_json:
+        typer.echo(orjson.dumps(facts, option=orjson.OPT_INDENT_2).decode())
+    else:
+        typer.echo(installation.render_text(facts))
 
 
 @app.command("hj212")
@@ -664,5 +654,25 @@ def run(
     raise typer.Exit(supervisor.run())
 
 
+def main() -> None:
+    """The `watchpost` command: a database or broker that is down ends a command with one
+    line naming it and the cause, exit code 3 (watchpost/outage.py), not a traceback."""
+    from watchpost.outage import UNAVAILABLE, describe
+
+    try:
+        app()
+    except Exception as exc:
+        try:
+            settings: Settings | None = load_settings()
+        except SettingsError:
+            settings = None
+        line = describe(exc, database_url=settings.database_url if settings else "",
+                        mqtt_url=settings.mqtt_url if settings else "")
+        if line is None:
+            raise
+        typer.echo(line, err=True)
+        raise SystemExit(UNAVAILABLE) from None
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -1,0 +1,61 @@
+"""Operator commands when a service is down: one line naming the service and the cause,
+exit code 3, never a traceback; and `watchpost status --json` on a running database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import orjson
+import pytest
+
+from tests.fix_broker import free_port
+
+
+def _run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "watchpost.cli", *args], capture_output=True, text=True, timeout=60,
+                          input=stdin, env={**os.environ, **(env or {})})
+
+
+def _closed_port_env() -> dict[str, str]:
+    port = free_port()  # nothing listens there
+    return {"WATCHPOST_DATABASE_URL": f"postgresql://watchpost:secret-pw@127.0.0.1:{port}/watchpost",
+            "WATCHPOST_MQTT_URL": f"mqtt://watchpost-api-1:secret-pw@127.0.0.1:{port}"}
+
+
+@pytest.mark.parametrize("command", [
+    ["status"], ["status", "--json"], ["db", "migrate"], ["broker", "sync"], ["registry", "load", "tests/fixtures/registry-small.yaml"],
+    ["user", "unlock", "op1"], ["roads", "load", "--geojson", "tests/fixtures/none.geojson"],
+])
+def test_a_command_meets_a_database_that_is_down_with_one_line(command: list[str], tmp_path) -> None:
+    result = _run(*command, env={**_closed_port_env(), "WATCHPOST_HOME": str(tmp_path)})
+    assert result.returncode in (1, 3), result.stderr
+    assert "Traceback" not in result.stderr
+    if result.returncode == 3:
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert lines[0].startswith("the database at 127.0.0.1:") and "WATCHPOST_DATABASE_URL" in lines[0]
+        assert "secret-pw" not in lines[0]  # never the password
+
+
+def test_status_json_reports_schema_processes_lag_and_silent_devices(database_url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "INSERT INTO alarms (source_kind, source_id, alarm_type, severity, first_seen, last_seen) "
+            "VALUES ('person', 'P-0001', 'device_silent', 'minor', now() - interval '1 hour', now())"
+        )
+        conn.execute("INSERT INTO dead_letters (topic, reason, payload, detail, received_at) VALUES ('t', 'not_json', '\\x00', '', now())")
+    # Another process connected as a Watchpost service, as the dispatcher would be.
+    with psycopg.connect(database_url, application_name="watchpost-dispatch-1"):
+        result = _run("status", "--json", env={"WATCHPOST_DATABASE_URL": database_url, "WATCHPOST_API__PORT": str(free_port())})
+    assert result.returncode == 0, result.stderr
+    status = orjson.loads(result.stdout)
+    assert status["schema"]["version"] == status["schema"]["known"] > 1
+    assert [p["name"] for p in status["processes"]] == ["watchpost-dispatch-1"]
+    assert status["silent_devices"] == [{"kind": "person", "id": "P-0001", "since": status["silent_devices"][0]["since"]}]
+    assert status["dead_letters_last_hour"] == {"not_json": 1}
+    assert status["api"].startswith("unreachable")
+    assert set(status) >= {"ingest_lag_s", "open_alarms", "open_incidents", "units", "dead_letters_last_day"}
