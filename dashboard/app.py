@@ -21,7 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dashboard.auth import CONTROL_ROOM, AuthError
-from dashboard.context import ApiContext, bearer
+from dashboard.context import ApiContext, PublishFailed, bearer
 from dashboard.hub import Hub
 from dashboard.logins import ThrottleLimits
 from dashboard.middleware import BodyLimit, SecurityHeaders, UnstorableText
@@ -36,13 +36,27 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 # Requests larger than this are refused before they are read: no route takes more.
 MAX_BODY_BYTES = 64 * 1024
+# How often orders the broker missed (it was down) are tried again: a crew waits on them.
+UNSENT_RETRY_S = 5.0
+
+
+async def _resend_unsent_orders(ctx: ApiContext, every_s: float) -> None:
+    """Send the console's committed orders the broker missed, once it is back. Any API
+    process may send one; a unit may then get the same order twice, which its terminal
+    takes as the same order (same incident)."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await asyncio.to_thread(ctx.resend_unsent)
+        except psycopg.Error as exc:  # the database is down too: the next pass tries again
+            log.warning("resending unsent orders failed: %s", exc)
 
 
 def create_app(
     *, database_url: str, token_secret: str, topic_root: str = "jiashan", mqtt: MqttEndpoint | None = None,
     token_ttl: timedelta = timedelta(hours=12), pool_size: int = 10, max_body_bytes: int = MAX_BODY_BYTES,
     ws_per_user: int = 8, ws_recheck_s: float = 30.0, throttle: ThrottleLimits | None = None, docs: bool = False,
-    metrics_token: str = "", clock: Clock | None = None,
+    metrics_token: str = "", clock: Clock | None = None, unsent_retry_s: float = UNSENT_RETRY_S,
 ) -> FastAPI:
     """The API process. Every time it reads comes from `clock` (the machine's by default)."""
     clock = clock if clock is not None else SystemClock()
@@ -53,9 +67,11 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await pool.open()
         listener = asyncio.create_task(hub.run(), name="event-hub")
+        resender = asyncio.create_task(_resend_unsent_orders(app.state.ctx, unsent_retry_s), name="unsent-orders")
         try:
             yield
         finally:
+            resender.cancel()
             listener.cancel()
             await pool.close()
             app.state.ctx.close()
@@ -96,6 +112,11 @@ def _errors(app: FastAPI) -> None:
     async def no_roads(_request: Request, exc: NoRoadNetwork) -> JSONResponse:
         # A deployment not yet set up, not a fault of the request or of Watchpost.
         return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(PublishFailed)
+    async def broker_down(_request: Request, exc: PublishFailed) -> JSONResponse:
+        # A report for the broker that it did not take: the sender may try again.
+        return JSONResponse({"detail": f"not sent: {exc}; try again"}, status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(psycopg.DataError)
     @app.exception_handler(psycopg.errors.ProgramLimitExceeded)
