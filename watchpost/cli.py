@@ -51,15 +51,32 @@ def watchpost_home() -> Path:
 
 
 @config_app.command("check")
-def config_check(config: ConfigOption = None) -> None:
-    """Validate the configuration (environment and TOML file) and report every problem."""
+def config_check(
+    config: ConfigOption = None,
+    connect: Annotated[bool, typer.Option("--connect", help="also check that the database and the broker answer")] = False,
+) -> None:
+    """Validate the configuration (environment, TOML file, secrets) and report every problem;
+    with --connect, also reach the database and the broker."""
+    from watchpost import config_check as checks
+
     try:
-        load_settings(toml_path=config)
+        settings = load_settings(toml_path=config)
     except SettingsError as exc:
-        for problem in str(exc).split("; "):
+        for problem in exc.problems:
             typer.echo(f"problem: {problem}", err=True)
         raise typer.Exit(1) from None
-    typer.echo("configuration is valid")
+    home = watchpost_home()
+    problems = checks.secret_problems(settings, home)
+    if connect:
+        from watchpost.migrations import load_migrations
+
+        problems += checks.database_problems(settings, max(m.version for m in load_migrations()))
+        problems += checks.broker_problems(settings)
+    for problem in problems:
+        typer.echo(f"problem: {problem}", err=True)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo("configuration is valid" + (": the database and the broker answer" if connect else ""))
 
 
 @config_app.command("reference")

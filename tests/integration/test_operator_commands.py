@@ -3,19 +3,18 @@ exit code 3, never a traceback; and `watchpost status --json` on a running datab
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import orjson
 import pytest
 
-from tests.fix_broker import free_port
+from tests.fix_broker import free_port, process_environment
 
 
 def _run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "watchpost.cli", *args], capture_output=True, text=True, timeout=60,
-                          input=stdin, env={**os.environ, **(env or {})})
+                          input=stdin, env={**process_environment(), **(env or {})})
 
 
 def _closed_port_env() -> dict[str, str]:
@@ -59,3 +58,17 @@ def test_status_json_reports_schema_processes_lag_and_silent_devices(database_ur
     assert status["dead_letters_last_hour"] == {"not_json": 1}
     assert status["api"].startswith("unreachable")
     assert set(status) >= {"ingest_lag_s", "open_alarms", "open_incidents", "units", "dead_letters_last_day"}
+
+
+def test_config_check_connect_reaches_the_database_and_the_broker(database_url: str, broker, tmp_path) -> None:
+    from kernel.broker import API_ROLE
+
+    env = {"WATCHPOST_DATABASE_URL": database_url, "WATCHPOST_MQTT_URL": broker.url(broker.account(API_ROLE)),
+           "WATCHPOST_HOME": str(tmp_path)}
+    ok = _run("config", "check", "--connect", env=env)
+    assert ok.returncode == 0 and "the database and the broker answer" in ok.stdout, ok.stderr
+    down = _run("config", "check", "--connect", env={**env, **_closed_port_env()})
+    assert down.returncode == 1 and "Traceback" not in down.stderr
+    problems = down.stderr.strip().splitlines()
+    assert problems[0].startswith("problem: WATCHPOST_DATABASE_URL (127.0.0.1:") and "cannot connect" in problems[0]
+    assert problems[1].startswith("problem: WATCHPOST_MQTT_URL (127.0.0.1:") and "does not answer" in problems[1]

@@ -4,6 +4,7 @@ units pass `systemd-analyze verify`."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -74,7 +75,7 @@ def test_the_image_entry_points_work_with_the_compose_environment(tmp_path: Path
         "PATH": "/usr/bin:/bin", "WATCHPOST_HOME": str(tmp_path),
         "WATCHPOST_DATABASE_URL": f"postgresql://watchpost:pw@{env['DB_HOST']}:5432/watchpost",
         "WATCHPOST_MQTT_URL": f"mqtt://watchpost-ingest:pw@{env['MQTT_BROKER']}",
-        "WATCHPOST_API__TOKEN_SECRET": "x" * 32,
+        "WATCHPOST_API__TOKEN_SECRET": os.urandom(24).hex(),
     }
     done = subprocess.run([str(WATCHPOST), "config", "check"], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

@@ -25,7 +25,7 @@ def test_unknown_setting_is_an_error_that_names_it() -> None:
 
 
 def test_malformed_number_says_what_was_expected() -> None:
-    with pytest.raises(SettingsError, match="ingest.batch_max_messages: must be an integer"):
+    with pytest.raises(SettingsError, match=r"WATCHPOST_INGEST__BATCH_MAX_MESSAGES \(ingest.batch_max_messages\): must be an integer"):
         load_settings({"WATCHPOST_INGEST__BATCH_MAX_MESSAGES": "many"})
 
 
@@ -38,9 +38,10 @@ def test_every_problem_is_reported_at_once() -> None:
     with pytest.raises(SettingsError) as info:
         load_settings({"WATCHPOST_INGEST__BATCH_MAX_MESSAGES": "0", "WATCHPOST_TYPO": "1", "WATCHPOST_LOG_LEVEL": "loud"})
     message = str(info.value)
-    assert "typo: unknown setting" in message
-    assert "ingest.batch_max_messages: must be at least 1" in message
-    assert "log_level: must be DEBUG" in message
+    assert "WATCHPOST_TYPO (typo): unknown setting" in message
+    assert "WATCHPOST_INGEST__BATCH_MAX_MESSAGES (ingest.batch_max_messages): must be at least 1" in message
+    assert "WATCHPOST_LOG_LEVEL (log_level): must be DEBUG" in message
+    assert len(info.value.problems) == 3
 
 
 def test_the_configuration_reference_in_docs_is_current() -> None:
@@ -48,3 +49,40 @@ def test_the_configuration_reference_in_docs_is_current() -> None:
 
     path = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
     assert path.read_text() == reference(), "regenerate it: watchpost config reference > docs/configuration.md"
+
+
+@pytest.mark.parametrize(("typo", "meant"), [
+    ("WATCHPOST_API__PROT", "WATCHPOST_API__PORT"),
+    ("WATCHPOST_DATABSE_URL", "WATCHPOST_DATABASE_URL"),
+    ("WATCHPOST_INGEST__BATCH_MAX_MESSAGE", "WATCHPOST_INGEST__BATCH_MAX_MESSAGES"),
+    ("WATCHPOST_HOEM", "WATCHPOST_HOME"),  # a variable of the scripts, not a setting: suggested all the same
+])
+def test_an_unknown_variable_is_answered_with_the_closest_known_one(typo: str, meant: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({typo: "1"})
+    assert info.value.problems == [f"{typo} ({typo[len('WATCHPOST_'):].lower().replace('__', '.')}): unknown setting, did you mean {meant}?"]
+
+
+def test_an_unknown_variable_like_no_other_gets_no_suggestion() -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({"WATCHPOST_ZZZQQQ": "1"})
+    assert "did you mean" not in str(info.value)
+
+
+@pytest.mark.parametrize(("variable", "value", "expected"), [
+    ("WATCHPOST_API__PORT", "65536", "must be a TCP port, 1-65535"),
+    ("WATCHPOST_API__PORT", "0", "must be at least 1"),
+    ("WATCHPOST_METRICS_PORT", "70000", "must be a TCP port"),
+    ("WATCHPOST_INGEST__BATCH_MAX_WAIT_S", "inf", "must be a finite number"),
+    ("WATCHPOST_DISPATCH__REDISPATCH_AFTER_S", "nan", "must be a finite number"),
+    ("WATCHPOST_NOTIFY__LEASE_S", "-1", "must be at least 5 s"),
+])
+def test_ports_and_durations_out_of_range_are_named_by_their_variable(variable: str, value: str, expected: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({variable: value})
+    assert info.value.problems[0].startswith(f"{variable} (") and expected in info.value.problems[0]
+
+
+def test_the_highest_port_and_port_zero_where_it_means_none_are_accepted() -> None:
+    s = load_settings({"WATCHPOST_API__PORT": "65535", "WATCHPOST_METRICS_PORT": "0"})
+    assert (s.api.port, s.metrics_port) == (65535, 0)
