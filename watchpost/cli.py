@@ -22,6 +22,7 @@ roads_app = typer.Typer(help="The road network dispatch routes on.", no_args_is_
 region_app = typer.Typer(help="The region the console map draws: boundaries, rivers, towns.", no_args_is_help=True)
 user_app = typer.Typer(help="Users of the console and the family page.", no_args_is_help=True)
 config_app = typer.Typer(help="Configuration: check it, print the reference.", no_args_is_help=True)
+secrets_app = typer.Typer(help="The deployment's secret files in WATCHPOST_HOME: export and import.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(registry_app, name="registry")
 app.add_typer(broker_app, name="broker")
@@ -29,6 +30,7 @@ app.add_typer(roads_app, name="roads")
 app.add_typer(region_app, name="region")
 app.add_typer(user_app, name="user")
 app.add_typer(config_app, name="config")
+app.add_typer(secrets_app, name="secrets")
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML settings file (WATCHPOST_* variables override it)")]
 
@@ -111,8 +113,11 @@ def db_schema() -> None:
 
 @db_app.command("backup")
 def db_backup(output: Path, config: ConfigOption = None) -> None:
-    """Dump the database with pg_dump -Fc, mode 600 (see docs/operations.md)."""
+    """Dump the database with pg_dump -Fc, mode 600, and the deployment's secrets beside it
+    as OUTPUT.secrets (see docs/operations.md)."""
     from watchpost.backup import BackupError, ToolSearch, backup
+
+    from watchpost.deployment_secrets import write_export
 
     settings = _settings(config)
     try:
@@ -120,6 +125,11 @@ def db_backup(output: Path, config: ConfigOption = None) -> None:
     except BackupError as exc:
         typer.echo(f"backup failed: {exc}", err=True)
         raise typer.Exit(1) from None
+    # The secrets the database's passwords were derived from: a dump without them restores
+    # devices and stations that can no longer log in.
+    secrets_file = output.with_name(output.name + ".secrets")
+    names = write_export(secrets_file, watchpost_home())
+    typer.echo(f"secrets ({', '.join(names) or 'none in ' + str(watchpost_home())}) written to {secrets_file}, mode 600", err=True)
 
 
 @db_app.command("restore")
@@ -162,13 +172,15 @@ def broker_sync(
 ) -> None:
     """Write the broker's config, password file and ACL for every registered device, and
     tell a running broker to reload them."""
-    from kernel.broker import load_or_create_secret, write_broker_files
+    from kernel.broker import write_broker_files
     from kernel.db import connect
+    from watchpost.deployment_secrets import MQTT_SECRET, guarded_secret
 
     settings = _settings(config)
     home = watchpost_home()
     directory = directory or home / "mosquitto"
     with connect(settings.database_url) as conn:
+        secret = guarded_secret(conn, home, MQTT_SECRET)
         users = [
             r[0]
             for r in conn.execute(
@@ -177,7 +189,7 @@ def broker_sync(
             )
         ]
     files = write_broker_files(
-        directory, port=port, root=settings.topic_root, secret=load_or_create_secret(home / "mqtt-secret"), device_users=users,
+        directory, port=port, root=settings.topic_root, secret=secret, device_users=users,
         bind=bind, tls_port=tls_port,
     )
     pid_file = directory / "mosquitto.pid"
@@ -190,11 +202,40 @@ def broker_sync(
 
 
 @broker_app.command("password")
-def broker_password(username: str) -> None:
-    """Print the MQTT password of a device or service account."""
-    from kernel.broker import load_or_create_secret, password_for
+def broker_password(username: str, config: ConfigOption = None) -> None:
+    """Print the MQTT password of a device or service account (derived from the deployment's
+    mqtt-secret, checked against the database's fingerprint of it)."""
+    from kernel.broker import password_for
+    from kernel.db import connect
+    from watchpost.deployment_secrets import MQTT_SECRET, guarded_secret
 
-    typer.echo(password_for(load_or_create_secret(watchpost_home() / "mqtt-secret"), username))
+    settings = _settings(config)
+    with connect(settings.database_url) as conn:
+        secret = guarded_secret(conn, watchpost_home(), MQTT_SECRET)
+    typer.echo(password_for(secret, username))
+
+
+@secrets_app.command("export")
+def secrets_export(output: Path) -> None:
+    """Write the secret files of WATCHPOST_HOME (mqtt-secret, hj212-secret, api-secret) to
+    one file, mode 600: keep it with the database backups."""
+    from watchpost.deployment_secrets import write_export
+
+    names = write_export(output, watchpost_home())
+    typer.echo(f"{', '.join(names) or 'no secrets'} written to {output}")
+
+
+@secrets_app.command("import")
+def secrets_import(
+    file: Path,
+    replace: Annotated[bool, typer.Option("--replace", help="overwrite a different secret already in WATCHPOST_HOME")] = False,
+) -> None:
+    """Put exported secrets back into WATCHPOST_HOME (mode 600), e.g. on a new machine
+    before the first `watchpost broker sync`."""
+    from watchpost.deployment_secrets import import_secrets
+
+    names = import_secrets(file, watchpost_home(), replace=replace)
+    typer.echo(f"{', '.join(names) or 'no secrets'} restored to {watchpost_home()}")
 
 
 @app.command("ingest")
@@ -609,8 +650,8 @@ def hj212_station(
 
     from ingest.hj212 import Frame, build_segment
     from ingest.hj212_gateway import password_digest
-    from kernel.broker import load_or_create_secret
     from kernel.db import connect
+    from watchpost.deployment_secrets import HJ212_SECRET, guarded_secret
 
     settings = _settings(config)
     password = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt("PW", hide_input=True, confirmation_prompt=True)
@@ -619,9 +660,9 @@ def hj212_station(
     except ValueError:
         typer.echo("an MN has 1-27 and a PW 1-9 characters, none of them ; = & , or blank", err=True)
         raise typer.Exit(2) from None
-    digest = password_digest(load_or_create_secret(watchpost_home() / "hj212-secret"), mn, password)
     try:
         with connect(settings.database_url) as conn:
+            digest = password_digest(guarded_secret(conn, watchpost_home(), HJ212_SECRET), mn, password)
             updated = conn.execute(
                 "UPDATE stations SET hj212_mn = %s, hj212_password_digest = %s WHERE station_id = %s",
                 (mn, digest, station_id),
@@ -676,8 +717,13 @@ def main() -> None:
     line naming it and the cause, exit code 3 (watchpost/outage.py), not a traceback."""
     from watchpost.outage import UNAVAILABLE, describe
 
+    from watchpost.deployment_secrets import SecretRefused
+
     try:
         app()
+    except SecretRefused as exc:
+        typer.echo(str(exc), err=True)
+        raise SystemExit(1) from None
     except Exception as exc:
         try:
             settings: Settings | None = load_settings()

@@ -72,3 +72,24 @@ def test_config_check_connect_reaches_the_database_and_the_broker(database_url: 
     problems = down.stderr.strip().splitlines()
     assert problems[0].startswith("problem: WATCHPOST_DATABASE_URL (127.0.0.1:") and "cannot connect" in problems[0]
     assert problems[1].startswith("problem: WATCHPOST_MQTT_URL (127.0.0.1:") and "does not answer" in problems[1]
+
+
+def test_a_mistyped_home_is_refused_instead_of_minting_a_new_secret(database_url: str, tmp_path) -> None:
+    home, typo = tmp_path / "watchpost", tmp_path / "watchpsot"
+    env = {"WATCHPOST_DATABASE_URL": database_url, "WATCHPOST_HOME": str(home)}
+    first = _run("broker", "password", "AMB-01", env=env)
+    assert first.returncode == 0, first.stderr
+    assert _run("broker", "password", "AMB-01", env=env).stdout == first.stdout  # the same secret, recorded
+    wrong = _run("broker", "password", "AMB-01", env={**env, "WATCHPOST_HOME": str(typo)})
+    assert wrong.returncode == 1 and wrong.stdout == ""
+    assert len(wrong.stderr.strip().splitlines()) == 1 and "is missing" in wrong.stderr and str(typo) in wrong.stderr
+    assert not (typo / "mqtt-secret").exists()
+    # A different secret in its place is refused too; the exported one brings it back.
+    assert _run("secrets", "export", str(tmp_path / "saved.secrets"), env=env).returncode == 0
+    assert (tmp_path / "saved.secrets").stat().st_mode & 0o777 == 0o600
+    (home / "mqtt-secret").write_text("c2VjcmV0IHRoYXQgaXMgbm90IHRoZSBvbmUgcmVjb3JkZWQgaW4gdGhlIGRhdGFiYXNl\n")
+    other = _run("broker", "password", "AMB-01", env=env)
+    assert other.returncode == 1 and "is not the mqtt-secret this database" in other.stderr
+    assert _run("secrets", "import", str(tmp_path / "saved.secrets"), env=env).returncode == 1  # no silent overwrite
+    assert _run("secrets", "import", "--replace", str(tmp_path / "saved.secrets"), env=env).returncode == 0
+    assert _run("broker", "password", "AMB-01", env=env).stdout == first.stdout
