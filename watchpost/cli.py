@@ -169,9 +169,12 @@ def broker_sync(
     bind: Annotated[str, typer.Option(help="the broker's listening address")] = "127.0.0.1",
     tls_port: Annotated[int, typer.Option(help="the broker's TLS (mqtts://) port, served with a local CA's certificates "
                                                "made under the broker's directory (0: no TLS listener)")] = 0,
+    reload_command: Annotated[str | None, typer.Option(
+        help="how to make the running broker re-read its files, e.g. \"systemctl reload watchpost-mosquitto\" "
+             "(default: SIGHUP to the pid in the broker directory's mosquitto.pid, when there is one)")] = None,
 ) -> None:
     """Write the broker's config, password file and ACL for every registered device, and
-    tell a running broker to reload them."""
+    tell the running broker to reload them."""
     from kernel.broker import write_broker_files
     from kernel.db import connect
     from watchpost.deployment_secrets import MQTT_SECRET, guarded_secret
@@ -192,13 +195,32 @@ def broker_sync(
         directory, port=port, root=settings.topic_root, secret=secret, device_users=users,
         bind=bind, tls_port=tls_port,
     )
-    pid_file = directory / "mosquitto.pid"
+    typer.echo(str(files.config))
+    typer.echo(_reload_broker(directory / "mosquitto.pid", reload_command), err=True)
+
+
+def _reload_broker(pid_file: Path, reload_command: str | None) -> str:
+    """Make the running broker re-read its password file and ACL (Mosquitto does on SIGHUP,
+    keeping its connections); what was done, for the operator. A broker in another container
+    or under systemd is not this process's to signal: its reload command is."""
+    import subprocess
+
+    if reload_command:
+        done = subprocess.run(reload_command, shell=True, capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            typer.echo(f"the broker's files are written, but `{reload_command}` failed (exit {done.returncode}): "
+                       f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else 'no message'}", err=True)
+            raise typer.Exit(1)
+        return f"broker reloaded: {reload_command}"
     if pid_file.exists():
         try:
-            os.kill(int(pid_file.read_text()), signal.SIGHUP)
-        except (ProcessLookupError, ValueError):
+            pid = int(pid_file.read_text())
+            os.kill(pid, signal.SIGHUP)
+            return f"broker reloaded: SIGHUP to pid {pid}"
+        except (ProcessLookupError, ValueError, PermissionError):
             pass
-    typer.echo(str(files.config))
+    return ("no running broker found to reload: make it re-read its files (compose: docker compose kill -s HUP "
+            "mosquitto; systemd: systemctl reload watchpost-mosquitto, or pass --reload-command)")
 
 
 @broker_app.command("password")
