@@ -160,7 +160,11 @@ class UnstorableText:
                     break
         received: list[Message] = []
         content_type = dict(scope["headers"]).get(b"content-type", b"").split(b";")[0].strip().lower()
-        if problem is None and content_type in (b"application/json", b"application/x-www-form-urlencoded"):
+        # FastAPI reads a body without a content type, and any application/…+json, as JSON.
+        if content_type in (b"", b"application/json") or (content_type.startswith(b"application/") and content_type.endswith(b"+json")):
+            content_type = b"application/json"
+        if problem is None and scope.get("method") in ("POST", "PUT", "PATCH", "DELETE") and content_type in (
+                b"application/json", b"application/x-www-form-urlencoded"):
             body = b""
             while True:
                 message = await receive()

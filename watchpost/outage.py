@@ -3,7 +3,8 @@ service, where, and why — never a traceback, which hides the cause in 30 lines
 
 The command line's entry point (`watchpost.cli.main`) passes every exception that escapes a
 command through `describe`; the ones it recognises become that line and exit code
-`UNAVAILABLE`, anything else is a bug and keeps its traceback.
+`UNAVAILABLE` (a database without the schema too: it is as unusable, and as fixable),
+anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ def describe(exc: BaseException, *, database_url: str = "", mqtt_url: str = "") 
     """The one-line cause of an outage, or None when `exc` is not one (a bug: let it show)."""
     import psycopg
 
+    if isinstance(exc, (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn)):
+        # Not an outage but as common a first-day mistake: a database nobody migrated yet.
+        return (f"the database at {where(database_url)} has no Watchpost schema, or an older one ({cause(exc)}): "
+                "run `watchpost db migrate`")
     if isinstance(exc, psycopg.OperationalError):
         # libpq's text names the server and the cause ("connection refused", "password
         # authentication failed", "database … does not exist", "server closed the connection").

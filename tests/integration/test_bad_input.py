@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from dashboard.app import create_app
 from tests.fix_api import TEST_PASSWORD, set_passwords
+from tests.fix_db import copy_database
 
 NUL = "P-0001\x00'; --"
 SURROGATE = "P-\ud800-0001"
@@ -24,8 +25,14 @@ LONG = "x" * 20_000  # over PostgreSQL's index row size (about 2.7 kB): a lookup
 BAD_VALUES = {"nul": NUL, "surrogate": SURROGATE, "long": LONG}
 
 
-@pytest.fixture
-def api(database_url: str) -> Iterator[tuple[TestClient, dict[str, Any]]]:
+@pytest.fixture(scope="module")
+def api(template_database: str) -> Iterator[tuple[TestClient, dict[str, Any]]]:
+    # One database and one app for the module: the requests here are refused or leave nothing the others read.
+    with copy_database(template_database) as database_url:
+        yield from _api(database_url)
+
+
+def _api(database_url: str) -> Iterator[tuple[TestClient, dict[str, Any]]]:
     with psycopg.connect(database_url) as conn:
         conn.execute("INSERT INTO users (username, display_name, role) VALUES ('disp1', 'Dispatcher One', 'dispatcher')")
     set_passwords(database_url)
@@ -127,3 +134,10 @@ def test_a_nul_in_a_login_form_is_refused_before_the_database(api: tuple[TestCli
     client, _ = api
     r = client.post("/api/token", data={"username": "op1\x00", "password": "whatever-it-is"})
     assert r.status_code == 422 and "username" in r.json()["detail"]
+
+
+def test_a_nul_in_a_body_sent_without_a_content_type_is_refused_too(api: tuple[TestClient, dict[str, Any]]) -> None:
+    client, _ = api
+    body = json.dumps({"lat": 30.8, "lon": 120.9, "kind": "medical", "priority": 1, "description": "a\u0000b"})
+    r = client.post("/api/incidents", content=body, headers={"Content-Type": ""})
+    assert r.status_code == 422 and r.json()["detail"].startswith("body.description: contains a NUL")
