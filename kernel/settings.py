@@ -18,10 +18,13 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 ENV_PREFIX = "WATCHPOST_"
 # Variables of the same prefix that are not process settings: they steer the local
-# service scripts (scripts/services.sh, scripts/timescaledb.sh) and the test fixtures.
+# service scripts (scripts/services.sh, scripts/timescaledb.sh), the backup's search for
+# pg_dump, the compose file's image and host ports (an operator exports them in the same
+# shell as runs `watchpost`) and the test fixtures.
 _SCRIPT_VARIABLES = frozenset(
     {"WATCHPOST_CONFIG", "WATCHPOST_HOME", "WATCHPOST_PG_PORT", "WATCHPOST_BROKER_PORT", "WATCHPOST_TEST_DATABASE_URL",
      "WATCHPOST_PG_BIN", "WATCHPOST_PG_MAJOR", "WATCHPOST_PG_ROOTFS",
+     "WATCHPOST_IMAGE", "WATCHPOST_API_PORT", "WATCHPOST_MQTT_PORT", "WATCHPOST_HJ212_PORT",
      "WATCHPOST_TEST_ALERT_CRASH_ONCE"}
 )
 

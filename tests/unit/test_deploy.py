@@ -139,3 +139,25 @@ def test_the_systemd_units_verify(tmp_path: Path) -> None:
     done = subprocess.run(["systemd-analyze", "verify", *instances.values(), "watchpost-report.timer",
                            "watchpost-mosquitto.service"], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0 and not done.stderr.strip(), done.stderr
+
+
+def test_every_watchpost_variable_the_docs_and_deploy_files_name_is_accepted() -> None:
+    """A documented variable the settings refuse stops every process ("unknown setting")."""
+    from kernel.settings import load_settings
+
+    root = DEPLOY.parent
+    files = [*(root / "docs").glob("*.md"), root / "README.md", *(p for p in DEPLOY.rglob("*") if p.is_file())]
+    named = {v for f in files for v in re.findall(r"\bWATCHPOST_[A-Z0-9_]*[A-Z0-9]\b", f.read_text())}
+    named -= {"WATCHPOST_API__PROT"}  # the typo in docs/operations.md's example of a suggestion
+    refused = [v for v in sorted(named) if _refused(load_settings, v)]
+    assert not refused
+
+
+def _refused(load_settings, variable: str) -> bool:
+    from kernel.settings import SettingsError
+
+    try:
+        load_settings({variable: "1"})
+    except SettingsError as exc:
+        return any("unknown setting" in p for p in exc.problems)
+    return False
