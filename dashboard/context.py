@@ -28,7 +28,7 @@ from dashboard import unsent_orders
 from dashboard.unsent_orders import UnsentOrder
 from dispatch import store as dispatch_store
 from kernel.db import connect
-from kernel.settings import MqttEndpoint
+from kernel.settings import MqttEndpoint, RegionSettings
 from kernel.topics import Topics
 
 
@@ -52,6 +52,7 @@ class ApiContext:
     mqtt: MqttEndpoint | None
     pool: AsyncConnectionPool
     hub: Hub
+    region: RegionSettings
     throttle: ThrottleLimits = field(default_factory=ThrottleLimits)
     map_cache: MapCache = field(default_factory=MapCache)
     clock: Any = lambda: datetime.now(UTC)

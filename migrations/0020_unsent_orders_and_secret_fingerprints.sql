@@ -1,4 +1,4 @@
--- Migration 0018: orders waiting for the broker; fingerprints of the deployment's secrets
+-- Migration 0020: orders waiting for the broker; fingerprints of the deployment's secrets
 -- Applied in one transaction by `watchpost db migrate`; recorded in schema_migrations.
 
 -- An order a dispatcher gave by hand in the console (an assignment or a move-up), written
