@@ -16,7 +16,7 @@ from fastapi import FastAPI, HTTPException, Query, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from psycopg_pool import AsyncConnectionPool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -98,7 +98,9 @@ def create_app(
     app.state.metrics = _health(app, hub, pool, metrics_token)
     # Outermost last: the body limit runs before anything else, the headers on every answer;
     # text the database cannot store is refused next, before any route.
-    app.add_middleware(UnstorableText)
+    refused = Counter("watchpost_api_unstorable_requests", "Requests refused for text the database cannot store",
+                      registry=app.state.metrics)
+    app.add_middleware(UnstorableText, on_refused=refused.inc)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(SecurityHeaders)
     return app

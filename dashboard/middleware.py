@@ -6,6 +6,7 @@ the response headers as they leave, whatever the route does.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -141,8 +142,9 @@ class UnstorableText:
     Bodies are already bounded by BodyLimit, which runs first; a body that is not valid
     JSON is left to the route's own validation (a 422 there too)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, on_refused: Callable[[], None] = lambda: None) -> None:
         self.app = app
+        self.on_refused = on_refused  # counts refusals (a metric): bad input is counted, not only answered
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -176,6 +178,7 @@ class UnstorableText:
                     break
             problem = _body_problem(body, content_type)
         if problem is not None:
+            self.on_refused()
             await _answer(send, 422, f"{problem}, which cannot be stored")
             return
 

@@ -130,10 +130,18 @@ def test_a_nul_in_a_json_body_is_refused_naming_the_field(api: tuple[TestClient,
     assert "body.description" in r.json()["detail"] and "NUL" in r.json()["detail"]
 
 
-def test_a_nul_in_a_login_form_is_refused_before_the_database(api: tuple[TestClient, dict[str, Any]]) -> None:
+def test_a_nul_in_a_login_form_is_refused_before_the_database_and_counted(api: tuple[TestClient, dict[str, Any]]) -> None:
     client, _ = api
+
+    def refused() -> float:
+        metrics = client.get("/metrics").text
+        return float(next(line.split()[-1] for line in metrics.splitlines()
+                          if line.startswith("watchpost_api_unstorable_requests_total")))
+
+    before = refused()
     r = client.post("/api/token", data={"username": "op1\x00", "password": "whatever-it-is"})
     assert r.status_code == 422 and "username" in r.json()["detail"]
+    assert refused() == before + 1
 
 
 def test_a_nul_in_a_body_sent_without_a_content_type_is_refused_too(api: tuple[TestClient, dict[str, Any]]) -> None:
