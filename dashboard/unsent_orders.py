@@ -46,6 +46,10 @@ def sent(conn: psycopg.Connection, order: UnsentOrder) -> None:
 def due(conn: psycopg.Connection, limit: int = 100) -> list[UnsentOrder]:
     """The unsent orders that still stand; those that no longer do (the unit was stood down,
     re-assigned by the dispatcher, or took another incident) are dropped."""
+    pending = conn.execute("SELECT 1 FROM unsent_orders LIMIT 1").fetchone()
+    conn.commit()
+    if pending is None:
+        return []  # the usual case, asked every few seconds by every API process: a read only
     with conn.transaction():
         conn.execute(
             "DELETE FROM unsent_orders o "
