@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from dashboard import logins
@@ -218,8 +219,17 @@ async def assign(incident_id: str, body: AssignUnit, ctx: Ctx, who: Annotated[Pr
     order = await ctx.run_sync(do)
     if not isinstance(order, dispatch_store.Order):
         raise HTTPException(409, detail=f"cannot assign {body.unit_id} to {incident_id}: no such open incident, or the unit is busy or unknown")
-    await ctx.run_sync(lambda _conn: ctx.publish_order(order))
-    return {"incident_id": order.incident_id, "unit_id": order.unit_id, "eta_s": order.eta_s}
+    sent = await ctx.run_sync_plain(ctx.send_order, order)
+    return _order_answer({"incident_id": order.incident_id, "unit_id": order.unit_id, "eta_s": order.eta_s}, sent)
+
+
+def _order_answer(body: dict[str, Any], sent: bool) -> Any:
+    """200 when the crew's terminal has been sent the order; 202 when it is committed but
+    the broker is down: it is sent as soon as the broker is back (dashboard/unsent_orders.py)."""
+    if sent:
+        return {**body, "sent": True}
+    return JSONResponse({**body, "sent": False, "detail": "order committed; the broker is unreachable, so it is sent "
+                         "to the unit as soon as the broker is back"}, status_code=202)
 
 
 class Companion(BaseModel):
@@ -286,8 +296,8 @@ async def relocate(unit_id: str, body: Relocate, ctx: Ctx, who: Annotated[Princi
     order = await ctx.run_sync(do)
     if order is None:
         raise HTTPException(409, detail=f"cannot relocate {unit_id} to {body.facility_id}: not an available unit, or no such facility")
-    await ctx.run_sync(lambda _conn: ctx.publish_order(order))
-    return {"unit_id": order.unit_id, **order.payload()}
+    sent = await ctx.run_sync_plain(ctx.send_order, order)
+    return _order_answer({"unit_id": order.unit_id, **order.payload()}, sent)
 
 
 @router.get("/units")
