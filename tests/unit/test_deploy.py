@@ -80,8 +80,18 @@ def test_the_entrypoint_logs_in_with_accounts_the_broker_has() -> None:
 def test_the_county_files_are_mounted_read_only_in_every_watchpost_container() -> None:
     assert "./county:/etc/watchpost/county:ro" in compose()["x-watchpost"]["volumes"]
     for name, service in compose()["services"].items():
-        if service.get("image", "").startswith("${WATCHPOST_IMAGE"):
+        if service.get("image", "").startswith("${WATCHPOST_IMAGE") and name != "mosquitto":
             assert "./county:/etc/watchpost/county:ro" in service["volumes"], name
+
+
+def test_the_broker_is_the_images_mosquitto_with_its_sqlite_persistence() -> None:
+    """Mosquitto 2.1 from the Watchpost image: `broker sync` in `setup` finds the plugin in the
+    same image and writes it into the configuration the broker runs."""
+    broker = compose()["services"]["mosquitto"]
+    assert broker["image"].startswith("${WATCHPOST_IMAGE") and broker["entrypoint"][0] == "/usr/sbin/mosquitto"
+    assert broker["user"] == "1883:1883"
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    assert "-t sid mosquitto" in dockerfile and "test -f /usr/lib/x86_64-linux-gnu/mosquitto/mosquitto_persist_sqlite.so" in dockerfile
 
 
 def test_no_secret_is_written_in_the_compose_file() -> None:
