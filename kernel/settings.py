@@ -117,6 +117,8 @@ class AlertSettings:
     max_age_s: float = setting(600.0, "an alert time older than this (or before 2020) is a suspect clock: the receive time is used", "s", 1)
     db_retry_max_s: float = setting(2.0, "longest wait between retries of a failed alert commit (kept short: a life is waiting)", "s", 0.05)
     registry_refresh_s: float = setting(5.0, "how often the registry version is checked, so a new person's alerts are accepted soon", "s", 0.1)
+    timer_interval_s: float = setting(
+        1.0, "how often a consumer ticks the lane's own states (an alert-topic fall's cancel window; ingest's timer passes tick them too)", "s", 0.1)
     metrics_port: int = setting(0, "/metrics, /healthz and /readyz of this consumer on 127.0.0.1 (0: none)", "", 0)
 
 
