@@ -144,6 +144,23 @@ def test_an_uncancelled_alert_fall_becomes_an_emergency_from_the_lanes_own_timer
     assert emergency["emergency"] is True
 
 
+def test_a_hazard_raised_on_the_alert_topic_clears_when_its_detector_reports_clear_but_not_on_a_stale_report(
+    start_ingest, start_alerts, device_factory, publisher, database_url
+) -> None:
+    start_ingest()
+    start_alerts()
+    hub = device_factory(GATEWAY_USER)
+    hub.send("P-0001", event_id="fire", type="smoke", ts=now_iso(), sensor_id="smoke-1")
+    hub.wait_receipts("fire")
+    topic = f"{TEST_ROOT}/elder/P-0001/home/smoke-1"
+    # An hourly check-in from before the fire, forwarded late: it must not end the alarm.
+    publisher.wait_acked([publisher.publish(topic, orjson.dumps({"ts": time.time() - 120, "kind": "smoke", "value": False}))])
+    wait_for(lambda: count(database_url, "SELECT count(*) FROM home_events") == 2)  # the alert's own and the check-in
+    assert alarms(database_url, "smoke")[0]["state"] == "active"
+    publisher.wait_acked([publisher.publish(topic, orjson.dumps({"ts": time.time(), "kind": "smoke", "value": False}))])
+    wait_for(lambda: alarms(database_url, "smoke")[0]["state"] == "cleared")
+
+
 def test_bad_alerts_are_dead_lettered_with_their_reasons(start_alerts, device_factory, database_url) -> None:
     start_alerts()
     gateway = device_factory(GATEWAY_USER)
