@@ -113,8 +113,8 @@ def probe(broker: Broker, url: str, probes: int, first_person: int, tag: str, ra
     """Send alerts, `rate` a second, as a wearable does: the same event id again after
     1 s, 2 s, 4 s … until its `received` receipt arrives. Returns (first publish →
     alarm.raised ms, first publish → receipt ms). A fall raises its alarm only after its
-    cancel window, so for falls only receipts are timed: its commit takes the person's rule
-    state, which an ingest batch holding that person keeps locked until the batch commits."""
+    cancel window, so for falls only receipts are timed: its commit takes the alert lane's own
+    state of the person (one more row than an SOS), never the one an ingest batch holds."""
     sent: dict[str, float] = {}
     raised: list[float] = []
     receipted: dict[str, float] = {}
@@ -409,7 +409,7 @@ def main() -> None:
     ap.add_argument("--publishers", type=int, default=6, help="connections that queue the backlog")
     ap.add_argument("--consumers", type=int, default=2, help="alert-lane consumers")
     ap.add_argument("--kill-every", type=float, default=0.0, help="also run SOS alerts while a consumer is SIGKILLed every this many seconds (0: skip)")
-    ap.add_argument("--falls", action="store_true", help="also time falls' receipts under the load (they take the person's rule state)")
+    ap.add_argument("--falls", action="store_true", help="also time falls' receipts under the load (they take the lane's own state row)")
     ap.add_argument("--ingest", action="append", default=[], metavar="NAME=VALUE",
                     help="an ingest setting for the worker, e.g. receive_maximum=2000 (repeatable)")
     ap.add_argument("--alerts", action="append", default=[], metavar="NAME=VALUE",
