@@ -237,7 +237,10 @@ class AlertLane:
                 if self._clock.monotonic() >= next_refresh:
                     self._refresh_registry()
                     next_refresh = self._clock.monotonic() + self._settings.registry_refresh_s
-                if self._clock.monotonic() >= next_timers:
+                now = self._clock.monotonic()
+                # Timers between alerts: an alert waiting is not held behind a timer pass,
+                # unless alerts have kept the lane busy for a whole interval past the due time.
+                if now >= next_timers and (self._queue.empty() or now >= next_timers + self._settings.timer_interval_s):
                     self._run_timers()
                     next_timers = self._clock.monotonic() + self._settings.timer_interval_s
         finally:

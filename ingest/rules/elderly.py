@@ -9,7 +9,8 @@ order. Telemetry flags are deduplicated by their timestamps; alert-lane events b
 a new SOS press on an open SOS alarm is counted on it and re-notified.
 
 An "I'm OK" that arrives before the fall it answers (redelivery, two consumers) is
-remembered and cancels that fall when it comes. A fall from the alert lane with a sane
+remembered and cancels that fall when it comes (`falls.py`, shared with the alert lane's own
+state of alert-topic falls, `alert_state.py`). A fall from the alert lane with a sane
 clock has its cancel window counted from its own time, so a backlog adds no minutes before
 help is sent; with a suspect clock (or a telemetry flag) from when the platform learnt of it.
 
