@@ -100,7 +100,7 @@ class IngestSettings:
     registry_refresh_s: float = setting(30.0, "how often the registry version is checked (re-read only when it changed)", "s", 0.1)
     nice: int = setting(
         0, "the scheduling niceness `watchpost run` gives ingest workers (and the simulator); 0: the same priority as the rest "
-        "(a higher one gave alerts no consistent gain when measured; docs/alarms.md)", "", 0)
+        "(a higher one gave alerts no gain when measured; docs/alarms.md)", "", 0)
     rules_enabled: bool = setting(True, "run the detection rules in ingest's transactions (off only to measure bare ingest)")
     timer_interval_s: float = setting(1.0, "how often due timers (fall windows, inactivity, silent devices, escalation) are ticked", "s", 0.05)
     maintenance_interval_s: float = setting(3600.0, "how often retention drops expired chunks", "s", 1)
