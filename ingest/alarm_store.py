@@ -93,6 +93,8 @@ def _clear(cur: psycopg.Cursor, t: AlarmTransition | None, now: datetime, *, act
     if alarm_id is None:
         assert t is not None
         where, params = "source_kind = %s AND source_id = %s AND alarm_type = %s", (t.source_kind.value, t.source_id, t.alarm_type.value)
+        if t.unheld:
+            where, params = where + " AND first_seen <= %s", (*params, t.at)
     else:
         where, params = "alarm_id = %s", (alarm_id,)
     row = _one(

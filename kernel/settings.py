@@ -106,6 +106,9 @@ class IngestSettings:
     max_age_s: float = setting(30 * 86400.0, "older measurement times are dead-lettered as time_too_old", "s", 1)
     db_retry_max_s: float = setting(10.0, "longest wait between retries of a failed commit or a lost database connection", "s", 0.1)
     registry_refresh_s: float = setting(30.0, "how often the registry version is checked (re-read only when it changed)", "s", 0.1)
+    nice: int = setting(
+        0, "the scheduling niceness `watchpost run` gives ingest workers (and the simulator); 0: the same priority as the rest "
+        "(a higher one gave alerts no gain when measured; docs/alarms.md)", "", 0)
     rules_enabled: bool = setting(True, "run the detection rules in ingest's transactions (off only to measure bare ingest)")
     timer_interval_s: float = setting(1.0, "how often due timers (fall windows, inactivity, silent devices, escalation) are ticked", "s", 0.05)
     maintenance_interval_s: float = setting(3600.0, "how often retention drops expired chunks", "s", 1)
@@ -125,6 +128,8 @@ class AlertSettings:
     max_age_s: float = setting(600.0, "an alert time older than this (or before 2020) is a suspect clock: the receive time is used", "s", 1)
     db_retry_max_s: float = setting(2.0, "longest wait between retries of a failed alert commit (kept short: a life is waiting)", "s", 0.05)
     registry_refresh_s: float = setting(5.0, "how often the registry version is checked, so a new person's alerts are accepted soon", "s", 0.1)
+    timer_interval_s: float = setting(
+        1.0, "how often a consumer ticks the lane's own states (an alert-topic fall's cancel window; ingest's timer passes tick them too)", "s", 0.1)
     metrics_port: int = setting(0, "/metrics, /healthz and /readyz of this consumer on 127.0.0.1 (0: none)", "", 0)
 
 

@@ -729,7 +729,7 @@ def run(
     that dies is restarted, Ctrl-C or SIGTERM stops them all and waits for them."""
     from watchpost.supervisor import Supervisor
 
-    _settings(config)  # fail early on a bad configuration, with the message it gives
+    settings = _settings(config)  # fail early on a bad configuration, with the message it gives
     extra = ["--config", str(config)] if config else []
     commands = {
         "ingest": [sys.executable, "-m", "watchpost.cli", "ingest", *extra],
@@ -750,7 +750,10 @@ def run(
         home = watchpost_home()
         commands["smsc"] = [sys.executable, "-m", "simulators.smsc", "--port", "2775", "--log", str(home / "sms.log")]
         commands["phones"] = [sys.executable, "-m", "simulators.phone", "--phonebook", str(home / "phonebook.json"), "*"]
-    supervisor = Supervisor(commands, quick_restart={"alerts-1", "alerts-2"})
+    supervisor = Supervisor(
+        commands, quick_restart={"alerts-1", "alerts-2"},
+        niceness={"ingest": settings.ingest.nice, "simulator": settings.ingest.nice},
+    )
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: supervisor.stop())
     raise typer.Exit(supervisor.run())
