@@ -9,9 +9,12 @@ that calls `run` takes them one by one:
     parse (pure) → one transaction: the alert row keyed (person_id, event_id), the reading,
     the rules and the alarm → commit → PUBACK → receipt `received` (QoS 1).
 
-An SOS goes straight to the alarm store (a press needs no rule state), so it never waits for
-a person's state that an ingest batch holds locked; a fall, an "I'm OK" or a home hazard
-runs the person's rules and may wait for that batch's commit.
+No alert waits for the person's rule state, which an ingest batch holds locked until its
+commit: an SOS and a home hazard go straight to the alarm store (they need no memory); a
+fall and an "I'm OK" take the lane's own small state of the person (`alert:{person_id}`,
+`ingest.rules.alert_state`), which no ingest batch touches. The lane also ticks those states
+(a fall's cancel window) itself, so an uncancelled fall becomes an emergency on time even
+while ingest is down or behind.
 
 A repeat of an event id finds its row and is answered again with the stored alarm id; it
 never raises a second alarm. Nothing is acknowledged before it is committed: a consumer
@@ -53,10 +56,11 @@ from ingest.alerts import (
 )
 from ingest.alarm_store import apply_transitions
 from ingest.devices import DeviceDirectory
-from ingest.readings import WearableReading
+from ingest.readings import HomeSensorEvent
 from ingest.rule_store import RuleRunner, fetch_rule_configs
 from ingest.rules import Action, AlarmTransition, AlarmType
 from ingest.rules.elderly import sos_alarm
+from ingest.rules.home import hazard_alarm
 from ingest.store import fetch_device_directory, insert_reading
 from kernel.clock import Clock
 from kernel.db import registry_version
@@ -221,6 +225,7 @@ class AlertLane:
         )
         self._client.loop_start()
         next_refresh = self._clock.monotonic() + self._settings.registry_refresh_s
+        next_timers = self._clock.monotonic()
         try:
             while not self._stopping.is_set():
                 try:
@@ -232,6 +237,12 @@ class AlertLane:
                 if self._clock.monotonic() >= next_refresh:
                     self._refresh_registry()
                     next_refresh = self._clock.monotonic() + self._settings.registry_refresh_s
+                now = self._clock.monotonic()
+                # Timers between alerts: an alert waiting is not held behind a timer pass,
+                # unless alerts have kept the lane busy for a whole interval past the due time.
+                if now >= next_timers and (self._queue.empty() or now >= next_timers + self._settings.timer_interval_s):
+                    self._run_timers()
+                    next_timers = self._clock.monotonic() + self._settings.timer_interval_s
         finally:
             self._client.disconnect()
             self._client.loop_stop()
@@ -312,21 +323,34 @@ class AlertLane:
                 return Outcome(alarm_id, repeat=True)
             reading = reading_of(alert)
             insert_reading(cur, reading)
-            if isinstance(reading, WearableReading) and alert.type is AlertType.SOS:
-                # Straight to the alarm store: never behind an ingest batch that holds the
-                # person's rule state (measured: seconds under load).
-                transitions = [sos_alarm(reading)]
+            # Never the person's telemetry state, which an ingest batch holds locked until
+            # its commit (measured: a fall's receipt waited up to 24 s under load).
+            if isinstance(reading, HomeSensorEvent):
+                transitions = [hazard_alarm(reading)]  # a detector going off needs no memory
+                apply_transitions(cur, transitions, now)
+            elif alert.type is AlertType.SOS:
+                transitions = [sos_alarm(reading)]  # nor does a press
                 apply_transitions(cur, transitions, now)
             else:
-                # A fall, an "I'm OK" or a home hazard needs the person's state (the cancel
-                # window, the open episode, the detector's state): it waits for its lock.
-                transitions = self._rules.on_stored(cur, [reading], now)
+                # A fall or an "I'm OK": the lane's own small state of the person.
+                transitions = self._rules.on_alert(cur, reading, now)
             alarm_id = _alarm_of(cur, alert, transitions, now)
             if alarm_id is not None:
                 cur.execute("UPDATE alerts SET alarm_id = %s WHERE person_id = %s AND event_id = %s",
                             (alarm_id, alert.person_id, alert.event_id))
         self._rules.take_raised()
         return Outcome(alarm_id, repeat=False)
+
+    def _run_timers(self) -> None:
+        """A fall nobody cancelled becomes an emergency on time, whatever ingest is doing.
+        Between alerts only: an alert never waits more than one short pass."""
+        try:
+            self._rules.run_due_alert_timers(self._connection(), self._clock.now())
+            self._rules.take_raised()
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            self._rules.discard_raised()
+            self._drop_connection()
+            log.warning("alert timer pass failed (%s); will try again", exc)
 
     def _dead_letter(self, item: _Received, reason: str, detail: str) -> None:
         def write(conn: psycopg.Connection) -> bool:

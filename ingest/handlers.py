@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from ingest.readings import Reading
+from ingest.readings import Reading, WearableReading
 from ingest.rules import AlarmTransition
-from ingest.rules.engine import RuleConfigs, State, evaluate, source_keys, tick
+from ingest.rules.alert_state import AlertState, evaluate_alert
+from ingest.rules.engine import ALERT, RuleConfigs, State, evaluate, source_keys, tick
 from ingest.rules.escalation import Contact, EscalationStep, next_step
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "EscalationStore",
     "RuleStateStore",
     "advance_due_escalations",
+    "handle_alert",
     "handle_readings",
     "run_due_timers",
 ]
@@ -38,8 +40,9 @@ class RuleStateStore(Protocol):
         """The states of `keys`, held for this transaction; missing ones are created."""
         ...
 
-    def due(self, now: datetime, limit: int) -> dict[str, State]:
-        """At most `limit` states whose deadline has passed, held for this transaction."""
+    def due(self, now: datetime, limit: int, prefix: str = "") -> dict[str, State]:
+        """At most `limit` states (with keys starting `prefix`) whose deadline has passed,
+        held for this transaction."""
         ...
 
     def save(self, states: Mapping[str, State], configs: RuleConfigs, now: datetime) -> None:
@@ -93,18 +96,35 @@ def handle_readings(
     return transitions
 
 
+def handle_alert(
+    reading: WearableReading, configs: RuleConfigs, states: RuleStateStore, alarms: AlarmRecorder, now: datetime
+) -> list[AlarmTransition]:
+    """A fall or an "I'm OK" from the alert topic, against the alert lane's own state of the
+    person (`alert:{person_id}`), never the person's telemetry state; returns the transitions."""
+    key = ALERT + reading.person_id
+    state = states.load([key], now)[key]
+    assert isinstance(state, AlertState)  # the engine gives `alert:` keys an AlertState
+    state, transitions = evaluate_alert(state, configs.for_alert(key), reading, now)
+    states.save({key: state}, configs, now)
+    alarms.apply(transitions, now)
+    return transitions
+
+
 def run_due_timers(
-    configs: RuleConfigs, states: RuleStateStore, alarms: AlarmRecorder, now: datetime, *, limit: int
+    configs: RuleConfigs, states: RuleStateStore, alarms: AlarmRecorder, now: datetime, *, limit: int,
+    prefix: str = "", escalations: bool = True,
 ) -> tuple[list[AlarmTransition], int]:
-    """Tick every source whose deadline has passed (at most `limit`), then advance the due
-    escalations. Returns the transitions and the number of events emitted."""
+    """Tick every source (with keys starting `prefix`) whose deadline has passed (at most
+    `limit`), then, with `escalations`, advance the due escalations. Returns the transitions
+    and the number of events emitted."""
     ticked: dict[str, State] = {}
     transitions: list[AlarmTransition] = []
-    for key, state in states.due(now, limit).items():
+    for key, state in states.due(now, limit, prefix).items():
         ticked[key], out = tick(key, state, configs, now)
         transitions.extend(out)
     states.save(ticked, configs, now)
-    return transitions, alarms.apply(transitions, now) + alarms.run_due_escalations(now)
+    emitted = alarms.apply(transitions, now)
+    return transitions, emitted + (alarms.run_due_escalations(now) if escalations else 0)
 
 
 def advance_due_escalations(store: EscalationStore, now: datetime, limit: int) -> int:

@@ -18,10 +18,10 @@ import orjson
 import psycopg
 
 from ingest.alarm_store import apply_transitions, run_due_escalations
-from ingest.handlers import handle_readings, run_due_timers
-from ingest.readings import Reading
+from ingest.handlers import handle_alert, handle_readings, run_due_timers
+from ingest.readings import Reading, WearableReading
 from ingest.rules import Action, AlarmTransition, ConfigError, PersonConfig, WaterConfig
-from ingest.rules.engine import RuleConfigs, State, deadline_of, new_state, state_from_json
+from ingest.rules.engine import ALERT, RuleConfigs, State, deadline_of, new_state, state_from_json
 from kernel.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
@@ -98,16 +98,42 @@ class SqlRuleStates:
     def load(self, keys: Iterable[str], now: datetime) -> dict[str, State]:
         return load_states(self._cur, keys, now)
 
-    def due(self, now: datetime, limit: int) -> dict[str, State]:
+    def due(self, now: datetime, limit: int, prefix: str = "") -> dict[str, State]:
         self._cur.execute(
-            "SELECT source_key, state FROM rule_state WHERE next_deadline <= %s "
+            "SELECT source_key, state FROM rule_state WHERE next_deadline <= %s AND starts_with(source_key, %s) "
             "ORDER BY next_deadline LIMIT %s FOR UPDATE SKIP LOCKED",
-            (now, limit),
+            (now, prefix, limit),
         )
         return {key: state_from_json(key, data) for key, data in self._cur.fetchall()}
 
     def save(self, states: Mapping[str, State], configs: RuleConfigs, now: datetime) -> None:
         save_states(self._cur, states, configs, now)
+
+
+class FewRuleStates(SqlRuleStates):
+    """A handful of states read and written by plain statements: the alert lane's one row
+    per alert. COPY through a staging table is built for batches of thousands; for one row it
+    costs five more round trips, each of which waits its turn on a loaded database."""
+
+    def load(self, keys: Iterable[str], now: datetime) -> dict[str, State]:
+        keys = sorted(set(keys))
+        states = _select_for_update(self._cur, keys)
+        missing = [k for k in keys if k not in states]
+        if missing:  # the person's first alert of its kind
+            self._cur.executemany(
+                "INSERT INTO rule_state (source_key, state) VALUES (%s, %s::jsonb) ON CONFLICT DO NOTHING",
+                [(k, orjson.dumps(new_state(k, now).to_json()).decode()) for k in missing],
+            )
+            states.update(_select_for_update(self._cur, missing))
+        return states
+
+    def save(self, states: Mapping[str, State], configs: RuleConfigs, now: datetime) -> None:
+        self._cur.executemany(
+            """INSERT INTO rule_state (source_key, state, next_deadline, updated_at) VALUES (%s, %s::jsonb, %s, %s)
+               ON CONFLICT (source_key) DO UPDATE
+                   SET state = excluded.state, next_deadline = excluded.next_deadline, updated_at = excluded.updated_at""",
+            [(k, orjson.dumps(st.to_json()).decode(), deadline_of(k, st, configs), now) for k, st in states.items()],
+        )
 
 
 class SqlAlarms:
@@ -149,12 +175,32 @@ class RuleRunner:
         self._raised.update(str(t.alarm_type) for t in transitions if t.action is Action.RAISE)
         return transitions
 
+    def on_alert(self, cur: psycopg.Cursor, reading: WearableReading, now: datetime | None = None) -> list[AlarmTransition]:
+        """Called by the alert lane inside an alert's transaction for a fall or an "I'm OK":
+        takes the alert lane's own state of the person, never the one an ingest batch holds."""
+        now = now if now is not None else self._clock.now()
+        transitions = handle_alert(reading, self.configs, FewRuleStates(cur), SqlAlarms(cur), now)
+        self._raised.update(str(t.alarm_type) for t in transitions if t.action is Action.RAISE)
+        return transitions
+
     def run_due_timers(self, conn: psycopg.Connection, now: datetime | None = None) -> int:
         """Tick every source whose deadline has passed and advance due escalations, in one
         transaction. Returns the number of events emitted."""
         now = now if now is not None else self._clock.now()
         with conn.transaction(), conn.cursor() as cur:
             transitions, emitted = run_due_timers(self.configs, SqlRuleStates(cur), SqlAlarms(cur), now, limit=TIMER_BATCH)
+            self._raised.update(str(t.alarm_type) for t in transitions if t.action is Action.RAISE)
+            return emitted
+
+    def run_due_alert_timers(self, conn: psycopg.Connection, now: datetime | None = None) -> int:
+        """The alert lane's own timer pass: only its states (an alert-topic fall's cancel
+        window), so an uncancelled fall becomes an emergency on time while ingest is down
+        or behind. Ingest's passes tick them too; SKIP LOCKED gives each to one of them."""
+        now = now if now is not None else self._clock.now()
+        with conn.transaction(), conn.cursor() as cur:
+            transitions, emitted = run_due_timers(
+                self.configs, SqlRuleStates(cur), SqlAlarms(cur), now, limit=TIMER_BATCH, prefix=ALERT, escalations=False
+            )
             self._raised.update(str(t.alarm_type) for t in transitions if t.action is Action.RAISE)
             return emitted
 

@@ -207,6 +207,8 @@ def load(
     demo_guard(found, doc, sync=sync, keep_demo=keep_demo)
     try:
         return _write(conn, doc, sync=sync, replaces_all=sync or not found.absent_total())
+    except (psycopg.OperationalError, psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn):
+        raise  # an outage, or no schema: the command line's entry point says so
     except psycopg.Error as exc:
         # Checked above, so this is a rule the checks do not know yet: say it, no traceback.
         diag = getattr(exc, "diag", None)

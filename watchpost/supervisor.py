@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import threading
 import time
+from collections.abc import Mapping
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +30,15 @@ def restart_delay(failures: int, *, quick: bool = False) -> float:
 
 
 class Supervisor:
-    def __init__(self, commands: dict[str, list[str]], quick_restart: frozenset[str] | set[str] = frozenset()) -> None:
+    def __init__(
+        self, commands: dict[str, list[str]], quick_restart: frozenset[str] | set[str] = frozenset(),
+        niceness: Mapping[str, int] | None = None,
+    ) -> None:
         self._commands = commands
         self._quick = frozenset(quick_restart)
+        # Bulk work (ingest, the simulator) runs at a lower scheduling priority, so that on a
+        # busy box the alert lane, the dispatcher and the API get a core first.
+        self._niceness = dict(niceness or {})
         self._stopping = threading.Event()
         self._children: dict[str, subprocess.Popen] = {}
 
@@ -58,12 +66,22 @@ class Supervisor:
                         del self._children[name]
                     if now >= next_start[name]:
                         self._children[name] = subprocess.Popen(command)
+                        self._lower_priority(name, self._children[name].pid)
                         started_at[name] = now
                         log.info("started %s (pid %d)", name, self._children[name].pid)
                 self._stopping.wait(POLL_S)
         finally:
             self._stop_children()
         return 0
+
+    def _lower_priority(self, name: str, pid: int) -> None:
+        niceness = self._niceness.get(name, 0)
+        if niceness <= 0:
+            return
+        try:
+            os.setpriority(os.PRIO_PROCESS, pid, niceness)
+        except OSError as exc:  # the child may already be gone; it is restarted as usual
+            log.warning("could not lower the priority of %s: %s", name, exc)
 
     def _stop_children(self) -> None:
         for child in self._children.values():

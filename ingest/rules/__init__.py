@@ -3,7 +3,8 @@ transitions). No I/O and no clock: the caller passes `now`, persists each source
 (`to_json`/`from_json`) with its readings, and ticks at `next_deadline`.
 
 Sources and their state: a water station (`WaterState`), a person (`PersonState`: wearable
-and home sensors), a device (`DeviceState`: silence and battery).
+and home sensors), a device (`DeviceState`: silence and battery), and the alert lane's own
+memory of a person's alert-topic falls (`AlertState`, `ingest.rules.alert_state`).
 """
 
 from __future__ import annotations

@@ -69,6 +69,10 @@ class AlarmTransition:
     # heart rate or SpO2 in the emergency range). A clear repeats the flag of the raise it ends.
     emergency: bool = False
     detail: dict[str, Any] = field(default_factory=dict)  # JSON types only
+    # A clear of an alarm this source's state did not raise (a home hazard raised from the
+    # alert topic, straight into the alarm store): the store clears it only if it was raised
+    # at or before `at`, so a stale "all clear" never ends a newer alarm.
+    unheld: bool = False
 
     @property
     def key(self) -> tuple[SourceKind, str, AlarmType]:
@@ -180,6 +184,26 @@ class AlarmLedger:
             return False
         self._emit(Action.CLEAR, alarm_type, alarm.severity, at, alarm.emergency, detail)
         return True
+
+    def clear_unheld(
+        self, alarm_type: AlarmType, severity: Severity, at: datetime, *, emergency: bool = False,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Clear an alarm that may be open without this ledger knowing (see `unheld`)."""
+        self._raised.pop(alarm_type, None)
+        self.transitions.append(
+            AlarmTransition(
+                action=Action.CLEAR,
+                source_kind=self._source_kind,
+                source_id=self._source_id,
+                alarm_type=alarm_type,
+                severity=severity,
+                at=at,
+                emergency=emergency,
+                detail=dict(detail or {}),
+                unheld=True,
+            )
+        )
 
     def _emit(
         self,

@@ -10,6 +10,7 @@ from datetime import datetime
 from functools import singledispatch
 from typing import Any
 
+from .alert_state import AlertState, next_alert_deadline
 from .elderly import next_person_deadline
 from .person_state import PersonState
 from .supervision import DeviceState, next_device_deadline
@@ -34,3 +35,8 @@ def _(state: PersonState, config: Any) -> datetime | None:
 @next_deadline.register
 def _(state: DeviceState, config: Any) -> datetime | None:
     return next_device_deadline(state, config)
+
+
+@next_deadline.register
+def _(state: AlertState, config: Any) -> datetime | None:
+    return next_alert_deadline(state, config)

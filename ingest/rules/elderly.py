@@ -9,7 +9,8 @@ order. Telemetry flags are deduplicated by their timestamps; alert-lane events b
 a new SOS press on an open SOS alarm is counted on it and re-notified.
 
 An "I'm OK" that arrives before the fall it answers (redelivery, two consumers) is
-remembered and cancels that fall when it comes. A fall from the alert lane with a sane
+remembered and cancels that fall when it comes (`falls.py`, shared with the alert lane's own
+state of alert-topic falls, `alert_state.py`). A fall from the alert lane with a sane
 clock has its cancel window counted from its own time, so a backlog adds no minutes before
 help is sent; with a suspect clock (or a telemetry flag) from when the platform learnt of it.
 
@@ -29,6 +30,7 @@ from ingest.readings import HomeSensorEvent, WearableReading
 
 from ._codec import check_source, dt_to_json, require_aware
 from .alarms import Action, AlarmLedger, AlarmTransition, AlarmType, Severity, SourceKind
+from .falls import UNCANCELLED_SEVERITY, cancel_fall, open_fall, uncancelled_deadline, where
 from .home import (
     apply_home_event,
     bed_deadline,
@@ -38,12 +40,12 @@ from .home import (
 )
 from .inactivity import begin_monitoring, inactivity_deadline, record_motion
 from .person_config import PersonConfig
-from .person_state import RECENT_CANCELS, RECENT_EVENTS, FallEpisode, PersonState
+from .person_state import RECENT_EVENTS, PersonState
 from .vitals import VITAL_ALARMS, apply_late_vitals, apply_vitals, record_samples
 
 # Timer-driven alarms: (severity, emergency incident).
 _TIMED: dict[AlarmType, tuple[Severity, bool]] = {
-    AlarmType.FALL_UNCANCELLED: (Severity.CRITICAL, True),
+    AlarmType.FALL_UNCANCELLED: (UNCANCELLED_SEVERITY, True),
     AlarmType.INACTIVITY: (Severity.MAJOR, False),
     AlarmType.BED_EXIT_NIGHT: (Severity.MAJOR, False),
     AlarmType.DOOR_OPEN_NIGHT: (Severity.MINOR, False),
@@ -161,7 +163,7 @@ def sos_alarm(reading: WearableReading) -> AlarmTransition:
         severity=Severity.CRITICAL,
         at=reading.ts,
         emergency=True,
-        detail=_where(reading),
+        detail=where(reading),
     )
 
 
@@ -174,7 +176,7 @@ def _apply_sos(state: PersonState, reading: WearableReading, ledger: AlarmLedger
         state = _remember_event(state, reading.event_id)
     elif state.last_sos_ts is not None and reading.ts <= state.last_sos_ts:
         return state  # this press, or an older one, was handled already
-    detail = _where(reading)
+    detail = where(reading)
     raised = ledger.raise_(AlarmType.SOS, Severity.CRITICAL, reading.ts, emergency=True, detail=detail)
     if not raised and reading.event_id is not None:
         # Another press while help is on its way: the control room must see it.
@@ -199,30 +201,8 @@ def _apply_fall(
     elif state.last_fall_ts is not None and reading.ts <= state.last_fall_ts:
         return state
     newest = reading.ts if state.last_fall_ts is None else max(state.last_fall_ts, reading.ts)
-    state = replace(state, last_fall_ts=newest)
-    if state.fall is not None:
-        return state  # one fall episode at a time; the open one already alerted everyone
-    early = [c for c in state.recent_cancels if reading.ts <= c <= reading.ts + config.fall_cancel_window]
-    if early:
-        # The wearer said "I'm OK" in time; the message saying so merely arrived first.
-        return replace(state, recent_cancels=tuple(c for c in state.recent_cancels if c != early[0]))
-    episode = FallEpisode(fall_ts=reading.ts, deadline=_cancel_deadline(config, reading, now))
-    ledger.raise_(
-        AlarmType.FALL,
-        Severity.MAJOR,
-        reading.ts,
-        detail={**_where(reading), "cancel_deadline": dt_to_json(episode.deadline)},
-    )
-    return replace(state, fall=episode)
-
-
-def _cancel_deadline(config: PersonConfig, reading: WearableReading, now: datetime) -> datetime:
-    """An alert with a sane clock: the fall's own time + the window (a late message has used
-    up part of it). A suspect clock's alert carries its receive time as `ts`, so this is the
-    receive time + the window. A telemetry flag keeps the platform's time + the window."""
-    if reading.event_id is not None:
-        return reading.ts + config.fall_cancel_window
-    return now + config.fall_cancel_window
+    fall, cancels = open_fall(state.fall, state.recent_cancels, config, reading, now, ledger)
+    return replace(state, last_fall_ts=newest, fall=fall, recent_cancels=cancels)
 
 
 def _apply_cancel(
@@ -238,24 +218,8 @@ def _apply_cancel(
         if reading.event_id in state.recent_events:
             return state
         state = _remember_event(state, reading.event_id)
-    episode = state.fall
-    if episode is None or reading.ts < episode.fall_ts:
-        # Nothing open to cancel (yet): the fall may still be on its way.
-        if reading.ts in state.recent_cancels:
-            return state
-        return replace(state, recent_cancels=(*state.recent_cancels, reading.ts)[-RECENT_CANCELS:])
-    # In time if pressed within the window by the wearable's clock (a delayed message), or
-    # received within it by ours (a wearable clock running behind).
-    pressed_in_time = reading.ts - episode.fall_ts <= config.fall_cancel_window
-    if not (pressed_in_time or now <= episode.deadline):
-        return state  # too late: the emergency stands until an operator resolves it
-    detail = {"reason": "cancelled", "cancelled_at": dt_to_json(reading.ts)}
-    if reading.event_id is not None:
-        detail["event_id"] = reading.event_id
-    ledger.clear(AlarmType.FALL, reading.ts, detail=detail)
-    # Raised only if the tick ran before a delayed in-time cancel arrived.
-    ledger.clear(AlarmType.FALL_UNCANCELLED, reading.ts, detail=detail)
-    return replace(state, fall=None)
+    fall, cancels = cancel_fall(state.fall, state.recent_cancels, config, reading, now, ledger)
+    return replace(state, fall=fall, recent_cancels=cancels)
 
 
 def _remember_event(state: PersonState, event_id: str) -> PersonState:
@@ -276,11 +240,7 @@ def _apply_steps(state: PersonState, reading: WearableReading, ledger: AlarmLedg
 
 def _deadlines(state: PersonState, config: PersonConfig) -> dict[AlarmType, datetime]:
     deadlines: dict[AlarmType, datetime | None] = {
-        AlarmType.FALL_UNCANCELLED: (
-            state.fall.deadline
-            if state.fall is not None and AlarmType.FALL_UNCANCELLED not in state.alarms
-            else None
-        ),
+        AlarmType.FALL_UNCANCELLED: uncancelled_deadline(state.fall, state.alarms),
         AlarmType.INACTIVITY: inactivity_deadline(state, config),
         AlarmType.BED_EXIT_NIGHT: bed_deadline(state, config),
         AlarmType.DOOR_OPEN_NIGHT: door_deadline(state, config),
@@ -302,18 +262,4 @@ def _timer_detail(alarm_type: AlarmType, state: PersonState, deadline: datetime)
         detail["sensors"] = sorted(
             k for k, s in state.sensors.items() if s.kind == "door" and s.value
         )
-    return detail
-
-
-def _where(reading: WearableReading) -> dict[str, Any]:
-    detail: dict[str, Any] = {}
-    if reading.lat is not None and reading.lon is not None:
-        detail = {"lat": reading.lat, "lon": reading.lon}
-        if reading.acc_m is not None:
-            detail["acc_m"] = reading.acc_m
-    if reading.event_id is not None:
-        detail["event_id"] = reading.event_id
-        detail["clock_suspect"] = reading.clock_suspect
-        if reading.clock_suspect:
-            detail["device_ts"] = dt_to_json(reading.device_ts)
     return detail

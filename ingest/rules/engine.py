@@ -17,6 +17,7 @@ from typing import Any
 from ingest.readings import HomeSensorEvent, Reading, StationAverage, WaterReading, WearableReading
 
 from .alarms import AlarmTransition
+from .alert_state import AlertState, tick_alert
 from .deadlines import next_deadline
 from .elderly import evaluate_home_sensor, evaluate_wearable, tick_person
 from .person_config import PersonConfig
@@ -24,11 +25,14 @@ from .person_state import PersonState
 from .supervision import DeviceConfig, DeviceState, device_key_of, evaluate_device, tick_device
 from .water import WaterConfig, WaterState, evaluate_average, evaluate_water
 
-State = WaterState | PersonState | DeviceState
+State = WaterState | PersonState | DeviceState | AlertState
 
 STATION = "station:"
 PERSON = "person:"
 DEVICE = "device:"
+# The alert lane's own memory of a person's alert-topic falls (ingest.rules.alert_state):
+# never a source of a reading, so an ingest batch never locks it.
+ALERT = "alert:"
 
 # Home sensors report events, not heartbeats: a door sensor may rightly say nothing all
 # day. They count as silent after this interval × the device tolerance (3): half a day.
@@ -49,6 +53,8 @@ class RuleConfigs:
             return self.for_station(key)
         if key.startswith(PERSON):
             return self.for_person(key)
+        if key.startswith(ALERT):
+            return self.for_alert(key)
         return self.for_device(key)
 
     def for_station(self, key: str) -> WaterConfig:
@@ -56,6 +62,9 @@ class RuleConfigs:
 
     def for_person(self, key: str) -> PersonConfig:
         return self.persons.get(key[len(PERSON):]) or PersonConfig()
+
+    def for_alert(self, key: str) -> PersonConfig:
+        return self.persons.get(key[len(ALERT):]) or PersonConfig()
 
     def for_device(self, key: str) -> DeviceConfig:
         device = key[len(DEVICE):]
@@ -80,6 +89,8 @@ def new_state(key: str, now: datetime) -> State:
         return WaterState(station_id=key[len(STATION):])
     if key.startswith(PERSON):
         return PersonState(person_id=key[len(PERSON):])
+    if key.startswith(ALERT):
+        return AlertState(person_id=key[len(ALERT):])
     return DeviceState(device_key=key[len(DEVICE):], last_seen=now)
 
 
@@ -88,6 +99,8 @@ def state_from_json(key: str, data: Mapping[str, Any]) -> State:
         return WaterState.from_json(data)
     if key.startswith(PERSON):
         return PersonState.from_json(data)
+    if key.startswith(ALERT):
+        return AlertState.from_json(data)
     return DeviceState.from_json(data)
 
 
@@ -129,6 +142,8 @@ def tick(key: str, state: State, configs: RuleConfigs, now: datetime) -> tuple[S
             return tick_person(state, configs.for_person(key), now)
         case DeviceState():
             return tick_device(state, configs.for_device(key), now)
+        case AlertState():
+            return tick_alert(state, configs.for_alert(key), now)
     return state, []
 
 

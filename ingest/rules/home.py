@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from ingest.readings import HomeSensorEvent
 
-from .alarms import AlarmLedger, AlarmType, Severity
+from .alarms import Action, AlarmLedger, AlarmTransition, AlarmType, Severity, SourceKind
 from .inactivity import record_motion
 from .person_config import PersonConfig
 from .person_state import PersonState, SensorState
@@ -75,8 +75,10 @@ def apply_home_event(
                 emergency=emergency,
                 detail={**detail, "sensors": active},
             )
-        else:
-            ledger.clear(alarm_type, event.ts, detail=detail)
+        elif not ledger.clear(alarm_type, event.ts, detail=detail):
+            # The alarm may be open all the same: raised from the alert topic straight into
+            # the alarm store (`hazard_alarm`), which this state never sees.
+            ledger.clear_unheld(alarm_type, severity, event.ts, emergency=emergency, detail=detail)
     elif event.kind == "door" and not _sensors_on(state, "door"):
         ledger.clear(AlarmType.DOOR_OPEN_NIGHT, event.ts, detail=detail)
     elif event.kind == "bed" and _sensors_on(state, "bed"):
@@ -85,6 +87,28 @@ def apply_home_event(
     elif event.kind == "bed":
         ledger.clear(AlarmType.NOT_UP, event.ts, detail=detail)
     return state
+
+
+def hazard_alarm(event: HomeSensorEvent) -> AlarmTransition:
+    """The alarm of a detector that went off, without the person's state: the alert lane
+    raises it this way, so that it never waits for the state an ingest batch holds. Its
+    `alerts` table drops a repeated event id, and the alarm store joins a second detector (or
+    the detector's own telemetry) to the open alarm as a repeat. The detector reporting clear
+    on the home topic clears it (`apply_home_event`)."""
+    alarm_type, severity, emergency = HAZARDS[event.kind]
+    detail: dict[str, object] = {"sensor_id": event.sensor_id, "kind": event.kind, "value": True, "sensors": [event.sensor_id]}
+    if event.event_id is not None:
+        detail.update(event_id=event.event_id, clock_suspect=event.clock_suspect)
+    return AlarmTransition(
+        action=Action.RAISE,
+        source_kind=SourceKind.PERSON,
+        source_id=event.person_id,
+        alarm_type=alarm_type,
+        severity=severity,
+        at=event.ts,
+        emergency=emergency,
+        detail=detail,
+    )
 
 
 def door_deadline(state: PersonState, config: PersonConfig) -> datetime | None:

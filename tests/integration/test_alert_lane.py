@@ -11,7 +11,7 @@ import orjson
 import psycopg
 from psycopg.rows import dict_row
 
-from ingest.rule_store import RuleRunner, fetch_rule_configs
+from ingest.rule_store import RuleRunner, fetch_rule_configs, load_states
 from tests.fix_broker import TEST_ROOT, Publisher
 from tests.fix_db import count
 from tests.fix_ingest import stored_total
@@ -107,6 +107,58 @@ def test_an_im_ok_that_arrives_before_its_fall_cancels_it(start_alerts, device_f
         runner.configs, _ = fetch_rule_configs(conn)
         runner.run_due_timers(conn, datetime.now(UTC) + timedelta(minutes=10))
     assert alarms(database_url, "fall") == [] and alarms(database_url, "fall_uncancelled") == []
+
+
+def test_falls_cancels_and_hazards_are_receipted_while_an_ingest_batch_holds_the_persons_state(
+    start_alerts, device_factory, database_url
+) -> None:
+    start_alerts()
+    hub = device_factory(GATEWAY_USER)
+    fall_ts = datetime.now(UTC) - timedelta(seconds=5)
+    with psycopg.connect(database_url) as batch, batch.cursor() as cur:
+        # What an ingest batch holding this person does until it commits.
+        load_states(cur, ["person:P-0001", "device:elder:P-0001", "device:elder:P-0001/home/smoke-1"], datetime.now(UTC))
+        hub.send("P-0001", event_id="f-locked", type="fall", ts=fall_ts.isoformat())
+        hub.send("P-0001", event_id="s-locked", type="smoke", ts=now_iso(), sensor_id="smoke-1")
+        hub.send("P-0001", event_id="ok-locked", type="cancel", ts=(fall_ts + timedelta(seconds=3)).isoformat())
+        [fall] = hub.wait_receipts("f-locked", timeout=10)
+        [smoke] = hub.wait_receipts("s-locked", timeout=10)
+        [ok] = hub.wait_receipts("ok-locked", timeout=10)
+        assert batch.info.transaction_status is psycopg.pq.TransactionStatus.INTRANS  # still holding it
+        [fall_alarm] = alarms(database_url, "fall")
+        [smoke_alarm] = alarms(database_url, "smoke")
+    assert fall["alarm_id"] == ok["alarm_id"] == fall_alarm["alarm_id"] and fall_alarm["state"] == "cleared"
+    assert smoke["alarm_id"] == smoke_alarm["alarm_id"] and smoke_alarm["state"] == "active"
+
+
+def test_an_uncancelled_alert_fall_becomes_an_emergency_from_the_lanes_own_timers(
+    start_alerts, device_factory, database_url
+) -> None:
+    start_alerts()
+    wearable = device_factory("P-0001", receipts_of="P-0001")
+    # Its cancel window (60 s) counted from the fall's own time, so it is due at once.
+    wearable.send("P-0001", event_id="f-late", type="fall", ts=now_iso(-59))
+    wearable.wait_receipts("f-late")
+    wait_for(lambda: len(alarms(database_url, "fall_uncancelled")) == 1, timeout=10)  # no ingest running
+    [emergency] = alarms(database_url, "fall_uncancelled")
+    assert emergency["emergency"] is True
+
+
+def test_a_hazard_raised_on_the_alert_topic_clears_when_its_detector_reports_clear_but_not_on_a_stale_report(
+    start_ingest, start_alerts, device_factory, publisher, database_url
+) -> None:
+    start_ingest()
+    start_alerts()
+    hub = device_factory(GATEWAY_USER)
+    hub.send("P-0001", event_id="fire", type="smoke", ts=now_iso(), sensor_id="smoke-1")
+    hub.wait_receipts("fire")
+    topic = f"{TEST_ROOT}/elder/P-0001/home/smoke-1"
+    # An hourly check-in from before the fire, forwarded late: it must not end the alarm.
+    publisher.wait_acked([publisher.publish(topic, orjson.dumps({"ts": time.time() - 120, "kind": "smoke", "value": False}))])
+    wait_for(lambda: count(database_url, "SELECT count(*) FROM home_events") == 2)  # the alert's own and the check-in
+    assert alarms(database_url, "smoke")[0]["state"] == "active"
+    publisher.wait_acked([publisher.publish(topic, orjson.dumps({"ts": time.time(), "kind": "smoke", "value": False}))])
+    wait_for(lambda: alarms(database_url, "smoke")[0]["state"] == "cleared")
 
 
 def test_bad_alerts_are_dead_lettered_with_their_reasons(start_alerts, device_factory, database_url) -> None:

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ingest.handlers import DueEscalation, advance_due_escalations, handle_readings, run_due_timers
-from ingest.readings import Reading
+from ingest.handlers import DueEscalation, advance_due_escalations, handle_alert, handle_readings, run_due_timers
+from ingest.readings import Reading, WearableReading
 from ingest.rules import Action, AlarmTransition, AlarmType, Severity, SourceKind
 from ingest.rules.engine import RuleConfigs, State, deadline_of, new_state
 from ingest.rules.escalation import Contact, EscalationStep, first_step, is_due
@@ -35,8 +35,8 @@ class FakeIngestRuleStates:
                 self.states[key], self.deadlines[key] = new_state(key, now), None
         return {k: self.states[k] for k in keys}
 
-    def due(self, now: datetime, limit: int) -> dict[str, State]:
-        due = sorted((d, k) for k, d in self.deadlines.items() if d is not None and d <= now)
+    def due(self, now: datetime, limit: int, prefix: str = "") -> dict[str, State]:
+        due = sorted((d, k) for k, d in self.deadlines.items() if d is not None and d <= now and k.startswith(prefix))
         return {k: self.states[k] for _, k in due[:limit]}
 
     def save(self, states: Mapping[str, State], configs: RuleConfigs, now: datetime) -> None:
@@ -194,6 +194,10 @@ class FakeIngestService:
     def receive(self, *readings: Reading) -> list[AlarmTransition]:
         """Readings arrive and are stored now (the worker's batch commit)."""
         return handle_readings(list(readings), self.configs, self.states, self.alarms, self.clock.now())
+
+    def receive_alert(self, reading: WearableReading) -> list[AlarmTransition]:
+        """A fall or an "I'm OK" from the alert topic, committed now (the alert lane)."""
+        return handle_alert(reading, self.configs, self.states, self.alarms, self.clock.now())
 
     def tick(self) -> list[AlarmTransition]:
         """One timer pass at the clock's time."""

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from ingest.readings import HomeSensorEvent, WearableReading
-from ingest.rules.home import not_in_bed_deadline, not_up_deadline
+from ingest.rules.home import hazard_alarm, not_in_bed_deadline, not_up_deadline
 from ingest.rules import (
     Action,
     AlarmType,
@@ -296,3 +296,17 @@ def test_timers_survive_a_restart_through_the_json_state():
         AlarmType.BED_EXIT_NIGHT,
         AlarmType.DOOR_OPEN_NIGHT,
     ]
+
+
+def test_a_detector_reporting_clear_clears_a_hazard_its_state_never_raised():
+    # Raised from the alert topic straight into the alarm store: this state never saw it.
+    _, [cleared] = feed(home(local(3, 12, 5), "smoke", False))
+    assert (cleared.action, cleared.alarm_type, cleared.unheld) == (Action.CLEAR, AlarmType.SMOKE, True)
+    assert cleared.at == local(3, 12, 5)  # the store clears only an alarm raised before it
+
+
+def test_the_alert_lanes_hazard_alarm_needs_no_state():
+    event = HomeSensorEvent("P001", "smoke1", local(3, 12), "smoke", True, event_id="s1")
+    raised = hazard_alarm(event)
+    assert (raised.action, raised.alarm_type, raised.emergency) == (Action.RAISE, AlarmType.SMOKE, True)
+    assert raised.detail["event_id"] == "s1" and raised.detail["sensors"] == ["smoke1"]

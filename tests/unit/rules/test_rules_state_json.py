@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from ingest.readings import WATER_PARAMETERS
 from ingest.rules import AlarmType, DeviceState, PersonState, Severity, WaterClass, WaterState
 from ingest.rules.alarms import RaisedAlarm
+from ingest.rules.alert_state import AlertState
 from ingest.rules.anomaly import ParameterHistory
 from ingest.rules.person_state import FallEpisode, SensorState
 from ingest.rules.vitals import Run
@@ -100,3 +101,13 @@ def test_device_state_round_trips_through_json(state):
 def test_a_stored_datetime_keeps_its_instant_in_utc():
     state = DeviceState("unit:AMB01", last_seen=datetime(2025, 6, 3, 1, 2, 3, 456789, tzinfo=UTC))
     assert state.to_json()["last_seen"] == "2025-06-03T01:02:03.456789+00:00"
+
+
+def test_the_alert_lanes_state_survives_the_database():
+    state = AlertState(
+        "P-1",
+        alarms={AlarmType.FALL: RaisedAlarm(Severity.MAJOR, False, datetime(2026, 12, 1, tzinfo=UTC))},
+        fall=FallEpisode(datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 1, 0, 1, tzinfo=UTC)),
+        recent_cancels=(datetime(2026, 11, 30, 23, 59, tzinfo=UTC),),
+    )
+    assert AlertState.from_json(through_json(state.to_json())) == state
