@@ -177,24 +177,24 @@ def registry_load(
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
     except psycopg.Error as exc:
-        typer.echo(_database_problem(exc), err=True)
-        raise typer.Exit(1) from None
+        _database_refused(exc)
     typer.echo("loaded " + ", ".join(f"{n} {section}" for section, n in counts.items() if not section.startswith("retired ")))
     retired = {section.removeprefix("retired "): n for section, n in counts.items() if section.startswith("retired ")}
     if retired:
         typer.echo("retired " + ", ".join(f"{n} {section}" for section, n in retired.items()))
 
 
-def _database_problem(exc: Exception) -> str:
-    """One line for an import that met the database rather than a bad file."""
-    import psycopg
+def _database_refused(exc: Exception) -> None:
+    """An import that met the database rather than a bad file. An outage (or a database
+    without the schema) goes on to the entry point, which says so in one line with exit code
+    3 (watchpost/outage.py); any other refusal is this command's failure, in one line."""
+    from watchpost.outage import describe
 
+    if describe(exc) is not None:
+        raise exc
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    if isinstance(exc, psycopg.OperationalError):
-        return f"cannot reach the database: {first}"
-    if isinstance(exc, psycopg.errors.UndefinedColumn | psycopg.errors.UndefinedTable):
-        return f"the database's schema is older than this Watchpost ({first}): run `watchpost db migrate`"
-    return f"the database refused: {first}"
+    typer.echo(f"the database refused: {first}", err=True)
+    raise typer.Exit(1) from None
 
 
 @broker_app.command("sync")
@@ -424,8 +424,7 @@ def roads_load(
                     for name, doc in layers.items():
                         save_region_layer(conn, name, doc, source=layers_source)
     except psycopg.Error as exc:
-        typer.echo(_database_problem(exc), err=True)
-        raise typer.Exit(1) from None
+        _database_refused(exc)
     typer.echo(f"road network: {graph.n_nodes} nodes, {graph.n_edges} edges (version {version})")
     if layers:
         typer.echo("region layers: " + ", ".join(layers))

@@ -22,7 +22,7 @@ from kernel.broker import SERVICE_PREFIX, is_reserved
 
 # section -> (table, key columns, required fields, optional fields with defaults)
 SECTIONS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], dict[str, Any]]] = {
-    "partners": ("partners", ("partner_id",), ("partner_id", "name"), {"adcode": None, "duty_contact": None, "ack_timeout_s": 600}),
+    "partners": ("partners", ("partner_id",), ("partner_id", "name"), {"adcode": None, "duty_contact": None, "duty_phone": None, "ack_timeout_s": 600}),
     "facilities": (
         "facilities",
         ("facility_id",),
@@ -78,7 +78,8 @@ _REFERENCES = {
 # Section whose id is a device's (or partner's) broker account, and so a topic level.
 _BROKER_ACCOUNTS = ("stations", "persons", "units", "partners")
 _ACCOUNT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-# A family contact's phone, E.164 ("+8613800000001"); what SMS and calls are sent to.
+# A family contact's (or a partner's duty) phone, E.164 ("+8613800000001"); what SMS and
+# calls are sent to.
 _PHONE = re.compile(r"\+[1-9][0-9]{4,14}")
 _CHANNELS = ("app", "sms", "voice")
 _LINK_FIELDS = {"person_id", "position", "ack_timeout_s", "channels", "voice_after_s"}
@@ -151,6 +152,10 @@ def validate(doc: Mapping[str, Any], known: Known = Known()) -> list[str]:
                 for f in ("conditions", "medications"):
                     if not isinstance(item.get(f, []), list) or not all(isinstance(x, str) for x in item.get(f, [])):
                         problems.append(f"{where}.{f}: must be a list of strings")
+            if section == "partners" and item.get("duty_phone") is not None and not (
+                isinstance(item["duty_phone"], str) and _PHONE.fullmatch(item["duty_phone"])
+            ):
+                problems.append(f"{where}.duty_phone: must be an E.164 number like +862100000000")
             if section == "facilities":
                 problems += _duty_phone_problems(item, where)
             if section == "users":

@@ -176,11 +176,19 @@ def test_a_retired_persons_wearable_is_dead_lettered_with_the_reason(start_inges
 
 
 def test_an_unmigrated_or_unreachable_database_is_one_line_not_a_traceback() -> None:
+    import subprocess
+    import sys
+
+    from tests.fix_broker import process_environment
     from tests.fix_db import empty_database
 
+    def run(url: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "watchpost.cli", "registry", "load", str(SMALL_REGISTRY)],
+                              env={**process_environment(), "WATCHPOST_DATABASE_URL": url}, capture_output=True, text=True, timeout=60)
+
     with empty_database() as url:
-        result = watchpost(url, "registry", "load", str(SMALL_REGISTRY))
-        assert result.exit_code == 1 and "run `watchpost db migrate`" in result.stderr
+        result = run(url)
+        assert result.returncode == 3 and "run `watchpost db migrate`" in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
-    down = watchpost("host=127.0.0.1 port=1 user=x dbname=x connect_timeout=2", "registry", "load", str(SMALL_REGISTRY))
-    assert down.exit_code == 1 and down.stderr.startswith("cannot reach the database:")
+    down = run("postgresql://x@127.0.0.1:1/x?connect_timeout=2")
+    assert down.returncode == 3 and "is unavailable" in down.stderr and "Traceback" not in down.stderr
