@@ -46,7 +46,7 @@ class StationFrame(NamedTuple):
     """An HJ 212 frame for a station's TCP connection to the gateway, not for the broker."""
 
     station_id: str
-    kind: str  # hj212_minute | hj212_hour | hj212_day | hj212_calibration
+    kind: str  # hj212_minute | hj212_hour | hj212_day | hj212_realtime | hj212_calibration
     data: bytes
 
 
@@ -90,7 +90,8 @@ class Simulation:
             model = WaterStationModel(s, random.Random(f"{seed}:{s.station_id}"), start, self.weather)
             if scenario.stations == "hj212" and s.hj212_mn:
                 station = StationProtocol.simulated(
-                    model, s.hj212_mn, station_password(s.hj212_mn), random.Random(f"{seed}:{s.station_id}:hj212"), start, self.end
+                    model, s.hj212_mn, station_password(s.hj212_mn), random.Random(f"{seed}:{s.station_id}:hj212"), start, self.end,
+                    realtime=s.partner_id is not None,  # a cross-border section's partner watches it live
                 )
                 self._add("water", s.station_id, station, 60.0)
                 self.hj212.add(f"water/{s.station_id}")

@@ -12,6 +12,8 @@
 * **Per-parameter flags**: a maintenance visit flags every parameter M; the hour after it the
   analysers run standards (C); an analyser fault (reagent out, a blocked line) flags only
   its own parameter D for hours; T at or above an analyser's range.
+* **Real-time data** (CN 2011) of the probes every 5 minutes, from the stations that send it
+  (the cross-border sections, whose partners watch them live); most stations never do.
 * **Daily data** (CN 2031) at local midnight: the day's probe means, minima and maxima and
   the mean of the day's analyser results, leaving out a maintenance visit.
 * **Its clock drifts** (`drift_s_per_day`); it stamps DataTime and QN with its own time, asks
@@ -76,6 +78,7 @@ class StationProtocol:
     _qn_seq: int = 0
     results: dict[str, tuple[float, float]] = field(default_factory=dict)  # name -> (cycle time, value)
     asks_calibration: bool = True
+    sends_realtime: bool = False  # CN 2011 of the probes every PROBE_SAMPLE_S
     # (analyser, start, end): that analyser is down and its parameter is flagged D.
     faults: list[tuple[str, float, float]] = field(default_factory=list)
     # The last hourly upload's normal values (name -> value), for whoever watches the run.
@@ -83,7 +86,9 @@ class StationProtocol:
     _intensive: bool = False  # analysers on hourly cycles until the water is back in class
 
     @classmethod
-    def simulated(cls, model: WaterStationModel, mn: str, password: str, rng: random.Random, start: float, end: float) -> StationProtocol:
+    def simulated(
+        cls, model: WaterStationModel, mn: str, password: str, rng: random.Random, start: float, end: float, *, realtime: bool = False,
+    ) -> StationProtocol:
         """A station as the county has them: a clock somewhat off and drifting, and now and
         then an analyser down."""
         faults = []
@@ -93,7 +98,7 @@ class StationProtocol:
                 faults.append((name, t, t + rng.uniform(*ANALYSER_FAULT_S)))
         return cls(
             model, mn, password, drift_s_per_day=rng.uniform(*CLOCK_DRIFT_S_PER_DAY), clock_offset_s=rng.uniform(*CLOCK_OFFSET_S),
-            asks_calibration=rng.random() >= NEVER_ASKS_SHARE, faults=faults, _synced_at=start,
+            asks_calibration=rng.random() >= NEVER_ASKS_SHARE, faults=faults, _synced_at=start, sends_realtime=realtime,
         )
 
     # --- the station's clock ------------------------------------------------------------
@@ -127,6 +132,8 @@ class StationProtocol:
         if self.asks_calibration and (first or local == CALIBRATION_AT_S):
             out.append(("hj212_calibration", self.calibration_request(t)))
         out.append(("hj212_minute", self.minute_upload(t - 60)))
+        if self.sends_realtime and t % PROBE_SAMPLE_S == 0:
+            out.append(("hj212_realtime", self.realtime_upload(t)))
         if t % 3600 == 0:
             out.append(("hj212_hour", self.hour_upload(t - 3600)))
         if local == 0:
@@ -214,6 +221,15 @@ class StationProtocol:
                 self.last_hour[name] = value
             pollutants.append(Pollutant(code, avg=round(min(value, limit), 3), flag=flag))
         return self._frame("2061", end, CommandParameters(data_time=self._period_start(hour_start, 3600), pollutants=tuple(pollutants)))
+
+    def realtime_upload(self, now: float) -> bytes:
+        """CN 2011: the probes' values as measured at `now`, stamped with the station's clock."""
+        reading = self.model.reading(now)
+        flag = "M" if self.model.in_maintenance(now) else "N"
+        pollutants = tuple(Pollutant(code, rtd=float(reading[name]), flag=flag)  # type: ignore[arg-type]
+                           for name, code in PROBE_CODES.items())
+        stamped = self.station_time(now).replace(microsecond=0)
+        return self._frame("2011", now, CommandParameters(data_time=stamped, pollutants=pollutants))
 
     def minute_upload(self, minute_start: float) -> bytes:
         """CN 2051 of the probes for the minute from `minute_start`."""

@@ -113,3 +113,12 @@ def test_in_a_replay_a_set_time_corrects_the_stations_own_error_only() -> None:
     told = set_time(decode_frame(s.calibration_request(replayed)), datetime.fromtimestamp(wall, UTC))
     assert s.apply_set_time(decode_frame(told), wall, station_now=replayed)
     assert abs(s.station_time(replayed).timestamp() - replayed) < 1.0
+
+
+def test_a_station_that_sends_real_time_data_sends_its_probes_every_five_minutes() -> None:
+    s = station()
+    s.sends_realtime = True
+    assert [k for k, _ in s.due(MIDNIGHT + 300)] == ["hj212_minute", "hj212_realtime"]
+    assert [k for k, _ in s.due(MIDNIGHT + 360)] == ["hj212_minute"]
+    frame = decode_frame(s.realtime_upload(MIDNIGHT + 300))
+    assert frame.cn == "2011" and {NAMES[p.code] for p in frame.cp.pollutants if p.rtd is not None} == set(PROBE_CODES)
