@@ -608,6 +608,16 @@ def hj212(
         raise typer.Exit(1) from None
 
 
+@app.command("hj212-password")
+def hj212_password(mn: str) -> None:
+    """Print the HJ 212 PW derived for a data logger's MN (`hj212_password: derived` in the
+    registry), to configure the logger with."""
+    from ingest.hj212_gateway import derived_station_password
+    from kernel.broker import load_or_create_secret
+
+    typer.echo(derived_station_password(load_or_create_secret(watchpost_home() / "mqtt-secret"), mn))
+
+
 @app.command("hj212-station")
 def hj212_station(
     station_id: str,

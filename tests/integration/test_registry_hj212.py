@@ -45,4 +45,6 @@ def test_registry_load_stores_the_mn_and_the_derived_pws_digest(database_url: st
     rows = stored(database_url)
     assert rows["WS-001"] == (MN_1, password_digest(gateway, MN_1, derived_station_password(deployment, MN_1)))
     assert rows["WS-002"] == (MN_2, password_digest(gateway, MN_2, "654321"))  # kept as the operator set it
+    # What the technician configures the logger with.
+    assert watchpost(home, database_url, "hj212-password", MN_1).strip() == derived_station_password(deployment, MN_1)
     assert "654321" not in registry_file.read_text() and derived_station_password(deployment, MN_1) not in registry_file.read_text()
