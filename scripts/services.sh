@@ -64,7 +64,10 @@ up() {
     $WP db migrate >&2
     # The simulated Jiashan county: registry (generated once, deterministic) and roads.
     local registry_file=$WATCHPOST_HOME/jiashan-registry.yaml
-    [[ -f $registry_file ]] || .venv/bin/python -m simulators.jiashan_registry --out "$registry_file" >&2
+    # (again if it predates the automatic stations' HJ 212 MNs: the generator is deterministic)
+    if [[ ! -f $registry_file ]] || ! grep -q hj212_mn "$registry_file"; then
+        .venv/bin/python -m simulators.jiashan_registry --out "$registry_file" >&2
+    fi
     $WP registry load "$registry_file" >&2
     # (again if the map's region layers are missing: a database from before they existed)
     if [[ $(psql "$WATCHPOST_DATABASE_URL" -qAtc "SELECT (SELECT count(*) FROM road_nodes) * (SELECT count(*) FROM region_layers)") == 0 ]]; then
