@@ -1,7 +1,8 @@
 """The simulated HJ 212 stations' TCP connections to the gateway (`watchpost hj212`).
 
 One connection per station, opened on its first frame and again after the gateway closed
-it, each read by a thread of its own that hands the gateway's replies back (9014 for an
+it (a frame that finds the gateway unreachable is counted unsent; real loggers resend their
+backlog later, which is not simulated), each read by a thread of its own that hands the gateway's replies back (9014 for an
 upload, 1012 for a calibration request or a drifting clock). The simulation's thread only
 writes. On a loopback gateway each station connects from an address of its own
 (127.0.x.y), as stations on a network would: the gateway limits connections per address.
@@ -32,6 +33,7 @@ class StationLinks:
         self._loopback = _is_loopback(host)
         self._links: dict[str, _Link] = {}
         self._address_of: dict[str, int] = {}  # station -> its loopback address's number
+        self._unreachable: set[str] = set()
         self._lock = threading.Lock()
         self.counts: Counter[str] = Counter()  # sent, acked, set_time, refused, unsent, connects
 
@@ -44,8 +46,11 @@ class StationLinks:
                 try:
                     link = self._links[station_id] = _Link(self, station_id, self._source_address(station_id))
                 except OSError as exc:
-                    log.warning("HJ 212 station %s cannot reach the gateway at %s:%d: %s", station_id, self.host, self.port, exc)
+                    if station_id not in self._unreachable:  # once per outage, not per frame
+                        log.warning("HJ 212 station %s cannot reach the gateway at %s:%d: %s", station_id, self.host, self.port, exc)
+                        self._unreachable.add(station_id)
                     break
+                self._unreachable.discard(station_id)
             try:
                 link.sock.sendall(data)
             except OSError:

@@ -122,3 +122,17 @@ def test_a_station_that_sends_real_time_data_sends_its_probes_every_five_minutes
     assert [k for k, _ in s.due(MIDNIGHT + 360)] == ["hj212_minute"]
     frame = decode_frame(s.realtime_upload(MIDNIGHT + 300))
     assert frame.cn == "2011" and {NAMES[p.code] for p in frame.cp.pollutants if p.rtd is not None} == set(PROBE_CODES)
+
+
+def test_a_frame_for_an_unreachable_gateway_is_counted_unsent() -> None:
+    import queue
+    import socket
+
+    from simulators.hj212_link import StationLinks
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    links = StationLinks("127.0.0.1", port, queue.Queue())
+    assert not links.send("WS-001", station().minute_upload(MIDNIGHT))
+    assert links.totals() == {"unsent": 1, "unacknowledged": 0}
