@@ -125,8 +125,11 @@ def hj212_digests(home: Path) -> Callable[[str], str]:
     from ingest.hj212_gateway import derived_station_password, password_digest
     from kernel.broker import load_or_create_secret
 
-    deployment, gateway = load_or_create_secret(home / "mqtt-secret"), load_or_create_secret(home / "hj212-secret")
-    return lambda mn: password_digest(gateway, mn, derived_station_password(deployment, mn))
+    def digest(mn: str) -> str:  # the secrets are read (or made) only for a registry with MNs
+        gateway = load_or_create_secret(home / "hj212-secret")
+        return password_digest(gateway, mn, derived_station_password(load_or_create_secret(home / "mqtt-secret"), mn))
+
+    return digest
 
 
 @registry_app.command("load")
