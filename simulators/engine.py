@@ -189,6 +189,10 @@ class Simulation:
             elif e.kind in VITALS:
                 if model.episode_samples.get((e.start, e.kind), 0) < 2:
                     e = Injected(e.kind, e.person_id, e.start, e.end, observable=False)
+            elif e.kind == "inactivity" and min(e.end, self.now) - e.start < _inactivity_s(model.person.thresholds):
+                # Still or lying for less than the person's inactivity threshold by the run's
+                # end (a 1× run shorter than it): nothing the platform could have raised yet.
+                e = Injected(e.kind, e.person_id, e.start, e.end, observable=False)
             out.append(e)
         for d in self.devices:
             if d.kind == "elder":
@@ -391,6 +395,15 @@ class Simulation:
             if arg.action == "disconnect":
                 self.fault_counts["disconnect"] += 1
             out.append(arg)
+
+
+def _inactivity_s(thresholds: Any) -> float:
+    from ingest.rules import ConfigError, PersonConfig
+
+    try:
+        return PersonConfig.from_mapping(thresholds).inactivity_s
+    except ConfigError:
+        return PersonConfig().inactivity_s
 
 
 def _local_rfc3339(ts: float) -> str:

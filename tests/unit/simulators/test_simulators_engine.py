@@ -181,3 +181,14 @@ def test_with_hj212_stations_the_automatic_stations_send_frames_and_the_buoys_js
     spilled = simulation(county, roads, devices={"stations": "hj212"},
                          events=[{"at": "0m", "kind": "pollution", "station": station.station_id, "duration": "2h"}])
     assert spilled.devices[spilled.index[("water", station.station_id)]].model.model.pollution
+
+
+def test_an_inactivity_shorter_than_the_persons_threshold_by_the_runs_end_is_unmeasured(county, roads) -> None:
+    person = county.persons[0].person_id
+    sim = simulation(county, roads, events=[{"at": "0m", "kind": "inactivity", "person": person, "duration": "5h"}])
+    everything(sim)  # one hour: the platform's 4-hour threshold cannot have run out
+    [event] = [e for e in sim.injected() if e.kind == "inactivity"]
+    assert not event.observable
+    sim.now = sim.start + 4 * 3600 + 60  # as a run of more than four hours would end
+    [event] = [e for e in sim.injected() if e.kind == "inactivity"]
+    assert event.observable
