@@ -19,15 +19,15 @@
 -- dispatch_audit       0004
 -- escalations          0002
 -- events               0002
--- facilities           0001, 0014, 0017
+-- facilities           0001, 0014, 0017, 0019
 -- family_links         0001, 0012
 -- first_responses      0017
 -- home_events          0001
 -- home_sensors         0001
 -- incident_alarms      0002, 0009
--- incidents            0002, 0004, 0009, 0014
+-- incidents            0002, 0004, 0009, 0014, 0018
 -- login_failures       0010
--- notifications        0012
+-- notifications        0012, 0019
 -- partners             0001, 0015
 -- patient_reports      0017
 -- pending_events       0016
@@ -927,3 +927,44 @@ CREATE TABLE IF NOT EXISTS patient_reports (
     PRIMARY KEY (unit_id, ts)
 );
 CREATE INDEX IF NOT EXISTS patient_reports_incident_idx ON patient_reports (incident_id, ts DESC);
+
+-- ==== 0018_untrusted_fix_and_verification ====
+-- A person's fix far outside the service region is not trusted: which fix an incident passed
+-- over ('alert_fix' or 'recent_fix'), for the console and the audit.
+ALTER TABLE incidents ADD COLUMN IF NOT EXISTS untrusted_fix text
+    CHECK (untrusted_fix IN ('alert_fix', 'recent_fix'));
+
+-- The verification call at a fire or gas incident in a person's home: by `verify_by` the
+-- control room records whether the person answered (`ok`), someone is hurt (`hurt`), or
+-- nobody answered (`no_answer`); past it with nothing recorded the dispatcher records
+-- `no_answer` itself. `hurt` and `no_answer` send an ambulance as well.
+ALTER TABLE incidents ADD COLUMN IF NOT EXISTS verify_by timestamptz;
+ALTER TABLE incidents ADD COLUMN IF NOT EXISTS verification text CHECK (verification IN ('ok', 'hurt', 'no_answer'));
+ALTER TABLE incidents ADD COLUMN IF NOT EXISTS verified_at timestamptz;
+ALTER TABLE incidents ADD COLUMN IF NOT EXISTS verified_by text;
+CREATE INDEX IF NOT EXISTS incidents_unverified_idx ON incidents (verify_by)
+    WHERE verify_by IS NOT NULL AND verification IS NULL;
+
+-- ==== 0019_first_responder_calls ====
+-- Migration 0019: the village doctor reached by SMS and call, not only on the page
+-- Applied in one transaction by `watchpost db migrate`; recorded in schema_migrations.
+
+-- A first-aid post's duty phone (E.164): the village doctor on duty carries it, so the
+-- post's alert is texted and, unanswered, rung to it.
+ALTER TABLE facilities ADD COLUMN IF NOT EXISTS duty_phone text;
+
+-- A notification is about an alarm (a family contact) or an incident (a first-aid post's
+-- doctor alerted as first responder), never both. The post's rows are addressed to the
+-- post (`username` holds its facility id) and queued with the alert, in its transaction.
+ALTER TABLE notifications ALTER COLUMN alarm_id DROP NOT NULL;
+ALTER TABLE notifications ALTER COLUMN person_id DROP NOT NULL;
+ALTER TABLE notifications ADD COLUMN IF NOT EXISTS incident_id text REFERENCES incidents;
+ALTER TABLE notifications DROP CONSTRAINT IF EXISTS notifications_about_check;
+ALTER TABLE notifications ADD CONSTRAINT notifications_about_check CHECK ((alarm_id IS NULL) <> (incident_id IS NULL));
+CREATE UNIQUE INDEX IF NOT EXISTS notifications_incident_idx ON notifications (incident_id, username, channel)
+    WHERE incident_id IS NOT NULL;
+-- Keypad 2 on the doctor's call: declined, as on the page.
+ALTER TABLE notifications DROP CONSTRAINT IF EXISTS notifications_state_check;
+ALTER TABLE notifications ADD CONSTRAINT notifications_state_check CHECK (state IN (
+    'queued', 'sending', 'ringing', 'answered', 'acked', 'declined', 'no_answer', 'busy', 'rejected',
+    'failed', 'accepted', 'delivered', 'cancelled', 'expired'));

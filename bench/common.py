@@ -34,12 +34,14 @@ from kernel.broker import (  # noqa: E402
     DISPATCH_USER,
     INGEST_ROLE,
     SIMULATOR_ROLE,
+    find_mosquitto,
     password_for,
     service_account,
     write_broker_files,
 )
 from kernel.topics import Topics  # noqa: E402
 from watchpost import registry  # noqa: E402
+from watchpost.cli import watchpost_home  # noqa: E402
 from watchpost.db import migrate  # noqa: E402
 
 TOPIC_ROOT = "jiashan"
@@ -106,13 +108,15 @@ class Broker:
         self.secret = os.urandom(32)
         with socket_free() as port:
             self.port = port
+        mosquitto = find_mosquitto(watchpost_home())
         self.files = write_broker_files(
-            self.dir, port=self.port, root=TOPIC_ROOT, secret=self.secret, device_users=[], instances=self.INSTANCES
+            self.dir, port=self.port, root=TOPIC_ROOT, secret=self.secret, device_users=[], instances=self.INSTANCES,
+            persist_plugin=mosquitto.persist_plugin,
         )
         self._given: dict[str, int] = {}
         self._uses: dict[tuple[str, str], list[str]] = {}
         self.proc = subprocess.Popen(
-            [shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(self.files.config)],
+            [*mosquitto.command, "-c", str(self.files.config)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         time.sleep(0.3)

@@ -26,10 +26,10 @@ from dashboard.logins import ThrottleLimits
 from dashboard.middleware import BodyLimit, SecurityHeaders
 from dashboard.routes import router
 from dashboard.sockets import Sockets
-from dashboard import tiers, trends
+from dashboard import region as region_api, tiers, trends
 from dispatch.store import NoRoadNetwork
 from kernel.clock import Clock, SystemClock
-from kernel.settings import MqttEndpoint
+from kernel.settings import MqttEndpoint, RegionSettings
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -41,9 +41,11 @@ def create_app(
     *, database_url: str, token_secret: str, topic_root: str = "jiashan", mqtt: MqttEndpoint | None = None,
     token_ttl: timedelta = timedelta(hours=12), pool_size: int = 10, max_body_bytes: int = MAX_BODY_BYTES,
     ws_per_user: int = 8, ws_recheck_s: float = 30.0, throttle: ThrottleLimits | None = None, docs: bool = False,
-    metrics_token: str = "", clock: Clock | None = None,
+    metrics_token: str = "", clock: Clock | None = None, region: RegionSettings | None = None,
 ) -> FastAPI:
-    """The API process. Every time it reads comes from `clock` (the machine's by default)."""
+    """The API process. Every time it reads comes from `clock` (the machine's by default);
+    the county it serves is `region` (the settings' defaults: the simulated demo county)."""
+    region = region if region is not None else RegionSettings()
     clock = clock if clock is not None else SystemClock()
     pool = AsyncConnectionPool(database_url, min_size=1, max_size=pool_size, open=False, kwargs={"application_name": "watchpost-api"})
     hub = Hub(database_url, pool=pool, clock=clock)
@@ -62,13 +64,14 @@ def create_app(
     # The OpenAPI description maps every route for an attacker too: served only when a
     # deployment asks for it (api.docs), never by default.
     app = FastAPI(title="Watchpost", version="0.1.0", lifespan=lifespan,
-                  description="Real-time monitoring and dispatch for Jiashan county. Authenticate with POST /api/token.",
+                  description=f"Real-time monitoring and dispatch for {region.name_en}. Authenticate with POST /api/token.",
                   docs_url="/docs" if docs else None, redoc_url=None, openapi_url="/openapi.json" if docs else None)
     app.state.ctx = ApiContext(
         database_url=database_url, token_secret=token_secret, token_ttl=token_ttl, topic_root=topic_root,
-        mqtt=mqtt, pool=pool, hub=hub, clock=clock.now, throttle=throttle or ThrottleLimits(),
+        mqtt=mqtt, pool=pool, hub=hub, region=region, clock=clock.now, throttle=throttle or ThrottleLimits(),
     )
     app.include_router(router)
+    app.include_router(region_api.router)
     app.include_router(trends.router)
     app.include_router(tiers.router)
     _errors(app)

@@ -25,7 +25,7 @@ from dashboard.logins import ThrottleLimits
 from dashboard.map_layers import MapCache
 from dispatch import store as dispatch_store
 from kernel.db import connect
-from kernel.settings import MqttEndpoint
+from kernel.settings import MqttEndpoint, RegionSettings
 from kernel.topics import Topics
 
 
@@ -41,6 +41,7 @@ class ApiContext:
     mqtt: MqttEndpoint | None
     pool: AsyncConnectionPool
     hub: Hub
+    region: RegionSettings
     throttle: ThrottleLimits = field(default_factory=ThrottleLimits)
     map_cache: MapCache = field(default_factory=MapCache)
     clock: Any = lambda: datetime.now(UTC)

@@ -123,6 +123,24 @@ def feature_collection(doc: Mapping[str, Any]) -> dict[str, Any]:
     raise RegionLayerError(f"expected a GeoJSON FeatureCollection, Feature or geometry, got type {kind!r}")
 
 
+def mark_home(collection: Mapping[str, Any], adcode: str) -> dict[str, Any]:
+    """The boundary layer with the county's own feature marked `"home": true` — the area the
+    console frames and draws as served. A file that marks one already is kept as it is;
+    otherwise the feature whose `adcode` is the county's (as in the DataV and AutoNavi
+    boundary files) is the home one, or the only feature of a one-feature file."""
+    features = [dict(f) if isinstance(f, Mapping) else f for f in collection.get("features", [])]
+    props: list[Mapping[str, Any]] = [
+        f["properties"] if isinstance(f, dict) and isinstance(f.get("properties"), Mapping) else {} for f in features
+    ]
+    if not any(p.get("home") is True for p in props):
+        home = [i for i, p in enumerate(props) if adcode and str(p.get("adcode", "")) == adcode]
+        if not home and len(features) == 1 and isinstance(features[0], dict):
+            home = [0]
+        for i in home:
+            features[i]["properties"] = {**props[i], "home": True}
+    return {**collection, "features": features}
+
+
 def points(rows: list[dict[str, Any]], id_key: str) -> dict[str, Any]:
     return {
         "type": "FeatureCollection",

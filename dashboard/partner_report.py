@@ -4,7 +4,7 @@ alert we sent the partner with its answer — who accepted or refused it, when, 
 escalated — and the closed loop of each alarm with the time to each stage.
 
 HTML like the shift report (`dashboard.report`), printed to PDF by the same headless
-Chromium. Months are Jiashan calendar months (Asia/Shanghai).
+Chromium. Months are calendar months in China Standard Time (Asia/Shanghai).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from dashboard.report import ReportError, print_pdf
 from ingest.readings import AVERAGE_PARAMETERS, AverageValue
 from ingest.rules.evaluation import grade
 from ingest.rules.gb3838 import WaterBody, WaterClass
+from kernel.settings import RegionSettings
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -96,8 +97,8 @@ def _dur(s: float | None) -> str:
     return f"{s / 60:.0f} min" if s < 2 * 3600 else f"{s / 3600:.1f} h"
 
 
-def render_html(r: PartnerReport) -> str:
-    name = r.partner["name"]
+def render_html(r: PartnerReport, region: RegionSettings) -> str:
+    name = f"{region.name_zh} – {r.partner['name']}"
     out = [
         "<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'>",
         f"<title>跨界水质月报 · {_e(name)}</title>",
@@ -136,13 +137,15 @@ def render_html(r: PartnerReport) -> str:
     return "\n".join(out)
 
 
-def build(database_url: str, partner_id: str, month: str, out_dir: Path, pdf: bool = True) -> tuple[Path, Path | None]:
+def build(
+    database_url: str, partner_id: str, month: str, out_dir: Path, *, region: RegionSettings, pdf: bool = True
+) -> tuple[Path, Path | None]:
     start, end = month_window(month)
     with psycopg.connect(database_url) as conn:
         data = collect(conn, partner_id, start, end)
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path = out_dir / f"cross-border-{partner_id}-{month}.html"
-    html_path.write_text(render_html(data), encoding="utf-8")
+    html_path.write_text(render_html(data, region), encoding="utf-8")
     pdf_path = None
     if pdf:
         pdf_path = html_path.with_suffix(".pdf")

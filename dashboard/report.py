@@ -4,7 +4,7 @@ report-<from>_<to>.html and .pdf.
 Contents: incidents with their timelines (dispatch_audit, and alarm_audit of their alarms),
 dispatch and response times against the targets, water exceedances with their close-out
 state (the incident's loop_stage), silent devices, and escalations that reached the control
-room. Dates are Jiashan calendar days (Asia/Shanghai); `--to` is inclusive.
+room. Dates are calendar days in China Standard Time (Asia/Shanghai); `--to` is inclusive.
 
 The PDF is the HTML printed by headless Chromium (`--print-to-pdf`): the same engine and
 fonts (CJK included) as the console, no extra Python dependency, and the browser the
@@ -27,6 +27,7 @@ from psycopg.rows import dict_row
 
 from dispatch.first_response import FirstResponderSummary, summarise
 from dispatch.targets import DISPATCH, RESPONSE, RESPONSE_P1_MEAN
+from kernel.settings import RegionSettings
 from dashboard.trends import (
     DISPATCH_EDGES,
     RESPONSE_EDGES,
@@ -211,10 +212,11 @@ def _verdict(ok: bool | None) -> str:
     return "" if ok is None else ('<span class="ok">✓</span>' if ok else '<span class="bad">✗</span>')
 
 
-def render_html(r: ReportData) -> str:
+def render_html(r: ReportData, region: RegionSettings) -> str:
     T = TARGETS
-    out = [f"<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'><title>Watchpost shift report</title><style>{CSS}</style></head><body>"]
-    out.append(f"<h1>嘉善应急指挥 · 值班报告 / Shift report</h1><p class='meta'>{_e(r.start.strftime('%Y-%m-%d %H:%M'))} – "
+    title = f"{_e(region.control_room('zh'))} · 值班报告 / {_e(region.control_room('en'))}: shift report"
+    out = [f"<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'><title>{title}</title><style>{CSS}</style></head><body>"]
+    out.append(f"<h1>{title}</h1><p class='meta'>{_e(r.start.strftime('%Y-%m-%d %H:%M'))} – "
                f"{_e(r.end.strftime('%Y-%m-%d %H:%M'))} (Asia/Shanghai) · generated {_e(r.generated.strftime('%Y-%m-%d %H:%M'))}</p>")
     dw, rw = r.dispatch["within_target"], r.response["within_target"]
     out.append("<div class='kpis'>"
@@ -242,10 +244,15 @@ def render_html(r: ReportData) -> str:
     if f is None or not f.alerted:
         out.append("<p class='empty'>No village doctor was alerted.</p>")
     else:
-        lead = "–" if f.median_lead_s is None else f"{f.median_lead_s / 60:.1f} min (mean {(f.mean_lead_s or 0) / 60:.1f} min)"
-        out.append("<table><tr><th>alerted</th><th>accepted</th><th>on scene</th><th>before the ambulance</th><th>ahead of the ambulance by (median)</th></tr>"
+        def minutes(s: float | None) -> str:
+            return "–" if s is None else f"{s / 60:.1f} min"
+
+        out.append("<table><tr><th>alerted</th><th>accepted</th><th>on scene</th><th>before the ambulance</th>"
+                   "<th>ahead by (median)</th><th>ahead by (p90)</th><th>lead over all both reached (median)</th></tr>"
                    f"<tr><td>{f.alerted}</td><td>{f.accepted}</td><td>{f.arrived}</td>"
-                   f"<td>{f.first} ({_pct(f.first / f.arrived if f.arrived else None)})</td><td>{_e(lead)}</td></tr></table>")
+                   f"<td class='fr-first'>{f.first} ({_pct(f.first / f.arrived if f.arrived else None)})</td>"
+                   f"<td class='fr-ahead-median'>{minutes(f.ahead_median_s)}</td><td class='fr-ahead-p90'>{minutes(f.ahead_p90_s)}</td>"
+                   f"<td>{minutes(f.median_lead_s)} over {f.both_arrived}</td></tr></table>")
 
     out.append("<h2>Incidents</h2>")
     if not r.incidents:
@@ -328,7 +335,9 @@ def print_pdf(html_path: Path, pdf_path: Path, timeout: float = 120) -> None:
         raise ReportError(f"Chromium could not print {html_path}: {result.stderr[-2000:]}")
 
 
-def build(database_url: str, day_from: date, day_to: date, out_dir: Path, pdf: bool = True) -> tuple[Path, Path | None]:
+def build(
+    database_url: str, day_from: date, day_to: date, out_dir: Path, *, region: RegionSettings, pdf: bool = True
+) -> tuple[Path, Path | None]:
     start, end = window(day_from, day_to)
     with psycopg.connect(database_url) as conn:
         data = collect(conn, start, end)
@@ -343,7 +352,7 @@ def build(database_url: str, day_from: date, day_to: date, out_dir: Path, pdf: b
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"report-{day_from.isoformat()}_{day_to.isoformat()}"
     html_path = out_dir / f"{stem}.html"
-    html_path.write_text(render_html(data), encoding="utf-8")
+    html_path.write_text(render_html(data, region), encoding="utf-8")
     pdf_path = None
     if pdf:
         pdf_path = out_dir / f"{stem}.pdf"

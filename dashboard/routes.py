@@ -19,6 +19,7 @@ from dashboard.privacy import family_incident
 from dashboard.context import ApiContext, any_user, anyone, context, control_room, dispatcher
 from dispatch import lifecycle
 from dispatch.first_response import answer_state
+from dispatch.incident_policy import Verification
 from dispatch import store as dispatch_store
 from ingest import alarm_store
 
@@ -235,6 +236,21 @@ async def companion(incident_id: str, body: Companion, ctx: Ctx, who: Annotated[
     return row
 
 
+class VerificationCall(BaseModel):
+    outcome: Literal["ok", "hurt", "no_answer"]
+
+
+@router.post("/incidents/{incident_id}/verification")
+async def verification(incident_id: str, body: VerificationCall, ctx: Ctx, who: Annotated[Principal, Depends(control_room)]) -> dict[str, Any]:
+    """The verification call at a fire or gas incident in a person's home: `ok` (answered,
+    nobody hurt) keeps the fire crew alone; `hurt` or `no_answer` sends an ambulance too."""
+    outcome = Verification(body.outcome)
+    verified = await ctx.run_sync(lambda conn: dispatch_store.record_verification(conn, incident_id, outcome, who.username, ctx.clock()))
+    if verified is None:
+        raise HTTPException(409, detail=f"{incident_id}: no open fire or gas incident at a person's home")
+    return {"incident": verified.incident, "companion": verified.companion}
+
+
 @router.post("/incidents/{incident_id}/close")
 async def close(incident_id: str, ctx: Ctx, who: Annotated[Principal, Depends(control_room)]) -> dict[str, Any]:
     row = await ctx.run_sync(lambda conn: dispatch_store.close_incident(conn, incident_id, who.username, ctx.clock()))
@@ -443,7 +459,7 @@ async def cap_feed(ctx: Ctx) -> Response:
     Atom feed, the usual way CAP alerts are syndicated."""
     from xml.etree import ElementTree as ET
 
-    from dispatch.cap import StationInfo, alert_element
+    from dispatch.cap import CapSender, StationInfo, alert_element
 
     rows = await ctx.fetch(
         """SELECT a.*, s.name, s.lat, s.lon, s.partner_id FROM alarms a JOIN stations s ON s.station_id = a.source_id
@@ -451,12 +467,15 @@ async def cap_feed(ctx: Ctx) -> Response:
     )
     atom = "http://www.w3.org/2005/Atom"
     feed = ET.Element("feed", xmlns=atom)
-    ET.SubElement(feed, "title").text = "Jiashan water-quality alerts"
-    ET.SubElement(feed, "id").text = "urn:watchpost:jiashan:cap"
+    region = ctx.region
+    sender = CapSender(region.cap_sender, region.cap_sender_label())
+    ET.SubElement(feed, "title").text = f"{region.name_en} water-quality alerts"
+    # A feed's id is its lasting name: the county's code, or without one its CAP sender.
+    ET.SubElement(feed, "id").text = f"urn:watchpost:{region.adcode or region.cap_sender}:cap"
     ET.SubElement(feed, "updated").text = ctx.clock().isoformat(timespec="seconds")
     for r in rows:
         station = StationInfo(r["source_id"], r["name"], r["lat"], r["lon"], r["partner_id"])
-        alert = alert_element(event_type="alarm.raised", alarm=r, station=station, sent=r["first_seen"], sequence=0, first_sent=None, public=True)
+        alert = alert_element(sender=sender, event_type="alarm.raised", alarm=r, station=station, sent=r["first_seen"], sequence=0, first_sent=None, public=True)
         entry = ET.SubElement(feed, "entry")
         ET.SubElement(entry, "id").text = f"urn:watchpost:alarm:{r['alarm_id']}"
         ET.SubElement(entry, "title").text = f"{r['name']}: {r['alarm_type'].replace('_', ' ')}"

@@ -3,7 +3,7 @@ exceedance episodes, a person's vitals with their thresholds and alarms plus a d
 home activity, and the service dashboard (dispatch and response times against targets, unit
 availability, data completeness).
 
-Every series is bucketed with `time_bucket` on Jiashan's wall clock (Asia/Shanghai, no DST),
+Every series is bucketed with `time_bucket` on China's wall clock (Asia/Shanghai, no DST),
 and the bucket grid is filled with `generate_series`, so an empty bucket is an explicit gap
 (null) rather than a missing point a chart would draw a line across.
 

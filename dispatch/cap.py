@@ -1,7 +1,8 @@
 """CAP 1.2 (OASIS Common Alerting Protocol) documents for water alarms at cross-border
 stations, shared with the partner district. Pure: the alarm and station come in, XML goes
 out. A raise is an Alert, a repeat or escalation an Update, a clear a Cancel; Update and
-Cancel reference the original alert, as CAP requires."""
+Cancel reference the original alert, as CAP requires. Who sends them (`CapSender`) is the
+deployment's: the region settings name it."""
 
 from __future__ import annotations
 
@@ -12,12 +13,20 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
-SENDER = "watchpost@jiashan.gov.cn"
 
 _SEVERITY = {"critical": "Severe", "major": "Moderate", "minor": "Minor", "warning": "Minor"}
 _MSG_TYPE = {"alarm.raised": "Alert", "alarm.updated": "Update", "alarm.cleared": "Cancel"}
 # A circle of this radius (km) around the station: the stretch of river the alert is about.
 AREA_RADIUS_KM = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class CapSender:
+    """The county's CAP identity: `address` is the `sender` every alert carries and every
+    partner's Ack references; `name` the `senderName` people read."""
+
+    address: str
+    name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,27 +49,27 @@ def _ts(value: datetime) -> str:
 
 
 def water_alert(
-    *, event_type: str, alarm: Mapping[str, Any], station: StationInfo, sent: datetime, sequence: int, first_sent: datetime | None,
+    *, sender: CapSender, event_type: str, alarm: Mapping[str, Any], station: StationInfo, sent: datetime, sequence: int, first_sent: datetime | None,
     public: bool = False,
 ) -> str:
     """One CAP document. `sequence` numbers the documents of one alarm (0 for the Alert);
     `first_sent` is when the Alert went out, referenced by Update and Cancel. A partner's
     copy is Restricted and addressed to the partner; the public feed's is Public."""
     element = alert_element(
-        event_type=event_type, alarm=alarm, station=station, sent=sent, sequence=sequence, first_sent=first_sent, public=public
+        sender=sender, event_type=event_type, alarm=alarm, station=station, sent=sent, sequence=sequence, first_sent=first_sent, public=public
     )
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(element, encoding="unicode")
 
 
 def alert_element(
-    *, event_type: str, alarm: Mapping[str, Any], station: StationInfo, sent: datetime, sequence: int, first_sent: datetime | None,
+    *, sender: CapSender, event_type: str, alarm: Mapping[str, Any], station: StationInfo, sent: datetime, sequence: int, first_sent: datetime | None,
     public: bool = False,
 ) -> ET.Element:
     msg_type = _MSG_TYPE[event_type]
     root = ET.Element("alert", xmlns=CAP_NS)
     header = [
         ("identifier", identifier(alarm["alarm_id"], sequence)),
-        ("sender", SENDER),
+        ("sender", sender.address),
         ("sent", _ts(sent)),
         ("status", "Actual"),
         ("msgType", msg_type),
@@ -76,7 +85,7 @@ def alert_element(
     for tag, text in header:
         ET.SubElement(root, tag).text = text
     if msg_type != "Alert" and first_sent is not None:
-        ET.SubElement(root, "references").text = f"{SENDER},{identifier(alarm['alarm_id'], 0)},{_ts(first_sent)}"
+        ET.SubElement(root, "references").text = f"{sender.address},{identifier(alarm['alarm_id'], 0)},{_ts(first_sent)}"
     info = ET.SubElement(root, "info")
     detail = alarm.get("detail") or {}
     for tag, text in (
@@ -87,7 +96,7 @@ def alert_element(
         ("urgency", "Expected" if msg_type != "Cancel" else "Past"),
         ("severity", _SEVERITY.get(alarm["severity"], "Unknown")),
         ("certainty", "Observed"),
-        ("senderName", "Jiashan County water-quality monitoring (Watchpost)"),
+        ("senderName", sender.name),
         ("headline", f"{station.name}: {alarm['alarm_type'].replace('_', ' ')}"),
         ("description", _description(alarm, detail, msg_type)),
     ):

@@ -1,6 +1,6 @@
 """Coordinate systems at the edges: Watchpost stores WGS84 (what GNSS devices report);
 Chinese web maps and the boundary files derived from them (AutoNavi, DataV, Tencent) are in
-GCJ-02, offset by a few hundred metres around Jiashan. A file or a document that says it is
+GCJ-02, offset by a few hundred metres anywhere in China. A file or a document that says it is
 GCJ-02 is converted on the way in; nothing is converted on a guess. Pure.
 
 GCJ-02 is WGS84 plus a published, deterministic offset inside mainland China (none

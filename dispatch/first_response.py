@@ -12,6 +12,7 @@ ambulance, the console, the hospital — ever waits on it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -22,6 +23,9 @@ FIRST_RESPONDER_MARGIN_S = 120.0
 # A village doctor sees the alert on their phone; 90 s is a generous time to answer it.
 # Past it the alert stays on their page but counts as unanswered.
 ANSWER_WITHIN_S = 90.0
+# The post's duty phone is texted at once; an alert still unanswered this long after is rung
+# (the doctor may be with a patient, the phone in a pocket: a call is hard to miss).
+CALL_AFTER_S = 30.0
 # A scoped user (village doctor, hospital, crew) keeps seeing an incident this long after
 # it closed: the hospital's hand-over notes, the doctor's last note.
 SCOPED_GRACE_S = 30 * 60.0
@@ -127,18 +131,32 @@ class FirstResponderSummary:
     both_arrived: int  # doctor and ambulance both on scene: the leads below are over these
     median_lead_s: float | None
     mean_lead_s: float | None
+    # Over the incidents where the doctor was there first and the ambulance came too: by how
+    # much the doctor was ahead, the median and the 90th percentile (nearest rank).
+    ahead_median_s: float | None = None
+    ahead_p90_s: float | None = None
+
+
+def _median(xs: list[float]) -> float | None:
+    if not xs:
+        return None
+    mid = len(xs) // 2
+    return xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
+
+
+def _p90(xs: list[float]) -> float | None:
+    """Nearest rank: the smallest value at least 90 % of `xs` (sorted) do not exceed."""
+    return xs[max(math.ceil(0.9 * len(xs)) - 1, 0)] if xs else None
 
 
 def summarise(rows: list[tuple[str | None, datetime | None, datetime | None]]) -> FirstResponderSummary:
     """`rows`: (answer, doctor on scene, ambulance on scene) per alerted incident."""
     leads = sorted(lead for _, doc, unit in rows if (lead := arrival_lead_s(doc, unit)) is not None)
+    ahead = [lead for lead in leads if lead > 0]
     arrived = [(doc, unit) for answer, doc, unit in rows if answer == Answer.ACCEPTED.value and doc is not None]
     first = sum(1 for doc, unit in arrived if unit is None or doc < unit)
-    median = None
-    if leads:
-        mid = len(leads) // 2
-        median = leads[mid] if len(leads) % 2 else (leads[mid - 1] + leads[mid]) / 2
     return FirstResponderSummary(
         alerted=len(rows), accepted=sum(1 for a, _, _ in rows if a == Answer.ACCEPTED.value), arrived=len(arrived),
-        first=first, both_arrived=len(leads), median_lead_s=median, mean_lead_s=sum(leads) / len(leads) if leads else None,
+        first=first, both_arrived=len(leads), median_lead_s=_median(leads), mean_lead_s=sum(leads) / len(leads) if leads else None,
+        ahead_median_s=_median(ahead), ahead_p90_s=_p90(ahead),
     )

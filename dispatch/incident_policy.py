@@ -7,6 +7,7 @@ one without an incident in its sweep) and asks this module what to open and wher
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -60,6 +61,33 @@ def companion_for(incident_kind: str, reason: str) -> IncidentSpec | None:
     if incident_kind not in HANDOFFS:
         return None
     return IncidentSpec("medical", 1, for_person=False)
+
+
+# --- the verification call at a fire or gas incident in a person's home -------------------
+# The control room calls the person (or a neighbour) as soon as a smoke or gas alarm opens an
+# incident: answered and unhurt, the fire crew goes alone; hurt, or nobody answers, an
+# ambulance goes too. Nothing waits on the call: with no answer recorded by VERIFY_WITHIN the
+# dispatcher counts it as no answer and adds the ambulance itself. Two minutes is about four
+# unanswered rings and a retry; the ambulance then still leaves well before a fire crew has
+# reported from the scene (8–15 minutes in the county).
+VERIFY_WITHIN = timedelta(minutes=2)
+
+
+class Verification(StrEnum):
+    OK = "ok"  # the person answered, nobody is hurt
+    HURT = "hurt"  # someone is hurt
+    NO_ANSWER = "no_answer"  # nobody answered the call (or nobody recorded an answer in time)
+
+
+def needs_verification(incident_kind: str, person_id: str | None) -> bool:
+    """A fire or gas incident at a person's home is verified by a call; a station's or a
+    companion's incident is not."""
+    return person_id is not None and incident_kind in HANDOFFS
+
+
+def companion_reason(outcome: Verification) -> str | None:
+    """The reason an ambulance goes too, or None when the person answered unhurt."""
+    return None if outcome is Verification.OK else outcome.value
 
 
 # A station worse than its target class opens the river patrol's closed loop: on its
@@ -118,6 +146,19 @@ class Fix:
 class Placement:
     fix: Fix
     source: LocationSource
+    # A fix passed over because it lies far outside the service region (a receiver that lost
+    # its almanac, a default 0, 0, a wearable abroad with its owner's relative): the control
+    # room is told which one, and help goes to the next best place instead.
+    untrusted: LocationSource | None = None
+
+
+# Where a fix can be trusted: in the service region. The dispatcher answers from its road
+# network (a road within walking reach); without one every fix is taken as it comes.
+InRegion = Callable[[Fix], bool]
+
+
+def anywhere(_fix: Fix) -> bool:
+    return True
 
 
 def alert_fix(detail: dict[str, Any], at: datetime) -> Fix | None:
@@ -131,19 +172,29 @@ def alert_fix(detail: dict[str, Any], at: datetime) -> Fix | None:
     return Fix(float(lat), float(lon), float(acc) if isinstance(acc, int | float) and not isinstance(acc, bool) else None, at)
 
 
-def place(alert: Fix | None, latest: Fix | None, home: Fix, now: datetime, window: timedelta = RECENT_FIX_WINDOW) -> Placement:
-    """Where help goes: the alert's fix, else the latest fix when recent, else home."""
+def place(
+    alert: Fix | None, latest: Fix | None, home: Fix, now: datetime, window: timedelta = RECENT_FIX_WINDOW,
+    *, in_region: InRegion = anywhere,
+) -> Placement:
+    """Where help goes: the alert's fix, else the latest fix when recent, else home — each fix
+    only if it is in the service region; the first one passed over is named."""
+    untrusted: LocationSource | None = None
     if alert is not None:
-        return Placement(alert, LocationSource.ALERT_FIX)
+        if in_region(alert):
+            return Placement(alert, LocationSource.ALERT_FIX)
+        untrusted = LocationSource.ALERT_FIX
     if latest is not None and latest.at is not None and now - latest.at <= window:
-        return Placement(latest, LocationSource.RECENT_FIX)
-    return Placement(home, LocationSource.HOME)
+        if in_region(latest):
+            return Placement(latest, LocationSource.RECENT_FIX, untrusted)
+        untrusted = untrusted or LocationSource.RECENT_FIX
+    return Placement(home, LocationSource.HOME, untrusted)
 
 
 def moves_incident(current_at: datetime | None, fix: Fix, now: datetime, window: timedelta = RECENT_FIX_WINDOW) -> bool:
     """A newer fix moves an incident; an older or equal one (redelivered, reordered) does not,
     nor one too old to place a new incident. An incident placed at home (no fix time) moves to
-    any recent fix."""
+    any recent fix. (Whether the fix is in the region is asked separately: an untrusted fix is
+    reported, not followed.)"""
     if fix.at is None or now - fix.at > window:
         return False
     return current_at is None or fix.at > current_at

@@ -22,14 +22,18 @@ from dispatch.incident_policy import (
     ALERT_ALARMS,
     INCIDENT_FOR,
     RECENT_FIX_WINDOW,
+    VERIFY_WITHIN,
     WATER_ALARMS,
     Fix,
     IncidentSpec,
+    InRegion,
     LocationSource,
     LoopEvent,
     alert_fix,
+    anywhere,
     incident_for,
     moves_incident,
+    needs_verification,
     next_loop_stage,
     place,
 )
@@ -56,7 +60,10 @@ class Moved:
     unit_id: str | None
 
 
-def open_for_alarm(conn: psycopg.Connection, alarm_id: int, now: datetime, *, window: timedelta = RECENT_FIX_WINDOW) -> dict[str, Any] | None:
+def open_for_alarm(
+    conn: psycopg.Connection, alarm_id: int, now: datetime, *, window: timedelta = RECENT_FIX_WINDOW, in_region: InRegion = anywhere,
+    verify_within: timedelta = VERIFY_WITHIN,
+) -> dict[str, Any] | None:
     """Open (or join) the incident an alarm calls for. Returns the incident, or None when the
     alarm opens none or is already linked to one."""
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
@@ -72,10 +79,15 @@ def open_for_alarm(conn: psycopg.Connection, alarm_id: int, now: datetime, *, wi
         cur.execute("SELECT 1 FROM incident_alarms WHERE alarm_id = %s", (alarm_id,))
         if cur.fetchone() is not None:
             return None  # heard before: by this dispatcher, another one, or the sweep
-        return _open_person(cur, alarm, spec, now, window) if spec.for_person else _open_water(cur, alarm, now)
+        if not spec.for_person:
+            return _open_water(cur, alarm, now)
+        return _open_person(cur, alarm, spec, now, window=window, in_region=in_region, verify_within=verify_within)
 
 
-def _open_person(cur: _Cursor, alarm: dict[str, Any], spec: IncidentSpec, now: datetime, window: timedelta) -> dict[str, Any] | None:
+def _open_person(
+    cur: _Cursor, alarm: dict[str, Any], spec: IncidentSpec, now: datetime, *, window: timedelta, in_region: InRegion,
+    verify_within: timedelta,
+) -> dict[str, Any] | None:
     """An emergency opens an incident for the dispatcher, or joins the person's open one (an
     SOS after a fall is the same emergency), raising its priority if needed."""
     person_id = alarm["person_id"]
@@ -83,20 +95,28 @@ def _open_person(cur: _Cursor, alarm: dict[str, Any], spec: IncidentSpec, now: d
     home = cur.fetchone()
     if home is None:  # not in the registry (removed meanwhile): nothing to locate
         return None
-    placement = place(_alert_fix(cur, alarm), _latest_fix(cur, person_id), Fix(home["lat"], home["lon"], None, None), now, window)
+    from_alert, latest = _alert_fix(cur, alarm), _latest_fix(cur, person_id)
+    placement = place(from_alert, latest, Fix(home["lat"], home["lon"], None, None), now, window, in_region=in_region)
     fix = placement.fix
+    untrusted = placement.untrusted.value if placement.untrusted is not None else None
     cur.execute(
         f"""INSERT INTO incidents (kind, priority, lat, lon, person_id, description, created_at, created_by, updated_at,
-                                   location_source, location_acc_m, location_at)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                                   location_source, location_acc_m, location_at, untrusted_fix, verify_by)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
             ON CONFLICT (person_id) WHERE person_id IS NOT NULL AND state NOT IN {_OPEN}
             DO UPDATE SET priority = LEAST(incidents.priority, excluded.priority), updated_at = excluded.updated_at
             RETURNING *, (xmax = 0) AS inserted""",
         (spec.kind, spec.priority, fix.lat, fix.lon, person_id, f"{alarm['alarm_type']} alarm {alarm['alarm_id']}", now,
-         f"alarm:{alarm['alarm_id']}", now, placement.source.value, fix.acc_m, fix.at),
+         f"alarm:{alarm['alarm_id']}", now, placement.source.value, fix.acc_m, fix.at, untrusted,
+         now + verify_within if needs_verification(spec.kind, person_id) else None),
     )
     row = _returned(cur)
     inserted = row.pop("inserted")
+    if inserted and placement.untrusted is not None:
+        passed_over = from_alert if placement.untrusted is LocationSource.ALERT_FIX else latest
+        _audit_untrusted(cur, row["incident_id"], passed_over, placement.untrusted.value, now)
+        log.warning("incident %s: the %s is outside the service region; placed at the %s", row["incident_id"],
+                    placement.untrusted.value, placement.source.value, extra={"incident_id": row["incident_id"], "person_id": person_id})
     cur.execute("INSERT INTO incident_alarms (incident_id, alarm_id) VALUES (%s, %s) ON CONFLICT DO NOTHING", (row["incident_id"], alarm["alarm_id"]))
     row["alarm_ids"] = [alarm["alarm_id"]]
     log.info("incident %s %s for alarm %s at %s", row["incident_id"], "opened" if inserted else "joined", alarm["alarm_id"],
@@ -168,9 +188,12 @@ def verify_water(conn: psycopg.Connection, alarm_id: int, now: datetime) -> dict
         return verified
 
 
-def follow_fix(conn: psycopg.Connection, person_id: str, now: datetime, *, window: timedelta = RECENT_FIX_WINDOW) -> Moved | None:
+def follow_fix(
+    conn: psycopg.Connection, person_id: str, now: datetime, *, window: timedelta = RECENT_FIX_WINDOW, in_region: InRegion = anywhere,
+) -> Moved | None:
     """Move the person's open incident to their latest fix when it is newer than the one the
-    incident stands on. Returns the moved incident and its unit, or None."""
+    incident stands on. Returns the moved incident and its unit, or None. A newer fix far
+    outside the service region is not followed: the incident says so, once."""
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
             "SELECT * FROM incidents WHERE person_id = %s AND state = ANY(%s) FOR UPDATE", (person_id, list(_MOVABLE))
@@ -179,8 +202,12 @@ def follow_fix(conn: psycopg.Connection, person_id: str, now: datetime, *, windo
         fix = _latest_fix(cur, person_id) if incident is not None else None
         if incident is None or fix is None or not moves_incident(incident["location_at"], fix, now, window):
             return None
+        if not in_region(fix):
+            _note_untrusted_fix(cur, incident, fix, now)
+            return None
         cur.execute(
-            """UPDATE incidents SET lat = %s, lon = %s, location_source = %s, location_acc_m = %s, location_at = %s, updated_at = %s
+            """UPDATE incidents SET lat = %s, lon = %s, location_source = %s, location_acc_m = %s, location_at = %s,
+                                    untrusted_fix = NULL, updated_at = %s
                WHERE incident_id = %s RETURNING *""",
             (fix.lat, fix.lon, LocationSource.RECENT_FIX.value, fix.acc_m, fix.at, now, incident["incident_id"]),
         )
@@ -199,6 +226,28 @@ def follow_fix(conn: psycopg.Connection, person_id: str, now: datetime, *, windo
         log.info("incident %s moved to %.5f, %.5f (fix of %s)", moved["incident_id"], fix.lat, fix.lon, fix.at,
                  extra={"incident_id": moved["incident_id"], "person_id": person_id})
         return Moved(moved, unit_id)
+
+
+def _note_untrusted_fix(cur: _Cursor, incident: dict[str, Any], fix: Fix, now: datetime) -> None:
+    """The console and the audit learn of a fix passed over, once per incident (the sweep finds
+    the same newer fix again and again; it changes nothing after the first time)."""
+    if incident["untrusted_fix"] == LocationSource.RECENT_FIX.value:
+        return
+    cur.execute("UPDATE incidents SET untrusted_fix = %s, updated_at = %s WHERE incident_id = %s RETURNING *",
+                (LocationSource.RECENT_FIX.value, now, incident["incident_id"]))
+    flagged = _returned(cur)
+    _audit_untrusted(cur, incident["incident_id"], fix, LocationSource.RECENT_FIX.value, now)
+    emit(cur, EventType.INCIDENT_UPDATED, incident["person_id"], {**flagged, "change": "untrusted_fix"}, now)
+    log.warning("incident %s: fix %.5f, %.5f of %s is outside the service region, not followed", incident["incident_id"],
+                fix.lat, fix.lon, fix.at, extra={"incident_id": incident["incident_id"], "person_id": incident["person_id"]})
+
+
+def _audit_untrusted(cur: _Cursor, incident_id: str, fix: Fix | None, source: str, now: datetime) -> None:
+    cur.execute(
+        "INSERT INTO dispatch_audit (at, incident_id, unit_id, action, actor, detail) VALUES (%s, %s, NULL, 'untrusted_fix', 'dispatcher', "
+        "jsonb_build_object('source', %s::text, 'lat', %s::float8, 'lon', %s::float8, 'reason', 'outside the service region'))",
+        (now, incident_id, source, fix.lat if fix else None, fix.lon if fix else None),
+    )
 
 
 @dataclass(frozen=True, slots=True)

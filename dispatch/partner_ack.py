@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from xml.etree import ElementTree as ET
 
-from dispatch.cap import CAP_NS, SENDER
+from dispatch.cap import CAP_NS
 
 # A CAP Ack is a few hundred bytes; anything far larger is not one.
 MAX_ACK_BYTES = 16384
@@ -48,7 +48,7 @@ class PartnerAck:
         return self.msg_type == "Ack"
 
 
-def parse_ack(payload: bytes) -> PartnerAck:
+def parse_ack(payload: bytes, our_sender: str) -> PartnerAck:
     """Read a partner's CAP Ack/Error. Raises AckRejected."""
     if len(payload) > MAX_ACK_BYTES:
         raise AckRejected("oversized", f"{len(payload)} bytes, the limit is {MAX_ACK_BYTES}")
@@ -81,7 +81,7 @@ def parse_ack(payload: bytes) -> PartnerAck:
     ours = []
     for reference in (text("references") or "").split():
         parts = reference.split(",")
-        if len(parts) == 3 and parts[0] == SENDER:
+        if len(parts) == 3 and parts[0] == our_sender:
             ours.append(parts[1])
     if not ours:
         raise AckRejected("unknown_reference", "references names none of our alerts")

@@ -30,7 +30,7 @@ import logging
 import random
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiomqtt
@@ -42,12 +42,13 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from dispatch import handlers, incidents, receipts, store, tier_store
 from dispatch.assignment import REDISPATCH_AFTER_S
-from dispatch.cap import StationInfo, identifier, water_alert
-from dispatch.first_response import ANSWER_WITHIN_S, FIRST_RESPONDER_MARGIN_S
-from dispatch.incident_policy import incident_for
+from dispatch.cap import CapSender, StationInfo, identifier, water_alert
+from dispatch.first_response import ANSWER_WITHIN_S, CALL_AFTER_S, FIRST_RESPONDER_MARGIN_S
+from dispatch.incident_policy import VERIFY_WITHIN, Fix, incident_for
 from dispatch.partner_ack import AckRejected, parse_ack
 from dispatch.partner_loop import escalate_overdue, record_answer
 from dispatch.roads import RoadGraph
+from dispatch.snapping import snap_cached
 from ingest.devices import DeviceDirectory
 from ingest.parse import Limits, Reason, RejectedMessage, parse_message
 from ingest.readings import UnitPosition, UnitStatusReport
@@ -84,11 +85,14 @@ class Dispatcher:
         client_id: str,
         share_group: str,
         connect_db: Callable[[str], psycopg.Connection],
+        cap_sender: CapSender,
         clock: Clock | None = None,
         redispatch_after_s: float = REDISPATCH_AFTER_S,
         sweep_every_s: float = SWEEP_EVERY_S,
         first_responder_margin_s: float = FIRST_RESPONDER_MARGIN_S,
         first_responder_answer_s: float = ANSWER_WITHIN_S,
+        verify_answer_s: float = VERIFY_WITHIN.total_seconds(),
+        first_responder_call_after_s: float = CALL_AFTER_S,
     ) -> None:
         self._url = database_url
         self._endpoint = mqtt_endpoint
@@ -96,10 +100,13 @@ class Dispatcher:
         self._client_id = client_id
         self._share_group = share_group
         self._connect_db = connect_db
+        self._cap_sender = cap_sender
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._redispatch_after_s = redispatch_after_s
         self._first_responder_margin_s = first_responder_margin_s
         self._first_responder_answer_s = first_responder_answer_s
+        self._verify_within = timedelta(seconds=verify_answer_s)
+        self._first_responder_call_after_s = first_responder_call_after_s
         self._sweep_every_s = sweep_every_s
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dispatch-db")
         self._conn: psycopg.Connection | None = None
@@ -260,7 +267,7 @@ class Dispatcher:
         the topic is dead-lettered with its reason."""
         body = payload if isinstance(payload, bytes) else str(payload).encode()
         try:
-            ack = parse_ack(body)
+            ack = parse_ack(body, self._cap_sender.address)
         except AckRejected as exc:
             log.info("partner %s: not an answer to our alerts (%s)", partner_id, exc)
             await self._dead_letter(topic, body, str(exc), reason=exc.reason)
@@ -314,7 +321,7 @@ class Dispatcher:
         if event.type is EventType.ALARM_RAISED and isinstance(data.get("alarm_id"), int) and incident_for(
             str(data.get("alarm_type")), emergency=bool(data.get("emergency")), person_id=data.get("person_id")
         ):
-            await self._db(incidents.open_for_alarm, data["alarm_id"], self._clock.now())
+            await self._open_incident(data["alarm_id"], self._clock.now())
         elif event.type is EventType.ALARM_CLEARED and isinstance(data.get("alarm_id"), int):
             await self._db(incidents.verify_water, data["alarm_id"], self._clock.now())
             if receipts.cancelled_by_wearer(data):
@@ -342,9 +349,22 @@ class Dispatcher:
         await self._db(store.record_coverage, self._graph, self._facilities, event.id, datetime.fromisoformat(event.ts))
         self.metrics.coverage_seconds.observe(self._clock.monotonic() - started)
 
+    def _in_region(self, fix: Fix) -> bool:
+        """A person's fix is trusted when a road is within walking reach of it (as a unit's is):
+        a fix tens of kilometres away is a receiver's error or the person abroad, and help is
+        sent to the last place that is in the region. Before the road network is read every
+        fix is taken as it comes."""
+        graph = self._graph
+        return graph is None or not snap_cached(graph, fix.lat, fix.lon).outside
+
+    async def _open_incident(self, alarm_id: int, now: datetime) -> dict[str, Any] | None:
+        opened: dict[str, Any] | None = await self._db(
+            functools.partial(incidents.open_for_alarm, in_region=self._in_region, verify_within=self._verify_within), alarm_id, now)
+        return opened
+
     async def _follow_fix(self, person_id: str) -> None:
         """A newer fix moves the person's open incident; its crew gets the order again."""
-        moved = await self._db(incidents.follow_fix, person_id, self._clock.now())
+        moved = await self._db(functools.partial(incidents.follow_fix, in_region=self._in_region), person_id, self._clock.now())
         if moved is None:
             return
         update = await self._db(incidents.order_update, moved, self._graph, self._facilities)
@@ -366,7 +386,7 @@ class Dispatcher:
         now = self._clock.now()
         owed = await self._db(incidents.backlog, now)
         for alarm_id in owed.alarms:
-            opened = await self._db(incidents.open_for_alarm, alarm_id, now)
+            opened = await self._open_incident(alarm_id, now)
             if opened is not None:
                 log.info("sweep: alarm %s had no incident; %s", alarm_id, opened["incident_id"])
         for alarm_id in owed.cleared_water:
@@ -379,7 +399,7 @@ class Dispatcher:
         await self._serve_queue()
 
     async def _send_cap(self, event: Event, station: StationInfo) -> None:
-        document = await self._db(_record_cap, event, station, self._clock.now())
+        document = await self._db(_record_cap, event, station, self._cap_sender, self._clock.now())
         if document is not None and station.partner_id is not None:
             await self._outbox.put((self._topics.water_alert(station.partner_id), document.encode()))
 
@@ -400,6 +420,12 @@ class Dispatcher:
                 # A village doctor's alert past its time without an answer: recorded and shown,
                 # never waited on.
                 await self._db(tier_store.expire_unanswered, self._clock.now())
+                # A verification call at a fire or gas incident with no answer recorded in
+                # time: an ambulance goes too (its incident is served like any other).
+                for verified in await self._db(store.verify_overdue, self._clock.now()):
+                    log.warning("incident %s: no answer to the verification call; ambulance incident %s",
+                                verified.incident["incident_id"], (verified.companion or {}).get("incident_id"),
+                                extra={"incident_id": verified.incident["incident_id"]})
             except psycopg.Error as exc:
                 log.warning("clock pass failed (%s)", exc)
             await asyncio.sleep(1.0)
@@ -457,7 +483,7 @@ class _DatabaseStore:
         d = self._d
         order: store.Order | store.Queued | None = await d._db(
             functools.partial(store.assign, skip_kinds=skip_kinds, first_responder_margin_s=d._first_responder_margin_s,
-                              answer_within_s=d._first_responder_answer_s),
+                              answer_within_s=d._first_responder_answer_s, call_after_s=d._first_responder_call_after_s),
             incident_id, d._graph, d._facilities, now
         )
         return order
@@ -473,7 +499,7 @@ class _DatabaseStore:
         await self._d._db(store.record_position, unit_id, lat, lon, at)
 
 
-def _record_cap(conn: psycopg.Connection, event: Event, station: StationInfo, now: datetime) -> str | None:
+def _record_cap(conn: psycopg.Connection, event: Event, station: StationInfo, sender: CapSender, now: datetime) -> str | None:
     """Store the CAP document of this alarm event; None if another dispatcher already did."""
     alarm = event.data
     with conn.transaction():
@@ -485,7 +511,7 @@ def _record_cap(conn: psycopg.Connection, event: Event, station: StationInfo, no
             return None  # nothing was sent for this alarm: no Update or Cancel either
         sequence = 0 if first is None else first[1]
         document = water_alert(
-            event_type=event.type.value, alarm=alarm, station=station, sent=now, sequence=sequence,
+            sender=sender, event_type=event.type.value, alarm=alarm, station=station, sent=now, sequence=sequence,
             first_sent=None if first is None else first[0],
         )
         msg_type = _CAP_MSG_TYPE[event.type]

@@ -39,14 +39,17 @@ from dispatch.assignment import (
     transition,
 )
 from dispatch.eta import eta_from
-from dispatch.first_response import ANSWER_WITHIN_S, FIRST_RESPONDER_MARGIN_S, answer_state, should_alert_post
+from dispatch.first_response import ANSWER_WITHIN_S, CALL_AFTER_S, FIRST_RESPONDER_MARGIN_S, answer_state, should_alert_post
 from dispatch.geometry import haversine_m
 from dispatch.incident_policy import (
     HANDOFF_FACILITY,
     MEDICAL_KINDS,
     LoopEvent,
+    Verification,
     companion_for,
+    companion_reason,
     handoffs_for,
+    needs_verification,
     next_loop_stage,
     unit_kind_for,
 )
@@ -213,6 +216,7 @@ def assign(
     skip_kinds: frozenset[str] = frozenset(),
     first_responder_margin_s: float = FIRST_RESPONDER_MARGIN_S,
     answer_within_s: float = ANSWER_WITHIN_S,
+    call_after_s: float = CALL_AFTER_S,
 ) -> Order | Queued | None:
     """Decide and record who goes to a waiting incident. Returns the order to publish (after
     this commits); Queued when no unit can take it (it stays in the queue and the control
@@ -265,7 +269,8 @@ def assign(
         post_id = post.facility_id if post else None
         responder = should_alert_post(post_id, post.eta_s if post else None, decision.chosen.eta_s, margin_s=first_responder_margin_s)
         if responder.alert and responder.post_id is not None and responder.post_eta_s is not None:
-            _alert_first_responder(cur, incident, responder.post_id, responder.post_eta_s, decision.chosen.eta_s, now, answer_within_s)
+            _alert_first_responder(cur, incident, responder.post_id, responder.post_eta_s, decision.chosen.eta_s, now, answer_within_s,
+                                   call_after_s)
         cur.execute(
             "UPDATE assignments SET hospital_id = %s, first_aid_post_id = %s WHERE incident_id = %s AND unit_id = %s AND state = %s",
             (hospital_id, post_id, incident_id, unit_id, A.ORDERED.value),
@@ -322,24 +327,85 @@ def add_companion(conn: psycopg.Connection, incident_id: str, reason: str, actor
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         cur.execute("SELECT * FROM incidents WHERE incident_id = %s AND state = ANY(%s) FOR UPDATE", (incident_id, values(OPEN_INCIDENT)))
         parent = cur.fetchone()
-        spec = companion_for(parent["kind"], reason) if parent is not None else None
-        if parent is None or spec is None:
+        return _add_companion(cur, parent, reason, actor, now) if parent is not None else None
+
+
+def _add_companion(cur: _Cursor, parent: dict[str, Any], reason: str, actor: str, now: datetime) -> dict[str, Any] | None:
+    spec = companion_for(parent["kind"], reason)
+    if spec is None:
+        return None
+    incident_id = parent["incident_id"]
+    cur.execute(
+        """INSERT INTO incidents (kind, priority, lat, lon, description, created_at, created_by, updated_at, parent_incident_id,
+                                  location_source, location_acc_m, location_at)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (parent_incident_id) WHERE parent_incident_id IS NOT NULL
+           DO NOTHING RETURNING *""",
+        (spec.kind, spec.priority, parent["lat"], parent["lon"], f"ambulance for {incident_id}: {reason.replace('_', ' ')}",
+         now, actor, now, incident_id, parent["location_source"], parent["location_acc_m"], parent["location_at"]),
+    )
+    companion = cur.fetchone()
+    if companion is None:
+        return None
+    _audit(cur, now, incident_id, None, "companion", actor, {"reason": reason, "incident_id": companion["incident_id"]})
+    _audit(cur, now, companion["incident_id"], None, "created", actor, {"kind": spec.kind, "priority": spec.priority, "parent": incident_id})
+    emit(cur, EventType.INCIDENT_CREATED, parent["person_id"], companion, now)
+    return companion
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """A verification call's outcome recorded on its incident, and the ambulance it added."""
+
+    incident: dict[str, Any]
+    companion: dict[str, Any] | None
+
+
+def record_verification(
+    conn: psycopg.Connection, incident_id: str, outcome: Verification, actor: str, now: datetime, *, timed_out: bool = False,
+) -> Verified | None:
+    """The control room's verification call at a fire or gas incident: `ok` keeps the fire
+    crew alone, `hurt` or `no_answer` adds the ambulance. A later call may change `ok` to
+    `hurt` (the person called back); nothing takes an ambulance away once added. None when the
+    incident is not open or takes no verification."""
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        cur.execute("SELECT * FROM incidents WHERE incident_id = %s AND state = ANY(%s) FOR UPDATE", (incident_id, values(OPEN_INCIDENT)))
+        parent = cur.fetchone()
+        if parent is None or not needs_verification(parent["kind"], parent["person_id"]):
             return None
+        if timed_out and parent["verification"] is not None:
+            return None  # answered meanwhile (the control room, or another dispatcher's pass)
         cur.execute(
-            """INSERT INTO incidents (kind, priority, lat, lon, description, created_at, created_by, updated_at, parent_incident_id,
-                                      location_source, location_acc_m, location_at)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (parent_incident_id) WHERE parent_incident_id IS NOT NULL
-               DO NOTHING RETURNING *""",
-            (spec.kind, spec.priority, parent["lat"], parent["lon"], f"ambulance for {incident_id}: {reason.replace('_', ' ')}",
-             now, actor, now, incident_id, parent["location_source"], parent["location_acc_m"], parent["location_at"]),
+            "UPDATE incidents SET verification = %s, verified_at = %s, verified_by = %s, updated_at = %s WHERE incident_id = %s RETURNING *",
+            (outcome.value, now, actor, now, incident_id),
         )
-        companion = cur.fetchone()
-        if companion is None:
-            return None
-        _audit(cur, now, incident_id, None, "companion", actor, {"reason": reason, "incident_id": companion["incident_id"]})
-        _audit(cur, now, companion["incident_id"], None, "created", actor, {"kind": spec.kind, "priority": spec.priority, "parent": incident_id})
-        emit(cur, EventType.INCIDENT_CREATED, parent["person_id"], companion, now)
-        return companion
+        updated = cur.fetchone()
+        assert updated is not None  # locked above
+        _audit(cur, now, incident_id, None, "verification", actor, {"outcome": outcome.value, "timed_out": timed_out})
+        reason = companion_reason(outcome)
+        companion = _add_companion(cur, updated, reason, actor, now) if reason is not None else None
+        emit(cur, EventType.INCIDENT_UPDATED, parent["person_id"], {**_incident_json(updated), "change": "verification"}, now)
+        return Verified(updated, companion)
+
+
+def unverified_overdue(conn: psycopg.Connection, now: datetime) -> list[str]:
+    """Fire and gas incidents whose verification call has no recorded answer past its time."""
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(
+            "SELECT incident_id FROM incidents WHERE verify_by <= %s AND verification IS NULL AND state = ANY(%s) ORDER BY verify_by LIMIT 100",
+            (now, values(OPEN_INCIDENT)),
+        )
+        return [r[0] for r in cur.fetchall()]
+
+
+def verify_overdue(conn: psycopg.Connection, now: datetime) -> list[Verified]:
+    """Nothing waits on the call: an unanswered verification past its time is `no_answer`, and
+    the ambulance goes. Several dispatchers may run this; the row lock makes it once."""
+    done = []
+    for incident_id in unverified_overdue(conn, now):
+        verified = record_verification(conn, incident_id, Verification.NO_ANSWER, "dispatcher", now, timed_out=True)
+        if verified is not None:
+            done.append(verified)
+    return done
 
 
 @dataclass(frozen=True, slots=True)
@@ -435,11 +501,14 @@ def _with_capacity(cur: _Cursor, hospitals: tuple[Facility, ...]) -> tuple[Facil
 
 
 def _alert_first_responder(
-    cur: _Cursor, incident: dict[str, Any], post_id: str, post_eta_s: float, unit_eta_s: float, now: datetime, answer_within_s: float
+    cur: _Cursor, incident: dict[str, Any], post_id: str, post_eta_s: float, unit_eta_s: float, now: datetime, answer_within_s: float,
+    call_after_s: float = CALL_AFTER_S,
 ) -> None:
     """Record the village doctor's alert (once per incident: a re-assignment keeps the first
-    alert and its answer) and tell the post's page and the console. The SMS or call to the
-    doctor hangs on the same event (`first_response.alerted`), like a family's notification."""
+    alert and its answer) and tell the post's page and the console. A post with a duty phone
+    also gets the alert by SMS at once and, still unanswered after `call_after_s`, a call:
+    both queued for the notifier here, so they commit with the alert (like an escalation
+    step's notifications)."""
     cur.execute(
         """INSERT INTO first_responses (incident_id, post_id, alerted_at, answer_by, post_eta_s, unit_eta_s)
            VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (incident_id) DO NOTHING RETURNING *""",
@@ -450,6 +519,23 @@ def _alert_first_responder(
         _audit(cur, now, incident["incident_id"], None, "first_responder_alerted", "dispatcher",
                {"post": post_id, "post_eta_s": round(post_eta_s, 1), "unit_eta_s": round(unit_eta_s, 1)})
         emit_first_response(cur, incident["person_id"], row, now)
+        _queue_post_notifications(cur, incident, row, now, call_after_s)
+
+
+def _queue_post_notifications(cur: _Cursor, incident: dict[str, Any], response: dict[str, Any], now: datetime,
+                              call_after_s: float) -> None:
+    """The SMS now, the call at `call_after_s`; the call's step ends with the answer time (after
+    it the platform no longer counts on the doctor). The notifier cancels both once the
+    doctor has answered on the page."""
+    cur.execute(
+        """INSERT INTO notifications (incident_id, person_id, username, channel, step, due_at, expires_at, created_at, updated_at)
+           SELECT %(incident)s, %(person)s, f.facility_id, c.channel, 1, c.due_at, %(until)s, %(now)s, %(now)s
+           FROM facilities f, (VALUES ('sms', %(now)s::timestamptz), ('voice', %(call_at)s::timestamptz)) AS c (channel, due_at)
+           WHERE f.facility_id = %(post)s AND f.duty_phone IS NOT NULL
+           ON CONFLICT DO NOTHING""",
+        {"incident": incident["incident_id"], "person": incident["person_id"], "post": response["post_id"],
+         "now": now, "call_at": now + timedelta(seconds=call_after_s), "until": response["answer_by"]},
+    )
 
 
 def emit_first_response(cur: _Cursor, person_id: str | None, row: dict[str, Any], now: datetime) -> None:

@@ -30,6 +30,7 @@ from ingest.readings import (
     WaterReading,
     WearableReading,
 )
+from kernel.events import EventType, emit
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +251,8 @@ class TelemetryStore:
             cur.execute(_WATER_ROLLUP_SQL)
             row = cur.fetchone()
             return row[0] if row else 0
+        if stream is _PATIENT:
+            return _store_patient_reports(cur)
         cols = ", ".join(stream.columns)
         cur.execute(f"INSERT INTO {stream.table} ({cols}) SELECT {cols} FROM stage_{stream.name} ON CONFLICT DO NOTHING")
         return cur.rowcount
@@ -259,6 +262,36 @@ class TelemetryStore:
             self._conn.rollback()
         except psycopg.Error:
             pass  # the connection is gone; the caller reconnects
+
+
+# The crew's report is for the receiving hospital, which should see it as it arrives, not on
+# the unit's next fix or status: each incident that got a report is told in the same
+# transaction. A report without an incident id belongs to the unit's open assignment (the
+# same rule the board reads it by). The event names the incident and the unit, never the
+# person (person_id NULL): no family page hears of it, and the hospital board re-reads.
+_PATIENT_SQL = f"""
+    WITH inserted AS (
+        INSERT INTO patient_reports ({", ".join(_PATIENT.columns)}) SELECT {", ".join(_PATIENT.columns)} FROM stage_patient
+        ON CONFLICT DO NOTHING
+        RETURNING unit_id, ts, incident_id
+    )
+    SELECT r.unit_id, COALESCE(r.incident_id, a.incident_id) AS incident_id, max(r.ts), count(*)
+    FROM inserted r
+    LEFT JOIN assignments a ON r.incident_id IS NULL AND a.unit_id = r.unit_id AND a.ordered_at <= r.ts
+        AND a.state IN ('ordered', 'en_route', 'on_scene', 'transporting', 'at_hospital')
+    GROUP BY 1, 2
+"""
+
+
+def _store_patient_reports(cur: psycopg.Cursor) -> int:
+    cur.execute(_PATIENT_SQL)
+    stored = 0
+    for unit_id, incident_id, latest, count in cur.fetchall():
+        stored += count
+        if incident_id is not None:
+            emit(cur, EventType.INCIDENT_UPDATED, None,
+                 {"incident_id": incident_id, "unit_id": unit_id, "patient_report_at": latest}, latest)
+    return stored
 
 
 def fetch_device_directory(conn: psycopg.Connection) -> DeviceDirectory:

@@ -1,4 +1,5 @@
-"""The project's Mosquitto configuration: listener, persistence, password file and ACL.
+"""The project's Mosquitto configuration: listener, persistence, password file and ACL, and
+where this machine's Mosquitto is.
 
 Devices authenticate with the id that appears in their topics (a station with its station
 id, a person's wearable and home hub with the person id, an ambulance with its unit id) and
@@ -14,6 +15,7 @@ import hashlib
 import hmac
 import os
 import pwd
+import shutil
 import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -186,6 +188,54 @@ class TlsFiles:
     key_file: Path
 
 
+# Mosquitto 2.1's SQLite persistence writes every change as it is made (flush period 0), so a
+# message is on disk before the broker acknowledges it and a kill -9, an OOM kill or a host
+# crash loses nothing it acknowledged. Mosquitto 2.0 only snapshots its memory every
+# `autosave_interval` seconds: measured, a kill -9 with 20,000 queued readings lost all of
+# them (docs/delivery.md).
+PERSIST_PLUGIN = "mosquitto_persist_sqlite.so"
+_HOST_PLUGIN_DIRS = (Path("/usr/lib/x86_64-linux-gnu/mosquitto"), Path("/usr/lib/aarch64-linux-gnu/mosquitto"),
+                     Path("/usr/lib/mosquitto"), Path("/usr/local/lib"))
+# Where `scripts/mosquitto.sh` puts a Mosquitto 2.1 under the Watchpost home when the host's
+# is older (Debian 12 has 2.0): a Debian root, run through its own loader, no chroot.
+MOSQUITTO_ROOT = "mosquitto-root"
+
+
+@dataclass(frozen=True, slots=True)
+class Mosquitto:
+    """How to start this machine's Mosquitto, and its SQLite persistence plugin if it has one."""
+
+    command: tuple[str, ...]
+    persist_plugin: Path | None
+
+
+def find_mosquitto(home: Path) -> Mosquitto:
+    """The Mosquitto 2.1 under `home` if it was installed there, else the host's, with its
+    persistence plugin when the host's has one."""
+    root = home / MOSQUITTO_ROOT
+    if (root / "run-mosquitto").is_file():
+        plugin = root / "usr/lib/x86_64-linux-gnu/mosquitto" / PERSIST_PLUGIN
+        return Mosquitto((str(root / "run-mosquitto"),), plugin if plugin.is_file() else None)
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    return Mosquitto((binary,), next((d / PERSIST_PLUGIN for d in _HOST_PLUGIN_DIRS if (d / PERSIST_PLUGIN).is_file()), None))
+
+
+def _persistence(data_dir: Path, plugin: Path | None) -> str:
+    if plugin is not None:
+        return f"""# Persistent sessions and every queued message, written to SQLite as they change and
+# before the PUBACK: a crash of the broker loses nothing it acknowledged (docs/delivery.md).
+persistence_location {data_dir}/
+global_plugin {plugin}
+plugin_opt_flush_period 0
+plugin_opt_sync normal"""
+    return f"""# This Mosquitto has no SQLite persistence plugin (Mosquitto 2.1 or later has): it snapshots
+# its state every autosave_interval seconds and on a clean shutdown, so a crash loses what
+# it accepted since the last snapshot. scripts/mosquitto.sh installs one that does not.
+persistence true
+persistence_location {data_dir}/
+autosave_interval 30"""
+
+
 def _listener(port: int, bind: str) -> str:
     return f"""listener {port} {bind}
 # A client's id is its username: one account cannot take over another's session.
@@ -193,7 +243,7 @@ use_username_as_clientid true"""
 
 
 def mosquitto_config(*, port: int, files: BrokerFiles, bind: str = "127.0.0.1",
-                     tls_port: int = 0, tls: TlsFiles | None = None) -> str:
+                     tls_port: int = 0, tls: TlsFiles | None = None, persist_plugin: Path | None = None) -> str:
     tls_listener = ""
     if tls_port and tls is not None:
         tls_listener = f"""
@@ -212,12 +262,7 @@ acl_file {files.acl_file}
 
 {_listener(port, bind)}
 {tls_listener}
-# Persistent sessions survive a broker restart. Mosquitto snapshots its state every
-# autosave_interval seconds and on a clean shutdown; see docs/delivery.md for what a
-# broker crash can cost and which brokers avoid it.
-persistence true
-persistence_location {files.data_dir}/
-autosave_interval 30
+{_persistence(files.data_dir, persist_plugin)}
 
 # Messages queued for an offline persistent session (an ingest worker being restarted).
 # Mosquitto's default of 1000 would silently drop the rest; a county produces a few
@@ -239,7 +284,7 @@ log_type notice
 
 def write_broker_files(
     directory: Path, *, port: int, root: str, secret: bytes, device_users: Iterable[str], bind: str = "127.0.0.1",
-    instances: int = DEFAULT_INSTANCES, tls_port: int = 0, tls: TlsFiles | None = None,
+    instances: int = DEFAULT_INSTANCES, tls_port: int = 0, tls: TlsFiles | None = None, persist_plugin: Path | None = None,
 ) -> BrokerFiles:
     """Write config, password file and ACL for the services and the given devices. With a
     `tls_port`, a TLS listener serves `tls` (by default a local CA's certificates made by
@@ -263,7 +308,8 @@ def write_broker_files(
     ]
     _write_private(files.password_file, "\n".join(lines) + "\n")
     _write_private(files.acl_file, acl_text(root, instances))
-    _write_private(files.config, mosquitto_config(port=port, files=files, bind=bind, tls_port=tls_port, tls=tls))
+    _write_private(files.config, mosquitto_config(port=port, files=files, bind=bind, tls_port=tls_port, tls=tls,
+                                                  persist_plugin=persist_plugin))
     _hand_to_broker_user(directory)
     return files
 

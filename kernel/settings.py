@@ -86,8 +86,8 @@ class IngestSettings:
         20000, "MQTT v5 Receive Maximum: unacknowledged messages the broker may push to one worker; messages are acknowledged "
         "only after commit, so this bounds a worker's memory while the database is slow", "messages", 1)
     share_group: str = setting(
-        "", "shared-subscription group for several workers to split the load; empty (one worker): a plain subscription, "
-        "which the broker restores from its store after a restart (Mosquitto 2.0 does not restore a shared one)")
+        "", "shared-subscription group for several workers to split the load; empty (one worker): a plain subscription "
+        "(Mosquitto 2.1 restores either from its store after a restart; 2.0 restores only a plain one)")
     client_id: str = setting("", "MQTT client id, naming the persistent session; empty: the broker account's name (the broker "
                              "uses the account name as client id, so each worker has its own account: watchpost-ingest-1, -2, …)")
     session_expiry_s: int = setting(86400, "how long the broker keeps a stopped worker's session and queues its messages", "s", 0)
@@ -130,6 +130,12 @@ class DispatchSettings:
         120.0, "the village first-aid post is alerted when it is nearer by road than the ambulance's ETA minus this", "s", 0)
     first_responder_answer_s: float = setting(
         90.0, "a village doctor's alert not accepted or declined by then counts as no answer (nothing waits on it)", "s", 1)
+    verify_answer_s: float = setting(
+        120.0, "a fire or gas incident at a person's home with no verification call answer recorded by then counts as "
+        "no answer: an ambulance goes too", "s", 1)
+    first_responder_call_after_s: float = setting(
+        30.0, "the post's duty phone gets the alert by SMS at once and, not yet accepted or declined by then, a call "
+        "(keypad 1 accept, 2 decline); rung until the answer time passes", "s", 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +184,7 @@ class NotifySettings:
                                "(empty: calls go straight to the domain, unregistered)")
     sip_phonebook: str = setting("", "a JSON file mapping numbers to SIP URIs, taken before the domain (the demo's simulated phones)")
     family_url: str = setting("http://127.0.0.1:8000/family", "the family page's address, linked in every SMS")
+    first_aid_url: str = setting("http://127.0.0.1:8000/first-aid", "the village doctor's page, linked in a first-aid post's SMS")
     batch: int = setting(50, "notifications claimed per pass", "notifications", 1)
     max_calls: int = setting(8, "voice calls in progress at once (the trunk's channels)", "calls", 1)
     lease_s: float = setting(
@@ -187,6 +194,46 @@ class NotifySettings:
     max_attempts: int = setting(3, "attempts per notification (busy, no answer, a dead trunk or SMSC), while its step lasts", "attempts", 1)
     retry_base_s: float = setting(10.0, "wait before the second attempt; it doubles with each further one", "s", 0.1)
     poll_interval_s: float = setting(0.5, "how often due notifications are looked for (a new alarm wakes the notifier at once)", "s", 0.05)
+
+
+# The simulated demo county's identity: the defaults of the region settings. A deployment
+# that names another county must replace all of them (see `_region_problems`).
+DEMO_REGION = {"name_zh": "嘉善", "name_en": "Jiashan", "adcode": "330421", "cap_sender": "watchpost@jiashan.gov.cn",
+               "centre_lat": 30.88, "centre_lon": 120.91}
+
+
+@dataclass(frozen=True, slots=True)
+class RegionSettings:
+    name_zh: str = setting(DEMO_REGION["name_zh"], "the county's name in Chinese, as the pages and reports show it")
+    name_en: str = setting(DEMO_REGION["name_en"], "the county's name in English")
+    adcode: str = setting(
+        DEMO_REGION["adcode"], "the county's administrative division code (GB/T 2260, six digits): `watchpost region load "
+        "boundary` frames the feature carrying it as the home area; it names the public CAP feed")
+    boundary_file: str = setting("", "the county's boundary GeoJSON, loaded by `watchpost region load boundary` when no file is given")
+    centre_lat: float = setting(DEMO_REGION["centre_lat"], "latitude (WGS84) the console map opens on, until the loaded boundary or roads frame it", "°", -90)
+    centre_lon: float = setting(DEMO_REGION["centre_lon"], "longitude (WGS84) the console map opens on", "°", -180)
+    zoom: int = setting(11, "the zoom level the console map opens at (1: the world, 18: a street)", "", 1)
+    cap_sender: str = setting(
+        DEMO_REGION["cap_sender"], "the CAP `sender` of water alerts to partners and the public feed; a partner's Ack "
+        "references it, so change it only with no alert awaiting an answer")
+    cap_sender_name: str = setting("", "the CAP `senderName`; empty: \"{name_en} water-quality monitoring (Watchpost)\"")
+    app_name_zh: str = setting("", "the pages' title in Chinese (family page, village doctor, hospital, crew); empty: {name_zh}守望")
+    app_name_en: str = setting("", "the pages' title in English; empty: Watchpost")
+    control_room_zh: str = setting("", "the control room, titling the console and the shift report, in Chinese; empty: {name_zh}应急指挥")
+    control_room_en: str = setting("", "the control room in English; empty: {name_en} Emergency Control Room")
+
+    def app_name(self, lang: str) -> str:
+        if lang == "zh":
+            return self.app_name_zh or f"{self.name_zh}守望"
+        return self.app_name_en or "Watchpost"
+
+    def control_room(self, lang: str) -> str:
+        if lang == "zh":
+            return self.control_room_zh or f"{self.name_zh}应急指挥"
+        return self.control_room_en or f"{self.name_en} Emergency Control Room"
+
+    def cap_sender_label(self) -> str:
+        return self.cap_sender_name or f"{self.name_en} water-quality monitoring (Watchpost)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +252,7 @@ class Settings:
     api: ApiSettings = section(ApiSettings, "API processes")
     hj212: Hj212Settings = section(Hj212Settings, "the HJ 212 station gateway's listener")
     notify: NotifySettings = section(NotifySettings, "the notifier: SMS and voice calls to family contacts")
+    region: RegionSettings = section(RegionSettings, "the county served: names, map, CAP sender, titles")
 
     def mqtt_for(self, process: IngestSettings | AlertSettings | DispatchSettings | ApiSettings | None = None) -> MqttEndpoint:
         endpoint = MqttEndpoint.parse((process.mqtt_url if process else "") or self.mqtt_url)
@@ -310,6 +358,36 @@ def _semantic_problems(settings: Settings) -> list[str]:
         problems.append(f"log_format: must be text or json, got {settings.log_format!r}")
     if not settings.topic_root or "#" in settings.topic_root or "+" in settings.topic_root:
         problems.append(f"topic_root: must be a topic level without wildcards, got {settings.topic_root!r}")
+    return problems + _region_problems(settings.region)
+
+
+# CAP 1.2: a sender "MUST NOT include spaces, commas or restricted characters (< and &)".
+_CAP_SENDER_FORBIDDEN = frozenset(" ,<&\t\n")
+
+
+def _region_problems(region: RegionSettings) -> list[str]:
+    problems = []
+    for name in ("name_zh", "name_en"):
+        if not getattr(region, name).strip():
+            problems.append(f"region.{name}: must not be empty")
+    if region.adcode and not (len(region.adcode) == 6 and region.adcode.isdigit()):
+        problems.append(f"region.adcode: must be six digits (GB/T 2260) or empty, got {region.adcode!r}")
+    if not -90 <= region.centre_lat <= 90:
+        problems.append(f"region.centre_lat: must be between -90 and 90, got {region.centre_lat}")
+    if not -180 <= region.centre_lon <= 180:
+        problems.append(f"region.centre_lon: must be between -180 and 180, got {region.centre_lon}")
+    if region.zoom > 18:
+        problems.append(f"region.zoom: must be at most 18, got {region.zoom}")
+    if not region.cap_sender or _CAP_SENDER_FORBIDDEN & set(region.cap_sender):
+        problems.append(f"region.cap_sender: must be non-empty, without spaces, commas, < or &, got {region.cap_sender!r}")
+    # Another county's name with the demo's code, sender or map would send partners alerts
+    # signed by the demo county and open the map on it: all of them change, or none.
+    if region.name_zh != DEMO_REGION["name_zh"] or region.name_en != DEMO_REGION["name_en"]:
+        stale = [k for k, v in DEMO_REGION.items() if getattr(region, k) == v]
+        if stale:
+            variables = ", ".join(f"{ENV_PREFIX}REGION__{k.upper()}" for k in stale)
+            problems.append(f"region: the county is not the simulated demo's, but {', '.join(stale)} still "
+                            f"{'is' if len(stale) == 1 else 'are'} the demo's (set {variables})")
     return problems
 
 
@@ -321,7 +399,7 @@ def reference() -> str:
         "",
         "Generated by `watchpost config reference` from `kernel/settings.py`; do not edit by hand.",
         "Every setting is an environment variable, or a key of the TOML file given with `--config` or",
-        "`WATCHPOST_CONFIG` (sections as `[ingest]`, `[alerts]`, `[dispatch]`, `[api]`, `[hj212]`); the environment wins.",
+        "`WATCHPOST_CONFIG` (sections as `[ingest]`, `[alerts]`, `[dispatch]`, `[api]`, `[hj212]`, `[notify]`, `[region]`); the environment wins.",
         "`watchpost config check` validates a configuration and reports every problem at once.",
         "",
         "| environment variable | TOML key | default | unit | meaning |",

@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from notify.notifier import Progress
-from notify.outcomes import Keypad, Outcome, State
+from notify.outcomes import FAMILY_MENU, Menu, Outcome, State
 from notify.prompts import PromptError, Prompts
 
 __all__ = ["BaresipCaller", "BaresipLine", "NetstringClient", "free_port", "outcome_of_close"]
@@ -162,7 +162,7 @@ class BaresipLine:
             s.sendto(key.encode(), ("127.0.0.1", self.keypad_port))
 
     def call(self, uri: str, prompt: Path, progress: Progress, *, ring_timeout_s: float, max_plays: int = 3,
-             prompt_s: float = 15.0) -> Outcome:
+             prompt_s: float = 15.0, menu: Menu = FAMILY_MENU) -> Outcome:
         while True:  # what is left of an earlier call
             try:
                 self.control.events.get_nowait()
@@ -202,10 +202,10 @@ class BaresipLine:
             elif kind == "CALL_DTMF_START":
                 key = str(event.get("param", ""))
                 keys.append(key)
-                if key == Keypad.REPEAT:
+                if key == menu.repeat:
                     self.control.command("ausrc", f"aufile,{prompt}")
                     deadline = time.monotonic() + prompt_s
-                elif key in (Keypad.ON_MY_WAY, Keypad.CALL_CONTROL_ROOM):
+                elif key in menu.final:
                     self.control.command("hangup")
                     return Outcome(State.ANSWERED, ref=call_id, keypad=tuple(keys),
                                    detail={"answer_s": round((answered_at or started) - started, 1)})
@@ -278,7 +278,7 @@ class BaresipCaller:
         entries = book or {}
         return entries.get(phone) or entries.get("*") or f"sip:{phone}@{self._domain}"
 
-    def call(self, phone: str, script: tuple[str, str], progress: Progress) -> Outcome:
+    def call(self, phone: str, script: tuple[str, str], progress: Progress, menu: Menu = FAMILY_MENU) -> Outcome:
         try:
             prompt = self._prompts.render(script)
         except PromptError as exc:
@@ -289,7 +289,7 @@ class BaresipCaller:
                 line = BaresipLine(self._binary, account=self._account)
                 with self._lock:
                     self._lines.append(line)
-            return line.call(self.uri(phone), prompt, progress, ring_timeout_s=self._ring_timeout_s)
+            return line.call(self.uri(phone), prompt, progress, ring_timeout_s=self._ring_timeout_s, menu=menu)
         except (OSError, TimeoutError) as exc:
             if line is not None:
                 line.close()

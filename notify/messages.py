@@ -1,4 +1,5 @@
-"""What a family member reads and hears: who, what, when, where — in Mandarin and English.
+"""What a family member reads and hears: who, what, when, where — in Mandarin and English;
+and what a village doctor alerted as first responder reads and hears.
 
 Pure. Times are shown in China Standard Time (the county's), whatever the server's zone.
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-__all__ = ["AlarmFacts", "sms_text", "voice_script"]
+__all__ = ["AlarmFacts", "DoctorFacts", "doctor_sms_text", "doctor_voice_script", "sms_text", "voice_script"]
 
 CST = timezone(timedelta(hours=8), "CST")
 
@@ -62,5 +63,75 @@ def voice_script(facts: AlarmFacts) -> tuple[str, str]:
     en = (
         f"This is Watchpost. {facts.person_name} had {what_en} at {_when(facts.at)}, at {facts.address or 'home'}. "
         "Press 1 if you are on your way. Press 2 to hear this again. Press 9 to be called by the control room."
+    )
+    return zh, en
+
+
+# --- the village doctor ------------------------------------------------------------------------
+
+_KIND_ZH = {"medical": "急症", "fire": "火情", "water": "水情"}
+
+
+@dataclass(frozen=True, slots=True)
+class DoctorFacts:
+    """What the first-aid post's doctor needs before leaving: who, where, what happened, the
+    person's conditions and medications, and when the ambulance will be there."""
+
+    incident_id: str
+    person_name: str | None
+    address: str | None
+    lat: float | None
+    lon: float | None
+    kind: str
+    description: str | None
+    conditions: tuple[str, ...]
+    medications: tuple[str, ...]
+    unit_eta_s: float | None
+    at: datetime
+
+
+def _doctor_where(facts: DoctorFacts) -> str:
+    if facts.address:
+        return facts.address
+    if facts.lat is not None and facts.lon is not None:
+        return f"{facts.lat:.5f},{facts.lon:.5f}"
+    return "见页面"
+
+
+def _eta_min(eta_s: float | None) -> int | None:
+    return None if eta_s is None else max(1, round(eta_s / 60))
+
+
+def doctor_sms_text(facts: DoctorFacts, link: str) -> str:
+    """Short, Chinese only (a long text is several SMS): who, where, what, conditions and
+    medications, the ambulance's ETA, and the page where one tap accepts."""
+    parts = [f"【Watchpost急救】{_when(facts.at)} {facts.person_name or '患者'}，{_doctor_where(facts)}，"
+             f"{facts.description or _KIND_ZH.get(facts.kind, facts.kind)}。"]
+    if facts.conditions:
+        parts.append(f"病史：{'、'.join(facts.conditions)}。")
+    if facts.medications:
+        parts.append(f"用药：{'、'.join(facts.medications)}。")
+    eta = _eta_min(facts.unit_eta_s)
+    parts.append(f"救护车约{eta}分钟到。" if eta is not None else "暂无救护车。")
+    parts.append(f"接单/不能前往：{link}")
+    return "".join(parts)
+
+
+def doctor_voice_script(facts: DoctorFacts) -> tuple[str, str]:
+    """The call (Mandarin, then English): the same facts, then the keypad: 1 accept, 2
+    decline, 0 repeat — what the page's buttons do."""
+    what = facts.description or _KIND_ZH.get(facts.kind, facts.kind)
+    eta = _eta_min(facts.unit_eta_s)
+    history = "".join([f"病史：{'、'.join(facts.conditions)}。" if facts.conditions else "",
+                       f"用药：{'、'.join(facts.medications)}。" if facts.medications else ""])
+    zh = (
+        f"这里是Watchpost急救通知。{facts.person_name or '一位患者'}，地点：{_doctor_where(facts)}，{what}。{history}"
+        + (f"救护车约{eta}分钟到达。" if eta is not None else "暂无救护车。")
+        + "接单请按1，不能前往请按2，重听请按0。"
+    )
+    en = (
+        f"This is Watchpost. You are asked to attend {facts.person_name or 'a patient'} at {_doctor_where(facts)}: {what}. "
+        + (f"The ambulance is about {eta} minutes away. " if eta is not None else "No ambulance yet. ")
+        + "Press 1 to accept. Press 2 if you cannot go. Press 0 to hear this again."
     )
     return zh, en

@@ -27,8 +27,8 @@ import psycopg
 from ingest.rules.escalation import Channel
 from kernel.clock import Clock
 from notify import store
-from notify.messages import sms_text, voice_script
-from notify.outcomes import Outcome, RetryPolicy, State
+from notify.messages import DoctorFacts, doctor_sms_text, doctor_voice_script, sms_text, voice_script
+from notify.outcomes import DOCTOR_MENU, FAMILY_MENU, Menu, Outcome, RetryPolicy, State
 
 __all__ = ["Notifier", "NotifierHealth", "SmsChannel", "VoiceChannel", "Progress"]
 
@@ -49,9 +49,9 @@ class SmsChannel(Protocol):
 
 
 class VoiceChannel(Protocol):
-    def call(self, phone: str, script: tuple[str, str], progress: Progress) -> Outcome:
-        """Place one call and speak `script` until a key ends it or the call does;
-        `progress` is told when it rings and when it is answered."""
+    def call(self, phone: str, script: tuple[str, str], progress: Progress, menu: Menu = FAMILY_MENU) -> Outcome:
+        """Place one call and speak `script` until one of the menu's final keys ends it or
+        the call does; `progress` is told when it rings and when it is answered."""
         ...
 
 
@@ -75,6 +75,8 @@ class Notifier:
         sms: SmsChannel | None,
         voice: VoiceChannel | None,
         family_url: str,
+        first_aid_url: str = "",
+        doctor_answers: store.DoctorAnswer | None = None,
         policy: RetryPolicy,
         batch: int,
         max_calls: int,
@@ -85,6 +87,8 @@ class Notifier:
         self._sms = sms
         self._voice = voice
         self._family_url = family_url
+        self._first_aid_url = first_aid_url
+        self._doctor_answers = doctor_answers
         self._policy = policy
         self._batch = batch
         self._max_calls = max_calls
@@ -127,11 +131,15 @@ class Notifier:
         with self._connections() as conn:
             jobs = self._claim(conn, Channel.SMS, self._batch)
             for job in jobs:
-                link = f"{self._family_url}?alarm={job.alarm_id}"
-                outcome = self._sms.send(job.phone, sms_text(job.facts, link)) if job.phone else _no_phone()
+                outcome = self._sms.send(job.phone, self._sms_text(job)) if job.phone else _no_phone()
                 self.health.sms = "ok" if outcome.state is not State.FAILED else f"failing: {outcome.detail.get('error')}"
-                store.finish(conn, job, outcome, self._clock.now(), self._policy)
+                store.finish(conn, job, outcome, self._clock.now(), self._policy, self._doctor_answers)
         return len(jobs)
+
+    def _sms_text(self, job: store.Job) -> str:
+        if isinstance(job.facts, DoctorFacts):
+            return doctor_sms_text(job.facts, f"{self._first_aid_url}?incident={job.incident_id}")
+        return sms_text(job.facts, f"{self._family_url}?alarm={job.alarm_id}")
 
     def _record_reports(self) -> None:
         later = []
@@ -171,12 +179,16 @@ class Notifier:
                 def progress(state: State, ref: str | None) -> None:
                     store.progress(conn, job, state, self._clock.now(), ref=ref)
 
-                outcome = self._voice.call(job.phone, voice_script(job.facts), progress) if job.phone else _no_phone()
+                if isinstance(job.facts, DoctorFacts):
+                    script, menu = doctor_voice_script(job.facts), DOCTOR_MENU
+                else:
+                    script, menu = voice_script(job.facts), FAMILY_MENU
+                outcome = self._voice.call(job.phone, script, progress, menu) if job.phone else _no_phone()
                 self.health.voice = "ok" if outcome.state is not State.FAILED else f"failing: {outcome.detail.get('error')}"
-                store.finish(conn, job, outcome, self._clock.now(), self._policy)
+                store.finish(conn, job, outcome, self._clock.now(), self._policy, self._doctor_answers)
         except Exception:
             # The row stays claimed: it is tried again when its lease passes.
-            log.exception("call %s failed", job.notification_id, extra={"alarm_id": job.alarm_id})
+            log.exception("call %s failed", job.notification_id, extra={"alarm_id": job.alarm_id, "incident_id": job.incident_id})
             self.health.voice = "failing: the call crashed"
 
     def _claim(self, conn: psycopg.Connection, channel: Channel, limit: int) -> list[store.Job]:

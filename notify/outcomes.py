@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["Keypad", "Outcome", "RetryPolicy", "State", "Next", "after_attempt", "RETRYABLE", "TERMINAL", "IN_PROGRESS"]
+__all__ = ["DOCTOR_MENU", "FAMILY_MENU", "Keypad", "Menu", "Outcome", "RetryPolicy", "State", "Next", "after_attempt", "RETRYABLE", "TERMINAL", "IN_PROGRESS"]
 
 
 class State(StrEnum):
@@ -23,7 +23,8 @@ class State(StrEnum):
     SENDING = "sending"  # claimed by a notifier, the attempt started
     RINGING = "ringing"  # the called phone rings
     ANSWERED = "answered"  # somebody picked up; no "on my way" (yet)
-    ACKED = "acked"  # keypad 1: "I'm on my way"
+    ACKED = "acked"  # keypad 1: "I'm on my way" (a village doctor: "I accept")
+    DECLINED = "declined"  # a village doctor's keypad 2: not coming
     NO_ANSWER = "no_answer"
     BUSY = "busy"
     REJECTED = "rejected"
@@ -48,6 +49,21 @@ class Keypad(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Menu:
+    """The keys a call listens for: `final` ones end the call (the answer), `repeat` plays the
+    message again; any other key is kept and ignored."""
+
+    final: frozenset[str]
+    repeat: str
+
+
+FAMILY_MENU = Menu(frozenset({Keypad.ON_MY_WAY, Keypad.CALL_CONTROL_ROOM}), Keypad.REPEAT)
+# The village doctor answers the alert as on the page: 1 accept, 2 decline (0 repeats).
+DOCTOR_ACCEPT, DOCTOR_DECLINE, DOCTOR_REPEAT = "1", "2", "0"
+DOCTOR_MENU = Menu(frozenset({DOCTOR_ACCEPT, DOCTOR_DECLINE}), DOCTOR_REPEAT)
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """The end of one attempt. `ref` is the SMSC's message id or the call's id; `keypad`
     what the family member pressed (in order); `detail` what the trunk or SMSC said."""
@@ -64,6 +80,11 @@ class Outcome:
     @property
     def wants_control_room(self) -> bool:
         return Keypad.CALL_CONTROL_ROOM in self.keypad
+
+    def doctor_answer(self) -> str | None:
+        """A village doctor's answer on the keypad: the last of 1 (accept) or 2 (decline)."""
+        answers = [k for k in self.keypad if k in DOCTOR_MENU.final]
+        return answers[-1] if answers else None
 
 
 @dataclass(frozen=True, slots=True)

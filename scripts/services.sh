@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Local services for Watchpost: TimescaleDB and the project's Mosquitto (the demo's test
+# Local services for Watchpost: TimescaleDB and the project's Mosquitto 2.1 with its SQLite
+# persistence (scripts/mosquitto.sh installs it where the host's is older; the demo's test
 # SMSC and simulated family phone run under `watchpost run --simulate`).
 #
 #   scripts/services.sh up     install what is missing, start both, migrate, load the
@@ -74,10 +75,20 @@ up() {
         $WP roads load --synthetic-jiashan simulators/data/jiashan-region.geojson >&2
     fi
     if [[ -z ${WATCHPOST_MQTT_URL:-} ]]; then
+        local mosquitto
+        mosquitto=$(scripts/mosquitto.sh provision)
         $WP broker sync --directory "$BROKER_DIR" --port "$BROKER_PORT" >/dev/null
+        # A broker started by another Mosquitto (an older checkout's) is replaced: the
+        # persistence plugin is loaded at start only.
+        if broker_running && [[ $(cat "$BROKER_DIR/mosquitto.cmd" 2>/dev/null) != "$mosquitto" ]]; then
+            log "restarting Mosquitto with $mosquitto"
+            kill "$(cat "$BROKER_DIR/mosquitto.pid")"
+            while broker_running; do sleep 0.1; done
+        fi
         if ! broker_running; then
             log "starting Mosquitto on 127.0.0.1:$BROKER_PORT"
-            "$(command -v mosquitto || echo /usr/sbin/mosquitto)" -c "$BROKER_DIR/mosquitto.conf" -d
+            echo "$mosquitto" >"$BROKER_DIR/mosquitto.cmd"
+            "$mosquitto" -c "$BROKER_DIR/mosquitto.conf" -d
             # mosquitto -d writes no pid file unless configured; find it by its config path
             sleep 0.3
             pgrep -f -n "mosquitto -c $BROKER_DIR/mosquitto.conf" >"$BROKER_DIR/mosquitto.pid"

@@ -26,6 +26,8 @@ from .simclock import ClockError, parse_duration, resolve_start
 from .summary import SimulationSummary
 
 DEFAULT_GEOJSON = Path(__file__).resolve().parent / "data" / "jiashan-region.geojson"
+# After the run a doctor still driving to the scene gets this long (real seconds) to arrive.
+DOCTORS_DRAIN_S = 10.0
 PER_DEVICE_LIMIT = 1000  # a connection (and a paho thread) per device: small counties only
 
 
@@ -63,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
         "(what was injected against what was raised)",
     )
     run.add_argument("--settle", type=float, default=30.0, help="with --database-url: wait at most this many seconds for the platform to catch up (default 30)")
+    doc = p.add_argument_group("village doctors")
+    doc.add_argument("--api-url", help="the platform's API: the posts' doctors answer their alerts on the post's page "
+                     "(logged in as doc-FAP-nnn; without it no doctor answers)")
+    doc.add_argument("--doctor-password-file", type=Path, help="a file holding the doctors' password (with --api-url)")
     conn = p.add_argument_group("connections")
     conn.add_argument("--connections", type=int, default=2, help="gateway connections the devices share (default 2)")
     conn.add_argument("--window", type=int, default=500, help="unacknowledged QoS 1 messages per connection (default 500)")
@@ -115,20 +121,39 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> Simula
     stations = None if args.dry_run or not hj212 else _station_links(args)
     orders: queue.Queue[tuple[str, bytes]] = queue.Queue()
     receipts: queue.Queue[tuple[str, bytes]] = queue.Queue()
+    doctors = None
+    if args.api_url and not args.dry_run:
+        from .doctors import VillageDoctors
+
+        if args.doctor_password_file is None:
+            raise ValueError("--api-url needs --doctor-password-file (the village doctors log in)")
+        password = args.doctor_password_file.read_text(encoding="utf-8").strip()
+        doctors = VillageDoctors(args.api_url, password, acceleration=scenario.acceleration, seed=scenario.seed)
+
+    def on_order(unit_id: str, payload: bytes) -> None:
+        orders.put((unit_id, payload))
+        if doctors is not None:
+            doctors.order(payload)
+
     gateway = None if args.dry_run else _gateway(
-        args, sim, lambda unit_id, payload: orders.put((unit_id, payload)), lambda person_id, payload: receipts.put((person_id, payload))
+        args, sim, on_order, lambda person_id, payload: receipts.put((person_id, payload))
     )
     stop = stop or threading.Event()
     previous = _stop_on_signals(stop)
     try:
         if gateway is not None:
             gateway.start()
+        if doctors is not None:
+            doctors.start()
         runner = Runner(
             sim, gateway or DryRun(), acceleration=scenario.acceleration, scenario=scenario.name, seed=scenario.seed,
             orders=orders, rate=args.rate, progress=default_progress(args.quiet), stop=stop,
             receipts=receipts if gateway is not None else None, stations=stations,
         )
         summary = runner.run()
+        if doctors is not None:
+            doctors.close(drain_s=DOCTORS_DRAIN_S)
+            doctors = None
         if args.database_url:
             from dataclasses import replace
 
@@ -141,6 +166,8 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> Simula
         return summary
     finally:
         _restore_signals(previous)
+        if doctors is not None:
+            doctors.close()
         if gateway is not None:
             gateway.close()
         if stations is not None:

@@ -51,6 +51,16 @@ HOME_SENSOR_ODDS = (("motion", 1.0), ("door", 0.9), ("bed", 0.6), ("smoke", 0.8)
                     ("water_leak", 0.3))
 STAFF = (("op", "operator", 4), ("disp", "dispatcher", 3), ("admin", "admin", 1))
 
+
+def doctor_username(post_id: str) -> str:
+    """The village doctor's login at a first-aid post: `doc-FAP-007`."""
+    return f"doc-{post_id}"
+
+
+def post_duty_phone(k: int) -> str:
+    """Post k's duty phone: a Jiashan (0573) number, E.164."""
+    return f"+86573840{k:05d}"
+
 # Synthetic names: village names from water-country syllables (浜 creek, 荡 shallow lake,
 # 圩 polder, 泾 channel…), people from common local surnames.
 _VILLAGE_A = [("Dong", "东"), ("Xi", "西"), ("Nan", "南"), ("Bei", "北"), ("Xin", "新"), ("Da", "大"),
@@ -197,7 +207,7 @@ def generate_registry(
     )
     village_sites = _villages(geo, rng, villages)
     for k, (name, zh, lat, lon) in enumerate(village_sites, 1):
-        facility(
+        post = facility(
             f"FAP-{k:03d}",
             "first_aid_post",
             f"{name} village first-aid post ({zh}村卫生室)",
@@ -205,6 +215,7 @@ def generate_registry(
             lon,
             village=name,
         )
+        post["duty_phone"] = post_duty_phone(k)
 
     units: list[dict[str, Any]] = []
     town_of = {f["facility_id"]: f["town"] for f in facilities}
@@ -251,6 +262,12 @@ def generate_registry(
             {"username": f"{prefix}{k}", "display_name": f"{role.title()} {k}", "role": role}
             for k in range(1, count + 1)
         ]
+    # Each post's village doctor logs in to the post's page (the simulated doctors do).
+    users += [
+        {"username": doctor_username(f["facility_id"]), "display_name": f"Doctor of {f['facility_id']}", "role": "first_aid",
+         "scope_id": f["facility_id"]}
+        for f in facilities if f["kind"] == "first_aid_post"
+    ]
     return {
         "partners": partners,
         "facilities": facilities,

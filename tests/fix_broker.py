@@ -24,10 +24,12 @@ from kernel.broker import (
     SIMULATOR_ROLE,
     BrokerFiles,
     TlsFiles,
+    find_mosquitto,
     password_for,
     service_account,
     write_broker_files,
 )
+from watchpost.cli import watchpost_home
 
 TEST_ROOT = "jiashan"
 # Accounts per service role in the test broker: tests open many connections at once, and the
@@ -92,9 +94,8 @@ class Broker:
         return self._accounts[(role, key)]
 
     def start(self) -> None:
-        mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         self.process = subprocess.Popen(
-            [mosquitto, "-c", str(self.files.config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            [*MOSQUITTO.command, "-c", str(self.files.config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -112,6 +113,10 @@ class Broker:
         self.process = None
 
 
+# The project's Mosquitto (2.1 with its SQLite persistence, where `make test` installed it).
+MOSQUITTO = find_mosquitto(watchpost_home())
+
+
 @pytest.fixture
 def broker() -> Iterator[Broker]:
     # Not under pytest's tmp_path: that is private to root, and Mosquitto started as root
@@ -121,7 +126,7 @@ def broker() -> Iterator[Broker]:
     secret = os.urandom(32)
     port, tls_port = free_port(), free_port()
     files = write_broker_files(directory, port=port, root=TEST_ROOT, secret=secret, device_users=TEST_DEVICES,
-                               instances=BROKER_INSTANCES, tls_port=tls_port)
+                               instances=BROKER_INSTANCES, tls_port=tls_port, persist_plugin=MOSQUITTO.persist_plugin)
     tls = TlsFiles(directory / "tls" / "ca.crt", directory / "tls" / "server.crt", directory / "tls" / "server.key")
     b = Broker(port=port, secret=secret, files=files, tls_port=tls_port, tls=tls)
     b.start()

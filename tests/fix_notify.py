@@ -20,6 +20,7 @@ from notify.outcomes import RetryPolicy
 from notify.smpp import SmppEndpoint, SmppSender
 from simulators.phone import FamilyPhone
 from simulators.smsc import FakeSmsc, serve
+from watchpost.notify_service import doctor_answers
 
 needs_baresip = pytest.mark.skipif(shutil.which("baresip") is None or shutil.which("espeak-ng") is None,
                                    reason="voice tests need baresip and espeak-ng (scripts/telephony.sh install)")
@@ -68,6 +69,7 @@ def notifier_for(database_url: str, clock: FakeClock, *, smsc_port: int | None, 
     if phonebook is not None:
         voice = BaresipCaller(binary="baresip", lines=max_calls, domain="invalid", phonebook=phonebook, ring_timeout_s=ring_timeout_s)
     notifier = Notifier(connections, clock, sms=sms, voice=voice, family_url="http://watchpost.test/family",
+                        first_aid_url="http://watchpost.test/first-aid", doctor_answers=doctor_answers,
                         policy=policy or RetryPolicy(max_attempts=2, base_s=5), batch=50, max_calls=max_calls, lease_s=lease_s)
     holder.append(notifier)
     try:

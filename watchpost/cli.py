@@ -15,7 +15,7 @@ import typer
 
 from kernel.settings import Settings, SettingsError, load_settings
 
-app = typer.Typer(help="Watchpost: real-time monitoring and dispatch for Jiashan county.", no_args_is_help=True)
+app = typer.Typer(help="Watchpost: real-time monitoring and dispatch for a county's water, emergency and care services.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 registry_app = typer.Typer(help="Reference data.", no_args_is_help=True)
 broker_app = typer.Typer(help="The MQTT broker's configuration and credentials.", no_args_is_help=True)
@@ -157,10 +157,13 @@ def broker_sync(
     bind: Annotated[str, typer.Option(help="the broker's listening address")] = "127.0.0.1",
     tls_port: Annotated[int, typer.Option(help="the broker's TLS (mqtts://) port, served with a local CA's certificates "
                                                "made under the broker's directory (0: no TLS listener)")] = 0,
+    persist_plugin: Annotated[Path | None, typer.Option(help="Mosquitto's SQLite persistence plugin "
+                                                        "(mosquitto_persist_sqlite.so, Mosquitto 2.1+); default: found on "
+                                                        "this machine")] = None,
 ) -> None:
     """Write the broker's config, password file and ACL for every registered device, and
     tell a running broker to reload them."""
-    from kernel.broker import load_or_create_secret, write_broker_files
+    from kernel.broker import find_mosquitto, load_or_create_secret, write_broker_files
     from kernel.db import connect
 
     settings = _settings(config)
@@ -176,7 +179,7 @@ def broker_sync(
         ]
     files = write_broker_files(
         directory, port=port, root=settings.topic_root, secret=load_or_create_secret(home / "mqtt-secret"), device_users=users,
-        bind=bind, tls_port=tls_port,
+        bind=bind, tls_port=tls_port, persist_plugin=persist_plugin or find_mosquitto(home).persist_plugin,
     )
     pid_file = directory / "mosquitto.pid"
     if pid_file.exists():
@@ -310,27 +313,41 @@ def _in_wgs84(graph, crs: str):
 @region_app.command("load")
 def region_load(
     name: Annotated[str, typer.Argument(help="the layer: boundary, rivers or towns")],
-    file: Annotated[Path, typer.Argument(help="a GeoJSON FeatureCollection, Feature or geometry")],
+    file: Annotated[Path | None, typer.Argument(help="a GeoJSON FeatureCollection, Feature or geometry (boundary: "
+                                                    "region.boundary_file when not given)")] = None,
     config: ConfigOption = None,
     crs: Annotated[str, typer.Option(help="the file's coordinates: wgs84, or gcj02 (e.g. a DataV or AutoNavi boundary), converted to WGS84")] = "wgs84",
 ) -> None:
     """Replace one of the console map's region layers with a GeoJSON file. The boundary
-    feature whose properties have `"home": true` is the area the map frames."""
+    feature whose properties have `"home": true` is the area the map frames; a file that
+    marks none has its feature of the county's adcode (region.adcode), or its only one, marked."""
     import orjson
 
-    from dashboard.map_layers import RegionLayerError, save_region_layer
+    from dashboard.map_layers import RegionLayerError, feature_collection, mark_home, save_region_layer
     from dispatch.coords import CoordinateError, geojson_to_wgs84
     from kernel.db import connect
 
     settings = _settings(config)
+    if file is None:
+        if name != "boundary" or not settings.region.boundary_file:
+            typer.echo(f"give the {name} layer's file" + (" (or set WATCHPOST_REGION__BOUNDARY_FILE)" if name == "boundary" else ""), err=True)
+            raise typer.Exit(2)
+        file = Path(settings.region.boundary_file)
     try:
         doc = geojson_to_wgs84(orjson.loads(file.read_bytes()), crs)
+        if name == "boundary":
+            doc = mark_home(feature_collection(doc), settings.region.adcode)
         with connect(settings.database_url) as conn:
             n = save_region_layer(conn, name, doc, source=file.name)
     except (OSError, orjson.JSONDecodeError, RegionLayerError, CoordinateError) as exc:
         typer.echo(f"cannot load the region layer: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"region layer {name}: {n} features")
+    if name == "boundary":
+        homes = [str(f["properties"].get("name", "?")) for f in doc["features"]
+                 if isinstance(f, dict) and isinstance(f.get("properties"), dict) and f["properties"].get("home") is True]
+        typer.echo(f"home area: {', '.join(homes)}" if homes else
+                   "no feature is the county's (none marked home, none of its adcode): the map frames the roads")
 
 
 @app.command("dispatch")
@@ -339,6 +356,7 @@ def dispatch(config: ConfigOption = None, client_id: Annotated[str | None, typer
     send partner alerts. Several may run at once."""
     import asyncio
 
+    from dispatch.cap import CapSender
     from dispatch.service import Dispatcher, run_dispatcher
     from kernel.db import connect
 
@@ -352,10 +370,13 @@ def dispatch(config: ConfigOption = None, client_id: Annotated[str | None, typer
         redispatch_after_s=settings.dispatch.redispatch_after_s,
         first_responder_margin_s=settings.dispatch.first_responder_margin_s,
         first_responder_answer_s=settings.dispatch.first_responder_answer_s,
+        verify_answer_s=settings.dispatch.verify_answer_s,
+        first_responder_call_after_s=settings.dispatch.first_responder_call_after_s,
         # Not a shared group: every dispatcher hears every crew report, in order; the
         # database applies each once (see dispatch.store.apply_unit_status).
         share_group="",
         connect_db=lambda url: connect(url, application_name=client_id),
+        cap_sender=CapSender(settings.region.cap_sender, settings.region.cap_sender_label()),
     )
 
     if settings.metrics_port:
@@ -449,6 +470,7 @@ def serve(config: ConfigOption = None, port: Annotated[int | None, typer.Option(
         docs=api.docs,
         metrics_token=api.metrics_token,
         clock=SystemClock(),
+        region=settings.region,
     )
     if api.metrics_port:
         from kernel.health import serve_health
@@ -526,7 +548,7 @@ def report_cmd(
 
     settings = _settings(config)
     try:
-        html_path, pdf_path = build(settings.database_url, from_.date(), to.date(), out)
+        html_path, pdf_path = build(settings.database_url, from_.date(), to.date(), out, region=settings.region)
     except ReportError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
@@ -547,7 +569,7 @@ def partner_report_cmd(
 
     settings = _settings(config)
     try:
-        html_path, pdf_path = build(settings.database_url, partner, month, out, pdf=pdf)
+        html_path, pdf_path = build(settings.database_url, partner, month, out, region=settings.region, pdf=pdf)
     except ReportError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None

@@ -9,6 +9,7 @@ import logging
 import signal
 import threading
 from collections.abc import Iterator
+from datetime import datetime
 
 import psycopg
 from prometheus_client import CollectorRegistry, Gauge
@@ -54,7 +55,8 @@ def build_notifier(settings: Settings, *, voice: VoiceChannel | None = None, sms
         caller.start_lines()
         voice = caller
     notifier = Notifier(
-        connections, SystemClock(), sms=sms, voice=voice, family_url=cfg.family_url,
+        connections, SystemClock(), sms=sms, voice=voice, family_url=cfg.family_url, first_aid_url=cfg.first_aid_url,
+        doctor_answers=doctor_answers,
         policy=RetryPolicy(max_attempts=cfg.max_attempts, base_s=cfg.retry_base_s),
         batch=cfg.batch, max_calls=cfg.max_calls, lease_s=cfg.lease_s,
     )
@@ -62,16 +64,31 @@ def build_notifier(settings: Settings, *, voice: VoiceChannel | None = None, sms
     return notifier
 
 
+def doctor_answers(conn: psycopg.Connection, incident_id: str, post_id: str, accepted: bool, actor: str,
+                   now: datetime) -> str | None:
+    """Keypad 1 or 2 on a village doctor's call: the dispatcher's own step, exactly as the
+    page's buttons take it (audited, announced to the console and the crew). None when it
+    was taken, else why not (already answered on the page, the answer time over…)."""
+    from dispatch import tier_store
+    from dispatch.first_response import Answer, ResponseError
+
+    try:
+        tier_store.answer(conn, incident_id, post_id, Answer.ACCEPTED if accepted else Answer.DECLINED, actor, now)
+    except (ResponseError, tier_store.NotFound) as exc:
+        return str(exc)
+    return None
+
+
 def wake_on_alarm_events(database_url: str, wake: threading.Event, stop: threading.Event) -> None:
-    """Every alarm event may carry a step's notifications: start a pass at once. Without the
-    stream the notifier still polls."""
+    """Every alarm event may carry a step's notifications, a village doctor's alert its
+    post's SMS: start a pass at once. Without the stream the notifier still polls."""
     while not stop.is_set():
         try:
             with psycopg.connect(database_url, autocommit=True, application_name=APPLICATION_NAME) as conn:
                 conn.execute(f"LISTEN {EVENTS_CHANNEL}")
                 while not stop.is_set():
                     for note in conn.notifies(timeout=1.0):
-                        if '"alarm.' in note.payload:
+                        if '"alarm.' in note.payload or '"first_response"' in note.payload:
                             wake.set()
         except psycopg.OperationalError as exc:
             log.warning("event stream lost (%s); polling meanwhile", exc)

@@ -38,7 +38,7 @@ _SECTIONS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], dict[str, Any]
         "facilities",
         ("facility_id",),
         ("facility_id", "kind", "name", "lat", "lon"),
-        {"town": None, "village": None},
+        {"town": None, "village": None, "duty_phone": None},
     ),
     "stations": (
         "stations",
@@ -131,6 +131,8 @@ def validate(doc: Mapping[str, Any]) -> list[str]:
                         problems.append(f"{where}.{f}: must be a list of strings")
             if section == "stations":
                 problems += _hj212_problems(where, item, doc)
+            if section == "facilities":
+                problems += _duty_phone_problems(item, where)
             if section == "users":
                 problems.extend(_contact_problems(item, where))
                 problems += _scope_problems(doc, item, where)
@@ -198,6 +200,19 @@ def _person_rule_problems(where: str, person: Mapping[str, Any]) -> list[str]:
             else f"{who}.{p.removeprefix('PersonConfig.')}"
             for p in problems
         ]
+    return []
+
+
+def _duty_phone_problems(facility: Mapping[str, Any], where: str) -> list[str]:
+    """A first-aid post's duty phone is where its doctor's alert is texted and rung: an
+    E.164 number, and only a post has one (no other facility is alerted by phone)."""
+    phone = facility.get("duty_phone")
+    if phone is None:
+        return []
+    if facility.get("kind") != "first_aid_post":
+        return [f"{where}.duty_phone: only a first_aid_post has a duty phone"]
+    if not (isinstance(phone, str) and _PHONE.fullmatch(phone)):
+        return [f"{where}.duty_phone: must be an E.164 number like +8657384000001"]
     return []
 
 

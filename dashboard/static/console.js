@@ -783,19 +783,28 @@
         + `${esc(t(`responder.${state}`, { post: fr.post_id }))}</span>`);
     }
     if (i.diverted) bits.push(`<span class="diverted">${esc(t("incidents.diverted", { to: i.diverted.to || "?" }))}</span>`);
+    // A fix far outside the region was passed over: help goes to the last trusted place.
+    if (i.untrusted_fix) bits.push(`<span class="untrusted-fix" data-untrusted="${esc(i.untrusted_fix)}">${esc(t("incidents.untrusted_fix"))}</span>`);
+    if (i.verification) bits.push(`<span class="verification" data-verification="${esc(i.verification)}">${esc(t(`verify.${i.verification}`))}</span>`);
+    else if (i.verify_by) bits.push(`<span class="verification pending">${esc(t("verify.pending", { t: I18N.clock(i.verify_by) }))}</span>`);
     bits.push(`<time class="age" data-ts="${esc(i.created_at)}"></time>`);
     const desc = i.description ? `<div class="q-desc">${esc(i.description)}</div>` : "";
     const assignLabel = t(i.unit_id ? "incidents.reassign" : "incidents.assign");
     const assign = canAssign
       ? `<button type="button" class="${i.unit_id ? "" : "primary"}" data-act="assign">${esc(assignLabel)}</button>`
       : `<button type="button" disabled title="${esc(t("incidents.dispatcher_only"))}">${esc(assignLabel)}</button>`;
+    // The verification call at a fire or gas incident in a person's home: what the person said.
+    const verify = i.verify_by && i.verification !== "hurt" && i.verification !== "no_answer"
+      ? ["ok", "hurt", "no_answer"].filter((o) => o !== i.verification)
+        .map((o) => `<button type="button" data-act="verify" data-outcome="${o}">${esc(t(`verify.button.${o}`))}</button>`).join("")
+      : "";
     return {
       cls: `q-item incident prio-${esc(i.priority)} istate-${esc(i.state)}${i.unit_id ? "" : " unassigned"}`,
       html: `<div class="q-main"><span class="badge prio-${esc(i.priority)}">P${esc(i.priority)}</span>`
         + `<span class="q-title">${esc(t(`kind.${i.kind}`))}</span><span class="q-id">${esc(i.incident_id)}</span>`
         + `<span class="q-who">${esc(who)}</span></div>`
         + `<div class="q-sub">${bits.join('<span class="sep">·</span>')}</div>${desc}`
-        + `<div class="q-actions">${assign}<button type="button" data-act="close">${esc(t("incidents.close"))}</button>`
+        + `<div class="q-actions">${assign}${verify}<button type="button" data-act="close">${esc(t("incidents.close"))}</button>`
         + `<button type="button" data-act="locate">${esc(t("incidents.locate"))}</button></div>`,
     };
   }
@@ -919,6 +928,19 @@
     }
   }
 
+  async function recordVerification(id, outcome, button) {
+    button.disabled = true;
+    try {
+      const body = await api(`/api/incidents/${encodeURIComponent(id)}/verification`, { method: "POST", body: { outcome } });
+      applyIncident(body.incident);
+      if (body.companion) applyIncident(body.companion);
+      render();
+    } catch (err) {
+      toast(errorText(err), "error");
+      button.disabled = false;
+    }
+  }
+
   function onQueueClick(ev) {
     const button = ev.target.closest("button[data-act]");
     const li = ev.target.closest("li[data-key]");
@@ -932,6 +954,7 @@
     if (act === "ack") ackAlarm(key, button);
     else if (act === "assign") openAssign(key);
     else if (act === "close") closeIncident(key, button);
+    else if (act === "verify") recordVerification(key, button.dataset.outcome, button);
     else if (act === "locate") locate(li.parentElement.id === "alarm-queue" ? { alarm: key } : { incident: key }, true);
   }
 
@@ -1149,6 +1172,8 @@
     first_aid_post: { radius: 2.5, color: "#7b8794", fillColor: "#e5e7eb" },
   };
 
+  const FALLBACK_VIEW = { centre: [35.0, 105.0], zoom: 8 };
+
   function initMap() {
     const message = $("map-message");
     if (!window.L) {
@@ -1161,7 +1186,8 @@
       preferCanvas: false, boxZoom: true,
     });
     S.map = map;
-    map.setView([30.88, 120.91], 11);
+    // Until the county's opening view arrives (GET /api/region): all of China.
+    map.setView(FALLBACK_VIEW.centre, FALLBACK_VIEW.zoom);
     [["base", 200], ["towns", 250], ["water", 300], ["roads", 320], ["coverage", 340], ["facilities", 350], ["stations", 420], ["labels", 450], ["links", 480]]
       .forEach(([name, z]) => { map.createPane(name).style.zIndex = String(z); });
     map.getPane("labels").style.pointerEvents = "none";
@@ -1177,7 +1203,12 @@
     renderLegend();
     message.textContent = t("map.loading");
     message.hidden = false;
-    loadMap().then(() => { message.hidden = true; return loadCoverage().catch((e) => console.warn("coverage", e)); }, (err) => {
+    I18N.region.then((region) => {
+      // The region's view first; the loaded boundary (or roads) then frame the map.
+      const view = region && region.map;
+      if (view) map.setView([view.centre.lat, view.centre.lon], view.zoom);
+      return loadMap();
+    }).then(() => { message.hidden = true; return loadCoverage().catch((e) => console.warn("coverage", e)); }, (err) => {
       message.textContent = t("map.failed", { detail: err.detail || String(err) });
       message.hidden = false;
     });

@@ -1,15 +1,19 @@
 /* Watchpost pages' strings, Chinese (default) and English, shared by the console and the
    family page. `I18N.t(key, vars)` looks a key up in the current language (falling back to
    Chinese, then to the key itself); `I18N.apply(root)` fills every element carrying
-   data-i18n (text), data-i18n-placeholder, data-i18n-title or data-i18n-aria-label. */
+   data-i18n (text), data-i18n-placeholder, data-i18n-title or data-i18n-aria-label.
+
+   The strings that name the county (titles) are the deployment's, not the page's: they come
+   from GET /api/region and take precedence over these, whenever they arrive. `I18N.region`
+   is that document (a promise; null if it could not be read), for the map's opening view. */
 (function () {
   "use strict";
 
   const STRINGS = {
     zh: {
-      "app.name": "嘉善守望",
-      "console.title": "嘉善应急指挥 · 值班台",
-      "family.title": "嘉善守望 · 家人",
+      "app.name": "守望",
+      "console.title": "应急指挥 · 值班台",
+      "family.title": "守望 · 家人",
       "lang.switch": "English",
       "lang.switch.title": "Switch to English",
 
@@ -92,6 +96,10 @@
       "responder.on_scene": "村医 {post}：已到现场", "responder.declined": "村医 {post}：无法前往",
       "responder.no_answer": "村医 {post}：未回复", "incidents.diverted": "已改送 {to}",
       "incidents.dispatcher_only": "需要调度员权限",
+      "incidents.untrusted_fix": "定位在服务区外，未采用",
+      "verify.pending": "核实电话：{t} 前未记录则加派救护车", "verify.ok": "核实：无人受伤",
+      "verify.hurt": "核实：有人受伤，已加派救护车", "verify.no_answer": "核实：无人接听，已加派救护车",
+      "verify.button.ok": "已接通，无人受伤", "verify.button.hurt": "有人受伤", "verify.button.no_answer": "无人接听",
       "incidents.loop": "闭环：{stage}",
 
       "assign.title": "派车 · {id}",
@@ -288,7 +296,7 @@
 
     en: {
       "app.name": "Watchpost",
-      "console.title": "Jiashan Emergency Control Room",
+      "console.title": "Emergency Control Room",
       "family.title": "Watchpost · Family",
       "lang.switch": "中文",
       "lang.switch.title": "切换到中文",
@@ -372,6 +380,10 @@
       "responder.on_scene": "Doctor {post}: on scene", "responder.declined": "Doctor {post}: declined",
       "responder.no_answer": "Doctor {post}: no answer", "incidents.diverted": "Diverted to {to}",
       "incidents.dispatcher_only": "needs the dispatcher role",
+      "incidents.untrusted_fix": "fix outside the region, not used",
+      "verify.pending": "verification call: an ambulance is added at {t} unless answered", "verify.ok": "verified: nobody hurt",
+      "verify.hurt": "verified: someone hurt, ambulance added", "verify.no_answer": "no answer: ambulance added",
+      "verify.button.ok": "Answered, nobody hurt", "verify.button.hurt": "Someone hurt", "verify.button.no_answer": "No answer",
       "incidents.loop": "loop: {stage}",
 
       "assign.title": "Assign a unit · {id}",
@@ -574,9 +586,13 @@
     if (saved === "zh" || saved === "en") lang = saved;
   } catch (_e) { /* storage disabled: Chinese */ }
   const listeners = [];
+  // The region's strings, by language, over the pages' own (filled from /api/region).
+  const REGION = { zh: {}, en: {} };
 
   function t(key, vars) {
-    let s = STRINGS[lang][key];
+    let s = REGION[lang][key];
+    if (s === undefined) s = STRINGS[lang][key];
+    if (s === undefined) s = REGION.zh[key];
     if (s === undefined) s = STRINGS.zh[key];
     if (s === undefined) return key;
     if (vars) s = s.replace(/\{(\w+)\}/g, (m, k) => (vars[k] === undefined || vars[k] === null ? m : String(vars[k])));
@@ -584,7 +600,7 @@
   }
 
   function has(key) {
-    return STRINGS[lang][key] !== undefined || STRINGS.zh[key] !== undefined;
+    return REGION[lang][key] !== undefined || STRINGS[lang][key] !== undefined || STRINGS.zh[key] !== undefined;
   }
 
   function apply(root) {
@@ -632,8 +648,23 @@
     Object.keys(more).forEach((l) => { if (STRINGS[l]) Object.assign(STRINGS[l], more[l]); });
   }
 
+  // Asked at once, so the titles are the county's before anyone logs in; the pages' own
+  // listeners (titles, labels) run again when they arrive, as after a language switch.
+  const region = fetch("/api/region", { headers: { Accept: "application/json" } })
+    .then((r) => (r.ok ? r.json() : null))
+    .catch(() => null)
+    .then((doc) => {
+      if (doc && doc.strings) {
+        ["zh", "en"].forEach((l) => Object.assign(REGION[l], doc.strings[l] || {}));
+        if (document.readyState !== "loading") apply(document);
+        else document.addEventListener("DOMContentLoaded", () => apply(document));
+        listeners.forEach((fn) => fn(lang));
+      }
+      return doc;
+    });
+
   window.I18N = {
-    t, has, apply, setLang, ago, clock, extend,
+    t, has, apply, setLang, ago, clock, extend, region,
     get lang() { return lang; },
     onChange(fn) { listeners.push(fn); },
   };

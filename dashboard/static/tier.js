@@ -14,9 +14,9 @@
 
   I18N.extend({
     zh: {
-      "tier.first_aid.title": "嘉善守望 · 村卫生室",
-      "tier.hospital.title": "嘉善守望 · 医院急诊预警",
-      "tier.crew.title": "嘉善守望 · 救护车组",
+      "tier.first_aid.title": "守望 · 村卫生室",
+      "tier.hospital.title": "守望 · 医院急诊预警",
+      "tier.crew.title": "守望 · 救护车组",
       "tier.login.first_aid": "村医登录：查看本卫生室的急救任务",
       "tier.login.hospital": "医院急诊登录：查看即将送达的病人",
       "tier.login.crew": "车组登录：查看本车的任务",
@@ -398,7 +398,11 @@
     const el = $("map");
     if (!el || typeof L === "undefined") return;
     if (!S.map) {
-      S.map = L.map(el, { zoomControl: true }).setView([30.83, 120.92], 11);
+      // The region's opening view (GET /api/region) until the incident's points frame it.
+      S.map = L.map(el, { zoomControl: true }).setView([inc ? inc.lat : 35.0, inc ? inc.lon : 105.0], 11);
+      I18N.region.then((region) => {
+        if (region && region.map && !S.framed) S.map.setView([region.map.centre.lat, region.map.centre.lon], region.map.zoom);
+      });
       S.layers = L.layerGroup().addTo(S.map);
     }
     S.layers.clearLayers();
@@ -414,6 +418,7 @@
     if (inc.hospital && inc.hospital.lat) L.marker([inc.hospital.lat, inc.hospital.lon]).addTo(S.layers);
     el.dataset.route = inc.route ? String(inc.route.length) : "0";
     S.map.fitBounds(L.latLngBounds(points).pad(0.2));
+    S.framed = true;
   }
 
   // --- websocket ----------------------------------------------------------------------------
@@ -449,6 +454,7 @@
 
   document.title = t(`tier.${ROLE}.title`);
   I18N.apply(document);
+  I18N.onChange(() => { document.title = t(`tier.${ROLE}.title`); });
   $("login-form").addEventListener("submit", onLogin);
   $("logout").addEventListener("click", logout);
   document.querySelector(".lang-toggle").addEventListener("click", () => { I18N.setLang(I18N.lang === "zh" ? "en" : "zh"); if (S.board) render(); });

@@ -1,6 +1,6 @@
 """Daily local-time windows ("07:00-22:00", "22:00-06:00") and the deadlines they imply.
 
-People live by the wall clock of Jiashan (Asia/Shanghai), devices and the platform by UTC:
+People live by China's wall clock (Asia/Shanghai), devices and the platform by UTC:
 a window is wall-clock times plus a time zone, turned into UTC intervals per local day. A
 window whose end is not after its start crosses midnight; start == end means all day.
 """

@@ -26,9 +26,11 @@ ROUTES = [
     ("GET", "/api/incidents/INC-000001/candidates"), ("GET", "/api/units"), ("GET", "/api/stations"),
     ("GET", "/api/stations/WS-001/readings?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z"),
     ("GET", "/api/persons"), ("GET", "/api/persons/P-0001"), ("GET", "/api/me"), ("GET", "/api/map"),
+    ("POST", "/api/incidents/INC-000001/verification"),
 ]
 CONTROL_ROOM_ONLY = {"/api/units", "/api/stations", "/api/map", "/api/incidents/INC-000001/candidates",
-                     "/api/incidents/INC-000001/assign", "/api/incidents/INC-000001/close"}
+                     "/api/incidents/INC-000001/assign", "/api/incidents/INC-000001/close",
+                     "/api/incidents/INC-000001/verification"}
 
 
 def family_users(url: str) -> dict[str, set[str]]:
@@ -86,6 +88,32 @@ def test_a_family_member_reaches_only_their_own_relative(start_api, start_ingest
         assert {i["person_id"] for i in fam.get("/api/incidents").json()} <= persons_a
         assert fam.post(f"/api/alarms/{other_alarm['alarm_id']}/ack").status_code == 404
         assert fam.get("/api/persons").json() == [p for p in fam.get("/api/persons").json() if p["person_id"] in persons_a]
+
+
+def test_the_control_room_records_the_verification_call_and_an_injury_sends_an_ambulance(start_api, jiashan_url: str) -> None:
+    from dispatch.incidents import open_for_alarm
+    from ingest.alarm_store import apply_transitions
+    from ingest.rules import Action, AlarmTransition, AlarmType, Severity, SourceKind
+
+    smoke = AlarmTransition(Action.RAISE, SourceKind.PERSON, "P-0001", AlarmType.SMOKE, Severity.CRITICAL, datetime.now(UTC),
+                            emergency=True, detail={"sensor_id": "smoke-1"})
+    with psycopg.connect(jiashan_url) as conn:
+        apply_transitions(conn.cursor(), [smoke], datetime.now(UTC))
+        conn.commit()
+        [alarm_id] = conn.execute("SELECT alarm_id FROM alarms WHERE alarm_type = 'smoke'").fetchone()
+        fire = open_for_alarm(conn, alarm_id, datetime.now(UTC))
+    assert fire is not None and fire["kind"] == "fire" and fire["verify_by"] is not None
+    api = start_api(jiashan_url)
+    path = f"/api/incidents/{fire['incident_id']}/verification"
+    with api.client("op1") as op:
+        assert op.post(path, json={"outcome": "maybe"}).status_code == 422
+        answered = op.post(path, json={"outcome": "ok"})
+        assert answered.status_code == 200 and answered.json()["companion"] is None
+        assert answered.json()["incident"]["verified_by"] == "op1"
+        hurt = op.post(path, json={"outcome": "hurt"}).json()
+        assert hurt["companion"]["kind"] == "medical" and hurt["companion"]["parent_incident_id"] == fire["incident_id"]
+        r = op.post("/api/incidents/INC-999999/verification", json={"outcome": "ok"})
+        assert r.status_code == 409 and "fire or gas" in r.json()["detail"]
 
 
 def test_bad_input_gets_a_clear_4xx_never_a_500(start_api, jiashan_url: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -15,7 +16,9 @@ import yaml
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
+from dashboard.report import collect, render_html
 from simulators.cli import build_parser, run
+from tests.fix_api import TEST_PASSWORD
 from tests.fix_broker import TEST_ROOT, Broker
 from tests.fix_wait import wait_for
 from kernel.broker import SIMULATOR_USER
@@ -47,8 +50,12 @@ def test_a_simulated_county_run_end_to_end(
     received: dict[str, list[dict]] = {u: [] for u in links}
     stop = threading.Event()
 
+    # Logged in one after another, not all at once: a login's password hash is deliberately
+    # slow, and a handful at once on a loaded machine outlast the client's timeout.
+    tokens = {user: api.token(user) for user in links}
+
     def listen(user: str) -> None:
-        with ws_connect(f"{api.ws_base}/ws/family?token={api.token(user)}") as ws:
+        with ws_connect(f"{api.ws_base}/ws/family?token={tokens[user]}") as ws:
             while not stop.is_set():
                 try:
                     received[user].append(orjson.loads(ws.recv(timeout=0.5)))
@@ -62,10 +69,15 @@ def test_a_simulated_county_run_end_to_end(
         t.start()
 
     # 40 simulated minutes at 60×: long enough for a crew to get there, hand over and return.
+    # The posts' village doctors answer their alerts on the post's page.
+    password_file = tmp_path / "doctors"
+    password_file.write_text(TEST_PASSWORD)
     args = build_parser().parse_args([
         "--mqtt-url", broker.url(SIMULATOR_USER), "--root", TEST_ROOT, "--quiet", "--scenario", "short-e2e",
         "--registry", str(registry_file), "--duration", "40m", "--no-faults",
+        "--api-url", api.base, "--doctor-password-file", str(password_file),
     ])
+    run_started = datetime.now(UTC)
     summary = run(args)
     print(summary.format())
 
@@ -121,6 +133,23 @@ def test_a_simulated_county_run_end_to_end(
             assert verdict["reason"], detail
             alerted_post = conn.execute("SELECT post_id FROM first_responses WHERE incident_id = %s", (incident_id,)).fetchone()
             assert (alerted_post is not None) >= verdict["alert"], (incident_id, verdict)
+        # First responders in the shift report: doctors alerted answered (or not), some drove
+        # there, and how often and by how much they beat the ambulance is computed.
+        report = collect(conn, run_started, datetime.now(UTC) + timedelta(minutes=1))
+        f = report.first_responders
+        assert f is not None and f.alerted >= 1, "no village doctor was alerted in the run"
+        answers = dict(conn.execute("SELECT answer, count(*) FROM first_responses GROUP BY 1").fetchall())
+        assert answers.get("accepted", 0) == f.accepted >= 1, answers
+        assert f.arrived >= 1 and f.both_arrived >= 1, f
+        assert 0 <= f.first <= f.arrived <= f.accepted <= f.alerted
+        # A run of 40 simulated minutes at 60× lasts 40 real seconds: no lead can be longer.
+        assert f.median_lead_s is not None and abs(f.median_lead_s) < 40 * 60 / 60 + 5, f
+        if f.first > f.arrived - f.both_arrived:  # a doctor was ahead of an ambulance that came too
+            assert f.ahead_median_s is not None and f.ahead_p90_s is not None, f
+            assert 0 < f.ahead_median_s <= f.ahead_p90_s < 45, f
+        html = render_html(report)
+        assert "Village doctors as first responders" in html and "ahead by (p90)" in html
+        print(f"first responders: {f}")
         for order in ambulance_orders:
             if "at_hospital" in order.statuses:
                 wait_for(lambda o=order: conn.execute(

@@ -349,9 +349,10 @@ def test_a_spill_at_a_cross_border_section_alarms_from_hourly_uploads_and_the_pa
     from zoneinfo import ZoneInfo
 
     from dashboard.partner_report import build
+    from kernel.settings import RegionSettings
 
     month = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
-    html_path, pdf_path = build(jiashan_url, "qingpu", month, tmp_path, pdf=False)
+    html_path, pdf_path = build(jiashan_url, "qingpu", month, tmp_path, region=RegionSettings(), pdf=False)
     text = html_path.read_text()
     assert pdf_path is None and station["station_id"] in text and "duty@qingpu.example" in text
     assert "accepted" in text and "water_hourly_exceeded" in text and "patrol assigned" in text

@@ -109,3 +109,79 @@ def test_each_receipt_reaches_the_device_once_with_two_dispatchers(start_dispatc
         receipts.wait_for(5, timeout=1.5)  # nothing more: each went out once
     sent = sorted((d["event_id"], d["state"]) for d in (orjson.loads(m[2]) for m in got))
     assert sent == [("fall-1", "cancelled"), ("fall-1", "help_dispatched"), ("sos-1", "family_notified"), ("sos-1", "help_dispatched")]
+
+
+def test_an_sos_fix_far_outside_the_county_is_not_trusted_and_the_console_is_told(
+    start_dispatcher, collect, jiashan_url: str
+) -> None:
+    orders = collect("simulator", "unit/+/order")
+    start_dispatcher(jiashan_url)
+    person = a_person(jiashan_url)
+    # A receiver that lost its almanac reports 0, 0: help goes home, not to the Gulf of Guinea.
+    raise_alarm(jiashan_url, person["person_id"], AlarmType.SOS, {"lat": 0.0, "lon": 0.0, "acc_m": 5.0, "event_id": "e-far"})
+    order = orjson.loads(orders.wait_for(1)[0][2])
+    [incident] = rows(jiashan_url, "SELECT * FROM incidents")
+    assert (incident["location_source"], incident["untrusted_fix"]) == ("home", "alert_fix")
+    assert (order["lat"], order["lon"]) == pytest.approx((person["lat"], person["lon"]))
+    [audit] = rows(jiashan_url, "SELECT detail FROM dispatch_audit WHERE action = 'untrusted_fix'")
+    assert audit["detail"]["source"] == "alert_fix" and audit["detail"]["lat"] == 0.0
+
+    # A newer fix 300 km away is not followed either, and is reported once however often the
+    # sweep finds it; a newer fix in the county moves the incident and clears the flag.
+    store_fix(jiashan_url, person["person_id"], 33.5, 118.0, datetime.now(UTC))
+    wait_for(lambda: rows(jiashan_url, "SELECT untrusted_fix FROM incidents")[0]["untrusted_fix"] == "recent_fix")
+    assert rows(jiashan_url, "SELECT lat FROM incidents")[0]["lat"] == pytest.approx(person["lat"])
+    nearby = (person["lat"] + 0.003, person["lon"] + 0.002)
+    store_fix(jiashan_url, person["person_id"], *nearby, datetime.now(UTC) + timedelta(seconds=1))
+    update = orjson.loads(orders.wait_for(2)[1][2])
+    assert (update["lat"], update["lon"]) == pytest.approx(nearby)
+    [incident] = rows(jiashan_url, "SELECT * FROM incidents")
+    assert (incident["location_source"], incident["untrusted_fix"]) == ("recent_fix", None)
+    assert count(jiashan_url, "SELECT count(*) FROM dispatch_audit WHERE action = 'untrusted_fix'") == 2
+
+
+def smoke_at_home(url: str) -> tuple[dict, str]:
+    person = a_person(url)
+    emergency_smoke = AlarmTransition(Action.RAISE, SourceKind.PERSON, person["person_id"], AlarmType.SMOKE, Severity.CRITICAL,
+                                      datetime.now(UTC), emergency=True, detail={"sensor_id": "smoke-1"})
+    with psycopg.connect(url) as conn:
+        apply_transitions(conn.cursor(), [emergency_smoke], datetime.now(UTC))
+    wait_for(lambda: count(url, "SELECT count(*) FROM incidents WHERE kind = 'fire'") == 1)
+    [fire] = rows(url, "SELECT * FROM incidents WHERE kind = 'fire'")
+    return person, fire["incident_id"]
+
+
+def test_smoke_at_home_with_no_answer_to_the_verification_call_in_time_sends_an_ambulance_too(
+    start_dispatcher, collect, jiashan_url: str
+) -> None:
+    orders = collect("simulator", "unit/+/order")
+    start_dispatcher(jiashan_url, dispatch__verify_answer_s="2")
+    _, fire_id = smoke_at_home(jiashan_url)
+    [fire] = rows(jiashan_url, "SELECT * FROM incidents WHERE incident_id = %s", fire_id)
+    assert fire["verify_by"] is not None and fire["verification"] is None
+    wait_for(lambda: count(jiashan_url, "SELECT count(*) FROM incidents WHERE parent_incident_id = %s", fire_id) == 1, timeout=20)
+    [fire] = rows(jiashan_url, "SELECT * FROM incidents WHERE incident_id = %s", fire_id)
+    assert (fire["verification"], fire["verified_by"]) == ("no_answer", "dispatcher")
+    [ambulance] = rows(jiashan_url, "SELECT * FROM incidents WHERE parent_incident_id = %s", fire_id)
+    assert (ambulance["kind"], ambulance["priority"]) == ("medical", 1)
+    sent = {orjson.loads(p)["incident_id"]: t.split("/")[-2] for _, t, p in orders.wait_for(2)}
+    assert sent[fire_id].startswith("FIRE-") and sent[ambulance["incident_id"]].startswith("AMB-")
+    [audit] = rows(jiashan_url, "SELECT detail FROM dispatch_audit WHERE action = 'verification'")
+    assert audit["detail"] == {"outcome": "no_answer", "timed_out": True}
+
+
+def test_an_answer_recorded_in_time_keeps_the_fire_crew_alone_until_someone_is_reported_hurt(jiashan_url: str, start_dispatcher) -> None:
+    from dispatch.incident_policy import Verification
+    from dispatch.store import record_verification, verify_overdue
+
+    start_dispatcher(jiashan_url)  # the default answer time (2 min) does not pass in this test
+    _, fire_id = smoke_at_home(jiashan_url)
+    with psycopg.connect(jiashan_url) as conn:
+        answered = record_verification(conn, fire_id, Verification.OK, "op1", datetime.now(UTC))
+        assert answered is not None and answered.companion is None and answered.incident["verification"] == "ok"
+        # Past the answer time nothing more happens: the call was answered.
+        assert verify_overdue(conn, datetime.now(UTC) + timedelta(hours=1)) == []
+        # The person calls back: a neighbour is hurt.
+        hurt = record_verification(conn, fire_id, Verification.HURT, "op1", datetime.now(UTC))
+        assert hurt is not None and hurt.companion is not None and hurt.companion["kind"] == "medical"
+    assert count(jiashan_url, "SELECT count(*) FROM incidents WHERE parent_incident_id = %s", fire_id) == 1

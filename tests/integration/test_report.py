@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from dashboard import report
+from kernel.settings import RegionSettings
 from tests.integration.test_trends import seed_trends
 
 pytestmark = pytest.mark.slow
@@ -45,7 +46,7 @@ def test_shift_report_html_and_pdf(jiashan_url: str, tmp_path: Path) -> None:
         conn.execute("INSERT INTO incident_alarms (incident_id, alarm_id) VALUES ('INC-T0002', %s)", (aid,))
     day = now.astimezone(report.TZ).date()
 
-    html_path, pdf_path = report.build(jiashan_url, day, day, tmp_path)
+    html_path, pdf_path = report.build(jiashan_url, day, day, tmp_path, region=RegionSettings())
     text = html_path.read_text()
     for needle in ("INC-T0001", "INC-T0002", "INC-T0003", "on_scene", "fall_uncancelled", "escalated",
                    "WS-003", "nh3n_mg_l", "verified", "elder:P-0003", "still silent", "67 %"):
@@ -67,7 +68,7 @@ def test_shift_report_html_and_pdf(jiashan_url: str, tmp_path: Path) -> None:
     assert pages and all(p.stat().st_size > 5000 for p in pages)
 
     # An empty range still renders, and a reversed one is refused.
-    empty_html, _ = report.build(jiashan_url, day - timedelta(days=400), day - timedelta(days=400), tmp_path, pdf=False)
+    empty_html, _ = report.build(jiashan_url, day - timedelta(days=400), day - timedelta(days=400), tmp_path, region=RegionSettings(), pdf=False)
     assert "No incidents." in empty_html.read_text()
     with pytest.raises(report.ReportError):
-        report.build(jiashan_url, day, day - timedelta(days=1), tmp_path)
+        report.build(jiashan_url, day, day - timedelta(days=1), tmp_path, region=RegionSettings())

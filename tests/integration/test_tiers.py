@@ -9,9 +9,11 @@ import time
 from datetime import UTC, datetime
 
 import httpx
+import orjson
 import psycopg
 import pytest
 from psycopg.rows import dict_row
+from websockets.sync.client import connect as ws_connect
 
 from dispatch.eta import eta_to
 from dispatch.store import create_incident
@@ -67,6 +69,8 @@ def county(jiashan_url, jiashan_registry, jiashan_network, start_dispatcher, sta
     other_post = next(f for f in jiashan_registry["facilities"] if f["kind"] == "first_aid_post" and f is not post)
     person = jiashan_registry["persons"][0]["person_id"]
     incident_id = call_for(jiashan_url, person, post["lat"], post["lon"])
+    with psycopg.connect(jiashan_url) as conn:
+        conn.execute("UPDATE facilities SET duty_phone = '+8613812340069' WHERE facility_id = %s", (post["facility_id"],))
     start_dispatcher(jiashan_url, dispatch__first_responder_margin_s="0", dispatch__first_responder_answer_s="600")
     wait_for(lambda: rows(jiashan_url, "SELECT 1 FROM assignments WHERE incident_id = %s", incident_id), what="assignment")
     [assignment] = rows(jiashan_url, "SELECT * FROM assignments WHERE incident_id = %s", incident_id)
@@ -90,6 +94,12 @@ def test_the_village_doctor_of_the_post_is_alerted_and_sees_what_they_need(count
     api, url, incident_id = county["api"], county["url"], county["incident_id"]
     [response] = rows(url, "SELECT * FROM first_responses WHERE incident_id = %s", incident_id)
     assert response["post_id"] == county["post"] and response["post_eta_s"] < response["unit_eta_s"]
+    # The post's duty phone: texted at once, rung if still unanswered after 30 s (till the answer time).
+    queued = rows(url, "SELECT username, channel, due_at, expires_at FROM notifications WHERE incident_id = %s ORDER BY channel",
+                  incident_id)
+    assert [(q["username"], q["channel"]) for q in queued] == [(county["post"], "sms"), (county["post"], "voice")]
+    assert queued[0]["due_at"] == response["alerted_at"] and (queued[1]["due_at"] - response["alerted_at"]).total_seconds() == 30
+    assert queued[1]["expires_at"] == response["answer_by"]
     with api.client("doc") as doc:
         [incident] = board(doc)
         assert incident["incident_id"] == incident_id
@@ -192,3 +202,29 @@ def test_a_crew_reports_only_on_its_own_patients(county) -> None:
     with county["api"].client("crew2") as stranger:
         r = stranger.post("/api/tier/patient", json={"ts": datetime.now(UTC).isoformat(), "incident_id": county["incident_id"], "gcs": 15})
         assert r.status_code == 404
+
+
+def test_a_crews_patient_report_reaches_the_hospital_board_at_once(county, start_ingest) -> None:
+    """No unit moves or reports a status here: the board hears of the report itself."""
+    api, url, incident_id = county["api"], county["url"], county["incident_id"]
+    start_ingest(db_url=url)
+    with ws_connect(f"{api.ws_base}/ws/tier", subprotocols=["watchpost", api.token("er")]) as ws:  # type: ignore[list-item]
+        while True:  # what the socket says on opening
+            try:
+                ws.recv(timeout=0.5)
+            except TimeoutError:
+                break
+        with api.client("crew") as crew:
+            sent = time.monotonic()
+            r = crew.post("/api/tier/patient", json={"ts": datetime.now(UTC).isoformat(), "incident_id": incident_id,
+                                                     "gcs": 13, "spo2_pct": 91, "suspected": "hip fracture"})
+            assert r.status_code == 202
+        nudge = orjson.loads(ws.recv(timeout=5))
+        told_s = time.monotonic() - sent
+    assert nudge["type"] == "incident.updated" and nudge["data"] == {"incident_id": incident_id}
+    assert told_s < 5
+    with api.client("er") as er:
+        [incident] = board(er)
+    assert [(r["gcs"], r["suspected"]) for r in incident["patient_reports"]] == [(13, "hip fracture")]
+    [event] = rows(url, "SELECT person_id, data FROM events WHERE data ? 'patient_report_at'")
+    assert event["person_id"] is None and event["data"]["unit_id"] == county["unit"]  # no family page hears of it

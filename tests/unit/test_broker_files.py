@@ -35,3 +35,29 @@ def test_a_device_sends_its_own_alerts_and_reads_its_own_receipts() -> None:
     acl = acl_text("jiashan")
     assert "pattern write jiashan/elder/%u/alert" in acl
     assert "pattern read jiashan/elder/%u/receipt" in acl
+
+
+def test_with_the_sqlite_plugin_every_message_is_written_before_its_puback(tmp_path) -> None:
+    from pathlib import Path
+
+    from kernel.broker import BrokerFiles, mosquitto_config
+
+    files = BrokerFiles(tmp_path / "c", tmp_path / "p", tmp_path / "a", tmp_path / "data")
+    plugin = Path("/usr/lib/x86_64-linux-gnu/mosquitto/mosquitto_persist_sqlite.so")
+    durable = mosquitto_config(port=1884, files=files, persist_plugin=plugin)
+    assert f"global_plugin {plugin}" in durable and "plugin_opt_flush_period 0" in durable
+    assert "autosave_interval" not in durable and "persistence true" not in durable
+    snapshots = mosquitto_config(port=1884, files=files)
+    assert "autosave_interval 30" in snapshots and "global_plugin" not in snapshots
+
+
+def test_the_mosquitto_installed_under_the_home_is_preferred_with_its_plugin(tmp_path) -> None:
+    from kernel.broker import MOSQUITTO_ROOT, PERSIST_PLUGIN, find_mosquitto
+
+    root = tmp_path / MOSQUITTO_ROOT
+    (root / "usr/lib/x86_64-linux-gnu/mosquitto").mkdir(parents=True)
+    (root / "run-mosquitto").write_text("#!/bin/sh\n")
+    (root / "usr/lib/x86_64-linux-gnu/mosquitto" / PERSIST_PLUGIN).write_bytes(b"")
+    found = find_mosquitto(tmp_path)
+    assert found.command == (str(root / "run-mosquitto"),)
+    assert found.persist_plugin == root / "usr/lib/x86_64-linux-gnu/mosquitto" / PERSIST_PLUGIN

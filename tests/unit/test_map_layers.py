@@ -95,3 +95,24 @@ def test_the_map_is_rebuilt_only_when_the_network_or_a_region_layer_changed():
     clock.now = 30.0
     assert asyncio.run(get()) == b"map of v2"
     assert builds == ["v1", "v2"]
+
+
+def _boundary(*props: dict) -> dict:
+    square = {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]}
+    return {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": p, "geometry": square} for p in props]}
+
+
+def test_the_boundary_feature_of_the_countys_adcode_is_marked_home() -> None:
+    from dashboard.map_layers import mark_home
+
+    doc = mark_home(_boundary({"name": "雷山县", "adcode": 522634}, {"name": "台江县", "adcode": 522630}), "522634")
+    assert [f["properties"].get("home") for f in doc["features"]] == [True, None]
+
+
+def test_a_one_feature_boundary_is_home_and_a_file_that_marks_one_is_kept() -> None:
+    from dashboard.map_layers import mark_home
+
+    assert mark_home(_boundary({"name": "x"}), "522634")["features"][0]["properties"]["home"] is True
+    marked = _boundary({"name": "a", "adcode": "522634"}, {"name": "b", "home": True})
+    assert [f["properties"].get("home") for f in mark_home(marked, "522634")["features"]] == [None, True]
+    assert [f["properties"].get("home") for f in mark_home(_boundary({"name": "a"}, {"name": "b"}), "")["features"]] == [None, None]

@@ -41,3 +41,14 @@ def test_the_control_room_and_families_have_no_scope() -> None:
 def test_conditions_and_medications_are_lists_of_strings() -> None:
     doc = {"persons": [{"person_id": "P-1", "name": "n", "lat": 30.8, "lon": 120.9, "conditions": "diabetes"}]}
     assert validate(doc) == ["persons[0].conditions: must be a list of strings"]
+
+
+def test_a_posts_duty_phone_is_an_e164_number_and_only_a_post_has_one() -> None:
+    def facility(kind: str, phone: object) -> dict:
+        return {"facility_id": "F-1", "kind": kind, "name": "f", "lat": 30.8, "lon": 120.9, "duty_phone": phone}
+
+    assert validate({"facilities": [facility("first_aid_post", "+8613812340069")]}) == []
+    assert validate({"facilities": [facility("first_aid_post", "13812340069")]}) == [
+        "facilities[0].duty_phone: must be an E.164 number like +8657384000001"]
+    assert validate({"facilities": [facility("hospital", "+8613812340069")]}) == [
+        "facilities[0].duty_phone: only a first_aid_post has a duty phone"]

@@ -48,3 +48,59 @@ def test_the_configuration_reference_in_docs_is_current() -> None:
 
     path = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
     assert path.read_text() == reference(), "regenerate it: watchpost config reference > docs/configuration.md"
+
+
+SECOND_COUNTY = {
+    "WATCHPOST_REGION__NAME_ZH": "雷山", "WATCHPOST_REGION__NAME_EN": "Leishan", "WATCHPOST_REGION__ADCODE": "522634",
+    "WATCHPOST_REGION__CAP_SENDER": "watchpost@leishan.example", "WATCHPOST_REGION__CENTRE_LAT": "26.38",
+    "WATCHPOST_REGION__CENTRE_LON": "108.08",
+}
+
+
+def test_the_region_defaults_to_the_simulated_demo_county_and_derives_its_titles() -> None:
+    region = load_settings({}).region
+    assert (region.name_zh, region.adcode, region.zoom) == ("嘉善", "330421", 11)
+    assert region.control_room("zh") == "嘉善应急指挥" and region.control_room("en") == "Jiashan Emergency Control Room"
+    assert region.app_name("zh") == "嘉善守望" and region.app_name("en") == "Watchpost"
+
+
+def test_another_county_is_configured_by_its_region_settings_and_titles_follow_its_name() -> None:
+    region = load_settings({**SECOND_COUNTY, "WATCHPOST_REGION__CONTROL_ROOM_EN": "Leishan 120 Centre"}).region
+    assert (region.name_en, region.adcode, region.centre_lat, region.centre_lon) == ("Leishan", "522634", 26.38, 108.08)
+    assert region.app_name("zh") == "雷山守望" and region.control_room("zh") == "雷山应急指挥"
+    assert region.control_room("en") == "Leishan 120 Centre"
+    assert region.cap_sender_label() == "Leishan water-quality monitoring (Watchpost)"
+
+
+def test_a_region_toml_section_is_read(tmp_path: Path) -> None:
+    toml = tmp_path / "w.toml"
+    toml.write_text("[region]\nname_zh = '雷山'\nname_en = 'Leishan'\nadcode = 522634\ncap_sender = 'wp@leishan.example'\n"
+                    "centre_lat = 26\ncentre_lon = 108.1\nzoom = 10\n")
+    region = load_settings({}, toml).region
+    assert (region.adcode, region.centre_lat, region.zoom) == ("522634", 26.0, 10)
+
+
+def test_another_county_keeping_some_of_the_demos_identity_is_refused_naming_what_to_set() -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({"WATCHPOST_REGION__NAME_ZH": "雷山", "WATCHPOST_REGION__NAME_EN": "Leishan"})
+    message = str(info.value)
+    assert "adcode, cap_sender, centre_lat, centre_lon still are the demo's" in message
+    assert "WATCHPOST_REGION__CAP_SENDER" in message and "WATCHPOST_REGION__ADCODE" in message
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("ADCODE", "33042", "region.adcode: must be six digits"),
+        ("CENTRE_LAT", "95", "region.centre_lat: must be between -90 and 90"),
+        ("CENTRE_LON", "181", "region.centre_lon: must be between -180 and 180"),
+        ("ZOOM", "25", "region.zoom: must be at most 18"),
+        ("ZOOM", "0", "region.zoom: must be at least 1"),
+        ("CAP_SENDER", "watch post@x", "region.cap_sender: must be non-empty, without spaces"),
+        ("CAP_SENDER", "a,b", "region.cap_sender"),
+        ("NAME_EN", " ", "region.name_en: must not be empty"),
+    ],
+)
+def test_malformed_region_settings_are_named(name: str, value: str, expected: str) -> None:
+    with pytest.raises(SettingsError, match=expected):
+        load_settings({**SECOND_COUNTY, f"WATCHPOST_REGION__{name}": value})

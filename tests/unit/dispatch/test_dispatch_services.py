@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from dispatch.incident_policy import companion_for, handoffs_for, incident_for, unit_kind_for
+from dispatch.incident_policy import (
+    Verification,
+    companion_for,
+    companion_reason,
+    handoffs_for,
+    incident_for,
+    needs_verification,
+    unit_kind_for,
+)
 
 
 @pytest.mark.parametrize(
@@ -40,3 +48,17 @@ def test_someone_hurt_or_not_answering_adds_a_priority_1_ambulance(reason):
 def test_an_unknown_reason_for_an_ambulance_is_refused_with_the_accepted_ones():
     with pytest.raises(ValueError, match="hurt, no_answer"):
         companion_for("fire", "bored")
+
+
+def test_only_a_fire_or_gas_incident_at_a_persons_home_is_verified_by_a_call():
+    assert needs_verification("fire", "P-1") and needs_verification("gas", "P-1")
+    assert not needs_verification("fire", None)  # a caller's report: the caller is on the line
+    assert not needs_verification("medical", "P-1") and not needs_verification("water", None)
+
+
+@pytest.mark.parametrize(("outcome", "reason"), [(Verification.OK, None), (Verification.HURT, "hurt"),
+                                                 (Verification.NO_ANSWER, "no_answer")])
+def test_an_answer_unhurt_keeps_the_fire_crew_alone_and_anything_else_adds_the_ambulance(outcome, reason):
+    assert companion_reason(outcome) == reason
+    if reason is not None:
+        assert companion_for("fire", reason) is not None

@@ -94,3 +94,13 @@ def test_the_shift_summary_counts_doctors_who_beat_the_ambulance_and_by_how_much
     ])
     assert (s.alerted, s.accepted, s.arrived, s.first, s.both_arrived) == (5, 3, 3, 2, 2)
     assert s.median_lead_s == 120.0 and s.mean_lead_s == 120.0
+    assert s.ahead_median_s == s.ahead_p90_s == 360.0  # the one doctor ahead with an ambulance arriving too
+
+
+def test_the_lead_of_doctors_ahead_has_a_median_and_a_nearest_rank_p90() -> None:
+    from dispatch.first_response import summarise
+
+    m = timedelta(minutes=1)
+    s = summarise([("accepted", T0, T0 + k * m) for k in range(1, 11)] + [("accepted", T0 + m, T0)])
+    assert (s.first, s.both_arrived) == (10, 11)
+    assert s.ahead_median_s == 330.0 and s.ahead_p90_s == 540.0

@@ -211,7 +211,14 @@ def test_each_person_has_home_sensors_and_one_or_two_family_members_in_order(geo
         "operator": 4,
         "dispatcher": 3,
         "admin": 1,
+        "first_aid": sum(1 for f in doc["facilities"] if f["kind"] == "first_aid_post"),
     }
+    posts = {f["facility_id"]: f for f in doc["facilities"] if f["kind"] == "first_aid_post"}
+    doctors = [u for u in doc["users"] if u["role"] == "first_aid"]
+    assert sorted(u["scope_id"] for u in doctors) == sorted(posts)  # one village doctor per post
+    assert all(u["username"] == f"doc-{u['scope_id']}" and posts[u["scope_id"]]["duty_phone"].startswith("+86573")
+               for u in doctors)
+    assert validate(doc) == []
 
 
 def test_the_registry_is_the_same_for_the_same_seed(geojson_path):
