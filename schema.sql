@@ -28,7 +28,7 @@
 -- incidents            0002, 0004, 0009, 0014, 0018
 -- login_failures       0010
 -- notifications        0012, 0019
--- partners             0001, 0015
+-- partners             0001, 0015, 0020
 -- patient_reports      0017
 -- pending_events       0016
 -- person_locations     0009
@@ -41,12 +41,14 @@
 -- road_nodes           0004
 -- road_water           0014
 -- rule_state           0002
--- station_averages     0015
+-- secret_fingerprints  0021
+-- station_averages     0015, 0020
 -- stations             0001, 0007, 0015
 -- unit_positions       0001
 -- unit_state           0004
 -- unit_status_reports  0001
 -- units                0001, 0014
+-- unsent_orders        0021
 -- users                0001, 0010, 0012, 0017
 -- water_hourly         0001
 -- water_readings       0001
@@ -968,3 +970,48 @@ ALTER TABLE notifications DROP CONSTRAINT IF EXISTS notifications_state_check;
 ALTER TABLE notifications ADD CONSTRAINT notifications_state_check CHECK (state IN (
     'queued', 'sending', 'ringing', 'answered', 'acked', 'declined', 'no_answer', 'busy', 'rejected',
     'failed', 'accepted', 'delivered', 'cancelled', 'expired'));
+
+-- ==== 0020_transparency_and_partner_phones ====
+-- Migration 0020: lakes' transparency, and the partner's duty phone
+-- Applied in one transaction by `watchpost db migrate`; recorded in schema_migrations.
+
+-- Transparency (Secchi depth SD, m) in a station's own averages, as the other parameters:
+-- the average, minimum and maximum where sent, and its own data flag. Lakes and reservoirs
+-- need it for the trophic state index; real-time telemetry does not carry it.
+ALTER TABLE station_averages ADD COLUMN IF NOT EXISTS sd_m double precision;
+ALTER TABLE station_averages ADD COLUMN IF NOT EXISTS sd_m_min double precision;
+ALTER TABLE station_averages ADD COLUMN IF NOT EXISTS sd_m_max double precision;
+ALTER TABLE station_averages ADD COLUMN IF NOT EXISTS sd_m_flag char(1);
+
+-- The phone (E.164) of the partner's duty contact: an alert the partner leaves unanswered
+-- is texted and rung there, besides being shown on the console.
+ALTER TABLE partners ADD COLUMN IF NOT EXISTS duty_phone text;
+
+-- ==== 0021_unsent_orders_and_secret_fingerprints ====
+-- Migration 0021: orders waiting for the broker; fingerprints of the deployment's secrets
+-- Applied in one transaction by `watchpost db migrate`; recorded in schema_migrations.
+
+-- An order a dispatcher gave by hand in the console (an assignment or a move-up), written
+-- here before the API hands it to the broker and deleted once the broker has it. While the
+-- broker is down it stays, and the API sends it when the broker is back, if it still stands
+-- (the unit still has that incident): a committed order is never left unpublished. One per
+-- unit: a newer order for the unit replaces an unsent older one.
+CREATE TABLE IF NOT EXISTS unsent_orders (
+    unit_id         text PRIMARY KEY REFERENCES units ON DELETE CASCADE,
+    topic           text NOT NULL,
+    payload         jsonb NOT NULL,
+    incident_id     text,                   -- NULL for a move-up (relocation)
+    committed_at    timestamptz NOT NULL DEFAULT now(),
+    attempts        integer NOT NULL DEFAULT 0
+);
+
+-- A fingerprint (HMAC of a fixed label, not the secret) of each deployment secret in
+-- $WATCHPOST_HOME the database's data was derived from: device passwords from mqtt-secret,
+-- HJ 212 password digests from hj212-secret. A process that finds the secret file missing,
+-- or a different one, while the database holds a fingerprint refuses to create or use it:
+-- a mistyped home directory must not silently mint new passwords.
+CREATE TABLE IF NOT EXISTS secret_fingerprints (
+    name            text PRIMARY KEY,       -- the file's name: mqtt-secret, hj212-secret
+    fingerprint     text NOT NULL,
+    recorded_at     timestamptz NOT NULL DEFAULT now()
+);

@@ -11,19 +11,20 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
+import psycopg
 from fastapi import FastAPI, HTTPException, Query, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from psycopg_pool import AsyncConnectionPool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dashboard.auth import CONTROL_ROOM, AuthError
-from dashboard.context import ApiContext, bearer
+from dashboard.context import ApiContext, PublishFailed, bearer
 from dashboard.hub import Hub
 from dashboard.logins import ThrottleLimits
-from dashboard.middleware import BodyLimit, SecurityHeaders
+from dashboard.middleware import BodyLimit, SecurityHeaders, UnstorableText
 from dashboard.routes import router
 from dashboard.sockets import Sockets
 from dashboard import region as region_api, tiers, trends
@@ -35,6 +36,20 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 # Requests larger than this are refused before they are read: no route takes more.
 MAX_BODY_BYTES = 64 * 1024
+# How often orders the broker missed (it was down) are tried again: a crew waits on them.
+UNSENT_RETRY_S = 5.0
+
+
+async def _resend_unsent_orders(ctx: ApiContext, every_s: float) -> None:
+    """Send the console's committed orders the broker missed, once it is back. Any API
+    process may send one; a unit may then get the same order twice, which its terminal
+    takes as the same order (same incident)."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await asyncio.to_thread(ctx.resend_unsent)
+        except psycopg.Error as exc:  # the database is down too: the next pass tries again
+            log.warning("resending unsent orders failed: %s", exc)
 
 
 def create_app(
@@ -42,6 +57,7 @@ def create_app(
     token_ttl: timedelta = timedelta(hours=12), pool_size: int = 10, max_body_bytes: int = MAX_BODY_BYTES,
     ws_per_user: int = 8, ws_recheck_s: float = 30.0, throttle: ThrottleLimits | None = None, docs: bool = False,
     metrics_token: str = "", clock: Clock | None = None, region: RegionSettings | None = None,
+    unsent_retry_s: float = UNSENT_RETRY_S,
 ) -> FastAPI:
     """The API process. Every time it reads comes from `clock` (the machine's by default);
     the county it serves is `region` (the settings' defaults: the simulated demo county)."""
@@ -54,9 +70,11 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await pool.open()
         listener = asyncio.create_task(hub.run(), name="event-hub")
+        resender = asyncio.create_task(_resend_unsent_orders(app.state.ctx, unsent_retry_s), name="unsent-orders")
         try:
             yield
         finally:
+            resender.cancel()
             listener.cancel()
             await pool.close()
             app.state.ctx.close()
@@ -78,7 +96,11 @@ def create_app(
     _pages(app)
     _sockets(app, Sockets(hub, per_user=ws_per_user, recheck_s=ws_recheck_s))
     app.state.metrics = _health(app, hub, pool, metrics_token)
-    # Outermost last: the body limit runs before anything else, the headers on every answer.
+    # Outermost last: the body limit runs before anything else, the headers on every answer;
+    # text the database cannot store is refused next, before any route.
+    refused = Counter("watchpost_api_unstorable_requests", "Requests refused for text the database cannot store",
+                      registry=app.state.metrics)
+    app.add_middleware(UnstorableText, on_refused=refused.inc)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(SecurityHeaders)
     return app
@@ -96,6 +118,21 @@ def _errors(app: FastAPI) -> None:
     async def no_roads(_request: Request, exc: NoRoadNetwork) -> JSONResponse:
         # A deployment not yet set up, not a fault of the request or of Watchpost.
         return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(PublishFailed)
+    async def broker_down(_request: Request, exc: PublishFailed) -> JSONResponse:
+        # A report for the broker that it did not take: the sender may try again.
+        return JSONResponse({"detail": f"not sent: {exc}; try again"}, status_code=503, headers={"Retry-After": "5"})
+
+    @app.exception_handler(psycopg.DataError)
+    @app.exception_handler(psycopg.errors.ProgramLimitExceeded)
+    async def unstorable_value(request: Request, exc: psycopg.Error) -> JSONResponse:
+        # A value the database refuses (out of range, too long for an index, malformed) that
+        # no validator caught: the request's fault, said as such, never a 500. Logged, since
+        # it also means a route's validation missed something.
+        log.warning("%s %s: the database refused a value: %s", request.method, request.url.path, exc)
+        reason = (exc.diag.message_primary if exc.diag else None) or str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return JSONResponse({"detail": f"a value cannot be stored: {reason}"}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -5,6 +5,7 @@ dispatcher's road network for manual assignment."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,8 @@ from dashboard.auth import CONTROL_ROOM, AuthError, Principal, Role, TokenClaims
 from dashboard.hub import Hub
 from dashboard.logins import ThrottleLimits
 from dashboard.map_layers import MapCache
+from dashboard import unsent_orders
+from dashboard.unsent_orders import UnsentOrder
 from dispatch import store as dispatch_store
 from kernel.db import connect
 from kernel.settings import MqttEndpoint, RegionSettings
@@ -30,6 +33,14 @@ from kernel.topics import Topics
 
 
 R = TypeVar("R")  # a typed row
+log = logging.getLogger(__name__)
+# How long a console action waits for the broker's acknowledgement of an order before it
+# answers that the order is kept for the broker (a dispatcher is waiting on the answer).
+PUBLISH_TIMEOUT_S = 3.0
+
+
+class PublishFailed(RuntimeError):
+    """The broker did not take a message: unreachable, or no acknowledgement in time."""
 
 
 @dataclass
@@ -144,8 +155,37 @@ class ApiContext:
             return await asyncio.to_thread(fn, loaded[0])
         return await self.run_sync(lambda conn: fn(self.dispatch_reference(conn)[0]))
 
-    def publish_order(self, order: dispatch_store.Order | dispatch_store.Relocation) -> None:
-        self._publish(Topics(self.topic_root).order(order.unit_id), order.payload())
+    def send_order(self, order: dispatch_store.Order | dispatch_store.Relocation) -> bool:
+        """Publish a committed order, kept in `unsent_orders` until the broker acknowledges
+        it: True when sent, False when the broker is unreachable (the resend loop sends it
+        once the broker is back; see dashboard/unsent_orders.py)."""
+        unsent = UnsentOrder(order.unit_id, Topics(self.topic_root).order(order.unit_id), order.payload(),
+                             order.incident_id if isinstance(order, dispatch_store.Order) else None)
+        with connect(self.database_url, application_name="watchpost-api") as conn:
+            unsent_orders.keep(conn, unsent)
+            try:
+                self._publish(unsent.topic, unsent.payload)
+            except PublishFailed as exc:
+                log.warning("order to %s kept for the broker: %s", order.unit_id, exc, extra={"unit_id": order.unit_id})
+                return False
+            unsent_orders.sent(conn, unsent)
+        return True
+
+    def resend_unsent(self) -> int:
+        """Publish the orders the broker missed that still stand; the number sent."""
+        if self.mqtt is None:
+            return 0
+        n = 0
+        with connect(self.database_url, application_name="watchpost-api") as conn:
+            for unsent in unsent_orders.due(conn):
+                try:
+                    self._publish(unsent.topic, unsent.payload)
+                except PublishFailed:
+                    break  # still down: the next pass tries again
+                unsent_orders.sent(conn, unsent)
+                log.info("order to %s sent after the broker came back", unsent.unit_id, extra={"unit_id": unsent.unit_id})
+                n += 1
+        return n
 
     def publish_unit(self, unit_id: str, channel: str, payload: dict[str, Any]) -> None:
         """A crew terminal's report on its unit's own topic (`status` or `patient`)."""
@@ -156,11 +196,19 @@ class ApiContext:
         self._publish(topic, payload)
 
     def _publish(self, topic: str, payload: dict[str, Any]) -> None:
+        """Publish at QoS 1 and wait for the broker's acknowledgement; PublishFailed if the
+        broker cannot be reached or does not acknowledge within PUBLISH_TIMEOUT_S."""
         if self.mqtt is None:
             return
-        with self._publish_lock:  # one client, created once, shared by the worker threads
-            publisher = self._publisher or self._connect_publisher(self.mqtt)
-        publisher.publish(topic, orjson.dumps(payload), qos=1).wait_for_publish(10)
+        try:
+            with self._publish_lock:  # one client, created once, shared by the worker threads
+                publisher = self._publisher or self._connect_publisher(self.mqtt)
+            info = publisher.publish(topic, orjson.dumps(payload), qos=1)
+            info.wait_for_publish(PUBLISH_TIMEOUT_S)
+        except (OSError, RuntimeError, ValueError) as exc:  # refused, unreachable, not connected, queue full
+            raise PublishFailed(f"the broker at {self.mqtt.host}:{self.mqtt.port} is unreachable ({exc})") from None
+        if not info.is_published():
+            raise PublishFailed(f"the broker at {self.mqtt.host}:{self.mqtt.port} did not acknowledge within {PUBLISH_TIMEOUT_S:g} s")
 
     def _connect_publisher(self, endpoint: MqttEndpoint) -> MqttClient:
         client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)

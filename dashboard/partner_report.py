@@ -20,7 +20,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from dashboard.report import ReportError, print_pdf
-from ingest.readings import AVERAGE_PARAMETERS, AverageValue
+from dashboard.period_means import select_list, values_of
 from ingest.rules.evaluation import grade
 from ingest.rules.gb3838 import WaterBody, WaterClass
 from kernel.settings import RegionSettings
@@ -52,7 +52,7 @@ def collect(conn: psycopg.Connection, partner_id: str, start: datetime, end: dat
     if partner is None:
         raise ReportError(f"no partner {partner_id!r} in the registry")
     p = {"pid": partner_id, "lo": start, "hi": end}
-    means = ", ".join(f"avg({c}) FILTER (WHERE {c}_flag = 'N') AS {c}" for c in AVERAGE_PARAMETERS)
+    means = select_list("a")
     sections = cur.execute(
         f"""SELECT s.station_id, s.name, s.water_body, s.target_class, s.category,
                    count(a.period_start) AS hours, {means}
@@ -62,7 +62,7 @@ def collect(conn: psycopg.Connection, partner_id: str, start: datetime, end: dat
         p,
     ).fetchall()
     for s in sections:
-        values = {c: AverageValue(float(s[c])) for c in AVERAGE_PARAMETERS if s[c] is not None}
+        values = values_of(s)
         s["grade"] = grade(values, WaterBody(s["water_body"])).to_json()
         s["target"] = WaterClass(s["target_class"]).label
     alerts = cur.execute(
@@ -72,7 +72,7 @@ def collect(conn: psycopg.Connection, partner_id: str, start: datetime, end: dat
                   (SELECT min(d.at) FROM dispatch_audit d WHERE d.incident_id = i.incident_id AND d.action = 'assigned') AS assigned_at,
                   (SELECT min(d.at) FROM dispatch_audit d WHERE d.incident_id = i.incident_id AND d.action IN ('closed', 'cancelled')) AS closed_at
            FROM cap_alerts c JOIN alarms a ON a.alarm_id = c.alarm_id
-           LEFT JOIN incidents i ON i.alarm_id = c.alarm_id
+           LEFT JOIN incidents i ON i.incident_id = (SELECT x.incident_id FROM incident_alarms x WHERE x.alarm_id = c.alarm_id LIMIT 1)
            WHERE c.partner_id = %(pid)s AND c.msg_type = 'Alert' AND c.sent >= %(lo)s AND c.sent < %(hi)s
            ORDER BY c.sent""",
         p,

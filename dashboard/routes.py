@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from dashboard import logins
@@ -218,8 +219,17 @@ async def assign(incident_id: str, body: AssignUnit, ctx: Ctx, who: Annotated[Pr
     order = await ctx.run_sync(do)
     if not isinstance(order, dispatch_store.Order):
         raise HTTPException(409, detail=f"cannot assign {body.unit_id} to {incident_id}: no such open incident, or the unit is busy or unknown")
-    await ctx.run_sync(lambda _conn: ctx.publish_order(order))
-    return {"incident_id": order.incident_id, "unit_id": order.unit_id, "eta_s": order.eta_s}
+    sent = await ctx.run_sync_plain(ctx.send_order, order)
+    return _order_answer({"incident_id": order.incident_id, "unit_id": order.unit_id, "eta_s": order.eta_s}, sent)
+
+
+def _order_answer(body: dict[str, Any], sent: bool) -> Any:
+    """200 when the crew's terminal has been sent the order; 202 when it is committed but
+    the broker is down: it is sent as soon as the broker is back (dashboard/unsent_orders.py)."""
+    if sent:
+        return {**body, "sent": True}
+    return JSONResponse({**body, "sent": False, "detail": "order committed; the broker is unreachable, so it is sent "
+                         "to the unit as soon as the broker is back"}, status_code=202)
 
 
 class Companion(BaseModel):
@@ -286,8 +296,8 @@ async def relocate(unit_id: str, body: Relocate, ctx: Ctx, who: Annotated[Princi
     order = await ctx.run_sync(do)
     if order is None:
         raise HTTPException(409, detail=f"cannot relocate {unit_id} to {body.facility_id}: not an available unit, or no such facility")
-    await ctx.run_sync(lambda _conn: ctx.publish_order(order))
-    return {"unit_id": order.unit_id, **order.payload()}
+    sent = await ctx.run_sync_plain(ctx.send_order, order)
+    return _order_answer({"unit_id": order.unit_id, **order.payload()}, sent)
 
 
 @router.get("/units")
@@ -375,39 +385,67 @@ async def contacts(person_id: str, ctx: Ctx, who: Annotated[Principal, Depends(c
     )
 
 
+# The county's day and month: a day's class is the class of China Standard Time's day, as
+# the county's daily and monthly bulletins report it.
+COUNTY_ZONE = "Asia/Shanghai"
+# Most periods one request grades: a year of days.
+_MAX_GRADE_PERIODS = 366
+
+
 @router.get("/stations/{station_id}/grade")
 async def station_grade(
     station_id: str, ctx: Ctx, _: Annotated[Principal, Depends(control_room)],
     from_: Annotated[datetime, Query(alias="from")], to: datetime,
+    period: Annotated[
+        Literal["day", "month"] | None,
+        Query(description="also grade each day or month (China Standard Time) of the window: `periods`"),
+    ] = None,
 ) -> dict[str, Any]:
     """The station's class over [from, to) by the 2011 evaluation method: the mean of its
-    normal (N) hourly uploads per parameter, single factor, lakes' TN and trophic index
-    apart; says which parameters the class covers. An hour, a day or a month is a window."""
-    from ingest.readings import AVERAGE_PARAMETERS, AverageValue
+    hourly uploads per parameter (normal hours, and over-range hours as lower bounds), single
+    factor, lakes' TN and trophic index apart; says which parameters the class covers and
+    which it leaves out. An hour, a day or a month is a window;
+    with `period`, each day or month of the window is graded the same way (`periods`, oldest
+    first, only those with uploads)."""
+    from dashboard.period_means import means_of, select_list, values_of
     from ingest.rules.evaluation import grade
     from ingest.rules.gb3838 import WaterBody, WaterClass
 
     if from_.tzinfo is None or to.tzinfo is None:
         raise HTTPException(422, detail="from and to need a UTC offset, e.g. 2026-11-01T00:00:00+08:00")
-    if to <= from_ or to - from_ > timedelta(days=366):
+    if to <= from_ or to - from_ > timedelta(days=_MAX_GRADE_PERIODS):
         raise HTTPException(422, detail="to must be after from, at most a year later")
     stations = await ctx.fetch("SELECT water_body, target_class FROM stations WHERE station_id = %s", (station_id,))
     if not stations:
         raise HTTPException(404, detail=f"no station {station_id}")
-    means = ", ".join(f"avg({p}) FILTER (WHERE {p}_flag = 'N') AS {p}" for p in AVERAGE_PARAMETERS)
-    [row] = await ctx.fetch(
-        f"""SELECT count(*) AS hours, {means} FROM station_averages
-            WHERE station_id = %s AND period = 'hour' AND period_start >= %s AND period_start < %s""",
-        (station_id, from_, to),
-    )
-    values = {p: AverageValue(float(row[p])) for p in AVERAGE_PARAMETERS if row[p] is not None}
     station = stations[0]
-    return {
-        "station_id": station_id, "from": from_, "to": to, "hours": row["hours"],
+    body = WaterBody(station["water_body"])
+    means = select_list()
+    window = "station_id = %s AND period = 'hour' AND period_start >= %s AND period_start < %s"
+
+    def graded(row: dict[str, Any]) -> dict[str, Any]:
+        values = values_of(row)
+        return {"hours": row["hours"], "means": means_of(values), **grade(values, body).to_json()}
+
+    [row] = await ctx.fetch(f"SELECT count(*) AS hours, {means} FROM station_averages WHERE {window}", (station_id, from_, to))
+    doc = {
+        "station_id": station_id, "from": from_, "to": to,
         "target_class": WaterClass(station["target_class"]).label, "water_body": station["water_body"],
-        "means": {p: v.avg for p, v in values.items()},
-        **grade(values, WaterBody(station["water_body"])).to_json(),
+        **graded(row),
     }
+    if period is not None:
+        # The county's local day or month of each hour, and its bounds as instants.
+        rows = await ctx.fetch(
+            f"""SELECT local AT TIME ZONE '{COUNTY_ZONE}' AS start, (local + interval '1 {period}') AT TIME ZONE '{COUNTY_ZONE}' AS end,
+                       count(*) AS hours, {means}
+                FROM (SELECT *, date_trunc('{period}', period_start AT TIME ZONE '{COUNTY_ZONE}') AS local
+                      FROM station_averages WHERE {window}) h
+                GROUP BY local ORDER BY local""",
+            (station_id, from_, to),
+        )
+        doc["period"] = period
+        doc["periods"] = [{"start": r["start"], "end": r["end"], **graded(r)} for r in rows]
+    return doc
 
 
 @router.get("/persons/{person_id}")

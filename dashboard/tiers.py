@@ -263,7 +263,7 @@ async def capacity(body: Capacity, ctx: Ctx, who: Annotated[Principal, Depends(h
         raise HTTPException(404, detail=str(exc)) from None
     for d in diversions:
         if d.order is not None:
-            await ctx.run_sync_plain(ctx.publish_order, d.order)
+            await ctx.run_sync_plain(ctx.send_order, d.order)
     return {"no_capacity": body.no_capacity, "diverted": [
         {"incident_id": d.incident_id, "unit_id": d.unit_id, "to_hospital": d.to_hospital} for d in diversions]}
 

@@ -7,7 +7,7 @@ one without an incident in its sweep) and asks this module what to open and wher
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -96,6 +96,28 @@ WATER_ALARM = "water_class_exceeded"
 WATER_HOURLY_ALARM = "water_hourly_exceeded"
 WATER_ALARMS = frozenset({WATER_ALARM, WATER_HOURLY_ALARM})
 WATER_PRIORITY = 3
+
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedAlarm:
+    """A water alarm already linked to a station's incident, as far as joining is concerned."""
+
+    alarm_type: str
+    parameter: str | None
+    raised: bool  # not cleared
+
+
+def same_exceedance(alarm_type: str, parameter: str | None, linked: Iterable[LinkedAlarm]) -> bool:
+    """Whether a water alarm is an exceedance the incident already stands for: the other
+    record (real-time readings or the station's hourly uploads) of the same parameter is
+    still raised there. The hourly rule sees an exceedance hours after the real-time one (it
+    waits for three hours of uploads), when the patrol may already have closed its incident
+    out; it is still the same water, and one patrol goes, not two."""
+    if alarm_type not in WATER_ALARMS or parameter is None:
+        return False
+    return any(a.raised and a.alarm_type in WATER_ALARMS and a.alarm_type != alarm_type and a.parameter == parameter for a in linked)
+
 
 # The alarms that carry the wearer's own fix and event id (an alert or a telemetry flag).
 ALERT_ALARMS = frozenset({"sos", "fall", "fall_uncancelled"})

@@ -5,7 +5,8 @@ transaction; the decisions are `dispatch.incident_policy`'s.
 Opening is idempotent whatever the number of dispatchers and however often an alarm is heard
 (its event, a replay after a reconnect, the sweep): the alarm row is locked first, and an
 alarm already linked in `incident_alarms` opens nothing. One open incident per person and per
-station (partial unique indexes) makes a second emergency join the open one.
+station (partial unique indexes) makes a second emergency join the open one; a station's
+exceedance seen by both water rules is one incident (`_open_water`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import DictRow, dict_row
+from psycopg.types.json import Jsonb
 
 from dispatch.incident_policy import (
     ALERT_ALARMS,
@@ -25,8 +27,10 @@ from dispatch.incident_policy import (
     VERIFY_WITHIN,
     WATER_ALARMS,
     Fix,
+    WATER_PRIORITY,
     IncidentSpec,
     InRegion,
+    LinkedAlarm,
     LocationSource,
     LoopEvent,
     alert_fix,
@@ -36,6 +40,7 @@ from dispatch.incident_policy import (
     needs_verification,
     next_loop_stage,
     place,
+    same_exceedance,
 )
 from dispatch.roads import RoadGraph
 from dispatch.snapping import scene_field, snap_to_edge
@@ -149,36 +154,81 @@ def _latest_fix(cur: _Cursor, person_id: str) -> Fix | None:
 
 def _open_water(cur: _Cursor, alarm: dict[str, Any], now: datetime) -> dict[str, Any] | None:
     """A station worse than its target class opens the closed loop patrol → discover →
-    supervise → close out, as an incident for the nearest town's river patrol. One open
-    incident per station: a new exceedance while one is open joins it."""
+    supervise → close out, as an incident for the nearest town's river patrol.
+
+    One patrol per exceedance: a station has one open incident, and a water alarm while it is
+    open attaches to it (the incident keeps the alarm that opened it). The real-time and the
+    hourly rule each see the same exceedance, hours apart; an alarm whose exceedance a closed
+    incident still stands for (`same_exceedance`) attaches to that one and sends no patrol."""
+    cur.execute(
+        f"""SELECT *, state IN {_OPEN} AS ended FROM incidents WHERE station_id = %s AND kind = 'water'
+            ORDER BY created_at DESC LIMIT 1 FOR UPDATE""",
+        (alarm["source_id"],),
+    )
+    latest = cur.fetchone()
+    if latest is not None and latest.pop("ended"):
+        cur.execute(
+            """SELECT a.alarm_type, a.detail ->> 'parameter' AS parameter, a.state <> 'cleared' AS raised
+               FROM incident_alarms ia JOIN alarms a USING (alarm_id) WHERE ia.incident_id = %s""",
+            (latest["incident_id"],),
+        )
+        linked = [LinkedAlarm(r["alarm_type"], r["parameter"], r["raised"]) for r in cur.fetchall()]
+        if same_exceedance(alarm["alarm_type"], (alarm["detail"] or {}).get("parameter"), linked):
+            return _attach_water(cur, latest, alarm, now, inserted=False)
     cur.execute(
         f"""INSERT INTO incidents (kind, priority, lat, lon, station_id, alarm_id, description, created_at, created_by, updated_at,
                                    location_source)
-            SELECT 'water', 3, s.lat, s.lon, s.station_id, %s, %s, %s, %s, %s, 'station' FROM stations s WHERE s.station_id = %s
+            SELECT 'water', %s, s.lat, s.lon, s.station_id, %s, %s, %s, %s, %s, 'station' FROM stations s WHERE s.station_id = %s
             ON CONFLICT (station_id) WHERE station_id IS NOT NULL AND state NOT IN {_OPEN}
-            DO UPDATE SET alarm_id = excluded.alarm_id, updated_at = excluded.updated_at
+            DO UPDATE SET updated_at = excluded.updated_at
             RETURNING *, (xmax = 0) AS inserted""",
-        (alarm["alarm_id"], f"water quality worse than target at {alarm['source_id']}", now, f"alarm:{alarm['alarm_id']}", now, alarm["source_id"]),
+        (WATER_PRIORITY, alarm["alarm_id"], f"water quality worse than target at {alarm['source_id']}", now,
+         f"alarm:{alarm['alarm_id']}", now, alarm["source_id"]),
     )
     row = cur.fetchone()
     if row is None:
         return None
-    inserted = row.pop("inserted")
-    cur.execute("INSERT INTO incident_alarms (incident_id, alarm_id) VALUES (%s, %s) ON CONFLICT DO NOTHING", (row["incident_id"], alarm["alarm_id"]))
-    emit(cur, EventType.INCIDENT_CREATED if inserted else EventType.INCIDENT_UPDATED, None, row, now)
-    return row
+    return _attach_water(cur, row, alarm, now, inserted=row.pop("inserted"))
+
+
+def _attach_water(cur: _Cursor, incident: dict[str, Any], alarm: dict[str, Any], now: datetime, *, inserted: bool) -> dict[str, Any]:
+    """Link the alarm to the station's incident; an alarm that opened nothing new is audited
+    on the incident, so the console and the report show both records of the exceedance."""
+    cur.execute("INSERT INTO incident_alarms (incident_id, alarm_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                (incident["incident_id"], alarm["alarm_id"]))
+    if inserted:
+        emit(cur, EventType.INCIDENT_CREATED, None, incident, now)
+        return incident
+    detail = {"alarm_id": alarm["alarm_id"], "alarm_type": alarm["alarm_type"], "parameter": (alarm["detail"] or {}).get("parameter")}
+    cur.execute(
+        "INSERT INTO dispatch_audit (at, incident_id, action, actor, detail) VALUES (%s, %s, 'alarm_attached', 'dispatcher', %s)",
+        (now, incident["incident_id"], Jsonb(detail)),
+    )
+    log.info("water alarm %s attached to incident %s", alarm["alarm_id"], incident["incident_id"],
+             extra={"incident_id": incident["incident_id"], "alarm_id": alarm["alarm_id"]})
+    emit(cur, EventType.INCIDENT_UPDATED, None, {**incident, "change": "alarm_attached", "attached_alarm_id": alarm["alarm_id"]}, now)
+    return incident
 
 
 def verify_water(conn: psycopg.Connection, alarm_id: int, now: datetime) -> dict[str, Any] | None:
     """The station's readings are back within the target: the patrol's finding is verified,
-    and the incident waits for the control room to close it out."""
+    and the incident waits for the control room to close it out. With both records of an
+    exceedance attached, it is verified when the last of its alarms clears."""
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
-            f"SELECT * FROM incidents WHERE alarm_id = %s AND kind = 'water' AND state NOT IN {_OPEN} FOR UPDATE", (alarm_id,)
+            f"""SELECT i.* FROM incidents i JOIN incident_alarms ia USING (incident_id)
+                WHERE ia.alarm_id = %s AND i.kind = 'water' AND i.state NOT IN {_OPEN} FOR UPDATE OF i""",
+            (alarm_id,),
         )
         incident = cur.fetchone()
         if incident is None:
             return None
+        cur.execute(
+            "SELECT 1 FROM incident_alarms ia JOIN alarms a USING (alarm_id) WHERE ia.incident_id = %s AND a.state <> 'cleared'",
+            (incident["incident_id"],),
+        )
+        if cur.fetchone() is not None:
+            return None  # the other record of the exceedance is still raised
         stage = next_loop_stage(incident["kind"], incident["loop_stage"], LoopEvent.ALARM_CLEARED)
         if stage == incident["loop_stage"]:
             return None
@@ -275,9 +325,11 @@ def backlog(conn: psycopg.Connection, now: datetime, *, window: timedelta = RECE
         )
         alarms = [r[0] for r in cur.fetchall()]
         cur.execute(
-            f"""SELECT i.alarm_id FROM incidents i JOIN alarms a ON a.alarm_id = i.alarm_id
-                WHERE i.kind = 'water' AND i.state NOT IN {_OPEN} AND a.state = 'cleared'
-                  AND i.loop_stage IS DISTINCT FROM 'verified' LIMIT %s""",
+            f"""SELECT i.alarm_id FROM incidents i
+                WHERE i.kind = 'water' AND i.alarm_id IS NOT NULL AND i.state NOT IN {_OPEN} AND i.loop_stage IS DISTINCT FROM 'verified'
+                  AND NOT EXISTS (SELECT 1 FROM incident_alarms ia JOIN alarms a USING (alarm_id)
+                                  WHERE ia.incident_id = i.incident_id AND a.state <> 'cleared')
+                LIMIT %s""",
             (limit,),
         )
         cleared = [r[0] for r in cur.fetchall()]

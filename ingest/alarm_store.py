@@ -20,7 +20,7 @@ from psycopg.types.json import Jsonb
 
 from ingest.handlers import DueEscalation, advance_due_escalations
 from ingest.rules import Action, AlarmTransition, AlarmType, SourceKind
-from ingest.rules.escalation import Channel, Contact, EscalationStep, Notification, first_step
+from ingest.rules.escalation import PARTNER_PREFIX, Channel, Contact, EscalationStep, Notification, first_step
 from kernel.events import EventType, emit
 
 log = logging.getLogger(__name__)
@@ -157,12 +157,14 @@ def _notification_row(alarm: dict[str, Any], step: int, n: Notification, now: da
 
 
 def _cancel_notifications(cur: psycopg.Cursor, alarm_id: int, now: datetime, why: str) -> None:
-    """An acknowledged or cleared alarm sends nothing more; a call already ringing ends on
-    its own (the notifier checks the alarm before it speaks)."""
+    """An acknowledged or cleared alarm sends nothing more to the family; a call already
+    ringing ends on its own (the notifier checks the alarm before it speaks). A partner's
+    duty contact is still reached when the control room acknowledges a water alarm: what
+    they are asked for is the partner's answer to our alert, which only a clear makes moot."""
     cur.execute(
         "UPDATE notifications SET state = 'cancelled', updated_at = %s, detail = detail || jsonb_build_object('cancelled', %s::text) "
-        "WHERE alarm_id = %s AND state = 'queued'",
-        (now, why, alarm_id),
+        "WHERE alarm_id = %s AND state = 'queued' AND (%s = 'cleared' OR username NOT LIKE %s)",
+        (now, why, alarm_id, why, f"{PARTNER_PREFIX}%"),
     )
 
 

@@ -591,8 +591,13 @@ def worst_flag(flags: Iterable[str]) -> str:
 
 
 # A station's own averages carry chlorophyll-a too (w01016, µg/L as surface-water stations
-# report it): lakes need it for their trophic state index.
-AVERAGE_CODES: dict[str, str] = {**WATER_CODES, "w01016": "chla_ug_l"}
+# report it) and transparency (Secchi depth, m): lakes need both for their trophic state
+# index. HJ 212-2017's code table (appendix B, table B.1) lists pollution-source factors and
+# has no code for transparency; Watchpost takes it as w01004, the unassigned code beside
+# turbidity (w01003, itself a surface-water addition). A county whose stations send it under
+# another code changes it here.
+TRANSPARENCY_CODE = "w01004"
+AVERAGE_CODES: dict[str, str] = {**WATER_CODES, "w01016": "chla_ug_l", TRANSPARENCY_CODE: "sd_m"}
 
 # Minute, hour and day data and the period each average covers. DataTime of such an upload
 # is the start of its period (10:00:00 for the hour 10:00–11:00).

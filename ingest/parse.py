@@ -97,8 +97,9 @@ WATER_FIELDS: dict[str, FieldSpec] = {
 }
 assert tuple(WATER_FIELDS) == WATER_PARAMETERS
 
-# A station's own averages may also carry chlorophyll-a (µg/L).
-AVERAGE_FIELDS: dict[str, FieldSpec] = {**WATER_FIELDS, "chla_ug_l": (_NUM, 0, 5000)}
+# A station's own averages may also carry chlorophyll-a (µg/L) and transparency (SD, m: the
+# clearest lakes reach some 40 m; Jiashan's shallow lakes and canals well under 2 m).
+AVERAGE_FIELDS: dict[str, FieldSpec] = {**WATER_FIELDS, "chla_ug_l": (_NUM, 0, 5000), "sd_m": (_NUM, 0, 50)}
 assert tuple(AVERAGE_FIELDS) == AVERAGE_PARAMETERS
 
 WEARABLE_FIELDS: dict[str, FieldSpec] = {

@@ -33,9 +33,9 @@ WATER_PARAMETERS: tuple[str, ...] = (
 )
 
 # What a station's own averages (HJ 212 minute, hour and day data) may carry: the telemetry
-# fields and chlorophyll-a (µg/L, HJ 212 w01016), which lakes need for their trophic state
-# index and which real-time telemetry does not carry.
-AVERAGE_PARAMETERS: tuple[str, ...] = (*WATER_PARAMETERS, "chla_ug_l")
+# fields, chlorophyll-a (µg/L, HJ 212 w01016) and transparency (Secchi depth SD, m), which
+# lakes need for their trophic state index and which real-time telemetry does not carry.
+AVERAGE_PARAMETERS: tuple[str, ...] = (*WATER_PARAMETERS, "chla_ug_l", "sd_m")
 
 
 class AveragePeriod(StrEnum):

@@ -18,16 +18,24 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 ENV_PREFIX = "WATCHPOST_"
 # Variables of the same prefix that are not process settings: they steer the local
-# service scripts (scripts/services.sh, scripts/timescaledb.sh) and the test fixtures.
+# service scripts (scripts/services.sh, scripts/timescaledb.sh), the backup's search for
+# pg_dump, the compose file's image and host ports (an operator exports them in the same
+# shell as runs `watchpost`) and the test fixtures.
 _SCRIPT_VARIABLES = frozenset(
     {"WATCHPOST_CONFIG", "WATCHPOST_HOME", "WATCHPOST_PG_PORT", "WATCHPOST_BROKER_PORT", "WATCHPOST_TEST_DATABASE_URL",
      "WATCHPOST_PG_BIN", "WATCHPOST_PG_MAJOR", "WATCHPOST_PG_ROOTFS",
+     "WATCHPOST_IMAGE", "WATCHPOST_API_PORT", "WATCHPOST_MQTT_PORT", "WATCHPOST_HJ212_PORT",
      "WATCHPOST_TEST_ALERT_CRASH_ONCE"}
 )
 
 
 class SettingsError(ValueError):
-    """A setting is missing or malformed; the message names it and says what was expected."""
+    """A setting is missing or malformed; the message names it and says what was expected.
+    `problems` lists each problem on its own."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems if problems is not None else [message]
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,7 +301,7 @@ def load_settings(environ: Mapping[str, str] | None = None, toml_path: Path | No
     settings = _build(Settings, values, "", problems)
     problems += _semantic_problems(settings)
     if problems:
-        raise SettingsError("; ".join(problems))
+        raise SettingsError("; ".join(problems), problems)
     return settings
 
 
@@ -303,9 +311,43 @@ def _section(f: dataclasses.Field[Any]) -> type:
     return f.default_factory
 
 
+def env_name(key: str) -> str:
+    """The environment variable of a dotted setting name: api.port -> WATCHPOST_API__PORT."""
+    return ENV_PREFIX + key.upper().replace(".", "__")
+
+
+def _label(key: str) -> str:
+    """How a problem names a setting: as the variable an operator sets, and its TOML key."""
+    return f"{env_name(key)} ({key})"
+
+
+def setting_names() -> list[str]:
+    """Every setting's dotted name (api.port, ingest.batch_max_messages, …)."""
+    names: list[str] = []
+
+    def walk(cls: type, prefix: str) -> None:
+        for f in dataclasses.fields(cls):
+            if "minimum" not in f.metadata:
+                walk(_section(f), f"{prefix}{f.name}.")
+            else:
+                names.append(f"{prefix}{f.name}")
+
+    walk(Settings, "")
+    return names
+
+
+def _unknown(key: str) -> str:
+    """An unknown setting, with the closest known variable when there is one (a typo)."""
+    import difflib
+
+    candidates = [env_name(n) for n in setting_names()] + sorted(_SCRIPT_VARIABLES)
+    close = difflib.get_close_matches(env_name(key), candidates, n=1, cutoff=0.75)
+    return f"{_label(key)}: unknown setting" + (f", did you mean {close[0]}?" if close else "")
+
+
 def _build(cls: type, values: Mapping[str, Any], prefix: str, problems: list[str]) -> Any:
     known = {f.name: f for f in dataclasses.fields(cls)}
-    problems += [f"{prefix}{u}: unknown setting" for u in sorted(set(values) - set(known))]
+    problems += [_unknown(f"{prefix}{u}") for u in sorted(set(values) - set(known))]
     kwargs: dict[str, Any] = {}
     for name, raw in values.items():
         f = known.get(name)
@@ -313,17 +355,36 @@ def _build(cls: type, values: Mapping[str, Any], prefix: str, problems: list[str
             continue
         if "minimum" not in f.metadata:  # a section
             if not isinstance(raw, Mapping):
-                problems.append(f"{prefix}{name}: must be a section, got {raw!r}")
+                problems.append(f"{_label(prefix + name)}: must be a section, got {raw!r}")
                 continue
             kwargs[name] = _build(_section(f), raw, f"{prefix}{name}.", problems)
             continue
-        value = _coerce(f"{prefix}{name}", raw, type(f.default), problems)
-        minimum = f.metadata["minimum"]
-        if value is not None and minimum is not None and value < minimum:
-            problems.append(f"{prefix}{name}: must be at least {minimum:g}{f.metadata['unit'] and ' ' + f.metadata['unit']}, got {value}")
-        if value is not None:
-            kwargs[name] = value
+        value = _coerce(_label(f"{prefix}{name}"), raw, type(f.default), problems)
+        if value is None:
+            continue
+        if problem := _out_of_range(name, value, f.metadata["minimum"], f.metadata["unit"]):
+            problems.append(f"{_label(prefix + name)}: {problem}")
+            continue
+        kwargs[name] = value
     return cls(**kwargs)
+
+
+# The highest TCP port; a port setting of 0 means "none" where its minimum allows it.
+MAX_PORT = 65535
+
+
+def _out_of_range(name: str, value: Any, minimum: float | None, unit: str) -> str | None:
+    """Why a number is out of its setting's range: below its minimum, not finite (an `inf`
+    or `nan` duration would turn a wait into forever or never), or a port above 65535."""
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"must be a finite number, got {value}"
+    if minimum is not None and not isinstance(value, bool) and isinstance(value, int | float) and value < minimum:
+        return f"must be at least {minimum:g}{unit and ' ' + unit}, got {value}"
+    if name.endswith("port") and isinstance(value, int) and value > MAX_PORT:
+        return f"must be a TCP port, 1-{MAX_PORT}, got {value}"
+    return None
 
 
 def _coerce(name: str, raw: Any, kind: type, problems: list[str]) -> Any:
@@ -349,15 +410,15 @@ def _semantic_problems(settings: Settings) -> list[str]:
             try:
                 MqttEndpoint.parse(url)
             except SettingsError as exc:
-                problems.append(f"{name}: {exc}")
+                problems.append(f"{_label(name)}: {exc}")
     if not settings.database_url.startswith(("postgresql://", "postgres://")) and "dbname=" not in settings.database_url:
-        problems.append("database_url: must be a postgresql:// URL or a libpq connection string")
+        problems.append(f"{_label('database_url')}: must be a postgresql:// URL or a libpq connection string")
     if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        problems.append(f"log_level: must be DEBUG, INFO, WARNING or ERROR, got {settings.log_level!r}")
+        problems.append(f"{_label('log_level')}: must be DEBUG, INFO, WARNING or ERROR, got {settings.log_level!r}")
     if settings.log_format not in ("text", "json"):
-        problems.append(f"log_format: must be text or json, got {settings.log_format!r}")
+        problems.append(f"{_label('log_format')}: must be text or json, got {settings.log_format!r}")
     if not settings.topic_root or "#" in settings.topic_root or "+" in settings.topic_root:
-        problems.append(f"topic_root: must be a topic level without wildcards, got {settings.topic_root!r}")
+        problems.append(f"{_label('topic_root')}: must be a topic level without wildcards, got {settings.topic_root!r}")
     return problems + _region_problems(settings.region)
 
 
@@ -369,17 +430,17 @@ def _region_problems(region: RegionSettings) -> list[str]:
     problems = []
     for name in ("name_zh", "name_en"):
         if not getattr(region, name).strip():
-            problems.append(f"region.{name}: must not be empty")
+            problems.append(f"{_label('region.' + name)}: must not be empty")
     if region.adcode and not (len(region.adcode) == 6 and region.adcode.isdigit()):
-        problems.append(f"region.adcode: must be six digits (GB/T 2260) or empty, got {region.adcode!r}")
+        problems.append(f"{_label('region.adcode')}: must be six digits (GB/T 2260) or empty, got {region.adcode!r}")
     if not -90 <= region.centre_lat <= 90:
-        problems.append(f"region.centre_lat: must be between -90 and 90, got {region.centre_lat}")
+        problems.append(f"{_label('region.centre_lat')}: must be between -90 and 90, got {region.centre_lat}")
     if not -180 <= region.centre_lon <= 180:
-        problems.append(f"region.centre_lon: must be between -180 and 180, got {region.centre_lon}")
+        problems.append(f"{_label('region.centre_lon')}: must be between -180 and 180, got {region.centre_lon}")
     if region.zoom > 18:
-        problems.append(f"region.zoom: must be at most 18, got {region.zoom}")
+        problems.append(f"{_label('region.zoom')}: must be at most 18, got {region.zoom}")
     if not region.cap_sender or _CAP_SENDER_FORBIDDEN & set(region.cap_sender):
-        problems.append(f"region.cap_sender: must be non-empty, without spaces, commas, < or &, got {region.cap_sender!r}")
+        problems.append(f"{_label('region.cap_sender')}: must be non-empty, without spaces, commas, < or &, got {region.cap_sender!r}")
     # Another county's name with the demo's code, sender or map would send partners alerts
     # signed by the demo county and open the map on it: all of them change, or none.
     if region.name_zh != DEMO_REGION["name_zh"] or region.name_en != DEMO_REGION["name_en"]:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-__all__ = ["AlarmFacts", "DoctorFacts", "doctor_sms_text", "doctor_voice_script", "sms_text", "voice_script"]
+__all__ = ["AlarmFacts", "DoctorFacts", "doctor_sms_text", "doctor_voice_script", "partner_sms_text", "partner_voice_script", "sms_text",
+           "voice_script"]
 
 CST = timezone(timedelta(hours=8), "CST")
 
@@ -25,13 +26,21 @@ _WHAT_EN = {
 }
 
 
+_WATER_ZH = {"water_class_exceeded": "水质超标（实时数据）", "water_hourly_exceeded": "水质超标（小时数据）"}
+_WATER_EN = {"water_class_exceeded": "water worse than its target class (real-time readings)",
+             "water_hourly_exceeded": "water worse than its target class (hourly data)"}
+_PARAMETER = {"nh3n_mg_l": "NH3-N", "codmn_mg_l": "CODMn", "cod_mg_l": "COD", "tp_mg_l": "TP", "tn_mg_l": "TN",
+              "do_mg_l": "DO", "ph": "pH"}
+
+
 @dataclass(frozen=True, slots=True)
 class AlarmFacts:
     alarm_id: int
-    person_name: str
+    person_name: str  # for a station's alarm, the station's name
     alarm_type: str
     at: datetime
-    address: str | None
+    address: str | None  # for a station, its town
+    parameter: str | None = None  # a water alarm's deciding parameter
 
 
 def _when(at: datetime) -> str:
@@ -133,5 +142,42 @@ def doctor_voice_script(facts: DoctorFacts) -> tuple[str, str]:
         f"This is Watchpost. You are asked to attend {facts.person_name or 'a patient'} at {_doctor_where(facts)}: {what}. "
         + (f"The ambulance is about {eta} minutes away. " if eta is not None else "No ambulance yet. ")
         + "Press 1 to accept. Press 2 if you cannot go. Press 0 to hear this again."
+    )
+    return zh, en
+
+
+def _water(facts: AlarmFacts) -> tuple[str, str]:
+    what_zh = _WATER_ZH.get(facts.alarm_type, facts.alarm_type)
+    what_en = _WATER_EN.get(facts.alarm_type, facts.alarm_type)
+    if facts.parameter:
+        name = _PARAMETER.get(facts.parameter, facts.parameter)
+        what_zh, what_en = f"{what_zh}，{name}", f"{what_en}, {name}"
+    return what_zh, what_en
+
+
+def partner_sms_text(facts: AlarmFacts, county_zh: str, county_en: str) -> str:
+    """The SMS to a partner district's duty contact whose desk has not answered our CAP
+    alert: who writes (the county served), which section, what, since when, and what we ask
+    (the CAP answer)."""
+    what_zh, what_en = _water(facts)
+    return (
+        f"【Watchpost {county_zh}】跨界断面{facts.person_name}自{_when(facts.at)}起{what_zh}。"
+        f"已发送CAP预警（{facts.alarm_id}），贵方尚未确认，请尽快回复确认。"
+        f" / {county_en}: {what_en} at cross-border section {facts.person_name} since {_when(facts.at)}. "
+        f"Our CAP alert {facts.alarm_id} awaits your acknowledgement."
+    )
+
+
+def partner_voice_script(facts: AlarmFacts, county_zh: str, county_en: str) -> tuple[str, str]:
+    """What the call to a partner's duty contact says (Mandarin, then English)."""
+    what_zh, what_en = _water(facts)
+    zh = (
+        f"这里是{county_zh}Watchpost跨界水质通知。跨界断面{facts.person_name}自{_when(facts.at)}起{what_zh}。"
+        "我方CAP预警尚未收到贵方确认。已知悉请按1。重听请按2。需要我方控制中心联系您，请按9。"
+    )
+    en = (
+        f"This is Watchpost, {county_en}. {what_en} at the cross-border section {facts.person_name} since {_when(facts.at)}. "
+        "Our CAP alert has not been acknowledged. Press 1 if you have heard this. Press 2 to hear it again. "
+        "Press 9 to be called by our control room."
     )
     return zh, en

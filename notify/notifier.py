@@ -26,8 +26,17 @@ import psycopg
 
 from ingest.rules.escalation import Channel
 from kernel.clock import Clock
+from kernel.settings import DEMO_REGION
 from notify import store
-from notify.messages import DoctorFacts, doctor_sms_text, doctor_voice_script, sms_text, voice_script
+from notify.messages import (
+    DoctorFacts,
+    doctor_sms_text,
+    doctor_voice_script,
+    partner_sms_text,
+    partner_voice_script,
+    sms_text,
+    voice_script,
+)
 from notify.outcomes import DOCTOR_MENU, FAMILY_MENU, Menu, Outcome, RetryPolicy, State
 
 __all__ = ["Notifier", "NotifierHealth", "SmsChannel", "VoiceChannel", "Progress"]
@@ -77,6 +86,7 @@ class Notifier:
         family_url: str,
         first_aid_url: str = "",
         doctor_answers: store.DoctorAnswer | None = None,
+        county: tuple[str, str] | None = None,
         policy: RetryPolicy,
         batch: int,
         max_calls: int,
@@ -89,6 +99,8 @@ class Notifier:
         self._family_url = family_url
         self._first_aid_url = first_aid_url
         self._doctor_answers = doctor_answers
+        # (Chinese, English): who tells a partner district; the demo county's by default.
+        self._county = county or (str(DEMO_REGION["name_zh"]), str(DEMO_REGION["name_en"]))
         self._policy = policy
         self._batch = batch
         self._max_calls = max_calls
@@ -139,6 +151,8 @@ class Notifier:
     def _sms_text(self, job: store.Job) -> str:
         if isinstance(job.facts, DoctorFacts):
             return doctor_sms_text(job.facts, f"{self._first_aid_url}?incident={job.incident_id}")
+        if job.partner_id is not None:  # the family page is not theirs: the SMS asks for the CAP answer
+            return partner_sms_text(job.facts, *self._county)
         return sms_text(job.facts, f"{self._family_url}?alarm={job.alarm_id}")
 
     def _record_reports(self) -> None:
@@ -181,6 +195,8 @@ class Notifier:
 
                 if isinstance(job.facts, DoctorFacts):
                     script, menu = doctor_voice_script(job.facts), DOCTOR_MENU
+                elif job.partner_id is not None:  # 1 heard, 2 again, 9 our control room calls back
+                    script, menu = partner_voice_script(job.facts, *self._county), FAMILY_MENU
                 else:
                     script, menu = voice_script(job.facts), FAMILY_MENU
                 outcome = self._voice.call(job.phone, script, progress, menu) if job.phone else _no_phone()

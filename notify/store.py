@@ -35,7 +35,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from ingest.alarm_store import acknowledge
-from ingest.rules.escalation import Channel, family
+from ingest.rules.escalation import PARTNER_PREFIX, Channel, family, partner_of
 from kernel.events import EventType, emit
 from notify.messages import AlarmFacts, DoctorFacts
 from notify.outcomes import DOCTOR_ACCEPT, DOCTOR_DECLINE, Next, Outcome, RetryPolicy, State, after_attempt
@@ -76,8 +76,17 @@ class Job:
     facts: AlarmFacts | DoctorFacts
 
     @property
+    def partner_id(self) -> str | None:
+        """The partner district whose duty contact this is (about a station's alarm); None
+        for a family member or a first-aid post."""
+        return partner_of(self.username) if self.alarm_id is not None else None
+
+    @property
     def recipient(self) -> str:
-        return f"post:{self.username}" if self.incident_id is not None else family(self.username)
+        """As the audit and the console name whom it reached."""
+        if self.incident_id is not None:
+            return f"post:{self.username}"
+        return self.username if self.partner_id is not None else family(self.username)
 
 
 def mask_phone(phone: str | None) -> str | None:
@@ -93,12 +102,18 @@ def claim(conn: psycopg.Connection, now: datetime, *, channels: list[Channel], l
     died with every attempt spent fails, all on the way."""
     wanted = [c.value for c in channels]
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        # A family is told nothing more once the alarm is acknowledged or cleared; a partner's
+        # duty contact nothing more once the partner has answered our alert, or it cleared.
         cur.execute(
             """UPDATE notifications n SET state = 'cancelled', updated_at = %s, lease_until = NULL
-               FROM alarms a WHERE a.alarm_id = n.alarm_id AND a.state <> 'active'
+               FROM alarms a WHERE a.alarm_id = n.alarm_id
+                 AND CASE WHEN n.username LIKE %s
+                          THEN a.state = 'cleared' OR EXISTS (SELECT 1 FROM cap_alerts c WHERE c.alarm_id = n.alarm_id
+                                                              AND c.msg_type = 'Alert' AND c.answered_at IS NOT NULL)
+                          ELSE a.state <> 'active' END
                  AND n.state IN ('queued', 'sending', 'ringing', 'answered') AND (n.state = 'queued' OR n.lease_until <= %s)
                  AND n.channel = ANY(%s)""",
-            (now, now, wanted),
+            (now, f"{PARTNER_PREFIX}%", now, wanted),
         )
         # A doctor who answered on the page is not texted or rung about it any more.
         cur.execute(
@@ -174,7 +189,9 @@ def finish(conn: psycopg.Connection, job: Job, outcome: Outcome, now: datetime, 
         _announce(cur, job, decided.state, now, shown)
         if outcome.wants_control_room:
             _flag_control_room(cur, job, now)
-        if outcome.acknowledged:
+        # Keypad 1 from a partner's duty contact says they heard it; the alert is handed over
+        # only by the partner's CAP answer, and the alarm stays the control room's.
+        if outcome.acknowledged and job.partner_id is None:
             assert job.alarm_id is not None
             acknowledge(cur, job.alarm_id, family(job.username), now)
         elif decided.gave_up:
@@ -259,17 +276,23 @@ def summary(conn: psycopg.Connection, now: datetime, window_s: float = 600.0) ->
 def _job(cur: psycopg.Cursor[dict[str, Any]], r: dict[str, Any], now: datetime) -> Job:
     if r["incident_id"] is not None:
         return _doctor_job(cur, r, now)
+    # A family member's phone is their user's; a partner's duty contact's is the partner's.
+    # A station's alarm is told by the station's name and town.
     facts = cur.execute(
-        """SELECT a.alarm_type, a.first_seen, p.name, p.address, u.phone
-           FROM alarms a LEFT JOIN persons p ON p.person_id = a.person_id LEFT JOIN users u ON u.username = %s
+        """SELECT a.alarm_type, a.first_seen, a.detail ->> 'parameter' AS parameter,
+                  COALESCE(p.name, s.name) AS name, COALESCE(p.address, s.town) AS address, COALESCE(u.phone, pt.duty_phone) AS phone
+           FROM alarms a LEFT JOIN persons p ON p.person_id = a.person_id
+           LEFT JOIN stations s ON a.source_kind = 'station' AND s.station_id = a.source_id
+           LEFT JOIN users u ON u.username = %s LEFT JOIN partners pt ON pt.partner_id = %s
            WHERE a.alarm_id = %s""",
-        (r["username"], r["alarm_id"]),
+        (r["username"], partner_of(r["username"]), r["alarm_id"]),
     ).fetchone()
     assert facts is not None  # notifications reference their alarm
     return Job(
         r["notification_id"], r["alarm_id"], None, r["person_id"], r["username"], Channel(r["channel"]), r["step"], r["attempt"],
         facts["phone"], r["expires_at"],
-        AlarmFacts(r["alarm_id"], facts["name"] or r["person_id"], facts["alarm_type"], facts["first_seen"], facts["address"]),
+        AlarmFacts(r["alarm_id"], facts["name"] or r["person_id"] or "", facts["alarm_type"], facts["first_seen"], facts["address"],
+                   parameter=facts["parameter"]),
     )
 
 
@@ -325,9 +348,9 @@ def _flag_control_room(cur: psycopg.Cursor[Any], job: Job, now: datetime) -> Non
     cur.execute(
         "UPDATE alarms SET control_room = true, detail = detail || jsonb_build_object('callback_requested', %s::text) "
         "WHERE alarm_id = %s",
-        (family(job.username), job.alarm_id),
+        (job.recipient, job.alarm_id),
     )
-    _audit(cur, job.alarm_id, now, "callback_requested", family(job.username), {"channel": job.channel.value})
+    _audit(cur, job.alarm_id, now, "callback_requested", job.recipient, {"channel": job.channel.value})
 
 
 def _hand_over(cur: psycopg.Cursor[Any], job: Job, now: datetime) -> None:

@@ -63,17 +63,19 @@ up() {
     fi
     export WATCHPOST_DATABASE_URL
     $WP db migrate >&2
-    # The simulated Jiashan county: registry (generated once, deterministic) and roads.
-    local registry_file=$WATCHPOST_HOME/jiashan-registry.yaml
-    # (again if it predates the automatic stations' HJ 212 MNs: the generator is deterministic)
-    if [[ ! -f $registry_file ]] || ! grep -q hj212_mn "$registry_file"; then
-        .venv/bin/python -m simulators.jiashan_registry --out "$registry_file" >&2
-    fi
+    # The simulated Jiashan county: registry (deterministic) and roads.
+    # Made again when the simulated county's code changed (new rivers, stations, doctors…).
+    local registry_file=$WATCHPOST_HOME/jiashan-registry.yaml stamp=$WATCHPOST_HOME/jiashan-simulated.stamp county
+    county=$(cat simulators/jiashan_*.py simulators/data/* | sha256sum | cut -c1-16)
+    local changed=0
+    [[ -f $registry_file && $(cat "$stamp" 2>/dev/null) == "$county" ]] || changed=1
+    ((changed)) && .venv/bin/python -m simulators.jiashan_registry --out "$registry_file" >&2
     $WP registry load "$registry_file" >&2
     # (again if the map's region layers are missing: a database from before they existed)
-    if [[ $(psql "$WATCHPOST_DATABASE_URL" -qAtc "SELECT (SELECT count(*) FROM road_nodes) * (SELECT count(*) FROM region_layers)") == 0 ]]; then
+    if ((changed)) || [[ $(psql "$WATCHPOST_DATABASE_URL" -qAtc "SELECT (SELECT count(*) FROM road_nodes) * (SELECT count(*) FROM region_layers)") == 0 ]]; then
         $WP roads load --synthetic-jiashan simulators/data/jiashan-region.geojson >&2
     fi
+    echo "$county" >"$stamp"
     if [[ -z ${WATCHPOST_MQTT_URL:-} ]]; then
         local mosquitto
         mosquitto=$(scripts/mosquitto.sh provision)

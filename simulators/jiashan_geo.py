@@ -72,6 +72,16 @@ _RIVER_SKETCHES: tuple[tuple[str, str, tuple[tuple[float, float], ...]], ...] = 
      ((30.770, 120.760), (30.792, 120.850), (30.800, 120.920), (30.812, 121.000), (30.835, 121.080))),
     ("Tianning Tang", "天凝塘",
      ((31.003, 120.815), (30.940, 120.830), (30.880, 120.845), (30.820, 120.835), (30.740, 120.830))),
+    # Three more rivers that leave for Shanghai at a cross-border section: from Yaozhuang to
+    # Qingpu past the Dingzha hub, from Huimin (the old Dashun township) and from Dayun to
+    # Jinshan's Fengjing. Each starts across another river (a confluence however that one
+    # meanders). Appended last: the rivers before keep their courses.
+    ("Dingzha Gang", "丁栅港",
+     ((30.926, 120.950), (30.940, 120.985), (30.952, 121.005), (30.962, 121.040))),
+    ("Fentou Gang", "坟头港",
+     ((30.872, 120.972), (30.866, 121.000), (30.868, 121.030), (30.872, 121.070))),
+    ("Fengjing Tang", "枫泾塘",
+     ((30.790, 120.940), (30.788, 120.980), (30.792, 121.010), (30.796, 121.060))),
 )
 # fmt: on
 

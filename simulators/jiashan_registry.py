@@ -38,13 +38,17 @@ WATER_STATIONS = 30
 CROSS_BORDER_PER_PARTNER = 2
 # The real cross-border monitoring sections on Jiashan's boundary (Taihu Basin Authority
 # bulletins), by the simulated river and partner they sit on: a cross-border station found
-# there carries the section's name. Sections on rivers the simulated network does not have
-# (丁栅港 丁栅枢纽, 坟头港 大舜枢纽, 枫泾塘 枫南大桥, 池家浜) are not placed.
+# there carries the section's name, and every named section gets its station (the cap per
+# partner applies to the unnamed crossings). 池家浜, a station rather than a river section,
+# is not placed.
 CROSS_BORDER_SECTIONS: dict[tuple[str, str], str] = {
     ("Taipu River", "qingpu"): "太浦河 东蔡大桥 Dongcai Bridge",
     ("Hongqi Tang", "jinshan"): "红旗塘 横港大桥 Henggang Bridge",
     ("Yuhui Tang", "qingpu"): "俞汇塘 俞汇北大桥 Yuhui North Bridge",
     ("Luxu Tang", "wujiang"): "芦墟塘 陶庄枢纽 Taozhuang Hub",
+    ("Dingzha Gang", "qingpu"): "丁栅港 丁栅枢纽 Dingzha Hub",
+    ("Fentou Gang", "jinshan"): "坟头港 大舜枢纽 Dashun Hub",
+    ("Fengjing Tang", "jinshan"): "枫泾塘 枫南大桥 Fengnan Bridge",
 }
 # Subsets of home sensors, as (kind, probability); motion is always installed.
 HOME_SENSOR_ODDS = (("motion", 1.0), ("door", 0.9), ("bed", 0.6), ("smoke", 0.8), ("gas", 0.5),
@@ -107,10 +111,11 @@ def generate_registry(
             "adcode": n.adcode,
             # Who an unanswered water alert escalates to (the partner's environment duty desk).
             "duty_contact": f"{n.name} environment duty officer",
+            # Their desk phone (simulated numbers): texted and rung when an alert waits too long.
+            "duty_phone": f"+86{n.adcode}{k:04d}",
             "ack_timeout_s": 600,
         }
-        for n in geo.neighbours
-        if n.partner_id
+        for k, n in enumerate((n for n in geo.neighbours if n.partner_id), 1)
     ]
 
     facilities: list[dict[str, Any]] = []
@@ -358,10 +363,11 @@ def _stations(
             neighbour, dist = geo.nearest_neighbour(float(river.lat[edge]), float(river.lon[edge]))
             pid = neighbour.partner_id
             # One station per (partner, river): a meander crossing the border twice is one river.
+            named = (river.name, pid) in CROSS_BORDER_SECTIONS if pid else False
             if (
                 pid
                 and dist < 1500.0
-                and per_partner.get(pid, 0) < CROSS_BORDER_PER_PARTNER
+                and (named or per_partner.get(pid, 0) < CROSS_BORDER_PER_PARTNER)
                 and not any(c[0] == r and c[2] == pid for c in chosen)
             ):
                 per_partner[pid] = per_partner.get(pid, 0) + 1

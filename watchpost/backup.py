@@ -30,6 +30,8 @@ from urllib.parse import unquote
 
 import psycopg
 
+from watchpost.outage import cause
+
 # pg_dump's warnings about circular foreign keys between hypertables and chunks are
 # expected (TimescaleDB's documentation says to ignore them); the restore orders them.
 _EXPECTED_DUMP_NOISE = re.compile(
@@ -100,7 +102,7 @@ def server_major(url: str) -> int:
         with psycopg.connect(url, connect_timeout=10) as conn:
             return conn.info.server_version // 10000
     except psycopg.Error as exc:
-        raise BackupError(f"cannot reach the database at {split_url(url)[0]}: {exc}") from None
+        raise BackupError(f"cannot reach the database at {split_url(url)[0]}: {cause(exc)}") from None
 
 
 def find_pg_tools(major: int, *, pg_bin: str | None, rootfs: Path) -> PgTools:
@@ -179,7 +181,7 @@ def restore(dump: Path, url: str, search: ToolSearch) -> str:
     try:
         tables = _table_count(url)
     except psycopg.Error as exc:
-        raise BackupError(f"cannot reach the target database: {exc}") from None
+        raise BackupError(f"cannot reach the target database: {cause(exc)}") from None
     if tables:
         raise BackupError(f"the target database is not empty ({tables} tables): restore into a fresh one")
     _run_sql(url, "CREATE EXTENSION IF NOT EXISTS timescaledb", "SELECT timescaledb_pre_restore()")

@@ -23,6 +23,7 @@ roads_app = typer.Typer(help="The road network dispatch routes on.", no_args_is_
 region_app = typer.Typer(help="The region the console map draws: boundaries, rivers, towns.", no_args_is_help=True)
 user_app = typer.Typer(help="Users of the console and the family page.", no_args_is_help=True)
 config_app = typer.Typer(help="Configuration: check it, print the reference.", no_args_is_help=True)
+secrets_app = typer.Typer(help="The deployment's secret files in WATCHPOST_HOME: export and import.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(registry_app, name="registry")
 app.add_typer(broker_app, name="broker")
@@ -30,6 +31,7 @@ app.add_typer(roads_app, name="roads")
 app.add_typer(region_app, name="region")
 app.add_typer(user_app, name="user")
 app.add_typer(config_app, name="config")
+app.add_typer(secrets_app, name="secrets")
 
 HJ212_PORT = 9212  # where `watchpost hj212` listens for stations unless told otherwise
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML settings file (WATCHPOST_* variables override it)")]
@@ -53,15 +55,32 @@ def watchpost_home() -> Path:
 
 
 @config_app.command("check")
-def config_check(config: ConfigOption = None) -> None:
-    """Validate the configuration (environment and TOML file) and report every problem."""
+def config_check(
+    config: ConfigOption = None,
+    connect: Annotated[bool, typer.Option("--connect", help="also check that the database and the broker answer")] = False,
+) -> None:
+    """Validate the configuration (environment, TOML file, secrets) and report every problem;
+    with --connect, also reach the database and the broker."""
+    from watchpost import config_check as checks
+
     try:
-        load_settings(toml_path=config)
+        settings = load_settings(toml_path=config)
     except SettingsError as exc:
-        for problem in str(exc).split("; "):
+        for problem in exc.problems:
             typer.echo(f"problem: {problem}", err=True)
         raise typer.Exit(1) from None
-    typer.echo("configuration is valid")
+    home = watchpost_home()
+    problems = checks.secret_problems(settings, home)
+    if connect:
+        from watchpost.migrations import load_migrations
+
+        problems += checks.database_problems(settings, max(m.version for m in load_migrations()))
+        problems += checks.broker_problems(settings)
+    for problem in problems:
+        typer.echo(f"problem: {problem}", err=True)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo("configuration is valid" + (": the database and the broker answer" if connect else ""))
 
 
 @config_app.command("reference")
@@ -96,8 +115,11 @@ def db_schema() -> None:
 
 @db_app.command("backup")
 def db_backup(output: Path, config: ConfigOption = None) -> None:
-    """Dump the database with pg_dump -Fc, mode 600 (see docs/operations.md)."""
+    """Dump the database with pg_dump -Fc, mode 600, and the deployment's secrets beside it
+    as OUTPUT.secrets (see docs/operations.md)."""
     from watchpost.backup import BackupError, ToolSearch, backup
+
+    from watchpost.deployment_secrets import write_export
 
     settings = _settings(config)
     try:
@@ -105,6 +127,11 @@ def db_backup(output: Path, config: ConfigOption = None) -> None:
     except BackupError as exc:
         typer.echo(f"backup failed: {exc}", err=True)
         raise typer.Exit(1) from None
+    # The secrets the database's passwords were derived from: a dump without them restores
+    # devices and stations that can no longer log in.
+    secrets_file = output.with_name(output.name + ".secrets")
+    names = write_export(secrets_file, watchpost_home())
+    typer.echo(f"secrets ({', '.join(names) or 'none in ' + str(watchpost_home())}) written to {secrets_file}, mode 600", err=True)
 
 
 @db_app.command("restore")
@@ -160,16 +187,21 @@ def broker_sync(
     persist_plugin: Annotated[Path | None, typer.Option(help="Mosquitto's SQLite persistence plugin "
                                                         "(mosquitto_persist_sqlite.so, Mosquitto 2.1+); default: found on "
                                                         "this machine")] = None,
+    reload_command: Annotated[str | None, typer.Option(
+        help="how to make the running broker re-read its files, e.g. \"systemctl reload watchpost-mosquitto\" "
+             "(default: SIGHUP to the pid in the broker directory's mosquitto.pid, when there is one)")] = None,
 ) -> None:
     """Write the broker's config, password file and ACL for every registered device, and
-    tell a running broker to reload them."""
-    from kernel.broker import find_mosquitto, load_or_create_secret, write_broker_files
+    tell the running broker to reload them."""
+    from kernel.broker import find_mosquitto, write_broker_files
     from kernel.db import connect
+    from watchpost.deployment_secrets import MQTT_SECRET, guarded_secret
 
     settings = _settings(config)
     home = watchpost_home()
     directory = directory or home / "mosquitto"
     with connect(settings.database_url) as conn:
+        secret = guarded_secret(conn, home, MQTT_SECRET)
         users = [
             r[0]
             for r in conn.execute(
@@ -178,24 +210,72 @@ def broker_sync(
             )
         ]
     files = write_broker_files(
-        directory, port=port, root=settings.topic_root, secret=load_or_create_secret(home / "mqtt-secret"), device_users=users,
+        directory, port=port, root=settings.topic_root, secret=secret, device_users=users,
         bind=bind, tls_port=tls_port, persist_plugin=persist_plugin or find_mosquitto(home).persist_plugin,
     )
-    pid_file = directory / "mosquitto.pid"
+    typer.echo(str(files.config))
+    typer.echo(_reload_broker(directory / "mosquitto.pid", reload_command), err=True)
+
+
+def _reload_broker(pid_file: Path, reload_command: str | None) -> str:
+    """Make the running broker re-read its password file and ACL (Mosquitto does on SIGHUP,
+    keeping its connections); what was done, for the operator. A broker in another container
+    or under systemd is not this process's to signal: its reload command is."""
+    import subprocess
+
+    if reload_command:
+        done = subprocess.run(reload_command, shell=True, capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            typer.echo(f"the broker's files are written, but `{reload_command}` failed (exit {done.returncode}): "
+                       f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else 'no message'}", err=True)
+            raise typer.Exit(1)
+        return f"broker reloaded: {reload_command}"
     if pid_file.exists():
         try:
-            os.kill(int(pid_file.read_text()), signal.SIGHUP)
-        except (ProcessLookupError, ValueError):
+            pid = int(pid_file.read_text())
+            os.kill(pid, signal.SIGHUP)
+            return f"broker reloaded: SIGHUP to pid {pid}"
+        except (ProcessLookupError, ValueError, PermissionError):
             pass
-    typer.echo(str(files.config))
+    return ("no running broker found to reload: make it re-read its files (compose: docker compose kill -s HUP "
+            "mosquitto; systemd: systemctl reload watchpost-mosquitto, or pass --reload-command)")
 
 
 @broker_app.command("password")
-def broker_password(username: str) -> None:
-    """Print the MQTT password of a device or service account."""
-    from kernel.broker import load_or_create_secret, password_for
+def broker_password(username: str, config: ConfigOption = None) -> None:
+    """Print the MQTT password of a device or service account (derived from the deployment's
+    mqtt-secret, checked against the database's fingerprint of it)."""
+    from kernel.broker import password_for
+    from kernel.db import connect
+    from watchpost.deployment_secrets import MQTT_SECRET, guarded_secret
 
-    typer.echo(password_for(load_or_create_secret(watchpost_home() / "mqtt-secret"), username))
+    settings = _settings(config)
+    with connect(settings.database_url) as conn:
+        secret = guarded_secret(conn, watchpost_home(), MQTT_SECRET)
+    typer.echo(password_for(secret, username))
+
+
+@secrets_app.command("export")
+def secrets_export(output: Path) -> None:
+    """Write the secret files of WATCHPOST_HOME (mqtt-secret, hj212-secret, api-secret) to
+    one file, mode 600: keep it with the database backups."""
+    from watchpost.deployment_secrets import write_export
+
+    names = write_export(output, watchpost_home())
+    typer.echo(f"{', '.join(names) or 'no secrets'} written to {output}")
+
+
+@secrets_app.command("import")
+def secrets_import(
+    file: Path,
+    replace: Annotated[bool, typer.Option("--replace", help="overwrite a different secret already in WATCHPOST_HOME")] = False,
+) -> None:
+    """Put exported secrets back into WATCHPOST_HOME (mode 600), e.g. on a new machine
+    before the first `watchpost broker sync`."""
+    from watchpost.deployment_secrets import import_secrets
+
+    names = import_secrets(file, watchpost_home(), replace=replace)
+    typer.echo(f"{', '.join(names) or 'no secrets'} restored to {watchpost_home()}")
 
 
 @app.command("ingest")
@@ -577,36 +657,26 @@ def partner_report_cmd(
 
 
 @app.command("status")
-def status(config: ConfigOption = None) -> None:
-    """The state of a running installation: ingest lag, dead letters in the last hour,
-    alarms, incidents, units."""
-    from dispatch.lifecycle import OPEN_INCIDENT, values
+def status(
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object, for monitoring scripts")] = False,
+) -> None:
+    """The state of a running installation: schema version, connected processes, the API's
+    health, ingest lag, dead letters, silent devices, alarms, incidents, units."""
+    import orjson
+
     from kernel.db import connect
+    from watchpost import status as installation
+    from watchpost.migrations import load_migrations
 
     settings = _settings(config)
-    with connect(settings.database_url) as conn:
-        lag = conn.execute(
-            "SELECT now() - max(t) FROM (SELECT max(received_at) AS t FROM wearable_readings WHERE ts > now() - interval '1 day' "
-            "UNION ALL SELECT max(received_at) FROM water_readings WHERE ts > now() - interval '1 day' "
-            "UNION ALL SELECT max(received_at) FROM home_events WHERE ts > now() - interval '1 day' "
-            "UNION ALL SELECT max(received_at) FROM unit_positions WHERE ts > now() - interval '1 day') x"
-        ).fetchone()
-        lag = lag[0] if lag else None
-        dead = conn.execute(
-            "SELECT reason, count(*) FROM dead_letters WHERE received_at > now() - interval '1 hour' GROUP BY 1 ORDER BY 2 DESC"
-        ).fetchall()
-        alarms = conn.execute("SELECT severity, count(*) FROM alarms WHERE state <> 'cleared' GROUP BY 1 ORDER BY 1").fetchall()
-        incidents = conn.execute(
-            "SELECT state, count(*) FROM incidents WHERE state = ANY(%s) GROUP BY 1", (values(OPEN_INCIDENT),)
-        ).fetchall()
-        units = conn.execute(
-            "SELECT u.kind, COALESCE(s.status, 'available'), count(*) FROM units u LEFT JOIN unit_state s USING (unit_id) GROUP BY 1, 2 ORDER BY 1, 2"
-        ).fetchall()
-    typer.echo(f"last reading stored: {'none in the last hour' if lag is None else f'{lag.total_seconds():.1f} s ago'}")
-    typer.echo("dead letters, last hour: " + (", ".join(f"{r} {n}" for r, n in dead) or "none"))
-    typer.echo("open alarms: " + (", ".join(f"{s} {n}" for s, n in alarms) or "none"))
-    typer.echo("open incidents: " + (", ".join(f"{s} {n}" for s, n in incidents) or "none"))
-    typer.echo("units: " + ", ".join(f"{k} {s} {n}" for k, s, n in units))
+    with connect(settings.database_url, application_name="status") as conn:
+        facts = installation.read_status(conn, known_schema_version=max(m.version for m in load_migrations()))
+    facts["api"] = installation.probe_api(settings.api.host, settings.api.port)
+    if as_json:
+        typer.echo(orjson.dumps(facts, option=orjson.OPT_INDENT_2).decode())
+    else:
+        typer.echo(installation.render_text(facts))
 
 
 @app.command("hj212")
@@ -655,8 +725,8 @@ def hj212_station(
 
     from ingest.hj212 import Frame, build_segment
     from ingest.hj212_gateway import password_digest
-    from kernel.broker import load_or_create_secret
     from kernel.db import connect
+    from watchpost.deployment_secrets import HJ212_SECRET, guarded_secret
 
     settings = _settings(config)
     password = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt("PW", hide_input=True, confirmation_prompt=True)
@@ -665,9 +735,9 @@ def hj212_station(
     except ValueError:
         typer.echo("an MN has 1-27 and a PW 1-9 characters, none of them ; = & , or blank", err=True)
         raise typer.Exit(2) from None
-    digest = password_digest(load_or_create_secret(watchpost_home() / "hj212-secret"), mn, password)
     try:
         with connect(settings.database_url) as conn:
+            digest = password_digest(guarded_secret(conn, watchpost_home(), HJ212_SECRET), mn, password)
             updated = conn.execute(
                 "UPDATE stations SET hj212_mn = %s, hj212_password_digest = %s WHERE station_id = %s",
                 (mn, digest, station_id),
@@ -720,5 +790,30 @@ def run(
     raise typer.Exit(supervisor.run())
 
 
+def main() -> None:
+    """The `watchpost` command: a database or broker that is down ends a command with one
+    line naming it and the cause, exit code 3 (watchpost/outage.py), not a traceback."""
+    from watchpost.outage import UNAVAILABLE, describe
+
+    from watchpost.deployment_secrets import SecretRefused
+
+    try:
+        app()
+    except SecretRefused as exc:
+        typer.echo(str(exc), err=True)
+        raise SystemExit(1) from None
+    except Exception as exc:
+        try:
+            settings: Settings | None = load_settings()
+        except SettingsError:
+            settings = None
+        line = describe(exc, database_url=settings.database_url if settings else "",
+                        mqtt_url=settings.mqtt_url if settings else "")
+        if line is None:
+            raise
+        typer.echo(line, err=True)
+        raise SystemExit(UNAVAILABLE) from None
+
+
 if __name__ == "__main__":
-    app()
+    main()

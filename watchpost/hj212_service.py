@@ -18,9 +18,10 @@ import psycopg
 
 from ingest.hj212_gateway import GatewayLimits, Hj212Gateway, StationCredential
 from ingest.hj212_session import SessionLimits
-from kernel.broker import load_or_create_secret, password_for
+from kernel.broker import password_for
 from kernel.db import connect
 from kernel.settings import MqttEndpoint, Settings
+from watchpost.deployment_secrets import HJ212_SECRET, MQTT_SECRET, guarded_secret
 
 log = logging.getLogger("watchpost.hj212")
 
@@ -53,6 +54,9 @@ def run(
 
     try:
         stations = load_stations()
+        with connect(settings.database_url, application_name=client_id) as conn:
+            mqtt_secret = guarded_secret(conn, home, MQTT_SECRET)
+            hj212_secret = guarded_secret(conn, home, HJ212_SECRET)
     except psycopg.errors.UndefinedColumn:
         raise Hj212SchemaMissing("the stations table has no HJ 212 columns yet: run `watchpost db migrate`") from None
     if mqtt_url:
@@ -63,7 +67,7 @@ def run(
         # The broker takes the account name as client id: the gateway's account is its client id.
         endpoint = dataclasses.replace(
             settings.mqtt_for(), username=client_id,
-            password=password_for(load_or_create_secret(home / "mqtt-secret"), client_id),
+            password=password_for(mqtt_secret, client_id),
         )
     listener = dataclasses.asdict(settings.hj212)
     session = SessionLimits(
@@ -72,7 +76,7 @@ def run(
     )
     gateway = Hj212Gateway(
         host=host, port=port, mqtt=endpoint, topic_root=settings.topic_root, stations=stations,
-        password_secret=load_or_create_secret(home / "hj212-secret"), client_id=client_id,
+        password_secret=hj212_secret, client_id=client_id,
         limits=GatewayLimits(**listener), session=session,
     )
     if metrics_port:

@@ -56,7 +56,7 @@ def build_notifier(settings: Settings, *, voice: VoiceChannel | None = None, sms
         voice = caller
     notifier = Notifier(
         connections, SystemClock(), sms=sms, voice=voice, family_url=cfg.family_url, first_aid_url=cfg.first_aid_url,
-        doctor_answers=doctor_answers,
+        doctor_answers=doctor_answers, county=(settings.region.name_zh, settings.region.name_en),
         policy=RetryPolicy(max_attempts=cfg.max_attempts, base_s=cfg.retry_base_s),
         batch=cfg.batch, max_calls=cfg.max_calls, lease_s=cfg.lease_s,
     )

@@ -27,13 +27,14 @@ class RegistryError(ValueError):
 # Sections whose id is a device's (or partner's) broker account, and so a topic level.
 _BROKER_ACCOUNTS = ("stations", "persons", "units", "partners")
 _ACCOUNT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-# A family contact's phone, E.164 ("+8613800000001"); what SMS and calls are sent to.
+# A family contact's (or a partner's duty) phone, E.164 ("+8613800000001"); what SMS and
+# calls are sent to.
 _PHONE = re.compile(r"\+[1-9][0-9]{4,14}")
 _CHANNELS = ("app", "sms", "voice")
 _LINK_FIELDS = {"person_id", "position", "ack_timeout_s", "channels", "voice_after_s"}
 
 _SECTIONS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], dict[str, Any]]] = {
-    "partners": ("partners", ("partner_id",), ("partner_id", "name"), {"adcode": None, "duty_contact": None, "ack_timeout_s": 600}),
+    "partners": ("partners", ("partner_id",), ("partner_id", "name"), {"adcode": None, "duty_contact": None, "duty_phone": None, "ack_timeout_s": 600}),
     "facilities": (
         "facilities",
         ("facility_id",),
@@ -131,6 +132,10 @@ def validate(doc: Mapping[str, Any]) -> list[str]:
                         problems.append(f"{where}.{f}: must be a list of strings")
             if section == "stations":
                 problems += _hj212_problems(where, item, doc)
+            if section == "partners" and item.get("duty_phone") is not None and not (
+                isinstance(item["duty_phone"], str) and _PHONE.fullmatch(item["duty_phone"])
+            ):
+                problems.append(f"{where}.duty_phone: must be an E.164 number like +862100000000")
             if section == "facilities":
                 problems += _duty_phone_problems(item, where)
             if section == "users":

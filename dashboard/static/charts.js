@@ -20,6 +20,8 @@
   const BAND = { I: "rgba(37,99,235,0.10)", II: "rgba(14,165,233,0.10)", III: "rgba(22,163,74,0.10)",
     IV: "rgba(234,179,8,0.14)", V: "rgba(249,115,22,0.14)", "劣V": "rgba(220,38,38,0.14)" };
   const PARAMS = ["nh3n_mg_l", "do_mg_l", "codmn_mg_l", "cod_mg_l", "tp_mg_l", "tn_mg_l", "ph", "temp_c", "turbidity_ntu", "cond_us_cm"];
+  // Lakes' chlorophyll-a and transparency (SD) come in the station's own uploads only.
+  const UPLOAD_PARAMS = ["chla_ug_l", "sd_m"];
 
   function token() {
     for (const key of ["watchpost.console.session", "watchpost.family.session"]) {
@@ -137,11 +139,13 @@
     el.querySelector("#chart-title").textContent = `${stationView.name} · ${id}`;
     const controls = el.querySelector("#chart-controls");
     const seriesOptions = [["realtime", L("实时数据", "real-time")], ["hour", L("站点小时数据", "station hourly")]];
-    controls.innerHTML = `<select id="chart-param">${PARAMS.map((p) => `<option value="${p}"${p === stationView.param ? " selected" : ""}>${p}</option>`).join("")}</select>`
+    const params = stationView.series === "hour" ? PARAMS.concat(UPLOAD_PARAMS) : PARAMS;
+    if (!params.includes(stationView.param)) stationView.param = PARAMS[0];
+    controls.innerHTML = `<select id="chart-param">${params.map((p) => `<option value="${p}"${p === stationView.param ? " selected" : ""}>${p}</option>`).join("")}</select>`
       + `<select id="chart-series">${seriesOptions.map(([v, label]) => `<option value="${v}"${v === stationView.series ? " selected" : ""}>${esc(label)}</option>`).join("")}</select>`
       + rangeButtons(["24h", "7d", "30d"], stationView.range);
     controls.querySelector("#chart-param").addEventListener("change", (e) => { stationView.param = e.target.value; drawStation(); });
-    controls.querySelector("#chart-series").addEventListener("change", (e) => { stationView.series = e.target.value; drawStation(); });
+    controls.querySelector("#chart-series").addEventListener("change", (e) => { stationView.series = e.target.value; openStation(stationView.id, stationView.name); });
     controls.querySelectorAll("[data-range]").forEach((b) => b.addEventListener("click", () => {
       stationView.range = b.dataset.range;
       controls.querySelectorAll("[data-range]").forEach((x) => x.classList.toggle("on", x === b));
@@ -161,6 +165,68 @@
       + ` <span class="lg ep"></span>${esc(L("超标时段", "exceedance"))} <span class="lg fl"></span>${esc(L("含标记数据", "flagged data"))}`
       + (stationView.series === "hour" ? ` ▲ ${esc(L("超量程（T，至少该值）", "over range (T, at least this value)"))}` : "") + "</p>";
     stationChart(document.getElementById("chart-station"), doc);
+    body.insertAdjacentHTML("beforeend", `<section id="station-classes"></section>`);
+    await drawClasses();
+  }
+
+  // --- a station's class per day and per month (the 2011 evaluation method) -------------------
+
+  // Days and months are China Standard Time's, as the county's bulletins count them.
+  const CST_MS = 8 * 3600e3;
+  const CLASS_ORDER = ["I", "II", "III", "IV", "V", "劣V"];
+  const classView = { period: "day" };
+
+  function cstStart(period, offset) {
+    const d = new Date(Date.now() + CST_MS);
+    d.setUTCHours(0, 0, 0, 0);
+    if (period === "month") { d.setUTCDate(1); d.setUTCMonth(d.getUTCMonth() + offset); } else d.setUTCDate(d.getUTCDate() + offset);
+    return `${d.toISOString().slice(0, 10)}T00:00:00+08:00`;
+  }
+
+  function cstLabel(iso, period) {
+    return new Date(Date.parse(iso) + CST_MS).toISOString().slice(0, period === "month" ? 7 : 10);
+  }
+
+  function paramName(p) {
+    return window.I18N && window.I18N.has(`param.${p}`) ? window.I18N.t(`param.${p}`) : p;
+  }
+
+  async function drawClasses() {
+    const host = document.getElementById("station-classes");
+    if (!host) return;
+    const period = classView.period;
+    // The last 14 days, or the last 12 months, up to the end of today / this month.
+    const from = period === "month" ? cstStart("month", -11) : cstStart("day", -13);
+    const to = period === "month" ? cstStart("month", 1) : cstStart("day", 1);
+    let doc;
+    try {
+      doc = await get(`/api/stations/${encodeURIComponent(stationView.id)}/grade?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}&period=${period}`);
+    } catch (err) { host.innerHTML = `<p class="chart-error">${esc(err.message)}</p>`; return; }
+    const target = CLASS_ORDER.indexOf(doc.target_class);
+    const lake = doc.water_body === "lake";
+    const rows = doc.periods.slice().reverse().map((p) => {
+      const label = cstLabel(p.start, period);
+      const worse = p.class !== null && CLASS_ORDER.indexOf(p.class) > target;
+      const cls = p.class === null ? "—" : `${p.at_least ? "≥ " : ""}${p.class}`;
+      const leftOut = Object.entries(p.left_out).map(([k, why]) => `${paramName(k)} (${why})`).join(", ");
+      return `<tr data-period="${esc(label)}" class="${worse ? "worse" : ""}"><td>${esc(label)}</td><td class="cls">${esc(cls)}</td>`
+        + `<td>${esc(p.worst_parameter ? paramName(p.worst_parameter) : "—")}</td>`
+        + `<td class="covers">${esc(p.covers.map(paramName).join(", ") || "—")}</td><td>${esc(leftOut || "—")}</td><td>${p.hours}</td>`
+        + (lake ? `<td>${esc(p.tn_class || "—")}</td><td>${p.tli === null ? "—" : esc(`${p.tli} ${p.trophic_state}`)}</td>` : "") + "</tr>";
+    });
+    host.innerHTML = `<div class="chart-controls"><h3 class="chart-h">${esc(L("水质类别（2011 评价办法，站点小时数据均值）", "Water class (2011 method, mean of the station's hourly uploads)"))}</h3>`
+      + `<span class="seg" role="group"><button type="button" data-class-period="day" class="${period === "day" ? "on" : ""}">${esc(L("日", "daily"))}</button>`
+      + `<button type="button" data-class-period="month" class="${period === "month" ? "on" : ""}">${esc(L("月", "monthly"))}</button></span>`
+      + `<span>${esc(L("目标", "target"))} ${esc(doc.target_class)}</span></div>`
+      + `<table class="chart-table class-table" data-period="${period}"><thead><tr><th>${esc(period === "month" ? L("月份", "month") : L("日期", "day"))}</th>`
+      + `<th>${esc(L("类别", "class"))}</th><th>${esc(L("定类指标", "worst"))}</th><th>${esc(L("评价指标", "graded from"))}</th>`
+      + `<th>${esc(L("未计入", "left out"))}</th><th>${esc(L("小时数", "hours"))}</th>`
+      + (lake ? `<th>${esc(L("总氮（单独评价）", "TN (apart)"))}</th><th>TLI</th>` : "") + "</tr></thead>"
+      + `<tbody>${rows.join("") || `<tr><td colspan="8">${esc(L("无小时数据", "no hourly uploads"))}</td></tr>`}</tbody></table>`;
+    host.querySelectorAll("[data-class-period]").forEach((b) => b.addEventListener("click", () => {
+      classView.period = b.dataset.classPeriod;
+      drawClasses();
+    }));
   }
 
   function stationChart(host, doc) {

@@ -371,7 +371,7 @@
     const id = String(n.notification_id);
     const cur = S.notifications.get(id) || { first: ts };
     S.notifications.set(id, Object.assign(cur, n, { alarm_id: alarm.alarm_id, person_id: alarm.person_id,
-      alarm_type: alarm.alarm_type, ts }));
+      source_id: alarm.source_id, alarm_type: alarm.alarm_type, ts }));
     if (S.notifications.size > NOTIFY_KEEP) S.notifications.delete(S.notifications.keys().next().value);
   }
 
@@ -382,7 +382,8 @@
     const error = n.error ? ` · ${n.error}` : "";
     return {
       cls: `notify-row notify-${n.state}`,
-      html: `<div class="notify-head">${esc(when.toLocaleTimeString())} · ${esc(personName(n.person_id))} → ` +
+      // A partner's duty contact is reached about a station's alarm, not a person's.
+      html: `<div class="notify-head">${esc(when.toLocaleTimeString())} · ${esc(n.person_id ? personName(n.person_id) : n.source_id)} → ` +
         `${esc(n.username)}${n.phone ? " " + esc(n.phone) : ""}</div>` +
         `<div class="notify-body" data-channel="${esc(n.channel)}" data-state="${esc(n.state)}">` +
         `${esc(t("notify.channel." + n.channel))}: ${esc(t("notify.state." + n.state))}${esc(retry + callback + error)}</div>`,

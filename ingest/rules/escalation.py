@@ -100,6 +100,20 @@ def family(username: str) -> str:
     return f"family:{username}"
 
 
+# A partner district's duty contact, as the notifications of an alert the partner left
+# unanswered name it (in place of a family member's username).
+PARTNER_PREFIX = "partner:"
+
+
+def partner_contact(partner_id: str) -> str:
+    return f"{PARTNER_PREFIX}{partner_id}"
+
+
+def partner_of(recipient: str) -> str | None:
+    """The partner a notification's recipient is the duty contact of; None for a family member."""
+    return recipient[len(PARTNER_PREFIX):] if recipient.startswith(PARTNER_PREFIX) else None
+
+
 def first_step(chain: Sequence[Contact], *, severe: bool, now: datetime) -> EscalationStep:
     """The step an alarm starts at. Without a family chain the control room is the only
     one to tell."""

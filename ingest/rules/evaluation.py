@@ -58,6 +58,7 @@ class Grade:
     tn_class: WaterClass | None = None  # lakes: TN evaluated on its own
     tli: float | None = None  # lakes: TLI(Σ), when chlorophyll-a was measured
     trophic_state: TrophicState | None = None
+    tli_covers: tuple[str, ...] = ()  # the parameters the TLI is computed from
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -70,6 +71,7 @@ class Grade:
             "tn_class": None if self.tn_class is None else self.tn_class.label,
             "tli": None if self.tli is None else round(self.tli, 1),
             "trophic_state": None if self.trophic_state is None else str(self.trophic_state),
+            "tli_covers": list(self.tli_covers),
         }
 
 
@@ -120,8 +122,9 @@ def grade(values: Mapping[str, AverageValue], body: WaterBody) -> Grade:
             continue
         per_parameter[parameter] = graded
     tli = trophic_level_index(values) if body is WaterBody.LAKE else None
+    tli_covers = tuple(_tli_usable(values)) if tli is not None else ()
     if not per_parameter:
-        return Grade(None, None, None, False, (), {}, left_out, tn_class, tli, _trophic_state(tli))
+        return Grade(None, None, None, False, (), {}, left_out, tn_class, tli, _trophic_state(tli), tli_covers)
     worst = max(per_parameter, key=per_parameter.__getitem__)
     return Grade(
         water_class=per_parameter[worst],
@@ -134,6 +137,7 @@ def grade(values: Mapping[str, AverageValue], body: WaterBody) -> Grade:
         tn_class=tn_class,
         tli=tli,
         trophic_state=_trophic_state(tli),
+        tli_covers=tli_covers,
     )
 
 
@@ -154,11 +158,9 @@ _TLI: dict[str, tuple[float, float, float]] = {
 
 def trophic_level_index(values: Mapping[str, AverageValue]) -> float | None:
     """TLI(Σ) over the measured (flag N, positive) parameters; None without chlorophyll-a,
-    which the index is built around."""
-    usable = {
-        name: item.avg for name, item in values.items()
-        if name in _TLI and item.flag == NORMAL and item.avg > 0
-    }
+    which the index is built around. Transparency (`sd_m`) joins where measured: a clearer
+    lake is a less eutrophic one, hence its negative slope."""
+    usable = _tli_usable(values)
     if "chla_ug_l" not in usable:
         return None
     total_weight = sum(_TLI[name][2] ** 2 for name in usable)
@@ -166,6 +168,12 @@ def trophic_level_index(values: Mapping[str, AverageValue]) -> float | None:
         (_TLI[name][2] ** 2 / total_weight) * 10 * (_TLI[name][0] + _TLI[name][1] * math.log(value))
         for name, value in usable.items()
     )
+
+
+def _tli_usable(values: Mapping[str, AverageValue]) -> dict[str, float]:
+    """The index's parameters that were measured: flag N and a positive value (the index
+    takes their logarithm). In the index's own order."""
+    return {name: values[name].avg for name in _TLI if name in values and values[name].flag == NORMAL and values[name].avg > 0}
 
 
 def _trophic_state(tli: float | None) -> TrophicState | None:

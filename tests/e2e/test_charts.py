@@ -99,3 +99,39 @@ def test_family_page_trends(browser, shot, page_errors, jiashan_url: str, start_
     # Only the linked relative: one trend card.
     assert page.locator("[data-trend-person]").count() == 1
     assert not page_errors, page_errors
+
+
+def test_the_console_shows_a_stations_daily_and_monthly_class_and_what_it_covers(browser, shot, page_errors, jiashan_url: str, start_api) -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    import psycopg
+
+    cst = timezone(timedelta(hours=8))
+    today = datetime.now(UTC).astimezone(cst).replace(hour=0, minute=0, second=0, microsecond=0)
+    yesterday = today - timedelta(days=1)
+    with psycopg.connect(jiashan_url) as conn:
+        # Yesterday NH3-N of class V for two hours, TP in maintenance; today class I.
+        for at, nh3n in [(yesterday + timedelta(hours=10), 1.8), (yesterday + timedelta(hours=11), 1.7), (today, 0.1)]:
+            conn.execute("INSERT INTO station_averages (station_id, period, period_start, nh3n_mg_l, nh3n_mg_l_flag, do_mg_l, do_mg_l_flag, "
+                         "tp_mg_l, tp_mg_l_flag) VALUES (%s, 'hour', %s, %s, 'N', 7.6, 'N', 0.9, 'M')", (STATION, at, nh3n))
+    api = start_api(jiashan_url)
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    watch(page, page_errors)
+    page.goto(f"{api.base}/console")
+    sign_in(page, "op1")
+    marker = page.locator(f'[data-station="{STATION}"]')
+    expect(marker).to_be_attached(timeout=10_000)
+    marker.dispatch_event("click")
+
+    day = page.locator(f'#station-classes tr[data-period="{yesterday.date().isoformat()}"]')
+    expect(day.locator(".cls")).to_have_text("V", timeout=10_000)
+    expect(day).to_have_class("worse")  # worse than its target class III
+    expect(day.locator(".covers")).to_have_text("溶解氧, 氨氮")  # TP in maintenance is left out
+    expect(page.locator(f'#station-classes tr[data-period="{today.date().isoformat()}"] .cls')).to_have_text("I")
+    shot(page, "station-daily-class")
+
+    page.locator('#station-classes [data-class-period="month"]').click()
+    months = page.locator("#station-classes table[data-period='month'] tbody tr")
+    expect(months.first).to_be_visible(timeout=10_000)
+    assert months.count() == len({yesterday.strftime("%Y-%m"), today.strftime("%Y-%m")})
+    assert not page_errors, page_errors

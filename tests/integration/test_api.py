@@ -4,7 +4,7 @@ isolation, clear 4xx for bad input, live events with catch-up, several API proce
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
 import orjson
@@ -178,6 +178,39 @@ def test_a_stations_grade_over_a_day_is_the_mean_of_its_normal_hours_and_says_wh
         assert (doc["hours"], doc["class"], doc["worst_parameter"], doc["covers"]) == (3, "IV", "nh3n_mg_l", ["nh3n_mg_l", "tp_mg_l"])
         assert doc["means"]["tp_mg_l"] == pytest.approx(0.1)  # the hour in maintenance is not in the mean
         assert http.get("/api/stations/NOPE/grade", params={"from": "2026-01-02T00:00:00Z", "to": "2026-01-03T00:00:00Z"}).status_code == 404
+
+
+def test_a_stations_daily_and_monthly_classes_are_graded_per_county_day_and_month(start_api, jiashan_url: str) -> None:
+    cst = timezone(timedelta(hours=8))
+    # 23:00 and 00:00 China Standard Time are two days; the 1st of February another month.
+    hours = [(datetime(2026, 1, 1, 23, tzinfo=cst), 0.4), (datetime(2026, 1, 2, 0, tzinfo=cst), 1.8),
+             (datetime(2026, 1, 2, 1, tzinfo=cst), 1.6), (datetime(2026, 2, 1, 9, tzinfo=cst), 0.1)]
+    with psycopg.connect(jiashan_url) as conn:
+        for at, nh3n in hours:
+            conn.execute("INSERT INTO station_averages (station_id, period, period_start, nh3n_mg_l, nh3n_mg_l_flag, do_mg_l, do_mg_l_flag) "
+                         "VALUES ('WS-001', 'hour', %s, %s, 'N', 7.6, 'N')", (at, nh3n))
+        # A spill day: NH3-N over the analyser's range for two hours, one hour normal; TP in maintenance all day.
+        for h, (nh3n, flag) in enumerate([(2.5, "T"), (2.5, "T"), (1.0, "N")]):
+            conn.execute("INSERT INTO station_averages (station_id, period, period_start, nh3n_mg_l, nh3n_mg_l_flag, tp_mg_l, tp_mg_l_flag) "
+                         "VALUES ('WS-001', 'hour', %s, %s, %s, 0.3, 'M')", (datetime(2026, 1, 3, 8 + h, tzinfo=cst), nh3n, flag))
+    api = start_api(jiashan_url)
+    window = {"from": "2026-01-01T00:00:00+08:00", "to": "2026-03-01T00:00:00+08:00"}
+    with api.client("op1") as http:
+        days = http.get("/api/stations/WS-001/grade", params={**window, "period": "day"}).json()
+        assert days["period"] == "day" and days["hours"] == 7
+        assert [(datetime.fromisoformat(d["start"]).astimezone(cst).date().isoformat(), d["hours"], d["class"]) for d in days["periods"]] == [
+            ("2026-01-01", 1, "II"), ("2026-01-02", 2, "V"), ("2026-01-03", 3, "V"), ("2026-02-01", 1, "I")]
+        # The over-range hours count as lower bounds: the day is at least class V, never graded by its quiet hour alone.
+        spill = days["periods"][2]
+        assert spill["at_least"] is True and spill["means"]["nh3n_mg_l"] == pytest.approx(2.0)
+        assert spill["left_out"] == {"tp_mg_l": "M"} and "tp_mg_l" not in spill["means"]
+        jan2 = days["periods"][1]
+        assert jan2["covers"] == ["do_mg_l", "nh3n_mg_l"] and jan2["worst_parameter"] == "nh3n_mg_l"
+        assert datetime.fromisoformat(jan2["end"]) - datetime.fromisoformat(jan2["start"]) == timedelta(days=1)
+        months = http.get("/api/stations/WS-001/grade", params={**window, "period": "month"}).json()["periods"]
+        assert [(datetime.fromisoformat(m["start"]).astimezone(cst).strftime("%Y-%m"), m["hours"]) for m in months] == [("2026-01", 6), ("2026-02", 1)]
+        assert months[0]["means"]["nh3n_mg_l"] == pytest.approx((0.4 + 1.8 + 1.6 + 2.5 + 2.5 + 1.0) / 6)
+        assert http.get("/api/stations/WS-001/grade", params={**window, "period": "week"}).status_code == 422
 
 
 def test_logins_are_rate_limited(start_api, jiashan_url: str) -> None:

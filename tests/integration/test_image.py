@@ -98,7 +98,7 @@ def compose_api_environment(database_url: str) -> dict[str, str]:
     env = {k: str(v) for k, v in compose["services"]["api"]["environment"].items()}
     return env | {"WATCHPOST_DATABASE_URL": database_url,
                   "WATCHPOST_MQTT_URL": f"mqtt://watchpost-ingest:pw@{env['MQTT_BROKER']}",
-                  "WATCHPOST_API__TOKEN_SECRET": "x" * 32}
+                  "WATCHPOST_API__TOKEN_SECRET": os.urandom(24).hex()}
 
 
 def test_the_image_runs_its_entry_points_and_backs_up_with_its_own_client(

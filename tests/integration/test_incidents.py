@@ -111,6 +111,58 @@ def test_each_receipt_reaches_the_device_once_with_two_dispatchers(start_dispatc
     assert sent == [("fall-1", "cancelled"), ("fall-1", "help_dispatched"), ("sos-1", "family_notified"), ("sos-1", "help_dispatched")]
 
 
+def station_alarm(url: str, station_id: str, alarm_type: AlarmType, parameter: str, action: Action = Action.RAISE) -> int:
+    """What ingest's water rules record: a raise or a clear of one station alarm."""
+    t = AlarmTransition(action, SourceKind.STATION, station_id, alarm_type, Severity.MAJOR, datetime.now(UTC), detail={"parameter": parameter})
+    with psycopg.connect(url) as conn:
+        apply_transitions(conn.cursor(), [t], datetime.now(UTC))
+    return rows(url, "SELECT alarm_id FROM alarms WHERE source_id = %s AND alarm_type = %s ORDER BY alarm_id DESC LIMIT 1",
+                station_id, alarm_type.value)[0]["alarm_id"]
+
+
+def test_a_real_time_and_an_hourly_alarm_of_one_exceedance_are_one_patrol_incident_verified_when_both_clear(database_url: str) -> None:
+    from dispatch.incidents import open_for_alarm, verify_water
+
+    real_time = station_alarm(database_url, "WS-001", AlarmType.WATER_CLASS_EXCEEDED, "nh3n_mg_l")
+    with psycopg.connect(database_url) as conn:
+        opened = open_for_alarm(conn, real_time, datetime.now(UTC))
+        hourly = station_alarm(database_url, "WS-001", AlarmType.WATER_HOURLY_EXCEEDED, "nh3n_mg_l")
+        attached = open_for_alarm(conn, hourly, datetime.now(UTC))
+        assert opened is not None and attached is not None and attached["incident_id"] == opened["incident_id"]
+        [incident] = rows(database_url, "SELECT * FROM incidents WHERE station_id = 'WS-001'")
+        assert incident["alarm_id"] == real_time  # it keeps the alarm that opened it
+        linked = {r["alarm_id"] for r in rows(database_url, "SELECT alarm_id FROM incident_alarms WHERE incident_id = %s", incident["incident_id"])}
+        assert linked == {real_time, hourly}
+        [audit] = rows(database_url, "SELECT detail FROM dispatch_audit WHERE action = 'alarm_attached'")
+        assert audit["detail"] == {"alarm_id": hourly, "alarm_type": "water_hourly_exceeded", "parameter": "nh3n_mg_l"}
+
+        # The real-time readings are back in class while the hourly uploads are not: not verified yet.
+        station_alarm(database_url, "WS-001", AlarmType.WATER_CLASS_EXCEEDED, "nh3n_mg_l", Action.CLEAR)
+        assert verify_water(conn, real_time, datetime.now(UTC)) is None
+        station_alarm(database_url, "WS-001", AlarmType.WATER_HOURLY_EXCEEDED, "nh3n_mg_l", Action.CLEAR)
+        verified = verify_water(conn, hourly, datetime.now(UTC))
+        assert verified is not None and verified["loop_stage"] == "verified"
+
+
+def test_an_hourly_alarm_after_its_real_time_incident_was_closed_out_attaches_and_sends_no_second_patrol(database_url: str) -> None:
+    from dispatch.incidents import open_for_alarm
+
+    real_time = station_alarm(database_url, "WS-001", AlarmType.WATER_CLASS_EXCEEDED, "nh3n_mg_l")
+    with psycopg.connect(database_url) as conn:
+        first = open_for_alarm(conn, real_time, datetime.now(UTC))
+        assert first is not None
+        conn.execute("UPDATE incidents SET state = 'closed' WHERE incident_id = %s", (first["incident_id"],))
+        conn.commit()
+        # Hours later the hourly uploads show the same NH3-N exceedance: the same water, the same incident.
+        hourly = station_alarm(database_url, "WS-001", AlarmType.WATER_HOURLY_EXCEEDED, "nh3n_mg_l")
+        assert open_for_alarm(conn, hourly, datetime.now(UTC))["incident_id"] == first["incident_id"]
+        assert count(database_url, "SELECT count(*) FROM incidents WHERE station_id = 'WS-001'") == 1
+        # Another parameter is another exceedance: a new patrol incident.
+        station_alarm(database_url, "WS-001", AlarmType.WATER_HOURLY_EXCEEDED, "nh3n_mg_l", Action.CLEAR)
+        tp = station_alarm(database_url, "WS-001", AlarmType.WATER_HOURLY_EXCEEDED, "tp_mg_l")
+        second = open_for_alarm(conn, tp, datetime.now(UTC))
+        assert second is not None and second["incident_id"] != first["incident_id"]
+        assert count(database_url, "SELECT count(*) FROM incidents WHERE station_id = 'WS-001' AND state <> 'closed'") == 1
 def test_an_sos_fix_far_outside_the_county_is_not_trusted_and_the_console_is_told(
     start_dispatcher, collect, jiashan_url: str
 ) -> None:

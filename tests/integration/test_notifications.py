@@ -171,3 +171,93 @@ def test_the_control_room_reads_a_familys_numbers_only_with_an_access_log_entry(
         {"username": "op1", "person_id": "P-0001", "what": "family contacts"}]
     with api.client("fam1") as fam:
         assert fam.get("/api/persons/P-0001/contacts").status_code == 403
+
+
+QINGPU_DUTY = "+862159720001"
+
+
+def unanswered_partner_alert(url: str, clock: FakeClock) -> int:
+    """An hourly NH3-N exceedance at the cross-border station WS-002, its CAP Alert sent to
+    Qingpu eleven minutes ago and not answered; Qingpu's duty phone in the registry."""
+    from datetime import timedelta
+
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("UPDATE partners SET duty_phone = %s, duty_contact = 'Qingpu environment duty officer' WHERE partner_id = 'qingpu'",
+                    (QINGPU_DUTY,))
+        apply_transitions(cur, [AlarmTransition(Action.RAISE, SourceKind.STATION, "WS-002", AlarmType.WATER_HOURLY_EXCEEDED, Severity.MAJOR,
+                                                clock.now(), detail={"parameter": "nh3n_mg_l"})], clock.now())
+        alarm_id = int(cur.execute("SELECT alarm_id FROM alarms WHERE source_id = 'WS-002'").fetchone()[0])
+        cur.execute("INSERT INTO cap_alerts (event_id, alarm_id, partner_id, msg_type, identifier, sent, document) "
+                    "VALUES (1, %s, 'qingpu', 'Alert', %s, %s, '<alert/>')", (alarm_id, f"wp-{alarm_id}-0", clock.now() - timedelta(minutes=11)))
+    return alarm_id
+
+
+def escalate(url: str, clock: FakeClock) -> list[int]:
+    from dispatch.partner_loop import escalate_overdue
+
+    with psycopg.connect(url) as conn:
+        return escalate_overdue(conn, clock.now())
+
+
+@needs_baresip
+def test_a_partner_that_leaves_an_alert_unanswered_has_its_duty_contact_texted_then_called(database_url: str, smsc, family_phones) -> None:
+    from ingest.alarm_store import acknowledge
+
+    state, port = smsc
+    phone = family_phones("answer", key="1")
+    clock = FakeClock(now_utc())
+    alarm_id = unanswered_partner_alert(database_url, clock)
+    assert escalate(database_url, clock) == [alarm_id]
+    # The control room acknowledging the alarm does not stop the partner being reached.
+    with psycopg.connect(database_url) as conn, conn.cursor() as cur:
+        acknowledge(cur, alarm_id, "op1", clock.now())
+    with notifier_for(database_url, clock, smsc_port=port, phonebook={QINGPU_DUTY: phone.uri}) as notifier:
+        notifier.run_pass()
+        (sms,) = state.wait_for(1)
+        assert sms.destination == QINGPU_DUTY.lstrip("+")
+        assert "跨界断面Taipu river boundary" in sms.text and "NH3-N" in sms.text and "CAP" in sms.text
+        assert "/family" not in sms.text  # the family page is not theirs
+        assert phone.calls == []  # the SMS has its minute first
+        clock.advance(60)
+        notifier.run_pass()
+        assert len(phone.wait_for_calls(1)) == 1
+        notifier.wait_for_calls(20)
+    by_channel = {(u, c): s for u, c, s, _ in notifications(database_url)}
+    assert by_channel[("partner:qingpu", "voice")] == "acked"
+    # Keypad 1 says the duty officer heard it; the alarm stays the operator's, the alert awaits Qingpu's CAP answer.
+    assert rows(database_url, "SELECT acked_by FROM alarms WHERE alarm_id = %s", alarm_id)[0]["acked_by"] == "op1"
+    assert rows(database_url, "SELECT answered_at FROM cap_alerts")[0]["answered_at"] is None
+    [escalated] = rows(database_url, "SELECT data FROM events WHERE data ->> 'change' = 'partner_escalated'")
+    assert escalated["data"]["notified"] == ["sms", "voice"]
+    recipients = {r["data"]["notification"]["recipient"] for r in rows(database_url, "SELECT data FROM events WHERE data ->> 'change' = 'notification'")}
+    assert recipients == {"partner:qingpu"}
+
+
+@needs_baresip
+def test_a_partners_answer_before_the_call_cancels_it(database_url: str, smsc, family_phones) -> None:
+    _, port = smsc
+    phone = family_phones("answer", key="1")
+    clock = FakeClock(now_utc())
+    alarm_id = unanswered_partner_alert(database_url, clock)
+    escalate(database_url, clock)
+    with notifier_for(database_url, clock, smsc_port=port, phonebook={QINGPU_DUTY: phone.uri}) as notifier:
+        notifier.run_pass()
+        with psycopg.connect(database_url) as conn:  # Qingpu's CAP Ack arrives
+            conn.execute("UPDATE cap_alerts SET answer = 'Ack', answered_at = %s, answered_by = 'duty@qingpu' WHERE alarm_id = %s",
+                         (clock.now(), alarm_id))
+        clock.advance(60)
+        notifier.run_pass()
+        notifier.wait_for_calls(5)
+    assert phone.calls == []
+    assert ("partner:qingpu", "voice", "cancelled", 0) in notifications(database_url)
+
+
+def test_a_partner_without_a_duty_phone_is_escalated_on_the_console_only(database_url: str) -> None:
+    clock = FakeClock(now_utc())
+    alarm_id = unanswered_partner_alert(database_url, clock)
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE partners SET duty_phone = NULL")
+    assert escalate(database_url, clock) == [alarm_id]
+    assert notifications(database_url) == []
+    [escalated] = rows(database_url, "SELECT data FROM events WHERE data ->> 'change' = 'partner_escalated'")
+    assert escalated["data"]["notified"] == []

@@ -134,8 +134,8 @@ def test_station_trend_of_the_stations_own_hourly_uploads_marks_over_range_and_f
     with psycopg.connect(jiashan_url) as conn:
         for h, (value, flag) in enumerate([(0.4, "N"), (2.0, "T"), (9.0, "M")]):
             conn.execute(
-                "INSERT INTO station_averages (station_id, period, period_start, nh3n_mg_l, nh3n_mg_l_flag, chla_ug_l, chla_ug_l_flag) "
-                "VALUES (%s, 'hour', %s, %s, %s, 12.5, 'N')", (STATION, hour + timedelta(hours=h), value, flag),
+                "INSERT INTO station_averages (station_id, period, period_start, nh3n_mg_l, nh3n_mg_l_flag, chla_ug_l, chla_ug_l_flag, "
+                "sd_m, sd_m_flag) VALUES (%s, 'hour', %s, %s, %s, 12.5, 'N', 0.45, 'N')", (STATION, hour + timedelta(hours=h), value, flag),
             )
     with trends_api.client("op1") as c:
         doc = c.get(f"/api/stations/{STATION}/trend", params={"param": "nh3n_mg_l", "series": "hour"}).json()
@@ -145,6 +145,8 @@ def test_station_trend_of_the_stations_own_hourly_uploads_marks_over_range_and_f
         chla = c.get(f"/api/stations/{STATION}/trend", params={"param": "chla_ug_l", "series": "hour"})
         assert chla.status_code == 200 and any(p["avg"] == 12.5 for p in chla.json()["points"])
         assert c.get(f"/api/stations/{STATION}/trend", params={"param": "chla_ug_l"}).status_code == 422
+        sd = c.get(f"/api/stations/{STATION}/trend", params={"param": "sd_m", "series": "hour"})
+        assert sd.status_code == 200 and any(p["avg"] == 0.45 for p in sd.json()["points"]) and sd.json()["limits"]["kind"] is None
 
 
 def test_person_trend_thresholds_alarms_strip_and_access_log(trends_api, jiashan_url: str) -> None:

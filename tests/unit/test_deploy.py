@@ -4,6 +4,7 @@ units pass `systemd-analyze verify`."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -38,6 +39,7 @@ def test_docker_compose_accepts_the_stack(tmp_path: Path) -> None:
     (tmp_path / "secrets").mkdir()
     for name in ("db-password", "api-token-secret"):
         (tmp_path / "secrets" / name).write_text("test\n")
+    (tmp_path / "county").mkdir()
     done = subprocess.run([*_compose_command(), "-f", str(tmp_path / "compose.yaml"), "config", "-q"],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -45,10 +47,41 @@ def test_docker_compose_accepts_the_stack(tmp_path: Path) -> None:
 
 def test_the_stack_runs_each_watchpost_process_from_the_image() -> None:
     services = compose()["services"]
-    assert services["timescaledb"]["image"] == "timescale/timescaledb:latest-pg17"
-    assert {s: services[s]["command"] for s in ("setup", "ingest", "dispatch", "api", "simulator")} == {
-        "setup": ["setup"], "ingest": ["ingest"], "dispatch": ["dispatch"], "api": ["serve"], "simulator": ["simulate"]}
+    assert {s: services[s]["command"][0] for s in ("setup", "ingest", "alerts-1", "alerts-2", "dispatch", "notify", "hj212",
+                                                   "api", "simulator")} == {
+        "setup": "setup", "ingest": "ingest", "alerts-1": "alerts", "alerts-2": "alerts", "dispatch": "dispatch",
+        "notify": "notify", "hj212": "hj212", "api": "serve", "simulator": "simulate"}
+    assert services["alerts-2"]["command"] == ["alerts", "--instance", "2"]
     assert services["simulator"]["profiles"] == ["demo"]
+
+
+def test_every_image_is_pinned_to_a_version() -> None:
+    """A floating tag changes the database under a deployment (a restore needs the same
+    TimescaleDB version as the backup)."""
+    for name, service in compose()["services"].items():
+        image = service.get("image", "")
+        if image.startswith("${WATCHPOST_IMAGE"):
+            continue
+        tag = image.rpartition(":")[2]
+        assert re.fullmatch(r"\d+\.\d+\.\d+(-pg\d+)?", tag), f"{name}: {image} is not pinned to a release"
+    assert compose()["services"]["timescaledb"]["image"].endswith("-pg17")
+
+
+def test_the_entrypoint_logs_in_with_accounts_the_broker_has() -> None:
+    from kernel.broker import service_users
+
+    entrypoint = compose()["x-watchpost"]["entrypoint"][2]
+    accounts = {f"watchpost-{svc}-1" for svc in re.search(r"for svc in ([a-z ]+);", entrypoint).group(1).split()}
+    assert accounts == {"watchpost-ingest-1", "watchpost-dispatch-1", "watchpost-api-1", "watchpost-alerts-1"}
+    assert accounts <= set(service_users())
+    assert "cannot read" in entrypoint, "an unreadable secret file is reported, not a bare cat error"
+
+
+def test_the_county_files_are_mounted_read_only_in_every_watchpost_container() -> None:
+    assert "./county:/etc/watchpost/county:ro" in compose()["x-watchpost"]["volumes"]
+    for name, service in compose()["services"].items():
+        if service.get("image", "").startswith("${WATCHPOST_IMAGE"):
+            assert "./county:/etc/watchpost/county:ro" in service["volumes"], name
 
 
 def test_no_secret_is_written_in_the_compose_file() -> None:
@@ -61,7 +94,8 @@ def test_every_watchpost_setting_in_the_compose_file_exists() -> None:
     known = set(re.findall(r"`(WATCHPOST_[A-Z_]+)`", reference()))
     used = set(re.findall(r"\b(WATCHPOST_[A-Z0-9_]+)\b", (DEPLOY / "compose.yaml").read_text()))
     # Read by the image and the CLI themselves, not settings.
-    unknown = used - known - {"WATCHPOST_HOME", "WATCHPOST_IMAGE", "WATCHPOST_MQTT_PORT", "WATCHPOST_API_PORT"}
+    unknown = used - known - {"WATCHPOST_HOME", "WATCHPOST_IMAGE", "WATCHPOST_MQTT_PORT", "WATCHPOST_API_PORT",
+                              "WATCHPOST_HJ212_PORT"}
     assert not unknown
 
 
@@ -74,7 +108,7 @@ def test_the_image_entry_points_work_with_the_compose_environment(tmp_path: Path
         "PATH": "/usr/bin:/bin", "WATCHPOST_HOME": str(tmp_path),
         "WATCHPOST_DATABASE_URL": f"postgresql://watchpost:pw@{env['DB_HOST']}:5432/watchpost",
         "WATCHPOST_MQTT_URL": f"mqtt://watchpost-ingest:pw@{env['MQTT_BROKER']}",
-        "WATCHPOST_API__TOKEN_SECRET": "x" * 32,
+        "WATCHPOST_API__TOKEN_SECRET": os.urandom(24).hex(),
     }
     done = subprocess.run([str(WATCHPOST), "config", "check"], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -84,8 +118,11 @@ def test_the_image_entry_points_work_with_the_compose_environment(tmp_path: Path
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")
 def test_the_systemd_units_verify(tmp_path: Path) -> None:
     instances = {"watchpost-ingest@.service": "watchpost-ingest@1.service",
+                 "watchpost-alerts@.service": "watchpost-alerts@1.service",
                  "watchpost-api@.service": "watchpost-api@8000.service",
-                 "watchpost-dispatch.service": "watchpost-dispatch.service"}
+                 "watchpost-dispatch.service": "watchpost-dispatch.service",
+                 "watchpost-notify.service": "watchpost-notify.service",
+                 "watchpost-hj212.service": "watchpost-hj212.service"}
     for template, instance in instances.items():
         text = (DEPLOY / "systemd" / template).read_text()
         # The units expect the wheel in /opt/watchpost; verify against this checkout's.
@@ -94,6 +131,33 @@ def test_the_systemd_units_verify(tmp_path: Path) -> None:
         assert "EnvironmentFile=/etc/watchpost/watchpost.env" in text
     for unit in ("watchpost-report.service", "watchpost-report.timer"):  # the daily shift report
         (tmp_path / unit).write_text((DEPLOY / "systemd" / unit).read_text())
-    done = subprocess.run(["systemd-analyze", "verify", *instances.values(), "watchpost-report.timer"], cwd=tmp_path,
-                          capture_output=True, text=True)
+    # The broker, whose ExecReload is how `broker sync --reload-command` reaches it.
+    broker = (DEPLOY / "systemd" / "watchpost-mosquitto.service").read_text()
+    assert "ExecReload=/bin/kill -HUP $MAINPID" in broker
+    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    (tmp_path / "watchpost-mosquitto.service").write_text(broker.replace("/usr/sbin/mosquitto", mosquitto))
+    done = subprocess.run(["systemd-analyze", "verify", *instances.values(), "watchpost-report.timer",
+                           "watchpost-mosquitto.service"], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0 and not done.stderr.strip(), done.stderr
+
+
+def test_every_watchpost_variable_the_docs_and_deploy_files_name_is_accepted() -> None:
+    """A documented variable the settings refuse stops every process ("unknown setting")."""
+    from kernel.settings import load_settings
+
+    root = DEPLOY.parent
+    files = [*(root / "docs").glob("*.md"), root / "README.md", *(p for p in DEPLOY.rglob("*") if p.is_file())]
+    named = {v for f in files for v in re.findall(r"\bWATCHPOST_[A-Z0-9_]*[A-Z0-9]\b", f.read_text())}
+    named -= {"WATCHPOST_API__PROT"}  # the typo in docs/operations.md's example of a suggestion
+    refused = [v for v in sorted(named) if _refused(load_settings, v)]
+    assert not refused
+
+
+def _refused(load_settings, variable: str) -> bool:
+    from kernel.settings import SettingsError
+
+    try:
+        load_settings({variable: "1"})
+    except SettingsError as exc:
+        return any("unknown setting" in p for p in exc.problems)
+    return False

@@ -147,7 +147,7 @@ def test_minute_hour_and_day_uploads_map_their_averages(cn: str) -> None:
 @pytest.mark.parametrize(("cn", "period"), [("2051", "minute"), ("2061", "hour"), ("2031", "day")])
 def test_average_uploads_keep_period_extremes_and_each_parameters_own_flag(cn: str, period: str) -> None:
     cp = ("DataTime=20240501100000;w21011-Cou=0,w21011-Min=0.07,w21011-Avg=0.09,w21011-Max=0.12,w21011-Flag=M;"
-          "w21003-Avg=2.5,w21003-Flag=T;w01016-Avg=31.5;w01001-Rtd=7.0")
+          "w21003-Avg=2.5,w21003-Flag=T;w01016-Avg=31.5;w01004-Avg=0.45,w01004-Flag=M;w01001-Rtd=7.0")
     assert average_payload(decode_frame(upload(cn, cp))) == {
         "period": period,
         "ts": "2024-05-01T10:00:00+08:00",
@@ -155,6 +155,7 @@ def test_average_uploads_keep_period_extremes_and_each_parameters_own_flag(cn: s
             "tp_mg_l": {"avg": 0.09, "min": 0.07, "max": 0.12, "flag": "M"},
             "nh3n_mg_l": {"avg": 2.5, "flag": "T"},
             "chla_ug_l": {"avg": 31.5, "flag": "N"},
+            "sd_m": {"avg": 0.45, "flag": "M"},  # transparency, with its own flag
         },
     }
 

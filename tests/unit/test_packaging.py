@@ -25,5 +25,12 @@ def test_the_wheel_carries_the_command_and_its_backups(watchpost_wheel: Path) ->
     with zipfile.ZipFile(watchpost_wheel) as wheel:
         names = set(wheel.namelist())
         (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
-        assert "watchpost = watchpost.cli:app" in wheel.read(entry_points).decode()
+        assert "watchpost = watchpost.cli:main" in wheel.read(entry_points).decode()
     assert "watchpost/backup.py" in names
+
+
+def test_the_wheel_carries_the_console_pages_and_their_vendor_libraries(watchpost_wheel: Path) -> None:  # noqa: F811
+    with zipfile.ZipFile(watchpost_wheel) as wheel:
+        names = set(wheel.namelist())
+    assert {"dashboard/static/console.html", "dashboard/static/vendor/leaflet/leaflet.js",
+            "dashboard/static/vendor/uplot/uPlot.iife.min.js"} <= names

@@ -163,12 +163,13 @@ def test_a_stations_hour_average_keeps_each_parameters_own_flag_and_extremes() -
     payload = {
         "period": "hour", "ts": "2026-11-29T18:00:00+08:00",
         "values": {"nh3n_mg_l": {"avg": 2.0, "flag": "T"}, "tp_mg_l": {"avg": 0.09, "min": 0.07, "max": 0.12, "flag": "M"},
-                   "chla_ug_l": {"avg": 42.5}},
+                   "chla_ug_l": {"avg": 42.5}, "sd_m": {"avg": 0.6}},
     }
     [r] = parse("water/WS-001/averages", payload)
     assert r == StationAverage(
         "WS-001", AveragePeriod.HOUR, datetime(2026, 11, 29, 10, 0, tzinfo=UTC),
-        {"nh3n_mg_l": AverageValue(2.0, flag="T"), "tp_mg_l": AverageValue(0.09, 0.07, 0.12, "M"), "chla_ug_l": AverageValue(42.5)},
+        {"nh3n_mg_l": AverageValue(2.0, flag="T"), "tp_mg_l": AverageValue(0.09, 0.07, 0.12, "M"), "chla_ug_l": AverageValue(42.5),
+         "sd_m": AverageValue(0.6)},
     )
 
 
@@ -179,6 +180,8 @@ def test_a_stations_hour_average_keeps_each_parameters_own_flag_and_extremes() -
         ({"period": "hour", "ts": "2026-11-29T18:00:00+08:00", "values": {"ph": 7}}, Reason.WRONG_TYPE),
         ({"period": "hour", "ts": "2026-11-29T18:00:00+08:00", "values": {"ph": {"avg": 7, "flag": "X"}}}, Reason.WRONG_TYPE),
         ({"period": "hour", "ts": "2026-11-29T18:00:00+08:00", "values": {"ph": {"avg": 17}}}, Reason.OUT_OF_RANGE),
+        ({"period": "hour", "ts": "2026-11-29T18:00:00+08:00", "values": {"sd_m": {"avg": -0.2}}}, Reason.OUT_OF_RANGE),
+        ({"period": "hour", "ts": "2026-11-29T18:00:00+08:00", "values": {"sd_m": {"avg": 80}}}, Reason.OUT_OF_RANGE),
         ({"period": "hour", "ts": "2026-11-29T18:00:00+08:00", "values": {"lead": {"avg": 1}}}, Reason.UNKNOWN_FIELD),
         ({"period": "hour", "ts": "2026-11-29T18:00:00+08:00", "values": {}}, Reason.EMPTY_READING),
         ({"period": "hour", "ts": "2026-11-29T18:00:00+08:00", "values": {"ph": {"avg": 7}}, "x": 1}, Reason.UNKNOWN_FIELD),

@@ -32,3 +32,11 @@ def test_unknown_or_repeated_channels_are_refused() -> None:
 def test_the_call_must_come_before_the_step_times_out() -> None:
     doc = user(phone="+8613800000001", persons=[{"person_id": "P1", "channels": ["voice"], "ack_timeout_s": 60, "voice_after_s": 60}])
     assert "voice_after_s: must be seconds from 0 up to (not including) ack_timeout_s (60)" in "\n".join(validate(doc))
+
+
+def test_a_partners_duty_phone_is_optional_and_must_be_e164() -> None:
+    partner = {"partner_id": "qingpu", "name": "Qingpu District"}
+    assert validate({"partners": [partner]}) == []
+    assert validate({"partners": [{**partner, "duty_phone": "+862159720001"}]}) == []
+    assert validate({"partners": [{**partner, "duty_phone": "021-5972 0001"}]}) == [
+        "partners[0].duty_phone: must be an E.164 number like +862100000000"]

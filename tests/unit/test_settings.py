@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ def test_unknown_setting_is_an_error_that_names_it() -> None:
 
 
 def test_malformed_number_says_what_was_expected() -> None:
-    with pytest.raises(SettingsError, match="ingest.batch_max_messages: must be an integer"):
+    with pytest.raises(SettingsError, match=r"WATCHPOST_INGEST__BATCH_MAX_MESSAGES \(ingest.batch_max_messages\): must be an integer"):
         load_settings({"WATCHPOST_INGEST__BATCH_MAX_MESSAGES": "many"})
 
 
@@ -38,9 +39,10 @@ def test_every_problem_is_reported_at_once() -> None:
     with pytest.raises(SettingsError) as info:
         load_settings({"WATCHPOST_INGEST__BATCH_MAX_MESSAGES": "0", "WATCHPOST_TYPO": "1", "WATCHPOST_LOG_LEVEL": "loud"})
     message = str(info.value)
-    assert "typo: unknown setting" in message
-    assert "ingest.batch_max_messages: must be at least 1" in message
-    assert "log_level: must be DEBUG" in message
+    assert "WATCHPOST_TYPO (typo): unknown setting" in message
+    assert "WATCHPOST_INGEST__BATCH_MAX_MESSAGES (ingest.batch_max_messages): must be at least 1" in message
+    assert "WATCHPOST_LOG_LEVEL (log_level): must be DEBUG" in message
+    assert len(info.value.problems) == 3
 
 
 def test_the_configuration_reference_in_docs_is_current() -> None:
@@ -48,6 +50,43 @@ def test_the_configuration_reference_in_docs_is_current() -> None:
 
     path = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
     assert path.read_text() == reference(), "regenerate it: watchpost config reference > docs/configuration.md"
+
+
+@pytest.mark.parametrize(("typo", "meant"), [
+    ("WATCHPOST_API__PROT", "WATCHPOST_API__PORT"),
+    ("WATCHPOST_DATABSE_URL", "WATCHPOST_DATABASE_URL"),
+    ("WATCHPOST_INGEST__BATCH_MAX_MESSAGE", "WATCHPOST_INGEST__BATCH_MAX_MESSAGES"),
+    ("WATCHPOST_HOEM", "WATCHPOST_HOME"),  # a variable of the scripts, not a setting: suggested all the same
+])
+def test_an_unknown_variable_is_answered_with_the_closest_known_one(typo: str, meant: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({typo: "1"})
+    assert info.value.problems == [f"{typo} ({typo[len('WATCHPOST_'):].lower().replace('__', '.')}): unknown setting, did you mean {meant}?"]
+
+
+def test_an_unknown_variable_like_no_other_gets_no_suggestion() -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({"WATCHPOST_ZZZQQQ": "1"})
+    assert "did you mean" not in str(info.value)
+
+
+@pytest.mark.parametrize(("variable", "value", "expected"), [
+    ("WATCHPOST_API__PORT", "65536", "must be a TCP port, 1-65535"),
+    ("WATCHPOST_API__PORT", "0", "must be at least 1"),
+    ("WATCHPOST_METRICS_PORT", "70000", "must be a TCP port"),
+    ("WATCHPOST_INGEST__BATCH_MAX_WAIT_S", "inf", "must be a finite number"),
+    ("WATCHPOST_DISPATCH__REDISPATCH_AFTER_S", "nan", "must be a finite number"),
+    ("WATCHPOST_NOTIFY__LEASE_S", "-1", "must be at least 5 s"),
+])
+def test_ports_and_durations_out_of_range_are_named_by_their_variable(variable: str, value: str, expected: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({variable: value})
+    assert info.value.problems[0].startswith(f"{variable} (") and expected in info.value.problems[0]
+
+
+def test_the_highest_port_and_port_zero_where_it_means_none_are_accepted() -> None:
+    s = load_settings({"WATCHPOST_API__PORT": "65535", "WATCHPOST_METRICS_PORT": "0"})
+    assert (s.api.port, s.metrics_port) == (65535, 0)
 
 
 SECOND_COUNTY = {
@@ -91,16 +130,16 @@ def test_another_county_keeping_some_of_the_demos_identity_is_refused_naming_wha
 @pytest.mark.parametrize(
     ("name", "value", "expected"),
     [
-        ("ADCODE", "33042", "region.adcode: must be six digits"),
-        ("CENTRE_LAT", "95", "region.centre_lat: must be between -90 and 90"),
-        ("CENTRE_LON", "181", "region.centre_lon: must be between -180 and 180"),
-        ("ZOOM", "25", "region.zoom: must be at most 18"),
-        ("ZOOM", "0", "region.zoom: must be at least 1"),
-        ("CAP_SENDER", "watch post@x", "region.cap_sender: must be non-empty, without spaces"),
-        ("CAP_SENDER", "a,b", "region.cap_sender"),
-        ("NAME_EN", " ", "region.name_en: must not be empty"),
+        ("ADCODE", "33042", "region.adcode): must be six digits"),
+        ("CENTRE_LAT", "95", "region.centre_lat): must be between -90 and 90"),
+        ("CENTRE_LON", "181", "region.centre_lon): must be between -180 and 180"),
+        ("ZOOM", "25", "region.zoom): must be at most 18"),
+        ("ZOOM", "0", "region.zoom): must be at least 1"),
+        ("CAP_SENDER", "watch post@x", "region.cap_sender): must be non-empty, without spaces"),
+        ("CAP_SENDER", "a,b", "region.cap_sender): must be non-empty"),
+        ("NAME_EN", " ", "region.name_en): must not be empty"),
     ],
 )
 def test_malformed_region_settings_are_named(name: str, value: str, expected: str) -> None:
-    with pytest.raises(SettingsError, match=expected):
+    with pytest.raises(SettingsError, match=re.escape(f"WATCHPOST_REGION__{name} ({expected}")):
         load_settings({**SECOND_COUNTY, f"WATCHPOST_REGION__{name}": value})

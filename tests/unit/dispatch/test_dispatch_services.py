@@ -50,6 +50,18 @@ def test_an_unknown_reason_for_an_ambulance_is_refused_with_the_accepted_ones():
         companion_for("fire", "bored")
 
 
+def test_an_alarm_is_the_same_exceedance_only_while_the_other_record_of_its_parameter_is_raised() -> None:
+    from dispatch.incident_policy import LinkedAlarm, same_exceedance
+
+    real_time_nh3n = LinkedAlarm("water_class_exceeded", "nh3n_mg_l", raised=True)
+    assert same_exceedance("water_hourly_exceeded", "nh3n_mg_l", [real_time_nh3n])
+    assert not same_exceedance("water_hourly_exceeded", "tp_mg_l", [real_time_nh3n])  # another parameter
+    assert not same_exceedance("water_hourly_exceeded", "nh3n_mg_l", [LinkedAlarm("water_class_exceeded", "nh3n_mg_l", raised=False)])
+    assert not same_exceedance("water_class_exceeded", "nh3n_mg_l", [real_time_nh3n])  # a new run of the same rule
+    assert not same_exceedance("water_hourly_exceeded", None, [real_time_nh3n])
+    assert not same_exceedance("sos", "nh3n_mg_l", [real_time_nh3n])
+
+
 def test_only_a_fire_or_gas_incident_at_a_persons_home_is_verified_by_a_call():
     assert needs_verification("fire", "P-1") and needs_verification("gas", "P-1")
     assert not needs_verification("fire", None)  # a caller's report: the caller is on the line

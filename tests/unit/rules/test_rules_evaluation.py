@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -73,6 +75,30 @@ def test_the_trophic_index_needs_chlorophyll_a() -> None:
 def test_the_trophic_index_of_chlorophyll_alone_is_its_own_tli() -> None:
     # TLI(chla) = 10 (2.5 + 1.086 ln chla): 1 µg/L gives 25.
     assert trophic_level_index({"chla_ug_l": v(1.0)}) == pytest.approx(25.0)
+
+
+def test_transparency_where_measured_joins_the_trophic_index_with_its_weight() -> None:
+    # The 2011 method: TLI(SD) = 10 (5.118 − 1.94 ln SD), weight r² = 0.83² against chlorophyll-a's 1.
+    chla, sd = 10.0, 0.5
+    tli_chla = 10 * (2.5 + 1.086 * math.log(chla))
+    tli_sd = 10 * (5.118 - 1.94 * math.log(sd))
+    expected = (tli_chla + 0.83**2 * tli_sd) / (1 + 0.83**2)
+    g = grade({"chla_ug_l": v(chla), "sd_m": v(sd)}, WaterBody.LAKE)
+    assert g.tli == pytest.approx(expected)
+    assert g.tli_covers == ("chla_ug_l", "sd_m") and g.to_json()["tli_covers"] == ["chla_ug_l", "sd_m"]
+
+
+def test_a_murkier_lake_is_more_eutrophic_and_a_flagged_transparency_is_left_out() -> None:
+    clear = trophic_level_index({"chla_ug_l": v(10.0), "sd_m": v(1.5)})
+    murky = trophic_level_index({"chla_ug_l": v(10.0), "sd_m": v(0.3)})
+    assert clear is not None and murky is not None and murky > clear
+    flagged = grade({"chla_ug_l": v(10.0), "sd_m": AverageValue(0.3, flag="M")}, WaterBody.LAKE)
+    assert flagged.tli == pytest.approx(trophic_level_index({"chla_ug_l": v(10.0)})) and flagged.tli_covers == ("chla_ug_l",)
+
+
+def test_a_river_has_no_trophic_index_whatever_it_measures() -> None:
+    g = grade({"chla_ug_l": v(10.0), "sd_m": v(0.5), "nh3n_mg_l": v(0.4)}, WaterBody.RIVER)
+    assert g.tli is None and g.tli_covers == ()
 
 
 # --- the hourly rule ---------------------------------------------------------------------

@@ -180,11 +180,26 @@ def test_cross_border_stations_belong_to_the_real_partner_districts(registry):
     partners = {p["partner_id"]: p["adcode"] for p in registry["partners"]}
     assert partners == {"qingpu": 310118, "jinshan": 310116, "wujiang": 320509}
     border = Counter(s["partner_id"] for s in registry["stations"] if s.get("partner_id"))
-    assert 5 <= sum(border.values()) <= 6 and set(border) == set(partners)
+    assert set(border) == set(partners)
     assert any(
         s["name"].startswith("Taipu River") and s.get("partner_id") == "qingpu"
         for s in registry["stations"]
     )
+
+
+def test_every_real_cross_border_section_has_its_station_on_its_river_at_its_partners_border(registry, geojson_path):
+    from simulators.jiashan_geo import load_geography
+    from simulators.jiashan_registry import CROSS_BORDER_SECTIONS
+
+    geo = load_geography(geojson_path)
+    for (river, partner), section in CROSS_BORDER_SECTIONS.items():
+        [station] = [s for s in registry["stations"] if section in s["name"]]
+        assert station["name"].startswith(river) and station["partner_id"] == partner
+        assert station["category"] == "cross_border"
+        neighbour, dist = geo.nearest_neighbour(station["lat"], station["lon"])
+        assert neighbour.partner_id == partner and dist < 1500.0  # by the partner's border
+    # 丁栅港, 坟头港 and 枫泾塘 among them, each leaving for Shanghai
+    assert {r for r, _ in CROSS_BORDER_SECTIONS} >= {"Dingzha Gang", "Fentou Gang", "Fengjing Tang"}
 
 
 def test_each_person_has_home_sensors_and_one_or_two_family_members_in_order(geojson_path):
