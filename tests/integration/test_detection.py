@@ -30,6 +30,9 @@ def test_the_platform_detects_what_the_simulator_injects(
     # Both sides agree on the fall cancel window: the scenario's, given to the platform here.
     for person in doc["persons"]:
         person["thresholds"] = {**person.get("thresholds", {}), "fall_cancel_window_s": scenario.fall_cancel_window_s}
+    # The scenario scripts a gas leak: someone in the 6-person county has a gas detector.
+    if not any(h["kind"] == "gas" for p in doc["persons"] for h in p.get("home_sensors", [])):
+        doc["persons"][0].setdefault("home_sensors", []).append({"sensor_id": "gas-1", "kind": "gas"})
     # An hour out of class raises at a cross-border section (3 h by default: a run of 80
     # simulated minutes holds one or two hourly uploads).
     for station in doc["stations"]:
