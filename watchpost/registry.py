@@ -6,7 +6,7 @@ shape documented in docs/registry.md and upserts it in one transaction.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,13 @@ _SECTIONS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], dict[str, Any]
     ),
     "users": ("users", ("username",), ("username", "display_name", "role"), {"phone": None, "scope_id": None}),
 }
+# Fields a section takes besides its table's columns, stored apart.
+_EXTRA_FIELDS = {"persons": {"home_sensors"}, "users": {"persons"}, "stations": {"hj212_mn", "hj212_password"}}
+# A station's HJ 212 MN, as its data logger sends it (the stations table checks the same).
+_MN = re.compile(r"[^;=&,\s]{1,27}")
+# How `registry load` sets a station's HJ 212 PW: derived from the deployment's secret, or
+# kept as `watchpost hj212-station` set it (a logger configured with a PW of its own).
+HJ212_PASSWORD_MODES = ("derived", "keep")
 # Loaded in this order so that references resolve.
 _ORDER = ("partners", "facilities", "stations", "persons", "units", "users")
 
@@ -98,7 +105,7 @@ def validate(doc: Mapping[str, Any]) -> list[str]:
                 problems.append(f"{where}: must be a mapping")
                 continue
             # A person's pinyin name is for the English view; it is not stored yet.
-            extra = {"home_sensors"} if section == "persons" else {"persons"} if section == "users" else set()
+            extra = _EXTRA_FIELDS.get(section, set())
             for f in required:
                 if item.get(f) is None:
                     problems.append(f"{where}.{f}: required")
@@ -123,6 +130,8 @@ def validate(doc: Mapping[str, Any]) -> list[str]:
                 for f in ("conditions", "medications"):
                     if not isinstance(item.get(f, []), list) or not all(isinstance(x, str) for x in item.get(f, [])):
                         problems.append(f"{where}.{f}: must be a list of strings")
+            if section == "stations":
+                problems += _hj212_problems(where, item, doc)
             if section == "partners" and item.get("duty_phone") is not None and not (
                 isinstance(item["duty_phone"], str) and _PHONE.fullmatch(item["duty_phone"])
             ):
@@ -132,6 +141,20 @@ def validate(doc: Mapping[str, Any]) -> list[str]:
             if section == "users":
                 problems.extend(_contact_problems(item, where))
                 problems += _scope_problems(doc, item, where)
+    return problems
+
+
+def _hj212_problems(where: str, station: Mapping[str, Any], doc: Mapping[str, Any]) -> list[str]:
+    mn, mode = station.get("hj212_mn"), station.get("hj212_password")
+    if mn is None:
+        return [f"{where}.hj212_password: needs hj212_mn"] if mode is not None else []
+    problems = []
+    if not isinstance(mn, str) or not _MN.fullmatch(mn):
+        problems.append(f"{where}.hj212_mn: must be 1-27 characters, none of ; = & , or blank")
+    elif sum(1 for s in doc.get("stations", []) if isinstance(s, dict) and s.get("hj212_mn") == mn) > 1:
+        problems.append(f"{where}.hj212_mn: {mn!r} is the MN of more than one station")
+    if mode is not None and mode not in HJ212_PASSWORD_MODES:
+        problems.append(f"{where}.hj212_password: must be one of {', '.join(HJ212_PASSWORD_MODES)} (no PW is written in the registry)")
     return problems
 
 
@@ -224,9 +247,15 @@ def _scope_problems(doc: Mapping[str, Any], user: Mapping[str, Any], where: str)
     return []
 
 
-def load(conn: psycopg.Connection, doc: Mapping[str, Any]) -> dict[str, int]:
+def load(
+    conn: psycopg.Connection, doc: Mapping[str, Any], *, hj212_digest: Callable[[str], str] | None = None
+) -> dict[str, int]:
     """Upsert the document in one transaction. Records not in the document are kept.
-    Returns the number of records per section."""
+    Returns the number of records per section.
+
+    `hj212_digest(mn)` is the keyed digest of the PW derived for that MN (the CLI makes it
+    from the deployment's secrets); without it the MNs are stored and their PWs left as
+    they were."""
     problems = validate(doc)
     if problems:
         raise RegistryError("registry is invalid:\n  " + "\n  ".join(problems))
@@ -245,6 +274,7 @@ def load(conn: psycopg.Connection, doc: Mapping[str, Any]) -> dict[str, int]:
                     rows,
                 )
             counts[section] = len(rows)
+        counts["hj212_stations"] = _store_hj212(cur, doc.get("stations", []), hj212_digest)
         sensors = [
             (p["person_id"], s["sensor_id"], s["kind"]) for p in doc.get("persons", []) for s in p.get("home_sensors", [])
         ]
@@ -272,6 +302,24 @@ def load(conn: psycopg.Connection, doc: Mapping[str, Any]) -> dict[str, int]:
         counts["family_links"] = len(links)
         cur.execute("UPDATE registry_version SET version = version + 1, loaded_at = now()")
     return counts
+
+
+def _store_hj212(cur: psycopg.Cursor, stations: Sequence[Mapping[str, Any]], digest: Callable[[str], str] | None) -> int:
+    """A station's MN and its PW digest. A station without an MN in the document keeps what
+    `watchpost hj212-station` may have set: the registry file need not know every logger."""
+    rows = [
+        (s["hj212_mn"], digest(s["hj212_mn"]) if digest and s.get("hj212_password", "derived") == "derived" else None, s["station_id"])
+        for s in stations
+        if s.get("hj212_mn")
+    ]
+    if rows:
+        # Free the MNs first: two stations swapping MNs in one load must not collide.
+        cur.execute("UPDATE stations SET hj212_mn = NULL WHERE station_id = ANY(%s)", ([r[2] for r in rows],))
+        cur.executemany(
+            "UPDATE stations SET hj212_mn = %s, hj212_password_digest = COALESCE(%s, hj212_password_digest) WHERE station_id = %s",
+            rows,
+        )
+    return len(rows)
 
 
 def _row(item: Mapping[str, Any], required: Sequence[str], optional: Mapping[str, Any]) -> tuple:
