@@ -267,6 +267,8 @@ class Simulation:
                 if channel == "wearable":
                     self._emit(d, "wearable", self.topics.wearable(d.device_id), payload, critical, out)
                 elif channel == "alert":
+                    if "lat" in payload:  # out of the house: help is sent to the fix, not home
+                        self.book.located(d.device_id, payload["lat"], payload["lon"], t)
                     self._emit(d, "alert", self.topics.alert(d.device_id), payload, critical, out)
                 else:
                     self._emit(d, "home", self.topics.home(d.device_id, channel), payload, critical, out)
