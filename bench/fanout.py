@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import multiprocessing as mp
 import os
+import random
 import resource
 import shutil
 import statistics
@@ -50,6 +51,8 @@ from simulators.jiashan_registry import generate_registry
 
 SECRET = os.urandom(32).hex()
 METRICS_TOKEN = os.urandom(16).hex()
+# Opening handshakes in flight per client process.
+HANDSHAKES_AT_ONCE = 10
 
 
 def _clients(base: str, tokens: list[tuple[str, bool]], slow: int, ready, out, go, done) -> None:
@@ -58,28 +61,40 @@ def _clients(base: str, tokens: list[tuple[str, bool]], slow: int, ready, out, g
 
     received: list = []
 
-    async def one(token: str, console: bool, is_slow: bool) -> None:
+    async def one(token: str, console: bool, is_slow: bool, gate: asyncio.Semaphore) -> None:
         path = "console" if console else "family"
-        try:
-            # The token in the subprotocol header, as the pages send it (never in the URL).
-            async with websockets.connect(f"{base}/ws/{path}", subprotocols=["watchpost", token], max_queue=None,  # type: ignore[list-item]
-                                          open_timeout=120, ping_interval=None) as ws:
-                ready.put(1)
-                while not done.is_set():
-                    try:
-                        raw = await asyncio.wait_for(ws.recv(), timeout=0.5)
-                    except TimeoutError:
-                        continue
-                    if not is_slow:
-                        received.append((orjson.loads(raw)["id"], time.time()))
-                    else:
-                        await asyncio.sleep(1.0)
-        except websockets.ConnectionClosed as exc:
-            if exc.rcvd is not None and exc.rcvd.code != 1000:
-                print(f"a client was closed: {exc.rcvd.code} {exc.rcvd.reason}", flush=True)
-        except OSError as exc:
-            print(f"a client could not connect: {exc}", flush=True)
-            ready.put(0)
+        announced = False
+        while not done.is_set():
+            try:
+                async with gate:  # pages arrive over a few seconds, not all in one instant
+                    # The token in the subprotocol header, as the pages send it (never in the URL).
+                    ws = await websockets.connect(f"{base}/ws/{path}", subprotocols=["watchpost", token],  # type: ignore[list-item]
+                                                  max_queue=None, open_timeout=120, ping_interval=None)
+                async with ws:
+                    if not announced:
+                        ready.put(1)
+                        announced = True
+                    while not done.is_set():
+                        try:
+                            raw = await asyncio.wait_for(ws.recv(), timeout=0.5)
+                        except TimeoutError:
+                            continue
+                        if not is_slow:
+                            received.append((orjson.loads(raw)["id"], time.time()))
+                        else:
+                            await asyncio.sleep(1.0)
+            except websockets.ConnectionClosed as exc:
+                if exc.rcvd is not None and exc.rcvd.code == 1013:  # busy or too slow: back later, as a page does
+                    await asyncio.sleep(1.0 + random.random() * 2)
+                    continue
+                if exc.rcvd is not None and exc.rcvd.code != 1000:
+                    print(f"a client was closed: {exc.rcvd.code} {exc.rcvd.reason}", flush=True)
+                return
+            except OSError as exc:
+                print(f"a client could not connect: {exc}", flush=True)
+                if not announced:
+                    ready.put(0)
+                return
 
     async def bursts() -> None:
         loop = asyncio.get_running_loop()
@@ -91,7 +106,8 @@ def _clients(base: str, tokens: list[tuple[str, bool]], slow: int, ready, out, g
                 await loop.run_in_executor(None, _wait_clear, go, done)
 
     async def main() -> None:
-        tasks = [one(t, c, k < slow) for k, (t, c) in enumerate(tokens)]
+        gate = asyncio.Semaphore(HANDSHAKES_AT_ONCE)
+        tasks = [one(t, c, k < slow, gate) for k, (t, c) in enumerate(tokens)]
         await asyncio.gather(bursts(), *tasks)
 
     asyncio.run(main())
@@ -135,7 +151,7 @@ class ClientFleet:
                       for k, share in enumerate(shares)]
         for p in self.procs:
             p.start()
-        connected = sum(self.ready.get(timeout=300) for _ in range(len(tokens)))
+        connected = sum(self.ready.get(timeout=600) for _ in range(len(tokens)))
         if connected < len(tokens):
             raise SystemExit(f"only {connected} of {len(tokens)} clients connected")
 
@@ -191,7 +207,7 @@ def rss_mb(pid: int) -> float:
 
 def wait_clients(port: int, n: int) -> None:
     """Until the API holds n sockets: a refused one (4029, 1008) never counts."""
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 120 + n / 20
     while (have := api_metric(port, "watchpost_ws_clients")) < n:
         if time.monotonic() > deadline:
             raise SystemExit(f"the API holds {have:.0f} of {n} websockets")

@@ -9,7 +9,10 @@ The login token may come three ways (CONTRACT v2):
 Close codes: 1008 for a missing, bad, revoked or expired token or a role not allowed on the
 channel (the pages show their login again); 4029 when the user already has `per_user` open
 sockets on this API process (the new one is refused, the open ones keep working; the pages
-retry with their usual backoff); 1013 from the hub for a client too slow to keep up.
+retry with their usual backoff); 1013 from the hub for a client too slow to keep up, and for
+a client whose token could not be checked because the database was out of reach or every
+pooled connection stayed busy (thousands of pages reconnecting at once after a restart):
+the page retries with its backoff instead of meeting an internal error.
 
 An open socket re-checks its token against the users table every `recheck_s` and at its
 expiry, so a deleted, demoted or re-passworded user's sockets close within that time.
@@ -19,12 +22,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 import orjson
+import psycopg
 from fastapi import WebSocket, WebSocketDisconnect
+from psycopg_pool import PoolTimeout
 
 from dashboard.auth import CONTROL_ROOM, SCOPED, AuthError, Principal, Role, TokenClaims
 from dashboard.hub import Client, Hub
@@ -35,12 +41,17 @@ from kernel.events import Event
 if TYPE_CHECKING:
     from dashboard.context import ApiContext
 
+log = logging.getLogger(__name__)
+
 SUBPROTOCOL = "watchpost"
 # A socket that has not said who it is by then is closed: a client sends its auth message
 # as soon as the socket opens, and a client with no token at all learns promptly (1008).
 AUTH_DEADLINE_S = 3.0
 TOO_MANY_SOCKETS = 4029
 POLICY_VIOLATION = 1008
+TRY_AGAIN_LATER = 1013
+# The database did not answer in time: nothing is wrong with the client or its token.
+DATABASE_UNAVAILABLE = (psycopg.Error, PoolTimeout)
 Close = Callable[[int, str], Coroutine[Any, Any, None]]
 
 
@@ -73,6 +84,10 @@ class Sockets:
         except AuthError as exc:
             await _close(websocket, POLICY_VIOLATION, str(exc))
             return
+        except DATABASE_UNAVAILABLE as exc:
+            log.warning("websocket refused for now, its token could not be checked: %s", type(exc).__name__)
+            await _close(websocket, TRY_AGAIN_LATER, "the server is busy: try again")
+            return
         except WebSocketDisconnect:
             return
         allowed = who.role in CONTROL_ROOM if console else who.role in SCOPED if tier else who.role is Role.FAMILY
@@ -85,6 +100,9 @@ class Sockets:
         self._open[who.username] += 1
         try:
             await self._stream(websocket, ctx, claims, who, last_event_id, console, tier)
+        except DATABASE_UNAVAILABLE as exc:
+            log.warning("websocket closed for now, its scope could not be read: %s", type(exc).__name__)
+            await _close(websocket, TRY_AGAIN_LATER, "the server is busy: try again")
         finally:
             self._open[who.username] -= 1
             if self._open[who.username] <= 0:
@@ -128,6 +146,8 @@ class Sockets:
             except AuthError as exc:
                 await close(POLICY_VIOLATION, str(exc))
                 return
+            except DATABASE_UNAVAILABLE as exc:  # the token stands until it can be checked
+                log.warning("could not re-check a websocket's token (%s); trying again in %.0f s", type(exc).__name__, self._recheck_s)
 
     @staticmethod
     async def _first_message_token(websocket: WebSocket) -> str | None:
