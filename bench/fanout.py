@@ -74,15 +74,14 @@ def _clients(base: str, tokens: list[tuple[str, bool]], slow: int, ready, out, g
                     if not announced:
                         ready.put(1)
                         announced = True
-                    while not done.is_set():
-                        try:
-                            raw = await asyncio.wait_for(ws.recv(), timeout=0.5)
-                        except TimeoutError:
-                            continue
+                    # No per-client timeout to look at `done`: ten thousand clients waking
+                    # twice a second took the cores the API needed; `main` cancels them.
+                    async for raw in ws:
                         if not is_slow:
                             received.append((orjson.loads(raw)["id"], time.time()))
                         else:
                             await asyncio.sleep(1.0)
+                return  # closed normally
             except websockets.ConnectionClosed as exc:
                 if exc.rcvd is not None and exc.rcvd.code == 1013:  # busy or too slow: back later, as a page does
                     await asyncio.sleep(1.0 + random.random() * 2)
@@ -107,8 +106,11 @@ def _clients(base: str, tokens: list[tuple[str, bool]], slow: int, ready, out, g
 
     async def main() -> None:
         gate = asyncio.Semaphore(HANDSHAKES_AT_ONCE)
-        tasks = [one(t, c, k < slow, gate) for k, (t, c) in enumerate(tokens)]
-        await asyncio.gather(bursts(), *tasks)
+        tasks = [asyncio.create_task(one(t, c, k < slow, gate)) for k, (t, c) in enumerate(tokens)]
+        await bursts()  # returns once `done` is set
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     asyncio.run(main())
 
