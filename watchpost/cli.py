@@ -559,9 +559,12 @@ def serve(config: ConfigOption = None, port: Annotated[int | None, typer.Option(
         serve_health(api.metrics_port, application.state.metrics, lambda: {"event_stream": "ok" if hub.listening else "unavailable"})
     # Pings find dead websocket clients within ping interval + timeout. log_config=None:
     # uvicorn's own loggers go through kernel.logs, whose filter keeps tokens (a `?token=`
-    # in a websocket URL) and phone numbers out of every line.
+    # in a websocket URL) and phone numbers out of every line. No per-message compression:
+    # every socket has its own compressor, so one event sent to thousands of clients was
+    # compressed thousands of times (a quarter of a burst's CPU), and each compressor's
+    # memory was most of a connection's; events are a few hundred bytes of JSON.
     uvicorn.run(application, host=api.host, port=port or api.port, log_level=settings.log_level.lower(), log_config=None,
-                ws_ping_interval=20, ws_ping_timeout=20, ws_max_size=65536)
+                ws_ping_interval=20, ws_ping_timeout=20, ws_max_size=65536, ws_per_message_deflate=False)
 
 
 @app.command(
