@@ -1,6 +1,6 @@
 """Ingest benchmark: durable MQTT → TimescaleDB throughput, and the limits around it.
 
-    python bench/ingest.py [--messages 200000] [--workers 2]
+    python bench/ingest.py [--messages 200000] [--workers 2] [--rules both|on|off] [--rounds 3]
 
 Needs WATCHPOST_DATABASE_URL (a TimescaleDB server; `make up` or scripts/timescaledb.sh
 prints one) and mosquitto on PATH. Starts its own broker with the project's configuration on
@@ -11,7 +11,10 @@ a free port and its own database. Every figure below is measured in the same run
 * naive: a paho consumer doing one autocommit INSERT per message, draining preloaded messages;
 * watchpost drain: `watchpost ingest` workers in one shared-subscription group draining
   preloaded messages — validation, dead letters, idempotent COPY, ack after commit — timed
-  from the first worker's connection to the last row committed;
+  from the first worker's connection to the last row committed; with the detection rules
+  off and on, one after the other on an emptied database (`--rules both`), so the two and
+  the relay are compared within a round: this machine's speed varies several times over
+  from one minute to the next;
 * watchpost live: the same workers already running while publishers send, timed from the
   first publish to the last row committed.
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -93,8 +97,14 @@ def naive(broker: Broker, url: str, n: int) -> float:
     return rate
 
 
+def fresh_dir(parent: Path) -> Path:
+    """A directory of its own for one start of the workers, whose logs are read for their
+    connections."""
+    return Path(tempfile.mkdtemp(dir=parent))
+
+
 def watchpost_drain(broker: Broker, url: str, n: int, workers: int, log_dir: Path, env: dict) -> tuple[float, list[float]]:
-    w = Workers(broker, url, workers, log_dir, env)
+    w = Workers(broker, url, workers, fresh_dir(log_dir), env)
     w.start()  # creates the persistent sessions and the shared subscription
     w.wait_connected(1)
     w.stop()
@@ -109,9 +119,9 @@ def watchpost_drain(broker: Broker, url: str, n: int, workers: int, log_dir: Pat
 
 def watchpost_live(broker: Broker, url: str, n: int, workers: int, log_dir: Path, env: dict) -> tuple[float, list[float]]:
     truncate(url)
-    w = Workers(broker, url, workers, log_dir, env)
+    w = Workers(broker, url, workers, fresh_dir(log_dir), env)
     w.start()
-    w.wait_connected(3)
+    w.wait_connected(1)
     t0 = time.time()
     publish(broker, n, time.time() - 2 * 3600)
     t1 = wait_stored(url, n)
@@ -125,36 +135,60 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=200_000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--baseline-messages", type=int, default=50_000, help="messages for the relay and naive baselines")
-    ap.add_argument("--no-rules", action="store_true", help="measure ingest with the detection rules switched off")
+    ap.add_argument("--rules", choices=("both", "on", "off"), default="both",
+                    help="drain with the detection rules on, off, or both in the same run (the default)")
+    ap.add_argument("--no-rules", action="store_true", help="the same as --rules off")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="rounds of relay and drains, interleaved; medians are printed with each round's ratios")
+    ap.add_argument("--drains-only", action="store_true", help="skip raw COPY, naive and live")
     args = ap.parse_args()
-    extra_env = {"WATCHPOST_INGEST__RULES_ENABLED": "false"} if args.no_rules else {}
-    if args.workers > 1:  # one worker subscribes plainly; several split the load in a group
-        extra_env["WATCHPOST_INGEST__SHARE_GROUP"] = "watchpost-ingest"
+    modes = ["off"] if args.no_rules else ["off", "on"] if args.rules == "both" else [args.rules]
+    base_env = {"WATCHPOST_INGEST__SHARE_GROUP": "watchpost-ingest"} if args.workers > 1 else {}
+    # one worker subscribes plainly; several split the load in a group
+    envs = {m: {**base_env, **({"WATCHPOST_INGEST__RULES_ENABLED": "false"} if m == "off" else {})} for m in modes}
 
     with bench_database() as url:
         broker = Broker()
         log_dir = Path(tempfile.mkdtemp(prefix="watchpost-bench-logs-"))
         try:
-            print(f"machine: {os.cpu_count()} cores, {platform_summary()}; rules {'off' if args.no_rules else 'on'}", flush=True)
-            relay = broker_relay(broker, args.baseline_messages)
-            print(f"broker relay to one plain consumer: {relay:,.0f} msg/s", flush=True)
-            copy_rate = raw_copy(url, args.messages)
-            print(f"raw COPY into a hypertable:         {copy_rate:,.0f} rows/s", flush=True)
-            naive_rate = naive(broker, url, min(args.baseline_messages, 20_000))
-            print(f"naive (autocommit INSERT each):     {naive_rate:,.0f} msg/s", flush=True)
-            drain, drain_rss = watchpost_drain(broker, url, args.messages, args.workers, log_dir, extra_env)
-            print(f"watchpost drain ({args.workers} workers):         {drain:,.0f} msg/s durable, peak RSS {', '.join(f'{r:.0f}' for r in drain_rss)} MB", flush=True)
-            live, live_rss = watchpost_live(broker, url, args.messages, args.workers, log_dir, extra_env)
-            print(f"watchpost live, publish→commit:     {live:,.0f} msg/s durable, peak RSS {', '.join(f'{r:.0f}' for r in live_rss)} MB", flush=True)
+            print(f"machine: {os.cpu_count()} cores, {platform_summary()}; rules {'/'.join(modes)}; "
+                  f"load average {os.getloadavg()[0]:.1f}", flush=True)
+            relays: list[float] = []
+            drains: dict[str, list[float]] = {m: [] for m in modes}
+            rss: dict[str, list[float]] = {m: [] for m in modes}
+            for k in range(args.rounds):
+                relays.append(broker_relay(broker, args.baseline_messages))
+                print(f"round {k + 1}: broker relay to one plain consumer: {relays[-1]:,.0f} msg/s", flush=True)
+                for m in modes:
+                    truncate(url)
+                    rate, peak = watchpost_drain(broker, url, args.messages, args.workers, log_dir, envs[m])
+                    drains[m].append(rate)
+                    rss[m] += peak
+                    print(f"round {k + 1}: watchpost drain, rules {m} ({args.workers} workers): {rate:,.0f} msg/s durable, "
+                          f"peak RSS {', '.join(f'{r:.0f}' for r in peak)} MB; load average {os.getloadavg()[0]:.1f}", flush=True)
             print()
-            print("| measure | figure | ratio |")
+            print(f"| measure ({args.messages:,} preloaded QoS 1 msgs, {args.workers} workers, median of {args.rounds}) | figure | ratio |")
             print("|---|---|---|")
-            print(f"| watchpost drain, {args.messages:,} preloaded QoS 1 msgs, {args.workers} workers | {drain:,.0f} msg/s | 1.00 |")
-            print(f"| watchpost live (publishers running), first publish → last commit | {live:,.0f} msg/s | {live / drain:.2f} |")
-            print(f"| broker relay to one plain consumer | {relay:,.0f} msg/s | {relay / drain:.2f} |")
-            print(f"| raw COPY into a hypertable | {copy_rate:,.0f} rows/s | {copy_rate / drain:.2f} |")
-            print(f"| naive: autocommit INSERT per message | {naive_rate:,.0f} msg/s | {naive_rate / drain:.3f} (watchpost = {drain / naive_rate:.1f}×) |")
-            print(f"| peak RSS per ingest worker | {max(drain_rss + live_rss):.0f} MB | target < 300 MB |")
+            relay = statistics.median(relays)
+            print(f"| broker relay to one plain consumer | {relay:,.0f} msg/s | 1.00 |")
+            for m in modes:
+                ratio = statistics.median(d / r for d, r in zip(drains[m], relays, strict=True))
+                print(f"| watchpost drain, rules {m} | {statistics.median(drains[m]):,.0f} msg/s | {ratio:.2f} of the relay |")
+            if len(modes) == 2:
+                ratio = statistics.median(on / off for on, off in zip(drains["on"], drains["off"], strict=True))
+                print(f"| rules on ÷ rules off, same round | | **{ratio:.2f}** |")
+            for m in modes:
+                print(f"| peak RSS per ingest worker, rules {m} | {max(rss[m]):.0f} MB | target < 300 MB |")
+            if args.drains_only:
+                return
+            drain = statistics.median(drains[modes[-1]])
+            copy_rate = raw_copy(url, args.messages)
+            print(f"| raw COPY into a hypertable | {copy_rate:,.0f} rows/s | {copy_rate / drain:.2f} of the drain |", flush=True)
+            naive_rate = naive(broker, url, min(args.baseline_messages, 20_000))
+            print(f"| naive: autocommit INSERT per message | {naive_rate:,.0f} msg/s | watchpost = {drain / naive_rate:.1f}× |", flush=True)
+            live, live_rss = watchpost_live(broker, url, args.messages, args.workers, log_dir, envs[modes[-1]])
+            print(f"| watchpost live, rules {modes[-1]}, first publish → last commit | {live:,.0f} msg/s | {live / drain:.2f} of the drain; "
+                  f"peak RSS {max(live_rss):.0f} MB |")
         finally:
             broker.close()
             shutil.rmtree(log_dir, ignore_errors=True)

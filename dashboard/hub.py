@@ -69,6 +69,12 @@ class Hub:
         self._pool = pool  # catch-up reads borrow from the API's pool, not a connection per socket
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._clients: set[Client] = set()
+        # Who may receive what, so that an event visits only its recipients: with ten
+        # thousand family pages open, testing every client against every event was most of
+        # a burst's cost.
+        self._control_room: set[Client] = set()  # everything
+        self._scoped: set[Client] = set()  # tier pages: asked one by one
+        self._by_person: dict[str, set[Client]] = {}  # family pages, by the persons they watch
         self.dropped = 0  # slow clients disconnected, for /metrics
         self.delivered = 0
         # Called when the road network may have changed: a `roads.loaded` event, or a
@@ -92,6 +98,35 @@ class Hub:
         if self.on_roads_changed is not None:
             self.on_roads_changed()
 
+    def _register(self, client: Client) -> None:
+        self._clients.add(client)
+        if client.tier is not None:
+            self._scoped.add(client)
+        elif client.persons is None:
+            self._control_room.add(client)
+        else:
+            for person in client.persons:
+                self._by_person.setdefault(person, set()).add(client)
+
+    def _unregister(self, client: Client) -> None:
+        self._clients.discard(client)
+        self._scoped.discard(client)
+        self._control_room.discard(client)
+        for person in client.persons or ():
+            watchers = self._by_person.get(person)
+            if watchers is not None:
+                watchers.discard(client)
+                if not watchers:
+                    del self._by_person[person]
+
+    def _recipients(self, event: Event) -> list[tuple[Client, bool]]:
+        """The clients `event` goes to, each with whether it gets the family view."""
+        out = [(c, False) for c in self._control_room]
+        out += [(c, False) for c in self._scoped if c.wants(event)]
+        if event.person_id is not None and event.type.startswith(FAMILY_TYPES):
+            out += [(c, True) for c in self._by_person.get(event.person_id, ())]
+        return out
+
     async def _dispatch(self, event: Event) -> None:
         if event.type is EventType.ROADS_LOADED and self.on_roads_changed is not None:
             self.on_roads_changed()
@@ -99,20 +134,18 @@ class Hub:
             return
         message = (event.id, wire(event))  # serialised once for every client
         family_message: tuple[int | None, str] | None = None  # and once for every family client
-        for client in list(self._clients):
-            if not client.wants(event):
-                continue
+        for client, family in self._recipients(event):
             out = message
             if client.tier is not None:  # a scoped tier: a nudge naming the incident, no data
                 out = (event.id, wire(client.tier.view(event)))
-            elif client.persons is not None:  # a family client: no fleet data
+            elif family:  # a family client: no fleet data
                 family_message = family_message or (event.id, wire(family_event(event)))
                 out = family_message
             try:
                 client.queue.put_nowait(out)
             except asyncio.QueueFull:
                 # Drop the client, not the event: it resumes from its last id.
-                self._clients.discard(client)
+                self._unregister(client)
                 self.dropped += 1
                 log.warning("dropping a websocket client after %.0f s connected: %d events queued unsent",
                             self._clock.monotonic() - client.connected_at, client.queue.qsize())
@@ -123,7 +156,7 @@ class Hub:
         goes away. Live events are queued from the moment of registration, so nothing falls
         between the replay and the live stream; duplicates are skipped by id."""
         client.connected_at = self._clock.monotonic()
-        self._clients.add(client)
+        self._register(client)
         try:
             if last_event_id is not None and client.tier is None:  # a tier page re-reads its board instead
                 replay = await self._fetch_since(last_event_id, client.persons)
@@ -141,7 +174,7 @@ class Hub:
                 await client.send(message)
                 self.delivered += 1
         finally:
-            self._clients.discard(client)
+            self._unregister(client)
 
     async def _fetch_since(self, after: int, persons: frozenset[str] | None) -> list[Event]:
         prefixes = FAMILY_TYPES if persons is not None else ()

@@ -18,6 +18,7 @@ only a connection that sends nothing but rejections for a long run is closed.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import hmac
@@ -98,6 +99,18 @@ def password_digest(secret: bytes, mn: str, password: str) -> str:
     one: HJ 212 passwords are short, so the secret (kept out of the database) is what
     protects them, and every frame is checked without costing the gateway any CPU."""
     return hmac.new(secret, f"hj212\0{mn}\0{password}".encode(), hashlib.sha256).hexdigest()
+
+
+# HJ 212 allows a PW of up to 9 characters, none of ; = & , or blank.
+STATION_PASSWORD_LENGTH = 9
+
+
+def derived_station_password(deployment_secret: bytes, mn: str) -> str:
+    """A station's PW derived from the deployment's secret, as device passwords are: the
+    registry names the MN, the data logger is configured with this PW, and no PW is written
+    anywhere in clear. URL-safe base64: letters, digits, '-' and '_', all allowed in a PW."""
+    digest = hmac.new(deployment_secret, f"hj212-station\0{mn}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode()[:STATION_PASSWORD_LENGTH]
 
 
 @dataclass(frozen=True, slots=True)

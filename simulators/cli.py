@@ -21,7 +21,7 @@ import yaml
 
 from .county import RegistryError, county_from_registry, read_registry, scaled_registry
 from .faults import FaultConfigError, FaultRates
-from .scenario import SCENARIO_DIR, Scenario, ScenarioError, load_scenario
+from .scenario import DEFAULT_FALL_CANCEL_WINDOW_S, SCENARIO_DIR, Scenario, ScenarioError, load_scenario
 from .simclock import ClockError, parse_duration, resolve_start
 from .summary import SimulationSummary
 
@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     conn.add_argument("--window", type=int, default=500, help="unacknowledged QoS 1 messages per connection (default 500)")
     conn.add_argument("--per-device-connections", action="store_true", help=f"one connection per device with its own last will (up to {PER_DEVICE_LIMIT} devices)")
     conn.add_argument("--device-secret", type=Path, help="with --per-device-connections: the deployment's MQTT secret, to log in as each device")
+    hj = p.add_argument_group("HJ 212 stations")
+    hj.add_argument("--station-protocol", choices=("json", "hj212"), help="override the scenario's devices.stations: json (MQTT) or hj212 (stations with an MN over TCP)")
+    hj.add_argument("--hj212", metavar="HOST:PORT", help="the HJ 212 gateway (`watchpost hj212`) the stations connect to")
+    hj.add_argument("--station-secret", type=Path, help="the deployment's secret (mqtt-secret) the stations' HJ 212 passwords are derived from")
     return p
 
 
@@ -106,11 +110,15 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> Simula
     if args.write_registry:
         args.write_registry.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=120), encoding="utf-8")
     county = county_from_registry(doc)
+    _check_cancel_window(doc, scenario)
     if args.per_device_connections and county.device_count > PER_DEVICE_LIMIT:
         raise ValueError(f"--per-device-connections: {county.device_count} devices, the limit is {PER_DEVICE_LIMIT}")
     start = resolve_start(scenario.start, duration_s=scenario.duration_s, acceleration=scenario.acceleration, wall_now=datetime.now(UTC))
     roads = _roads(args.geojson) if county.units else None
-    sim = Simulation(county, scenario, start=start, root=args.root, roads=roads, explicit_presence=not args.per_device_connections)
+    hj212 = scenario.stations == "hj212" and any(s.hj212_mn for s in county.stations)
+    sim = Simulation(county, scenario, start=start, root=args.root, roads=roads, explicit_presence=not args.per_device_connections,
+                     station_password=_station_passwords(args) if hj212 and not args.dry_run else lambda mn: "simulate")
+    stations = None if args.dry_run or not hj212 else _station_links(args)
     orders: queue.Queue[tuple[str, bytes]] = queue.Queue()
     receipts: queue.Queue[tuple[str, bytes]] = queue.Queue()
     doctors = None
@@ -140,7 +148,7 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> Simula
         runner = Runner(
             sim, gateway or DryRun(), acceleration=scenario.acceleration, scenario=scenario.name, seed=scenario.seed,
             orders=orders, rate=args.rate, progress=default_progress(args.quiet), stop=stop,
-            receipts=receipts if gateway is not None else None,
+            receipts=receipts if gateway is not None else None, stations=stations,
         )
         summary = runner.run()
         if doctors is not None:
@@ -152,7 +160,8 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> Simula
             from .platform_alarms import detection_of_run
 
             live = 0 < scenario.acceleration <= 1
-            detection = detection_of_run(sim, args.database_url, settle_s=args.settle, stop=stop, live=live)
+            detection = detection_of_run(sim, args.database_url, settle_s=args.settle, stop=stop, live=live,
+                                         cancel_window_s=scenario.fall_cancel_window_s)
             summary = replace(summary, detection=detection)
         return summary
     finally:
@@ -161,6 +170,8 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> Simula
             doctors.close()
         if gateway is not None:
             gateway.close()
+        if stations is not None:
+            stations.close()
 
 
 def configured_scenario(args: argparse.Namespace) -> Scenario:
@@ -176,6 +187,8 @@ def configured_scenario(args: argparse.Namespace) -> Scenario:
         changes["duration_s"] = parse_duration(args.duration)
     if args.start is not None:
         changes["start"] = args.start
+    if args.station_protocol is not None:
+        changes["stations"] = args.station_protocol
     faults = FaultRates() if args.no_faults else scenario.faults
     for item in args.fault:
         name, _, value = item.partition("=")
@@ -193,6 +206,10 @@ def registry_document(args: argparse.Namespace, scenario: Scenario) -> dict:
     from .jiashan_registry import DEFAULT_SEED, generate_registry
 
     doc = generate_registry(args.persons if args.persons is not None else scenario.persons, seed=args.seed if args.seed is not None else DEFAULT_SEED, geojson_path=args.geojson)
+    if scenario.fall_cancel_window_s != DEFAULT_FALL_CANCEL_WINDOW_S:
+        # A county generated for this scenario has its cancel window (--write-registry keeps it).
+        for p in doc["persons"]:
+            p["thresholds"] = {**(p.get("thresholds") or {}), "fall_cancel_window_s": scenario.fall_cancel_window_s}
     return scaled_registry(doc, persons=None, stations=args.stations, extend=True)
 
 
@@ -223,6 +240,38 @@ def _gateway(args: argparse.Namespace, sim, on_order, on_receipt):  # -> gateway
         endpoint, root=args.root, on_order=on_order, connections=args.connections, window=args.window, per_device=per_device,
         device_passwords=passwords, on_receipt=on_receipt,
     )
+
+
+def _check_cancel_window(doc: dict, scenario: Scenario) -> None:
+    """The scenario presses "I'm OK" inside its fall cancel window and waits for the window to
+    run out: the platform must have the same one, from the registry."""
+    for p in doc.get("persons") or []:
+        window = float((p.get("thresholds") or {}).get("fall_cancel_window_s", DEFAULT_FALL_CANCEL_WINDOW_S))
+        if window != scenario.fall_cancel_window_s:
+            raise ValueError(
+                f"scenario {scenario.name}: fall_cancel_window {scenario.fall_cancel_window_s:g} s, but the registry gives "
+                f"{p.get('person_id')} thresholds.fall_cancel_window_s {window:g} s: set both to the same"
+            )
+
+
+def _station_passwords(args: argparse.Namespace):  # -> Callable[[str], str]
+    from ingest.hj212_gateway import derived_station_password
+    from kernel.broker import load_or_create_secret
+
+    if not args.station_secret or not args.station_secret.is_file():
+        raise ValueError("HJ 212 stations log in with the PW `registry load` derived for them: give --station-secret "
+                         "(the deployment's mqtt-secret), or --station-protocol json")
+    secret = load_or_create_secret(args.station_secret)
+    return lambda mn: derived_station_password(secret, mn)
+
+
+def _station_links(args: argparse.Namespace):  # -> hj212_link.StationLinks
+    from .hj212_link import StationLinks
+
+    host, _, port = (args.hj212 or "").rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError("the scenario's stations speak HJ 212: give --hj212 HOST:PORT (the gateway), or --station-protocol json")
+    return StationLinks(host, int(port), queue.Queue())
 
 
 def _stop_on_signals(stop: threading.Event) -> dict:

@@ -36,6 +36,7 @@ class Station:
     water_body: str
     partner_id: str | None
     interval_s: float
+    hj212_mn: str | None = None  # an automatic station's data-logger MN: it can speak HJ 212
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +92,7 @@ def county_from_registry(doc: Mapping[str, Any]) -> County:
             Station(
                 s["station_id"], float(s["lat"]), float(s["lon"]), int(s.get("target_class", 3)),
                 s.get("water_body", "river"), s.get("partner_id"),
-                float(s.get("report_interval_s", DEFAULT_STATION_INTERVAL_S)),
+                float(s.get("report_interval_s", DEFAULT_STATION_INTERVAL_S)), s.get("hj212_mn"),
             )
             for s in doc.get("stations") or []
         )
@@ -153,6 +154,7 @@ def scaled_registry(doc: Mapping[str, Any], *, persons: int | None, stations: in
             for k in range(len(have), stations)
         ]
         for item in extra:
+            item.pop("hj212_mn", None)  # an MN is one logger's
             item.pop("partner_id", None)  # a partner would receive alerts for a station it never heard of
         out["stations"] = have[:stations] + extra
     return out

@@ -13,6 +13,7 @@ import heapq
 import math
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -25,6 +26,7 @@ from .county import County
 from .crew import Order, OrderError, Roads, UnitModel
 from .elder import VITALS, PersonModel
 from .faults import FaultInjector, Wire, disconnect_times, silent_spells
+from .hj212_station import StationProtocol
 from .detection import Injected
 from .orderbook import EMERGENCY_KINDS, OrderBook
 from .profiles import wearable_profile
@@ -38,6 +40,14 @@ WILL_DELAY_S = 90.0
 # Supervision calls a device silent after 3 missed reports; a silence needs a little more
 # to be noticed by a timer pass.
 SILENCE_NOTICED = 4.0
+
+
+class StationFrame(NamedTuple):
+    """An HJ 212 frame for a station's TCP connection to the gateway, not for the broker."""
+
+    station_id: str
+    kind: str  # hj212_minute | hj212_hour | hj212_day | hj212_realtime | hj212_calibration
+    data: bytes
 
 
 class Control(NamedTuple):
@@ -62,7 +72,10 @@ class _Device:
 
 
 class Simulation:
-    def __init__(self, county: County, scenario: Scenario, *, start: float, root: str, roads: Roads | None, explicit_presence: bool = True) -> None:
+    def __init__(
+        self, county: County, scenario: Scenario, *, start: float, root: str, roads: Roads | None, explicit_presence: bool = True,
+        station_password: Callable[[str], str] = lambda mn: "simulate",
+    ) -> None:
         if county.units and roads is None:
             raise ValueError("units need the road network to drive on")
         self.root, self.start, self.end, self.now = root, start, start + scenario.duration_s, start
@@ -71,9 +84,19 @@ class Simulation:
         seed = self.seed = scenario.seed
         self.weather = Weather(random.Random(f"{seed}:weather"), start, self.end)
         self.devices: list[_Device] = []
+        # Stations that speak HJ 212 over TCP (devices.stations: hj212, and an MN to do it with).
+        self.hj212: set[str] = set()
         for s in county.stations:
             model = WaterStationModel(s, random.Random(f"{seed}:{s.station_id}"), start, self.weather)
-            self._add("water", s.station_id, model, s.interval_s)
+            if scenario.stations == "hj212" and s.hj212_mn:
+                station = StationProtocol.simulated(
+                    model, s.hj212_mn, station_password(s.hj212_mn), random.Random(f"{seed}:{s.station_id}:hj212"), start, self.end,
+                    realtime=s.partner_id is not None,  # a cross-border section's partner watches it live
+                )
+                self._add("water", s.station_id, station, 60.0)
+                self.hj212.add(f"water/{s.station_id}")
+            else:
+                self._add("water", s.station_id, model, s.interval_s)
         for p in county.persons:
             profile = wearable_profile(p.thresholds, scenario.wearables)
             elder = PersonModel(p, random.Random(f"{seed}:{p.person_id}"), start, f"{seed}:{p.person_id}", profile)
@@ -99,6 +122,7 @@ class Simulation:
         self._last_ts: dict[str, float] = {}
         self._seq: dict[str, int] = {}
         self._n = 0
+        self._started: set[str] = set()
         self._apply([r for r in resolve(scenario.events, county, seed) if r.event.at_s < scenario.duration_s])
         self._plan_faults(scenario, seed)
         self.heap = [(self._first_due(d, start), i, 0) for i, d in enumerate(self.devices)]
@@ -110,11 +134,11 @@ class Simulation:
         """Retained online flags for every device, when the connections cannot carry wills."""
         if not self.explicit_presence:
             return []
-        return [self._presence(d.key, True) for d in self.devices]
+        return [self._presence(d.key, True) for d in self.devices if d.key not in self.hj212]
 
-    def advance(self, until: float, limit: int = 5000) -> list[Wire | Control]:
+    def advance(self, until: float, limit: int = 5000) -> list[Wire | Control | StationFrame]:
         until = min(until, self.end)
-        out: list[Wire | Control] = []
+        out: list[Wire | Control | StationFrame] = []
         heap, agenda = self.heap, self.agenda
         while len(out) < limit:
             due = heap[0][0] if heap else math.inf
@@ -165,6 +189,10 @@ class Simulation:
             elif e.kind in VITALS:
                 if model.episode_samples.get((e.start, e.kind), 0) < 2:
                     e = Injected(e.kind, e.person_id, e.start, e.end, observable=False)
+            elif e.kind == "inactivity" and min(e.end, self.now) - e.start < _inactivity_s(model.person.thresholds):
+                # Still or lying for less than the person's inactivity threshold by the run's
+                # end (a 1× run shorter than it): nothing the platform could have raised yet.
+                e = Injected(e.kind, e.person_id, e.start, e.end, observable=False)
             out.append(e)
         for d in self.devices:
             if d.kind == "elder":
@@ -174,6 +202,14 @@ class Simulation:
                     if b - a >= SILENCE_NOTICED * d.interval_s
                 ]
         return out
+
+    def receive_station_reply(self, station_id: str, frame: Any, received_at: float) -> None:
+        """A frame the gateway sent a station (ingest.hj212.Frame), received at `received_at`
+        on the wall clock: a set-time (CN 1012) corrects the station's clock."""
+        i = self.index.get(("water", station_id))
+        if i is not None and isinstance(model := self.devices[i].model, StationProtocol):
+            if model.apply_set_time(frame, received_at, station_now=self.now):
+                self.sent["hj212_times_set"] += 1
 
     def receive_order(self, unit_id: str, payload: bytes) -> OrderRecord | None:
         i = self.index.get(("unit", unit_id))
@@ -198,6 +234,8 @@ class Simulation:
         self.devices.append(_Device(kind, device_id, model, interval_s))
 
     def _first_due(self, d: _Device, start: float) -> float:
+        if d.key in self.hj212:
+            return start - start % 60 + 60  # a data logger works on the minute
         if d.kind == "water":
             return start + random.Random(f"{self.seed}:{d.device_id}:phase").uniform(0, d.interval_s)
         return self._next_due(d, start)
@@ -207,8 +245,19 @@ class Simulation:
             return t + d.interval_s
         return d.model.next_due(t) if d.kind == "elder" else d.model.next_due()
 
-    def _wake(self, d: _Device, t: float, out: list[Wire | Control]) -> None:
-        if d.kind == "water":
+    def _wake(self, d: _Device, t: float, out: list[Wire | Control | StationFrame]) -> None:
+        if isinstance(d.model, StationProtocol):
+            spells = self.silences.get(d.key)
+            if spells and any(a <= t < b for a, b in spells):
+                self.suppressed += 1
+                return
+            for kind, data in d.model.due(t, first=d.version == 0 and d.key not in self._started):
+                out.append(StationFrame(d.device_id, kind, data))
+                self.sent[kind] += 1
+                if kind == "hj212_hour" and self.book.triggers and d.model.last_hour:
+                    self.book.watch_water(d.model.model.station, {**d.model.last_hour, "flag": "N"}, t)
+            self._started.add(d.key)
+        elif d.kind == "water":
             reading = d.model.reading(t)
             if self.book.triggers:
                 self.book.watch_water(d.model.station, reading, t)
@@ -218,6 +267,8 @@ class Simulation:
                 if channel == "wearable":
                     self._emit(d, "wearable", self.topics.wearable(d.device_id), payload, critical, out)
                 elif channel == "alert":
+                    if "lat" in payload:  # out of the house: help is sent to the fix, not home
+                        self.book.located(d.device_id, payload["lat"], payload["lon"], t)
                     self._emit(d, "alert", self.topics.alert(d.device_id), payload, critical, out)
                 else:
                     self._emit(d, "home", self.topics.home(d.device_id, channel), payload, critical, out)
@@ -227,7 +278,7 @@ class Simulation:
                     self.book.status(d.device_id, payload["status"], payload["ts"])
                 self._emit(d, channel, self._unit_topic(channel, d.device_id), payload, critical, out)
 
-    def _emit(self, d: _Device, kind: str, topic: str, payload: dict[str, Any], critical: bool, out: list[Wire | Control]) -> None:
+    def _emit(self, d: _Device, kind: str, topic: str, payload: dict[str, Any], critical: bool, out: list[Wire | Control | StationFrame]) -> None:
         t = payload["ts"]
         spells = self.silences.get(d.key)
         if spells and not critical and any(a <= t < b for a, b in spells):
@@ -304,7 +355,8 @@ class Simulation:
     def _model_of(self, kind: str, device_id: str | None) -> Any:
         if device_id is None or kind in ("silent", "rain"):
             return None
-        return self.devices[self.index[("water" if kind in STATION_EVENTS else "elder", device_id)]].model
+        model = self.devices[self.index[("water" if kind in STATION_EVENTS else "elder", device_id)]].model
+        return model.model if isinstance(model, StationProtocol) else model
 
     def _plan_faults(self, scenario: Scenario, seed: int) -> None:
         rates = scenario.faults
@@ -324,6 +376,8 @@ class Simulation:
             self._injected.append(Injected("silent", device_id, a, b))
         if injected:
             self.fault_counts["silent"] += 1
+        if key in self.hj212:
+            return  # a data logger on TCP has no presence on the broker: its uploads stop
         if self.explicit_presence:
             if b - a > WILL_DELAY_S:
                 self._schedule(a + WILL_DELAY_S, "presence", (key, False))
@@ -336,13 +390,22 @@ class Simulation:
         self._n += 1
         heapq.heappush(self.agenda, (t, self._n, action, arg))
 
-    def _agenda_item(self, action: str, arg: Any, out: list[Wire | Control]) -> None:
+    def _agenda_item(self, action: str, arg: Any, out: list[Wire | Control | StationFrame]) -> None:
         if action == "presence":
             out.append(self._presence(*arg))
         else:
             if arg.action == "disconnect":
                 self.fault_counts["disconnect"] += 1
             out.append(arg)
+
+
+def _inactivity_s(thresholds: Any) -> float:
+    from ingest.rules import ConfigError, PersonConfig
+
+    try:
+        return PersonConfig.from_mapping(thresholds).inactivity_s
+    except ConfigError:
+        return PersonConfig().inactivity_s
 
 
 def _local_rfc3339(ts: float) -> str:

@@ -417,6 +417,11 @@ def _stations(
             "target_class": 2 if river.name.startswith("Taipu") else 3,
         }
         item["category"] = "cross_border" if pid else "county"
+        if pid or n % 2:
+            # An automatic station (every cross-border section, half the county's sites) has
+            # an HJ 212 data logger; the rest are probe buoys publishing JSON over MQTT. Its PW
+            # is not written here: `registry load` derives it from the deployment's secret.
+            item["hj212_mn"] = f"33042100WS{n:04d}0000000001"
         if pid:
             item["partner_id"] = pid
         stations.append(item)

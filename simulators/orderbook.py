@@ -40,6 +40,13 @@ class OrderBook:
     def expect(self, kind: str, device_id: str, lat: float, lon: float, at: float, until: float, *, shows_at_once: bool) -> None:
         self.triggers.append(Trigger(kind, device_id, lat, lon, at if shows_at_once else None, (at, until)))
 
+    def located(self, device_id: str, lat: float, lon: float, t: float) -> None:
+        """A wearer's alert carried a fix (they were out): the platform places the incident
+        there, so the order for this emergency comes to that place, not the home."""
+        for trig in self.triggers:
+            if trig.device_id == device_id and trig.window[0] <= t <= trig.window[1]:
+                trig.lat, trig.lon = lat, lon
+
     def watch_water(self, station, reading: dict, t: float) -> None:  # station: county.Station
         """A pollution event shows when a normal reading first falls below the target class."""
         for trig in self.triggers:

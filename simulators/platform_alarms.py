@@ -13,12 +13,14 @@ from .detection import CLOCK_SLACK_S, DetectionTable, Raised, detection_table
 
 POLL_S = 1.0
 QUIET_POLLS = 3  # the platform has caught up when the alarms stop changing for this long
-# ... and no person timer is due this soon: a fall's "I'm OK" window (60 s by default) runs
-# on the platform's clock after the alert arrived, also when the run itself is over.
-PENDING_TIMER_S = 90
+# ... and no person timer is due within the fall's "I'm OK" window and this margin: the window
+# runs on the platform's clock after the alert arrived, also when the run itself is over.
+PENDING_MARGIN_S = 30.0
 
 
-def detection_of_run(sim: Any, database_url: str, *, settle_s: float, stop: threading.Event, live: bool) -> DetectionTable:
+def detection_of_run(
+    sim: Any, database_url: str, *, settle_s: float, stop: threading.Event, live: bool, cancel_window_s: float = 60.0
+) -> DetectionTable:
     """Wait (at most `settle_s`) until the alarms stop changing, then match them against what
     `sim` (a finished simulators.engine.Simulation) injected."""
     persons = sum(1 for d in sim.devices if d.kind == "elder")
@@ -30,7 +32,7 @@ def detection_of_run(sim: Any, database_url: str, *, settle_s: float, stop: thre
             pending = conn.execute(
                 "SELECT count(*) FROM rule_state WHERE source_key LIKE 'person:%%' "
                 "AND next_deadline < now() + make_interval(secs => %s)",
-                (PENDING_TIMER_S,),
+                (cancel_window_s + PENDING_MARGIN_S,),
             ).fetchone()
             quiet = quiet + 1 if seen == previous and pending == (0,) else 0
             if quiet >= QUIET_POLLS:

@@ -20,6 +20,10 @@ WEARABLE_CHOICES = ("continuous", "registry")
 # Vehicle terminals: "always" reports every 5 s, "ignition" only every few minutes when
 # parked with the engine off (simulators.crew.PARKED_GPS_S).
 TERMINAL_CHOICES = ("always", "ignition")
+# Water stations: "json" minute telemetry over MQTT from every station (the probe buoys a
+# county may run); "hj212" every station with an MN runs as an automatic station speaking
+# HJ 212 to the gateway (simulators.hj212_station), the others stay JSON probes.
+STATION_CHOICES = ("json", "hj212")
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,9 +16,10 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Protocol, TextIO
 
-from .engine import Control, Simulation
+from .engine import Control, Simulation, StationFrame
 from .alert_retry import AlertRetrier
 from .faults import Wire
+from .hj212_link import StationLinks
 from .simclock import SimClock, local_time
 from .summary import SimulationSummary
 
@@ -89,7 +90,7 @@ class Runner:
         self, sim: Simulation, publisher: Publisher, *, acceleration: float, scenario: str, seed: int,
         orders: queue.Queue[tuple[str, bytes]] | None = None, rate: float = 0.0, progress: TextIO | None = None,
         stop: threading.Event | None = None, monotonic: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
-        receipts: queue.Queue[tuple[str, bytes]] | None = None,
+        receipts: queue.Queue[tuple[str, bytes]] | None = None, stations: StationLinks | None = None,
     ) -> None:
         self.sim, self.publisher = sim, publisher
         self.clock = SimClock(sim.start, sim.end - sim.start, acceleration, monotonic())
@@ -101,6 +102,8 @@ class Runner:
         # repeat every alert until it is receipted (none in a dry run: nobody answers).
         self.receipts = receipts
         self.retrier = AlertRetrier() if receipts is not None else None
+        # HJ 212 stations' TCP connections to the gateway (None: a dry run counts the frames).
+        self.stations = stations
         self.monotonic, self.wall = monotonic, wall
         self.limit = RateLimit(rate, monotonic)
         self.published: Counter[str] = Counter()
@@ -115,6 +118,7 @@ class Runner:
         self._send(sim.opening())
         while not self.stop.is_set():
             self._take_orders()
+            self._take_station_replies()
             self._repeat_unanswered_alerts()
             target = min(clock.scheduled(self.monotonic()), self.wall())
             items = sim.advance(target, BATCH)
@@ -129,6 +133,9 @@ class Runner:
         self._send(sim.finish())
         self._wait_for_receipts(FLUSH_TIMEOUT_S if not self.stop.is_set() else 2.0)
         unacknowledged = self.publisher.flush(FLUSH_TIMEOUT_S if not self.stop.is_set() else 2.0)
+        if self.stations is not None:
+            self.stations.flush(FLUSH_TIMEOUT_S if not self.stop.is_set() else 2.0)
+            self._take_station_replies()
         real_s = self.monotonic() - started
         self._show(started, final=True)
         acked, refused, dead, presence, reconnects = self.publisher.totals()
@@ -141,12 +148,17 @@ class Runner:
             faults=dict(sim.fault_counts), expected_dead_letters=dict(dead), suppressed=sim.suppressed,
             scripted=dict(sim.scripted), orders=tuple(sim.book.orders), publish_acked=acked + presence,
             publish_refused=dict(refused), unacknowledged=unacknowledged, reconnects=reconnects,
-            unusable_orders=sim.unusable_orders,
+            unusable_orders=sim.unusable_orders, hj212=self.stations.totals() if self.stations is not None else {},
         )
 
-    def _send(self, items: Sequence[Wire | Control]) -> None:
+    def _send(self, items: Sequence[Wire | Control | StationFrame]) -> None:
         pub = self.publisher
         for item in items:
+            if isinstance(item, StationFrame):
+                if self.stations is not None:
+                    self.stations.send(item.station_id, item.data)
+                self.published[item.kind] += 1
+                continue
             if isinstance(item, Control):
                 if item.action == "disconnect":
                     pub.drop(item.pick)
@@ -182,6 +194,16 @@ class Runner:
         while self.retrier is not None and self.retrier.unanswered and self.monotonic() < deadline and not self.stop.is_set():
             self._repeat_unanswered_alerts()
             time.sleep(IDLE_SLEEP_S)
+
+    def _take_station_replies(self) -> None:
+        if self.stations is None:
+            return
+        while True:
+            try:
+                station_id, frame, received_at = self.stations.replies.get_nowait()
+            except queue.Empty:
+                return
+            self.sim.receive_station_reply(station_id, frame, received_at)
 
     def _take_orders(self) -> None:
         while True:

@@ -8,7 +8,8 @@
     registry: {persons: 200}     # when no --registry file is given: generate this county
     crew: {turnout_s: [20, 45], on_scene_s: [300, 720], handover_s: [300, 900]}
     devices: {wearables: registry,  # each person's wearable profile from the registry
-              terminals: ignition}  # (defaults: continuous vitals, terminals always at 5 s)
+              terminals: ignition,  # (defaults: continuous vitals, terminals always at 5 s,
+              stations: hj212}      # stations JSON over MQTT; hj212: those with an MN over TCP)
     faults: {malformed: 0.001, duplicate: 0.001, out_of_order: 0.001,
              silent_per_device_day: 0.05, silent_s: [600, 1800], disconnects_per_hour: 0.5}
     events:
@@ -36,7 +37,7 @@ import yaml
 from .county import County
 from .crew import CrewTimes
 from .faults import FaultConfigError, FaultRates
-from .profiles import TERMINAL_CHOICES, WEARABLE_CHOICES
+from .profiles import STATION_CHOICES, TERMINAL_CHOICES, WEARABLE_CHOICES
 from .simclock import ClockError, parse_duration
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
@@ -50,7 +51,7 @@ DEFAULT_DURATION_S = {
 }
 _TARGET_KEY = {**{k: "person" for k in PERSON_EVENTS}, **{k: "station" for k in STATION_EVENTS}, "silent": "device", "rain": None}
 _EVENT_OPTIONS = {"at", "kind", "person", "station", "device", "duration", "cancelled", "cancel_after_s", "peak_class", "intensity"}
-DEFAULT_CANCEL_AFTER_S = 30.0  # "I'm OK" pressed half a minute after a fall, inside the 60 s window
+DEFAULT_FALL_CANCEL_WINDOW_S = 60.0  # the platform's default (ingest.rules.PersonConfig)
 
 
 class ScenarioError(ValueError):
@@ -82,6 +83,13 @@ class Scenario:
     # registry entry describes, "continuous" a continuous sensor to everyone.
     wearables: str = "continuous"
     terminals: str = "always"  # vehicle terminals: "always" every 5 s, "ignition" parked rarely
+    # Water stations: "json" every station publishes JSON telemetry over MQTT each minute;
+    # "hj212" a station with an MN in the registry speaks HJ 212 to the gateway over TCP.
+    stations: str = "json"
+    # The persons' fall cancel window ("I'm OK" in time), as the registry gives it to the
+    # platform: a cancelled fall presses "I'm OK" half-way through it, and the detection
+    # table waits for it to run out. Both sides must agree (checked against the registry).
+    fall_cancel_window_s: float = DEFAULT_FALL_CANCEL_WINDOW_S
 
 
 def find_scenario(name_or_path: str) -> Path:
@@ -113,27 +121,34 @@ def parse_scenario(doc: Mapping[str, Any], default_name: str = "scenario") -> Sc
             problems.append(f"{where}: {exc}")
             return None
 
-    unknown = sorted(set(doc) - {"name", "description", "seed", "acceleration", "start", "duration", "registry", "crew", "faults", "events", "devices"})
+    unknown = sorted(set(doc) - {"name", "description", "seed", "acceleration", "start", "duration", "registry", "crew", "faults", "events", "devices",
+                                 "fall_cancel_window"})
     problems += [f"{k}: not a scenario setting" for k in unknown]
     duration = check("duration", parse_duration, doc.get("duration", "1h"))
     faults = check("faults", _faults, doc.get("faults") or {})
     crew = check("crew", _crew, doc.get("crew") or {})
+    window = check("fall_cancel_window", parse_duration, doc.get("fall_cancel_window", f"{DEFAULT_FALL_CANCEL_WINDOW_S:g}s"))
+    if window is not None and window <= 0:
+        problems.append("fall_cancel_window: must be longer than 0 s")
     events = []
     for i, item in enumerate(doc.get("events") or []):
-        event = check(f"events[{i}]", _event, item)
+        event = check(f"events[{i}]", _event, item, window or DEFAULT_FALL_CANCEL_WINDOW_S)
         if event is not None:
             events.append(event)
     acceleration = check("acceleration", float, doc.get("acceleration", 60))
     devices = doc.get("devices") or {}
     wearables = str(devices.get("wearables", "continuous")) if isinstance(devices, dict) else ""
     terminals = str(devices.get("terminals", "always")) if isinstance(devices, dict) else ""
-    if not isinstance(devices, dict) or set(devices) - {"wearables", "terminals"}:
-        problems.append("devices: expected {wearables: registry | continuous, terminals: always | ignition}")
+    stations = str(devices.get("stations", "json")) if isinstance(devices, dict) else ""
+    if not isinstance(devices, dict) or set(devices) - {"wearables", "terminals", "stations"}:
+        problems.append("devices: expected {wearables: registry | continuous, terminals: always | ignition, stations: json | hj212}")
     else:
         if wearables not in WEARABLE_CHOICES:
             problems.append(f"devices.wearables: expected one of {', '.join(WEARABLE_CHOICES)}, got {wearables!r}")
         if terminals not in TERMINAL_CHOICES:
             problems.append(f"devices.terminals: expected one of {', '.join(TERMINAL_CHOICES)}, got {terminals!r}")
+        if stations not in STATION_CHOICES:
+            problems.append(f"devices.stations: expected one of {', '.join(STATION_CHOICES)}, got {stations!r}")
     if acceleration is not None and acceleration < 0:
         problems.append("acceleration: must be >= 0 (0 runs as fast as possible)")
     if problems:
@@ -142,7 +157,7 @@ def parse_scenario(doc: Mapping[str, Any], default_name: str = "scenario") -> Sc
         name=str(doc.get("name", default_name)), seed=int(doc.get("seed", 330421)), acceleration=acceleration,
         start=str(doc.get("start", "auto")), duration_s=duration, persons=int((doc.get("registry") or {}).get("persons", 200)),
         faults=faults, crew=crew, events=tuple(sorted(events, key=lambda e: e.at_s)), description=str(doc.get("description", "")),
-        wearables=wearables, terminals=terminals,
+        wearables=wearables, terminals=terminals, stations=stations, fall_cancel_window_s=window,
     )
 
 
@@ -162,7 +177,7 @@ def _crew(doc: Mapping[str, Any]) -> CrewTimes:
     return CrewTimes(**{k: (float(v[0]), float(v[1])) for k, v in doc.items()})
 
 
-def _event(item: Any) -> ScriptedEvent:
+def _event(item: Any, cancel_window_s: float) -> ScriptedEvent:
     if not isinstance(item, dict) or "kind" not in item or "at" not in item:
         raise ValueError("an event is a mapping with at least `at` and `kind`")
     kind = item["kind"]
@@ -175,7 +190,7 @@ def _event(item: Any) -> ScriptedEvent:
     target = None if key is None else str(item.get(key, "random"))
     options = {k: float(item[k]) for k in ("cancel_after_s", "peak_class", "intensity") if k in item}
     if item.get("cancelled") is True:
-        options.setdefault("cancel_after_s", DEFAULT_CANCEL_AFTER_S)
+        options.setdefault("cancel_after_s", cancel_window_s / 2)  # "I'm OK" half-way through the window
     return ScriptedEvent(kind, parse_duration(item["at"]), target, parse_duration(item.get("duration", DEFAULT_DURATION_S[kind] / 60)), options)
 
 

@@ -68,6 +68,8 @@ class SimulationSummary:
     unacknowledged: int
     reconnects: int
     unusable_orders: int = 0
+    # HJ 212 stations over TCP: frames sent, acknowledged (9014), times set (1012), unsent…
+    hj212: dict[str, int] = field(default_factory=dict)
     detection: DetectionTable | None = None  # with the platform's alarms (--database-url)
 
     @property
@@ -121,6 +123,7 @@ class SimulationSummary:
                 f"broker: {self.publish_acked} acknowledged, refused {counts(self.publish_refused)}, "
                 f"{self.unacknowledged} never acknowledged, {self.reconnects} reconnects"
             ),
+            *([f"HJ 212 stations → gateway: {counts(self.hj212)}"] if self.hj212 else []),
             f"faults injected: {counts(self.faults)}; readings withheld by silent devices: {self.suppressed}",
             f"dead letters to expect: {counts(self.expected_dead_letters)}",
             f"scripted events: {counts(self.scripted)}",

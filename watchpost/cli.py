@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -32,6 +33,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(config_app, name="config")
 app.add_typer(secrets_app, name="secrets")
 
+HJ212_PORT = 9212  # where `watchpost hj212` listens for stations unless told otherwise
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML settings file (WATCHPOST_* variables override it)")]
 
 
@@ -144,6 +146,19 @@ def db_restore(dump: Path, target_url: str) -> None:
         raise typer.Exit(1) from None
 
 
+def hj212_digests(home: Path) -> Callable[[str], str]:
+    """MN → the keyed digest of the PW derived for it from the deployment's secret (the
+    broker's, as device passwords are), keyed with the gateway's own secret."""
+    from ingest.hj212_gateway import derived_station_password, password_digest
+    from kernel.broker import load_or_create_secret
+
+    def digest(mn: str) -> str:  # the secrets are read (or made) only for a registry with MNs
+        gateway = load_or_create_secret(home / "hj212-secret")
+        return password_digest(gateway, mn, derived_station_password(load_or_create_secret(home / "mqtt-secret"), mn))
+
+    return digest
+
+
 @registry_app.command("load")
 def registry_load(
     file: Path,
@@ -172,7 +187,7 @@ def registry_load(
                 registry.demo_guard(found, document.doc, sync=sync, keep_demo=keep_demo)
                 typer.echo("dry run: nothing was changed")
                 return
-            counts = registry.load(conn, document, sync=sync, keep_demo=keep_demo)
+            counts = registry.load(conn, document, sync=sync, keep_demo=keep_demo, hj212_digest=hj212_digests(watchpost_home()))
     except registry.RegistryError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
@@ -609,9 +624,12 @@ def serve(config: ConfigOption = None, port: Annotated[int | None, typer.Option(
         serve_health(api.metrics_port, application.state.metrics, lambda: {"event_stream": "ok" if hub.listening else "unavailable"})
     # Pings find dead websocket clients within ping interval + timeout. log_config=None:
     # uvicorn's own loggers go through kernel.logs, whose filter keeps tokens (a `?token=`
-    # in a websocket URL) and phone numbers out of every line.
+    # in a websocket URL) and phone numbers out of every line. No per-message compression:
+    # every socket has its own compressor, so one event sent to thousands of clients was
+    # compressed thousands of times (a quarter of a burst's CPU), and each compressor's
+    # memory was most of a connection's; events are a few hundred bytes of JSON.
     uvicorn.run(application, host=api.host, port=port or api.port, log_level=settings.log_level.lower(), log_config=None,
-                ws_ping_interval=20, ws_ping_timeout=20, ws_max_size=65536)
+                ws_ping_interval=20, ws_ping_timeout=20, ws_max_size=65536, ws_per_message_deflate=False)
 
 
 @app.command(
@@ -643,6 +661,12 @@ def simulate(ctx: typer.Context, config: ConfigOption = None) -> None:
     registry_file = watchpost_home() / "jiashan-registry.yaml"
     if registry_file.exists() and not {"--registry", "--persons"} & set(args):
         defaults += ["--registry", str(registry_file)]
+    # Stations that speak HJ 212 connect to the gateway `watchpost run` starts next to the
+    # broker, with the PWs `registry load` derived from the deployment's secret.
+    if not any(a.startswith("--hj212") for a in args):
+        defaults += ["--hj212", f"{endpoint.host}:{HJ212_PORT}"]
+    if not any(a.startswith("--station-secret") for a in args):
+        defaults += ["--station-secret", str(watchpost_home() / "mqtt-secret")]
     from datetime import UTC, datetime
 
     started = datetime.now(UTC)
@@ -727,7 +751,7 @@ def status(
 def hj212(
     config: ConfigOption = None,
     host: Annotated[str, typer.Option(help="address to listen on for stations")] = "0.0.0.0",
-    port: Annotated[int, typer.Option(help="TCP port the stations connect to")] = 9212,
+    port: Annotated[int, typer.Option(help="TCP port the stations connect to")] = HJ212_PORT,
     mqtt_url: Annotated[str | None, typer.Option(help="broker URL of the gateway's account (default: the configured broker, as the account named by --client-id)")] = None,
     client_id: Annotated[str, typer.Option(help="the gateway's broker account and so its client id, one per gateway process (watchpost-hj212-1, -2, …)")] = "watchpost-hj212-1",
     metrics_port: Annotated[int, typer.Option(help="serve Prometheus metrics on 127.0.0.1:PORT (0: none)")] = 0,
@@ -745,6 +769,16 @@ def hj212(
     except hj212_service.Hj212SchemaMissing as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
+
+
+@app.command("hj212-password")
+def hj212_password(mn: str) -> None:
+    """Print the HJ 212 PW derived for a data logger's MN (`hj212_password: derived` in the
+    registry), to configure the logger with."""
+    from ingest.hj212_gateway import derived_station_password
+    from kernel.broker import load_or_create_secret
+
+    typer.echo(derived_station_password(load_or_create_secret(watchpost_home() / "mqtt-secret"), mn))
 
 
 @app.command("hj212-station")
@@ -807,6 +841,9 @@ def run(
         "dispatch": [sys.executable, "-m", "watchpost.cli", "dispatch", *extra],
         "api": [sys.executable, "-m", "watchpost.cli", "serve", *extra],
         "notify": [sys.executable, "-m", "watchpost.cli", "notify", *extra, "--metrics-port", "0"],
+        # Automatic water stations' HJ 212 uploads over TCP (port 9212), republished as the
+        # gateway's own broker account (watchpost-hj212-1).
+        "hj212": [sys.executable, "-m", "watchpost.cli", "hj212", *extra],
     }
     if simulate_scenario:
         commands["simulator"] = [sys.executable, "-m", "watchpost.cli", "simulate", *extra, "--scenario", simulate_scenario, "--quiet"]

@@ -8,7 +8,7 @@ refused). `diff` says what a load would change without changing it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,9 +20,9 @@ from psycopg.types.json import Jsonb
 
 from watchpost.registry_check import ORDER as _ORDER
 from watchpost.registry_check import SECTIONS as _SECTIONS
-from watchpost.registry_check import Known, line_map, node_lines, validate, with_lines
+from watchpost.registry_check import HJ212_PASSWORD_MODES, Known, line_map, node_lines, validate, with_lines
 
-__all__ = ["Diff", "Known", "RegistryError", "RegistryFile", "diff", "load", "read_document", "read_registry", "validate"]
+__all__ = ["HJ212_PASSWORD_MODES", "Diff", "Known", "RegistryError", "RegistryFile", "diff", "load", "read_document", "read_registry", "validate"]
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -195,18 +195,23 @@ def load(
     *,
     sync: bool = False,
     keep_demo: bool = False,
+    hj212_digest: Callable[[str], str] | None = None,
 ) -> dict[str, int]:
     """Check the document, then upsert it in one transaction. Records not in the document
     are kept, or with `sync` retired (and a person's home sensors and a user's family links
     that the file no longer lists are removed). Returns the number of records per section
-    (and per section retired, as "retired <section>")."""
+    (and per section retired, as "retired <section>").
+
+    `hj212_digest(mn)` is the keyed digest of the PW derived for that MN (the CLI makes it
+    from the deployment's secrets); without it the MNs are stored and their PWs left as
+    they were."""
     registry = doc if isinstance(doc, RegistryFile) else RegistryFile("registry", dict(doc))
     check(conn, registry, sync=sync)
     doc = registry.doc
     found = diff(conn, doc)
     demo_guard(found, doc, sync=sync, keep_demo=keep_demo)
     try:
-        return _write(conn, doc, sync=sync, replaces_all=sync or not found.absent_total())
+        return _write(conn, doc, sync=sync, replaces_all=sync or not found.absent_total(), hj212_digest=hj212_digest)
     except (psycopg.OperationalError, psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn):
         raise  # an outage, or no schema: the command line's entry point says so
     except psycopg.Error as exc:
@@ -216,7 +221,10 @@ def load(
         raise RegistryError(f"{registry.name}: the database refused the registry, nothing was loaded: {detail}") from exc
 
 
-def _write(conn: psycopg.Connection, doc: Mapping[str, Any], *, sync: bool, replaces_all: bool) -> dict[str, int]:
+def _write(
+    conn: psycopg.Connection, doc: Mapping[str, Any], *, sync: bool, replaces_all: bool,
+    hj212_digest: Callable[[str], str] | None,
+) -> dict[str, int]:
     counts: dict[str, int] = {}
     with conn.transaction(), conn.cursor() as cur:
         for section in _ORDER:
@@ -232,6 +240,7 @@ def _write(conn: psycopg.Connection, doc: Mapping[str, Any], *, sync: bool, repl
                     rows,
                 )
             counts[section] = len(rows)
+        counts["hj212_stations"] = _store_hj212(cur, doc.get("stations", []), hj212_digest)
         if sync:
             # Last listed first: a retired facility may still be a retired unit's base.
             for section in reversed(_ORDER):
@@ -287,6 +296,24 @@ def _write(conn: psycopg.Connection, doc: Mapping[str, Any], *, sync: bool, repl
             (replaces_all, bool(doc.get("demo")), bool(doc.get("demo"))),
         )
     return counts
+
+
+def _store_hj212(cur: psycopg.Cursor, stations: Sequence[Mapping[str, Any]], digest: Callable[[str], str] | None) -> int:
+    """A station's MN and its PW digest. A station without an MN in the document keeps what
+    `watchpost hj212-station` may have set: the registry file need not know every logger."""
+    rows = [
+        (s["hj212_mn"], digest(s["hj212_mn"]) if digest and s.get("hj212_password", "derived") == "derived" else None, s["station_id"])
+        for s in stations
+        if s.get("hj212_mn")
+    ]
+    if rows:
+        # Free the MNs first: two stations swapping MNs in one load must not collide.
+        cur.execute("UPDATE stations SET hj212_mn = NULL WHERE station_id = ANY(%s)", ([r[2] for r in rows],))
+        cur.executemany(
+            "UPDATE stations SET hj212_mn = %s, hj212_password_digest = COALESCE(%s, hj212_password_digest) WHERE station_id = %s",
+            rows,
+        )
+    return len(rows)
 
 
 def _values(item: Mapping[str, Any], required: Sequence[str], optional: Mapping[str, Any]) -> list[Any]:

@@ -51,6 +51,13 @@ SECTIONS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], dict[str, Any]]
     ),
     "users": ("users", ("username",), ("username", "display_name", "role"), {"phone": None, "scope_id": None}),
 }
+# Fields a section takes besides its table's columns, stored apart.
+EXTRA_FIELDS = {"persons": {"home_sensors"}, "users": {"persons"}, "stations": {"hj212_mn", "hj212_password"}}
+# A station's HJ 212 MN, as its data logger sends it (the stations table checks the same).
+_MN = re.compile(r"[^;=&,\s]{1,27}")
+# How `registry load` sets a station's HJ 212 PW: derived from the deployment's secret, or
+# kept as `watchpost hj212-station` set it (a logger configured with a PW of its own).
+HJ212_PASSWORD_MODES = ("derived", "keep")
 # Loaded in this order so that references resolve.
 ORDER = ("partners", "facilities", "stations", "persons", "units", "users")
 # Top-level keys that are not sections: `demo: true` marks the simulated county's registry.
@@ -115,8 +122,7 @@ def validate(doc: Mapping[str, Any], known: Known = Known()) -> list[str]:
             if not isinstance(item, dict):
                 problems.append(f"{where}: must be a mapping")
                 continue
-            # A person's pinyin name is for the English view; it is not stored yet.
-            extra = {"home_sensors"} if section == "persons" else {"persons"} if section == "users" else set()
+            extra = EXTRA_FIELDS.get(section, set())
             for f in required:
                 if item.get(f) is None:
                     problems.append(f"{where}.{f}: required")
@@ -146,6 +152,7 @@ def validate(doc: Mapping[str, Any], known: Known = Known()) -> list[str]:
                     problems.append(f"{where}.{ref}: {value!r} is not in {target} (in this file or the database)")
             if section == "stations":
                 problems += _station_rule_problems(where, item)
+                problems += _hj212_problems(where, item, doc)
             if section == "persons":
                 problems += _person_rule_problems(where, item)
                 problems += _home_sensor_problems(where, item)
@@ -211,6 +218,20 @@ def _value_problems(section: str, item: Mapping[str, Any], where: str) -> list[s
             problems.append(f"{where}.{name}: must be text, got {value!r}")
         if isinstance(value, str) and "\x00" in value:
             problems.append(f"{where}.{name}: contains a NUL character")
+    return problems
+
+
+def _hj212_problems(where: str, station: Mapping[str, Any], doc: Mapping[str, Any]) -> list[str]:
+    mn, mode = station.get("hj212_mn"), station.get("hj212_password")
+    if mn is None:
+        return [f"{where}.hj212_password: needs hj212_mn"] if mode is not None else []
+    problems = []
+    if not isinstance(mn, str) or not _MN.fullmatch(mn):
+        problems.append(f"{where}.hj212_mn: must be 1-27 characters, none of ; = & , or blank")
+    elif sum(1 for s in doc.get("stations", []) if isinstance(s, dict) and s.get("hj212_mn") == mn) > 1:
+        problems.append(f"{where}.hj212_mn: {mn!r} is the MN of more than one station")
+    if mode is not None and mode not in HJ212_PASSWORD_MODES:
+        problems.append(f"{where}.hj212_password: must be one of {', '.join(HJ212_PASSWORD_MODES)} (no PW is written in the registry)")
     return problems
 
 

@@ -9,6 +9,7 @@ the ingest layer stores their states.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -58,10 +59,10 @@ class RuleConfigs:
         return self.for_device(key)
 
     def for_station(self, key: str) -> WaterConfig:
-        return self.stations.get(key[len(STATION):]) or WaterConfig()
+        return self.stations.get(key[len(STATION):]) or _DEFAULT_WATER
 
     def for_person(self, key: str) -> PersonConfig:
-        return self.persons.get(key[len(PERSON):]) or PersonConfig()
+        return self.persons.get(key[len(PERSON):]) or _DEFAULT_PERSON
 
     def for_alert(self, key: str) -> PersonConfig:
         return self.persons.get(key[len(ALERT):]) or PersonConfig()
@@ -69,8 +70,19 @@ class RuleConfigs:
     def for_device(self, key: str) -> DeviceConfig:
         device = key[len(DEVICE):]
         if "/home/" in device:
-            return DeviceConfig(interval_s=HOME_SENSOR_INTERVAL_S)
-        return DeviceConfig(interval_s=self.device_intervals.get(device, 60.0))
+            return _device_config(HOME_SENSOR_INTERVAL_S)
+        return _device_config(self.device_intervals.get(device, 60.0))
+
+
+# Configs are immutable and validated when built: the defaults are built once, not for every
+# reading of every source that keeps them (most do).
+_DEFAULT_WATER = WaterConfig()
+_DEFAULT_PERSON = PersonConfig()
+
+
+@functools.lru_cache(maxsize=256)
+def _device_config(interval_s: float) -> DeviceConfig:
+    return DeviceConfig(interval_s=interval_s)
 
 
 def source_keys(reading: Reading) -> list[str]:

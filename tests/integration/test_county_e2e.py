@@ -22,6 +22,7 @@ from tests.fix_api import TEST_PASSWORD
 from tests.fix_broker import TEST_ROOT, Broker
 from tests.fix_wait import wait_for
 from kernel.broker import SIMULATOR_USER
+from kernel.settings import RegionSettings
 
 pytestmark = pytest.mark.slow
 
@@ -147,7 +148,7 @@ def test_a_simulated_county_run_end_to_end(
         if f.first > f.arrived - f.both_arrived:  # a doctor was ahead of an ambulance that came too
             assert f.ahead_median_s is not None and f.ahead_p90_s is not None, f
             assert 0 < f.ahead_median_s <= f.ahead_p90_s < 45, f
-        html = render_html(report)
+        html = render_html(report, RegionSettings())
         assert "Village doctors as first responders" in html and "ahead by (p90)" in html
         print(f"first responders: {f}")
         for order in ambulance_orders:

@@ -158,3 +158,37 @@ def test_a_crew_moved_up_drives_to_the_standby_point_and_stays_available(county,
     assert statuses == []  # available throughout: no status reports
     model = sim.devices[sim.index[("unit", "AMB-02")]].model
     assert model.parked == pytest.approx((station.lat, station.lon), abs=0.003)
+
+
+def test_with_hj212_stations_the_automatic_stations_send_frames_and_the_buoys_json(county, roads) -> None:
+    from ingest.hj212 import decode_frame
+    from simulators.engine import StationFrame
+
+    sim = simulation(county, roads, devices={"stations": "hj212"})
+    items = everything(sim)
+    frames = [i for i in items if isinstance(i, StationFrame)]
+    with_mn = {s.station_id for s in county.stations if s.hj212_mn}
+    assert with_mn and {f.station_id for f in frames} == with_mn
+    json_stations = {w.topic.split("/")[2] for w in wires(items) if w.kind == "water"}
+    assert json_stations == {s.station_id for s in county.stations} - with_mn
+    # No presence on the broker for a logger on TCP; a minute frame each minute, an hour upload at 11:00.
+    assert not any(w.kind == "online" and w.device in {f"water/{s}" for s in with_mn} for w in wires(items))
+    per_station = [f for f in frames if f.station_id == min(with_mn)]
+    assert sum(f.kind == "hj212_minute" for f in per_station) == 60
+    assert [decode_frame(f.data).cn for f in per_station if f.kind == "hj212_hour"] == ["2061"]
+    # A scripted spill reaches the model behind the protocol.
+    station = next(s for s in county.stations if s.hj212_mn and s.partner_id)
+    spilled = simulation(county, roads, devices={"stations": "hj212"},
+                         events=[{"at": "0m", "kind": "pollution", "station": station.station_id, "duration": "2h"}])
+    assert spilled.devices[spilled.index[("water", station.station_id)]].model.model.pollution
+
+
+def test_an_inactivity_shorter_than_the_persons_threshold_by_the_runs_end_is_unmeasured(county, roads) -> None:
+    person = county.persons[0].person_id
+    sim = simulation(county, roads, events=[{"at": "0m", "kind": "inactivity", "person": person, "duration": "5h"}])
+    everything(sim)  # one hour: the platform's 4-hour threshold cannot have run out
+    [event] = [e for e in sim.injected() if e.kind == "inactivity"]
+    assert not event.observable
+    sim.now = sim.start + 4 * 3600 + 60  # as a run of more than four hours would end
+    [event] = [e for e in sim.injected() if e.kind == "inactivity"]
+    assert event.observable

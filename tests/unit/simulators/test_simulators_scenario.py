@@ -128,3 +128,22 @@ def test_a_scenario_chooses_its_device_profiles_and_a_wrong_one_is_named() -> No
         parse_scenario({"devices": {"wearables": "spotty"}})
     with pytest.raises(ScenarioError, match="devices: expected"):
         parse_scenario({"devices": {"watches": "registry"}})
+
+
+def test_a_fall_cancel_window_sets_when_im_ok_is_pressed_and_must_be_the_registrys(registry_doc: dict) -> None:
+    from simulators.cli import _check_cancel_window
+
+    scenario = parse_scenario({"fall_cancel_window": "10s", "devices": {"stations": "hj212"},
+                               "events": [{"at": "1m", "kind": "fall", "cancelled": True}]})
+    assert scenario.fall_cancel_window_s == 10 and scenario.stations == "hj212"
+    assert scenario.events[0].options["cancel_after_s"] == 5  # half-way through the window
+    assert parse_scenario({"events": [{"at": "1m", "kind": "fall", "cancelled": True}]}).events[0].options["cancel_after_s"] == 30
+    with pytest.raises(ValueError, match=r"P-0001 thresholds.fall_cancel_window_s 60 s"):
+        _check_cancel_window(registry_doc, scenario)
+    agreed = {**registry_doc, "persons": [{**p, "thresholds": {**p.get("thresholds", {}), "fall_cancel_window_s": 10}}
+                                          for p in registry_doc["persons"]]}
+    _check_cancel_window(agreed, scenario)
+    with pytest.raises(ScenarioError, match="devices.stations"):
+        parse_scenario({"devices": {"stations": "modbus"}})
+    with pytest.raises(ScenarioError, match="fall_cancel_window"):
+        parse_scenario({"fall_cancel_window": "0s"})
