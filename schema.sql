@@ -19,7 +19,7 @@
 -- dispatch_audit       0004
 -- escalations          0002
 -- events               0002
--- facilities           0001, 0014, 0017, 0019
+-- facilities           0001, 0014, 0017, 0019, 0022
 -- family_links         0001, 0012
 -- first_responses      0017
 -- home_events          0001
@@ -28,14 +28,14 @@
 -- incidents            0002, 0004, 0009, 0014, 0018
 -- login_failures       0010
 -- notifications        0012, 0019
--- partners             0001, 0015, 0020
+-- partners             0001, 0015, 0020, 0022
 -- patient_reports      0017
 -- pending_events       0016
 -- person_locations     0009
--- persons              0001, 0013, 0017
+-- persons              0001, 0013, 0017, 0022
 -- receipts             0009
 -- region_layers        0008
--- registry_version     0003
+-- registry_version     0003, 0022
 -- retention_policies   0001
 -- road_edges           0004
 -- road_nodes           0004
@@ -43,13 +43,13 @@
 -- rule_state           0002
 -- secret_fingerprints  0021
 -- station_averages     0015, 0020
--- stations             0001, 0007, 0015
+-- stations             0001, 0007, 0015, 0022
 -- unit_positions       0001
 -- unit_state           0004
 -- unit_status_reports  0001
--- units                0001, 0014
+-- units                0001, 0014, 0022
 -- unsent_orders        0021
--- users                0001, 0010, 0012, 0017
+-- users                0001, 0010, 0012, 0017, 0022
 -- water_hourly         0001
 -- water_readings       0001
 -- wearable_readings    0001
@@ -1015,3 +1015,24 @@ CREATE TABLE IF NOT EXISTS secret_fingerprints (
     fingerprint     text NOT NULL,
     recorded_at     timestamptz NOT NULL DEFAULT now()
 );
+
+-- ==== 0022_registry_retirement ====
+-- A registry sync retires the records a county's file no longer lists instead of deleting
+-- them: their readings, alarms, incidents and audit keep the ids they name. A retired unit
+-- is never dispatched, a retired person's or station's device is refused by ingest, a
+-- retired user cannot log in, a retired facility is no unit's base nor a hand-off.
+ALTER TABLE persons ADD COLUMN IF NOT EXISTS retired_at timestamptz;
+ALTER TABLE stations ADD COLUMN IF NOT EXISTS retired_at timestamptz;
+ALTER TABLE units ADD COLUMN IF NOT EXISTS retired_at timestamptz;
+ALTER TABLE facilities ADD COLUMN IF NOT EXISTS retired_at timestamptz;
+ALTER TABLE partners ADD COLUMN IF NOT EXISTS retired_at timestamptz;
+ALTER TABLE users ADD COLUMN IF NOT EXISTS retired_at timestamptz;
+
+-- The registry last loaded is the simulated demo county's (`demo: true` in its file): a real
+-- county's registry is then not loaded beside it unless the operator says so.
+ALTER TABLE registry_version ADD COLUMN IF NOT EXISTS demo boolean NOT NULL DEFAULT false;
+
+-- The road network's version, bumped by every `watchpost roads load`: a dispatcher or API
+-- process that routed on an older one reads the new network before its next route.
+ALTER TABLE registry_version ADD COLUMN IF NOT EXISTS roads_version bigint NOT NULL DEFAULT 0;
+ALTER TABLE registry_version ADD COLUMN IF NOT EXISTS roads_loaded_at timestamptz;

@@ -66,7 +66,7 @@ def main() -> None:
         return
     with bench_database(doc) as url:
         with psycopg.connect(url) as conn:
-            save_road_graph(conn, graph)
+            save_road_graph(conn, graph, datetime.now(UTC))
         broker = Broker()
         log = Path(tempfile.mkdtemp(prefix="watchpost-bench-logs-")) / "dispatch.log"
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("WATCHPOST_")}, "WATCHPOST_DATABASE_URL": url, "WATCHPOST_MQTT_URL": broker.url(DISPATCH_USER), "WATCHPOST_TOPIC_ROOT": TOPIC_ROOT}

@@ -175,7 +175,7 @@ def main() -> None:
     hospital_id = choices.pop()
     with bench_database(doc) as url:
         with psycopg.connect(url) as conn:
-            save_road_graph(conn, graph)
+            save_road_graph(conn, graph, datetime.now(UTC))
             pw = hash_password(PASSWORD)
             conn.execute("INSERT INTO users (username, display_name, role, scope_id, password_hash) VALUES "
                          "('bench-doc', 'doctor', 'first_aid', %s, %s), ('bench-er', 'hospital', 'hospital', %s, %s)",

@@ -88,6 +88,7 @@ def create_app(
         database_url=database_url, token_secret=token_secret, token_ttl=token_ttl, topic_root=topic_root,
         mqtt=mqtt, pool=pool, hub=hub, region=region, clock=clock.now, throttle=throttle or ThrottleLimits(),
     )
+    hub.on_roads_changed = app.state.ctx.forget_road_network
     app.include_router(router)
     app.include_router(region_api.router)
     app.include_router(trends.router)

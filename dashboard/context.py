@@ -72,7 +72,7 @@ class ApiContext:
     async def current(self, claims: TokenClaims) -> Principal:
         """The token's principal, if the users table still agrees: the user exists with the
         same role and token version (a password or role change bumps it)."""
-        rows = await self.fetch("SELECT role, token_version, scope_id FROM users WHERE username = %s", (claims.principal.username,))
+        rows = await self.fetch("SELECT role, token_version, scope_id FROM users WHERE username = %s AND retired_at IS NULL", (claims.principal.username,))
         return check_current(claims, (rows[0]["role"], rows[0]["token_version"], rows[0]["scope_id"]) if rows else None)
 
     async def principal(self, token: str | None) -> Principal:
@@ -143,6 +143,11 @@ class ApiContext:
                 graph = dispatch_store.load_road_graph(conn)
                 self._dispatch = (graph, dispatch_store.load_facilities(conn, graph))
             return self._dispatch
+
+    def forget_road_network(self) -> None:
+        """A new road network was loaded: the next manual assignment or live ETA reads it."""
+        with self._dispatch_lock:
+            self._dispatch = None
 
     async def run_sync_plain(self, fn: Any, *args: Any) -> Any:
         """A blocking call (an MQTT publish waiting for its PUBACK) in a worker thread."""

@@ -21,7 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from dashboard.privacy import TierFilter, family_event
 from kernel.clock import Clock, SystemClock
-from kernel.events import SERVICE_ONLY, Event, EventListener, fetch_since
+from kernel.events import SERVICE_ONLY, Event, EventListener, EventType, fetch_since
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,10 @@ class Hub:
         self._by_person: dict[str, set[Client]] = {}  # family pages, by the persons they watch
         self.dropped = 0  # slow clients disconnected, for /metrics
         self.delivered = 0
-        self._events = EventListener(database_url, self._dispatch, max_delay_s=10.0)
+        # Called when the road network may have changed: a `roads.loaded` event, or a
+        # reconnection (one may have come while not listening). The API forgets its network.
+        self.on_roads_changed: Callable[[], None] | None = None
+        self._events = EventListener(database_url, self._dispatch, on_listening=self._listening, max_delay_s=10.0)
 
     @property
     def listening(self) -> bool:
@@ -90,6 +93,10 @@ class Hub:
     async def run(self) -> None:
         """Listen for ever, reconnecting with backoff."""
         await self._events.run()
+
+    async def _listening(self) -> None:
+        if self.on_roads_changed is not None:
+            self.on_roads_changed()
 
     def _register(self, client: Client) -> None:
         self._clients.add(client)
@@ -121,6 +128,8 @@ class Hub:
         return out
 
     async def _dispatch(self, event: Event) -> None:
+        if event.type is EventType.ROADS_LOADED and self.on_roads_changed is not None:
+            self.on_roads_changed()
         if event.type in SERVICE_ONLY:
             return
         message = (event.id, wire(event))  # serialised once for every client

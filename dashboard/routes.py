@@ -56,7 +56,7 @@ async def token(
         wait = await logins.retry_after(conn, username, address, now, ctx.throttle)
     if wait > 0:
         raise HTTPException(429, detail=f"too many failed logins; try again in {wait:.0f} s", headers={"Retry-After": str(int(wait) + 1)})
-    rows = await ctx.fetch_as(_User, "SELECT username, role, password_hash, token_version FROM users WHERE username = %s", (username,))
+    rows = await ctx.fetch_as(_User, "SELECT username, role, password_hash, token_version FROM users WHERE username = %s AND retired_at IS NULL", (username,))
     user = rows[0] if rows else None
     # argon2 takes tens of milliseconds of CPU by design: off the event loop, so a burst of
     # logins never stalls the websockets.
@@ -306,7 +306,7 @@ async def units(ctx: Ctx, _: Annotated[Principal, Depends(control_room)]) -> lis
         """SELECT u.unit_id, u.kind, u.name, u.town, u.base_facility_id, COALESCE(s.status, 'available') AS status,
                   s.incident_id, s.lat, s.lon, s.gps_at, f.lat AS base_lat, f.lon AS base_lon
            FROM units u LEFT JOIN unit_state s USING (unit_id) LEFT JOIN facilities f ON f.facility_id = u.base_facility_id
-           ORDER BY u.unit_id"""
+           WHERE u.retired_at IS NULL ORDER BY u.unit_id"""
     )
 
 
@@ -320,6 +320,7 @@ async def stations(ctx: Ctx, _: Annotated[Principal, Depends(control_room)]) -> 
            FROM stations s
            LEFT JOIN rule_state r ON r.source_key = 'station:' || s.station_id
            LEFT JOIN LATERAL (SELECT * FROM water_readings w WHERE w.station_id = s.station_id ORDER BY ts DESC LIMIT 1) latest ON TRUE
+           WHERE s.retired_at IS NULL
            ORDER BY s.station_id"""
     )
 
@@ -486,7 +487,7 @@ async def map_layers(ctx: Ctx, _: Annotated[Principal, Depends(control_room)]) -
         return tuple((await ctx.fetch(VERSION_SQL))[0].values())
 
     base = await ctx.map_cache.get(version, lambda: ctx.run_sync(base_layers))
-    facilities = points(await ctx.fetch("SELECT facility_id, kind, name, town, village, lat, lon FROM facilities"), "facility_id")
+    facilities = points(await ctx.fetch("SELECT facility_id, kind, name, town, village, lat, lon FROM facilities WHERE retired_at IS NULL"), "facility_id")
     body = base[:-1] + b',"facilities":' + orjson.dumps(facilities) + b"}"
     return Response(body, media_type="application/json", headers={"Cache-Control": "private, max-age=300"})
 
@@ -536,6 +537,6 @@ async def cap_partner(partner_id: str, ctx: Ctx, _: Annotated[Principal, Depends
 async def persons(ctx: Ctx, who: Annotated[Principal, Depends(anyone)]) -> list[dict[str, Any]]:
     if who.role is Role.FAMILY:
         return await ctx.fetch("SELECT person_id, name, name_pinyin, town, village FROM persons WHERE person_id = ANY(%s) ORDER BY person_id", (list(await ctx.persons_of(who.username)),))
-    rows = await ctx.fetch("SELECT person_id, name, name_pinyin, town, village, lat, lon FROM persons ORDER BY person_id")
+    rows = await ctx.fetch("SELECT person_id, name, name_pinyin, town, village, lat, lon FROM persons WHERE retired_at IS NULL ORDER BY person_id")
     await ctx.log_access(who, (r["person_id"] for r in rows), "person list")
     return rows

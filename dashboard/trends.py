@@ -408,21 +408,21 @@ async def completeness(ctx: ApiContext, lo: datetime, hi: datetime) -> dict[str,
         _Reports,
         """SELECT s.station_id AS id, s.report_interval_s, COALESCE(sum(h.readings), 0)::bigint AS received
            FROM stations s LEFT JOIN water_hourly h ON h.station_id = s.station_id AND h.bucket >= %s AND h.bucket < %s
-           GROUP BY s.station_id ORDER BY s.station_id""",
+           WHERE s.retired_at IS NULL GROUP BY s.station_id ORDER BY s.station_id""",
         (lo, hi),
     )
     wearables = await ctx.fetch_as(
         _Reports,
         """SELECT p.person_id AS id, p.report_interval_s, COALESCE(w.n, 0)::bigint AS received FROM persons p
            LEFT JOIN (SELECT person_id, count(*) AS n FROM wearable_readings WHERE ts >= %s AND ts < %s GROUP BY person_id) w
-             ON w.person_id = p.person_id ORDER BY p.person_id""",
+             ON w.person_id = p.person_id WHERE p.retired_at IS NULL ORDER BY p.person_id""",
         (device_lo, hi),
     )
     units = await ctx.fetch_as(
         _Reports,
         """SELECT u.unit_id AS id, u.report_interval_s, COALESCE(g.n, 0)::bigint AS received FROM units u
            LEFT JOIN (SELECT unit_id, count(*) AS n FROM unit_positions WHERE ts >= %s AND ts < %s GROUP BY unit_id) g
-             ON g.unit_id = u.unit_id ORDER BY u.unit_id""",
+             ON g.unit_id = u.unit_id WHERE u.retired_at IS NULL ORDER BY u.unit_id""",
         (device_lo, hi),
     )
 

@@ -1,5 +1,5 @@
 """Loading a real road network: a GeoJSON FeatureCollection of (Multi)LineStrings, or an
-OpenStreetMap XML extract. Both follow OSM's tagging: `highway` names the class (`fclass`,
+OpenStreetMap extract (XML, or PBF through pyosmium). Both follow OSM's tagging: `highway` names the class (`fclass`,
 `road_class` or `class` are accepted in GeoJSON), `maxspeed` overrides the class speed, and
 `oneway` gives the direction (motorways and roundabouts are one-way unless tagged otherwise).
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -160,8 +160,24 @@ def load_geojson(path: Path, **options: Any) -> RoadGraph:
     return graph_from_geojson(orjson.loads(Path(path).read_bytes()), **options)
 
 
+# How often a long import says how far it got (OSM elements read).
+PROGRESS_EVERY = 500_000
+
+Progress = Callable[[str], None]
+
+
+def _way_from_tags(tags: Mapping[str, str], refs: list[int], speeds: Mapping[str, float]) -> _Way | None:
+    """The drivable way an OSM way's tags describe, or None (not a road a car can use)."""
+    highway = tags.get("highway")
+    road_class = HIGHWAY_CLASS.get(highway or "")
+    if highway is None or road_class is None or tags.get("area") == "yes":
+        return None
+    speed = parse_maxspeed(tags.get("maxspeed")) or speeds[road_class]
+    return _Way(refs, road_class, speed, parse_oneway(tags.get("oneway"), highway, tags.get("junction")))
+
+
 def graph_from_osm_xml(
-    source: bytes | str | IO[bytes], *, speeds: Mapping[str, float] = DEFAULT_SPEED_KMH
+    source: bytes | str | IO[bytes], *, speeds: Mapping[str, float] = DEFAULT_SPEED_KMH, progress: Progress | None = None
 ) -> RoadGraph:
     """From OSM XML content (bytes or str) or an open binary file; nodes keep their OSM
     ids. A way that refers to a node missing from the extract is cut at that node."""
@@ -173,31 +189,72 @@ def graph_from_osm_xml(
     coords: dict[int, tuple[float, float]] = {}
     ways: list[_Way] = []
     water_refs: list[list[int]] = []
+    read = 0
     try:
         for _, elem in ET.iterparse(stream, events=("end",)):
             if elem.tag == "node":
                 coords[int(_attr(elem, "id"))] = (float(_attr(elem, "lat")), float(_attr(elem, "lon")))
                 elem.clear()
             elif elem.tag == "way":
-                tags = {t.get("k"): t.get("v") for t in elem.iterfind("tag")}
-                highway = tags.get("highway")
-                road_class = HIGHWAY_CLASS.get(highway or "")
+                tags = {str(t.get("k")): str(t.get("v")) for t in elem.iterfind("tag")}
+                refs = [int(_attr(nd, "ref")) for nd in elem.iterfind("nd")]
                 if tags.get("waterway") in WATER_LINES:
-                    water_refs.append([int(_attr(nd, "ref")) for nd in elem.iterfind("nd")])
-                if highway is not None and road_class is not None and tags.get("area") != "yes":
-                    refs = [int(_attr(nd, "ref")) for nd in elem.iterfind("nd")]
-                    speed = parse_maxspeed(tags.get("maxspeed")) or speeds[road_class]
-                    ways.append(
-                        _Way(
-                            refs,
-                            road_class,
-                            speed,
-                            parse_oneway(tags.get("oneway"), highway, tags.get("junction")),
-                        )
-                    )
+                    water_refs.append(refs)
+                way = _way_from_tags(tags, refs, speeds)
+                if way is not None:
+                    ways.append(way)
                 elem.clear()
+            else:
+                continue
+            read += 1
+            if progress is not None and read % PROGRESS_EVERY == 0:
+                progress(f"read {len(coords):,} nodes and {len(ways):,} drivable ways")
     except (ET.ParseError, TypeError, ValueError) as exc:
         raise RoadImportError(f"not a readable OSM XML extract: {exc}") from exc
+    water = [[coords[r] for r in refs if r in coords] for refs in water_refs]
+    return _build(coords, ways, node_ids="keys", water=water)
+
+
+def load_osm_pbf(
+    path: Path, *, speeds: Mapping[str, float] = DEFAULT_SPEED_KMH, progress: Progress | None = None
+) -> RoadGraph:
+    """From an OpenStreetMap PBF extract (what Geofabrik and most mirrors publish), read with
+    pyosmium: ways with their nodes' locations, so only the nodes of roads and waterways are
+    kept in memory."""
+    try:
+        import osmium
+    except ImportError:  # pragma: no cover - a dependency of the package
+        raise RoadImportError("reading .osm.pbf needs the osmium package (pyosmium)") from None
+    coords: dict[int, tuple[float, float]] = {}
+    ways: list[_Way] = []
+    water_refs: list[list[int]] = []
+    counted = [0]
+
+    class Ways(osmium.SimpleHandler):
+        def way(self, w: Any) -> None:
+            counted[0] += 1
+            if progress is not None and counted[0] % PROGRESS_EVERY == 0:
+                progress(f"read {counted[0]:,} ways, {len(ways):,} drivable")
+            tags = w.tags
+            highway, waterway = tags.get("highway"), tags.get("waterway")
+            if highway is None and waterway not in WATER_LINES:
+                return
+            refs = []
+            for n in w.nodes:
+                if n.location.valid():
+                    coords[n.ref] = (n.location.lat, n.location.lon)
+                    refs.append(n.ref)
+            if waterway in WATER_LINES:
+                water_refs.append(refs)
+            way = _way_from_tags({k: tags.get(k) for k in ("highway", "maxspeed", "oneway", "junction", "area") if k in tags},
+                                 refs, speeds)
+            if way is not None:
+                ways.append(way)
+
+    try:
+        Ways().apply_file(str(path), locations=True)
+    except RuntimeError as exc:
+        raise RoadImportError(f"not a readable OSM PBF extract: {exc}") from exc
     water = [[coords[r] for r in refs if r in coords] for refs in water_refs]
     return _build(coords, ways, node_ids="keys", water=water)
 
@@ -212,6 +269,11 @@ def _attr(elem: ET.Element, name: str) -> str:
 def load_osm_xml(path: Path, **options: Any) -> RoadGraph:
     with open(path, "rb") as f:
         return graph_from_osm_xml(f, **options)
+
+
+def load_osm(path: Path, **options: Any) -> RoadGraph:
+    """An OSM extract by its name: `.osm.pbf` / `.pbf`, otherwise OSM XML."""
+    return load_osm_pbf(path, **options) if str(path).endswith(".pbf") else load_osm_xml(path, **options)
 
 
 def _build(

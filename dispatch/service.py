@@ -111,6 +111,7 @@ class Dispatcher:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dispatch-db")
         self._conn: psycopg.Connection | None = None
         self._graph: RoadGraph | None = None
+        self._roads_version = -1  # the road network's version self._graph was read at
         self._facilities: store.Facilities | None = None
         self._partner_stations: dict[str, StationInfo] = {}
         self._devices = DeviceDirectory()
@@ -145,8 +146,11 @@ class Dispatcher:
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     def _load_reference(self, conn: psycopg.Connection) -> None:
-        self._graph = store.load_road_graph(conn)
-        self._facilities = store.load_facilities(conn, self._graph)
+        # The version first: a network loaded meanwhile makes it older, so it is read again.
+        version = store.road_network_version(conn)
+        graph = store.load_road_graph(conn)
+        facilities = store.load_facilities(conn, graph)
+        self._graph, self._facilities, self._roads_version = graph, facilities, version
         rows = conn.execute(
             "SELECT station_id, name, lat, lon, partner_id FROM stations WHERE partner_id IS NOT NULL"
         ).fetchall()
@@ -248,10 +252,12 @@ class Dispatcher:
         try:
             reports = self._parse_report(topic, payload)
         except RejectedMessage as exc:
-            if exc.reason is not Reason.UNKNOWN_DEVICE or self._clock.monotonic() - self._devices_read_at < DIRECTORY_REFRESH_S:
+            if exc.reason not in (Reason.UNKNOWN_DEVICE, Reason.RETIRED_DEVICE) or (
+                self._clock.monotonic() - self._devices_read_at < DIRECTORY_REFRESH_S
+            ):
                 log.info("ignoring a report on %s: %s", topic, exc)
                 return
-            await self._db(self._read_devices)  # a unit registered since the last read?
+            await self._db(self._read_devices)  # a unit registered (or listed again) since the last read?
             try:
                 reports = self._parse_report(topic, payload)
             except RejectedMessage as again:
@@ -330,6 +336,8 @@ class Dispatcher:
             await self._send_receipts(receipts.for_alarm, data["alarm_id"], receipts.ReceiptState.FAMILY_NOTIFIED)
         elif event.type is EventType.PERSON_LOCATED and event.person_id is not None:
             await self._follow_fix(event.person_id)
+        elif event.type is EventType.ROADS_LOADED:
+            await self._reload_roads()
         if event.type is EventType.INCIDENT_UPDATED and data.get("unit_id") and "decision" in data and data.get("person_id"):
             await self._send_receipts(receipts.for_incident, data["incident_id"])  # a unit is on its way
         if event.type is EventType.UNIT_UPDATED and event.id is not None and "status" in data and "lat" not in data:
@@ -381,8 +389,23 @@ class Dispatcher:
             log.info("receipt %s for %s of %s", receipt.state, receipt.event_id, receipt.person_id,
                      extra={"alarm_id": receipt.alarm_id, "person_id": receipt.person_id})
 
+    async def _reload_roads(self) -> None:
+        """A new road network was loaded (`roads.loaded`, or a newer version seen by the
+        sweep): route on it from now on, and serve the queue on it."""
+        try:
+            await self._db(self._load_reference)
+        except (psycopg.Error, LookupError, ValueError) as exc:
+            # Routing goes on, on the network already read; the next sweep tries again.
+            log.warning("reading the new road network failed (%s); routing on version %d meanwhile", exc, self._roads_version)
+            return
+        if self._graph is not None:
+            log.info("road network version %d: %d nodes, %d edges", self._roads_version, self._graph.n_nodes, self._graph.n_edges)
+        await self._serve_queue()
+
     async def _sweep(self) -> None:
         """Do what a missed event would have done; the durable tables say what is owed."""
+        if self._graph is not None and await self._db(store.road_network_version) != self._roads_version:
+            await self._reload_roads()  # its announcement came while no one listened
         now = self._clock.now()
         owed = await self._db(incidents.backlog, now)
         for alarm_id in owed.alarms:

@@ -129,7 +129,10 @@ class Facilities:
 # --- reference data ------------------------------------------------------------------------
 
 
-def save_road_graph(conn: psycopg.Connection, graph: RoadGraph) -> None:
+def save_road_graph(conn: psycopg.Connection, graph: RoadGraph, now: datetime) -> int:
+    """Replace the road network in one transaction, bump its version and announce it
+    (`roads.loaded`) at commit, so running dispatchers and API processes read it before
+    their next route. Returns the new version."""
     with conn.transaction(), conn.cursor() as cur:
         cur.execute("TRUNCATE road_nodes, road_edges, road_water")
         with cur.copy("COPY road_nodes (node, lat, lon) FROM STDIN") as copy:
@@ -144,6 +147,18 @@ def save_road_graph(conn: psycopg.Connection, graph: RoadGraph) -> None:
         with cur.copy("COPY road_water (segment, lat1, lon1, lat2, lon2) FROM STDIN") as copy:
             for k, (lat1, lon1, lat2, lon2) in enumerate(graph.water.tolist()):
                 copy.write_row((k, lat1, lon1, lat2, lon2))
+        cur.execute("UPDATE registry_version SET roads_version = roads_version + 1, roads_loaded_at = %s RETURNING roads_version", (now,))
+        row = cur.fetchone()
+        version = int(row[0]) if row is not None else 0
+        announce(cur, EventType.ROADS_LOADED, None, {"version": version, "nodes": graph.n_nodes, "edges": graph.n_edges}, now)
+    return version
+
+
+def road_network_version(conn: psycopg.Connection) -> int:
+    """Changes with every `watchpost roads load`: whether a process's network is the loaded one."""
+    row = conn.execute("SELECT roads_version FROM registry_version").fetchone()
+    conn.commit()
+    return int(row[0]) if row is not None else 0
 
 
 def load_road_graph(conn: psycopg.Connection) -> RoadGraph:
@@ -162,9 +177,10 @@ def load_road_graph(conn: psycopg.Connection) -> RoadGraph:
 
 
 def load_facilities(conn: psycopg.Connection, graph: RoadGraph) -> Facilities:
-    rows = conn.execute("SELECT facility_id, kind, lat, lon FROM facilities").fetchall()
+    rows = conn.execute("SELECT facility_id, kind, lat, lon FROM facilities WHERE retired_at IS NULL").fetchall()
     bases = conn.execute(
-        "SELECT u.unit_id, f.lat, f.lon FROM units u JOIN facilities f ON f.facility_id = u.base_facility_id"
+        "SELECT u.unit_id, f.lat, f.lon FROM units u JOIN facilities f ON f.facility_id = u.base_facility_id "
+        "WHERE u.retired_at IS NULL"
     ).fetchall()
     conn.commit()
 
@@ -427,7 +443,7 @@ class Relocation:
 
 def _coverage_places(conn: psycopg.Connection, graph: RoadGraph) -> tuple[list[Site], dict[str, tuple[str, EdgeSnap]], dict[str, dict[str, Any]]]:
     rows = conn.execute(
-        "SELECT facility_id, kind, name, town, lat, lon FROM facilities WHERE kind IN ('first_aid_post', 'ambulance_station') "
+        "SELECT facility_id, kind, name, town, lat, lon FROM facilities WHERE kind IN ('first_aid_post', 'ambulance_station') AND retired_at IS NULL "
         "ORDER BY facility_id"
     ).fetchall()
     sites, stations, where = [], {}, {}
@@ -585,7 +601,8 @@ def _units(cur: _Cursor, graph: RoadGraph, facilities: Facilities) -> tuple[list
     with cur.connection.cursor(row_factory=class_row(_UnitRow)) as units_cur:
         rows = units_cur.execute(
             "SELECT u.unit_id, u.kind, COALESCE(s.status, %s) AS status, s.lat, s.lon, s.gps_at "
-            "FROM units u LEFT JOIN unit_state s USING (unit_id) ORDER BY u.unit_id",
+            # A retired unit (absent from the county's registry) is never a candidate.
+            "FROM units u LEFT JOIN unit_state s USING (unit_id) WHERE u.retired_at IS NULL ORDER BY u.unit_id",
             (UnitStatus.AVAILABLE.value,),  # a unit with no state row yet is at its base
         ).fetchall()
     units, snaps = [], {}

@@ -47,6 +47,7 @@ class Reason(StrEnum):
     BAD_SENML = "bad_senml"
     UNKNOWN_TOPIC = "unknown_topic"
     UNKNOWN_DEVICE = "unknown_device"
+    RETIRED_DEVICE = "retired_device"
     UNKNOWN_FIELD = "unknown_field"
     MISSING_FIELD = "missing_field"
     WRONG_TYPE = "wrong_type"
@@ -176,7 +177,9 @@ def _split_topic(topic: str, root: str) -> tuple[DeviceKind, str, str, str | Non
     return DeviceKind(address.kind), address.id, address.channel, address.sensor_id
 
 
-def _require_known(known: frozenset[str], device_id: str, what: str) -> None:
+def _require_known(known: frozenset[str], device_id: str, what: str, retired: frozenset[str] = frozenset()) -> None:
+    if device_id in retired and device_id not in known:
+        raise RejectedMessage(Reason.RETIRED_DEVICE, f"{what} {device_id!r} was retired from the registry")
     if device_id not in known:
         raise RejectedMessage(Reason.UNKNOWN_DEVICE, f"{what} {device_id!r} is not in the registry")
 
@@ -185,16 +188,16 @@ def _builder(
     kind: DeviceKind, device_id: str, channel: str, sub_id: str | None, devices: DeviceDirectory
 ) -> Callable[[Mapping[str, Any], datetime], Reading]:
     if kind is DeviceKind.WATER and channel == Channel.TELEMETRY and sub_id is None:
-        _require_known(devices.stations, device_id, "station")
+        _require_known(devices.stations, device_id, "station", devices.retired)
         return lambda obj, ts: _water(device_id, obj, ts)
     if kind is DeviceKind.WATER and channel == Channel.AVERAGES and sub_id is None:
-        _require_known(devices.stations, device_id, "station")
+        _require_known(devices.stations, device_id, "station", devices.retired)
         return lambda obj, ts: _average(device_id, obj, ts)
     if kind is DeviceKind.ELDER and channel == Channel.WEARABLE and sub_id is None:
-        _require_known(devices.persons, device_id, "person")
+        _require_known(devices.persons, device_id, "person", devices.retired)
         return lambda obj, ts: _wearable(device_id, obj, ts)
     if kind is DeviceKind.ELDER and channel == Channel.HOME and sub_id is not None:
-        _require_known(devices.persons, device_id, "person")
+        _require_known(devices.persons, device_id, "person", devices.retired)
         registered_kind = devices.home_sensors.get((device_id, sub_id))
         if registered_kind is None:
             raise RejectedMessage(
@@ -202,13 +205,13 @@ def _builder(
             )
         return lambda obj, ts: _home(device_id, sub_id, registered_kind, obj, ts)
     if kind is DeviceKind.UNIT and channel == Channel.GPS and sub_id is None:
-        _require_known(devices.units, device_id, "unit")
+        _require_known(devices.units, device_id, "unit", devices.retired)
         return lambda obj, ts: _gps(device_id, obj, ts)
     if kind is DeviceKind.UNIT and channel == Channel.STATUS and sub_id is None:
-        _require_known(devices.units, device_id, "unit")
+        _require_known(devices.units, device_id, "unit", devices.retired)
         return lambda obj, ts: _status(device_id, obj, ts)
     if kind is DeviceKind.UNIT and channel == Channel.PATIENT and sub_id is None:
-        _require_known(devices.units, device_id, "unit")
+        _require_known(devices.units, device_id, "unit", devices.retired)
         return lambda obj, ts: _patient(device_id, obj, ts)
     raise RejectedMessage(Reason.UNKNOWN_TOPIC, f"no channel {channel!r} for {kind} devices")
 
@@ -469,7 +472,7 @@ def _patient(unit_id: str, obj: Mapping[str, Any], ts: datetime) -> PatientRepor
 
 def _presence(kind: DeviceKind, device_id: str, payload: bytes, devices: DeviceDirectory, now: datetime) -> Presence:
     known = {DeviceKind.WATER: devices.stations, DeviceKind.ELDER: devices.persons, DeviceKind.UNIT: devices.units}[kind]
-    _require_known(known, device_id, kind.value)
+    _require_known(known, device_id, kind.value, devices.retired)
     flag = payload.strip()
     if flag not in (b"0", b"1"):
         raise RejectedMessage(Reason.WRONG_TYPE, f"an online flag is 1 or 0, got {flag[:20]!r}")

@@ -303,24 +303,28 @@ def fetch_rule_configs(conn: psycopg.Connection) -> tuple[RuleConfigs, list[str]
     devices: list[str] = []
     with conn.cursor() as cur:
         for sid, body, target, interval, thresholds in cur.execute(
-            "SELECT station_id, water_body, target_class, report_interval_s, thresholds FROM stations"
+            # A retired record's devices are neither judged nor supervised: it is gone from the
+            # county, and its silence is no alarm.
+            "SELECT station_id, water_body, target_class, report_interval_s, thresholds FROM stations WHERE retired_at IS NULL"
         ):
             try:
                 stations[sid] = _water_config(body, target, thresholds)
             except ConfigError as exc:
                 log.error("station %s keeps default thresholds: %s", sid, exc)
             intervals[f"water:{sid}"] = interval
-        for pid, interval, thresholds in cur.execute("SELECT person_id, report_interval_s, thresholds FROM persons"):
+        for pid, interval, thresholds in cur.execute("SELECT person_id, report_interval_s, thresholds FROM persons WHERE retired_at IS NULL"):
             try:
                 if thresholds:  # most persons keep the defaults: share one config object
                     persons[pid] = PersonConfig.from_mapping(thresholds)
             except ConfigError as exc:
                 log.error("person %s keeps default thresholds: %s", pid, exc)
             intervals[f"elder:{pid}"] = interval
-        for uid, interval in cur.execute("SELECT unit_id, report_interval_s FROM units"):
+        for uid, interval in cur.execute("SELECT unit_id, report_interval_s FROM units WHERE retired_at IS NULL"):
             intervals[f"unit:{uid}"] = max(interval, UNIT_PARKED_INTERVAL_S)
         devices = list(intervals) + [
-            f"elder:{p}/home/{s}" for p, s in cur.execute("SELECT person_id, sensor_id FROM home_sensors")
+            f"elder:{p}/home/{s}" for p, s in cur.execute(
+                "SELECT h.person_id, h.sensor_id FROM home_sensors h JOIN persons p USING (person_id) WHERE p.retired_at IS NULL"
+            )
         ]
     conn.commit()
     return RuleConfigs(stations=stations, persons=persons, device_intervals=intervals), devices

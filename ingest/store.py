@@ -297,12 +297,24 @@ def _store_patient_reports(cur: psycopg.Cursor) -> int:
 def fetch_device_directory(conn: psycopg.Connection) -> DeviceDirectory:
     """The registry's devices, as validation needs them."""
     with conn.cursor() as cur:
-        stations = frozenset(r[0] for r in cur.execute("SELECT station_id FROM stations"))
-        persons = frozenset(r[0] for r in cur.execute("SELECT person_id FROM persons"))
-        units = frozenset(r[0] for r in cur.execute("SELECT unit_id FROM units"))
-        sensors = {(p, s): k for p, s, k in cur.execute("SELECT person_id, sensor_id, kind FROM home_sensors")}
+        stations = frozenset(r[0] for r in cur.execute("SELECT station_id FROM stations WHERE retired_at IS NULL"))
+        persons = frozenset(r[0] for r in cur.execute("SELECT person_id FROM persons WHERE retired_at IS NULL"))
+        units = frozenset(r[0] for r in cur.execute("SELECT unit_id FROM units WHERE retired_at IS NULL"))
+        sensors = {
+            (p, s): k
+            for p, s, k in cur.execute(
+                "SELECT h.person_id, h.sensor_id, h.kind FROM home_sensors h JOIN persons p USING (person_id) WHERE p.retired_at IS NULL"
+            )
+        }
+        retired = frozenset(
+            r[0]
+            for r in cur.execute(
+                "SELECT station_id FROM stations WHERE retired_at IS NOT NULL UNION SELECT person_id FROM persons "
+                "WHERE retired_at IS NOT NULL UNION SELECT unit_id FROM units WHERE retired_at IS NOT NULL"
+            )
+        )
     conn.commit()
-    return DeviceDirectory(stations=stations, persons=persons, units=units, home_sensors=sensors)
+    return DeviceDirectory(stations=stations, persons=persons, units=units, home_sensors=sensors, retired=retired)
 
 
 def drop_expired_chunks(conn: psycopg.Connection) -> int:

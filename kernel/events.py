@@ -63,10 +63,13 @@ class EventType(StrEnum):
     # Between services only (announced, never kept, never sent to clients): a person with an
     # open incident has a newer fix, for the dispatcher that moves the incident.
     PERSON_LOCATED = "person.located"
+    # Between services only (announced): `watchpost roads load` replaced the road network;
+    # the dispatchers and API processes read the new one before their next route.
+    ROADS_LOADED = "roads.loaded"
 
 
 # Events the services exchange that are not part of what clients receive.
-SERVICE_ONLY: frozenset[EventType] = frozenset({EventType.PERSON_LOCATED})
+SERVICE_ONLY: frozenset[EventType] = frozenset({EventType.PERSON_LOCATED, EventType.ROADS_LOADED})
 
 
 @dataclass(frozen=True, slots=True)

@@ -274,6 +274,9 @@ def generate_registry(
         for f in facilities if f["kind"] == "first_aid_post"
     ]
     return {
+        # The simulated county: `watchpost registry load` keeps a real county's registry
+        # from being loaded beside it unless the operator asks (docs/registry.md).
+        "demo": True,
         "partners": partners,
         "facilities": facilities,
         "stations": stations,

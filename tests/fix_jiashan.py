@@ -4,6 +4,7 @@ map's region layers."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
@@ -32,7 +33,7 @@ def jiashan_template(jiashan_registry: dict, jiashan_network) -> Iterator[str]:
     def populate(url: str) -> None:
         with psycopg.connect(url) as conn:
             registry.load(conn, jiashan_registry)
-            save_road_graph(conn, jiashan_network.graph)
+            save_road_graph(conn, jiashan_network.graph, datetime.now(UTC))
             for name, doc in region_layers(DEFAULT_GEOJSON).items():
                 save_region_layer(conn, name, doc, source="simulated Jiashan")
 

@@ -160,20 +160,56 @@ def hj212_digests(home: Path) -> Callable[[str], str]:
 
 
 @registry_app.command("load")
-def registry_load(file: Path, config: ConfigOption = None) -> None:
-    """Load reference data from a JSON or YAML file (upsert)."""
-    from watchpost import registry
+def registry_load(
+    file: Path,
+    config: ConfigOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="check the file and print what would change; change nothing")] = False,
+    sync: Annotated[bool, typer.Option("--sync", help="retire every record the file does not list (kept with its history)")] = False,
+    keep_demo: Annotated[bool, typer.Option("--keep-demo", help="load beside the simulated demo registry, keeping its records")] = False,
+) -> None:
+    """Load reference data from a JSON or YAML file: every problem is reported, with its
+    line, before anything is written. Upserts; with --sync the database then holds exactly
+    the file's records."""
+    import psycopg
+
     from kernel.db import connect
+    from watchpost import registry
 
     settings = _settings(config)
     try:
-        doc = registry.read_document(file)
+        document = registry.read_registry(file)
         with connect(settings.database_url) as conn:
-            counts = registry.load(conn, doc, hj212_digest=hj212_digests(watchpost_home()))
+            if dry_run:
+                registry.check(conn, document, sync=sync)
+                found = registry.diff(conn, document.doc)
+                for line in found.report(sync=sync):
+                    typer.echo(line)
+                registry.demo_guard(found, document.doc, sync=sync, keep_demo=keep_demo)
+                typer.echo("dry run: nothing was changed")
+                return
+            counts = registry.load(conn, document, sync=sync, keep_demo=keep_demo, hj212_digest=hj212_digests(watchpost_home()))
     except registry.RegistryError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
-    typer.echo("loaded " + ", ".join(f"{n} {section}" for section, n in counts.items()))
+    except psycopg.Error as exc:
+        _database_refused(exc)
+    typer.echo("loaded " + ", ".join(f"{n} {section}" for section, n in counts.items() if not section.startswith("retired ")))
+    retired = {section.removeprefix("retired "): n for section, n in counts.items() if section.startswith("retired ")}
+    if retired:
+        typer.echo("retired " + ", ".join(f"{n} {section}" for section, n in retired.items()))
+
+
+def _database_refused(exc: Exception) -> None:
+    """An import that met the database rather than a bad file. An outage (or a database
+    without the schema) goes on to the entry point, which says so in one line with exit code
+    3 (watchpost/outage.py); any other refusal is this command's failure, in one line."""
+    from watchpost.outage import describe
+
+    if describe(exc) is not None:
+        raise exc
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    typer.echo(f"the database refused: {first}", err=True)
+    raise typer.Exit(1) from None
 
 
 @broker_app.command("sync")
@@ -333,13 +369,22 @@ def notify(
 def roads_load(
     config: ConfigOption = None,
     geojson: Annotated[Path | None, typer.Option(help="GeoJSON LineStrings with highway/maxspeed/oneway properties")] = None,
-    osm: Annotated[Path | None, typer.Option(help="an OpenStreetMap XML extract")] = None,
+    osm: Annotated[Path | None, typer.Option(help="an OpenStreetMap extract: .osm.pbf, or OSM XML")] = None,
     synthetic_jiashan: Annotated[Path | None, typer.Option(help="build the simulated Jiashan network inside this county boundary GeoJSON")] = None,
     crs: Annotated[str, typer.Option(help="the file's coordinates: wgs84, or gcj02 (Chinese web maps), converted to WGS84")] = "wgs84",
+    min_nodes: Annotated[int, typer.Option(help="refuse a network whose routable part has fewer nodes")] = 50,
 ) -> None:
     """Replace the road network with one imported from a file, or the simulated Jiashan one
-    (which also replaces the map's region layers with the simulated county's)."""
+    (which also replaces the map's region layers with the simulated county's). Only the
+    largest part where every node reaches every other is kept; a file with no drivable
+    road, or too small a part, is refused and the loaded network stays. Running
+    dispatchers and API processes read the new network before their next route."""
+    from datetime import UTC, datetime
+
+    import psycopg
+
     from dispatch import road_import
+    from dispatch.road_components import UnroutableNetwork, routable
     from dispatch.store import save_road_graph
     from kernel.db import connect
 
@@ -348,13 +393,18 @@ def roads_load(
     if len(sources) != 1:
         typer.echo("give exactly one of --geojson, --osm, --synthetic-jiashan", err=True)
         raise typer.Exit(2)
+
+    def progress(message: str) -> None:
+        typer.echo(f"  {message}", err=True)
+
     layers: dict = {}
     layers_source = ""
     try:
+        typer.echo(f"reading {sources[0]}", err=True)
         if geojson:
             graph = _in_wgs84(road_import.load_geojson(geojson), crs)
         elif osm:
-            graph = _in_wgs84(road_import.load_osm_xml(osm), crs)
+            graph = _in_wgs84(road_import.load_osm(osm, progress=progress), crs)
         else:
             assert synthetic_jiashan is not None  # exactly one source was given
             # The simulation's county: only this command, the composition root, reaches it.
@@ -364,18 +414,33 @@ def roads_load(
             graph = build_jiashan_network(synthetic_jiashan).graph
             layers = region_layers(synthetic_jiashan)
             layers_source = f"simulated Jiashan ({synthetic_jiashan.name})"
+        typer.echo(f"read {graph.n_nodes} nodes, {graph.n_edges} edges; keeping the part every node can reach and leave", err=True)
+        pruned = routable(graph, min_nodes=min_nodes)
+    except UnroutableNetwork as exc:
+        typer.echo(f"refused, the loaded road network is unchanged: {exc}", err=True)
+        raise typer.Exit(1) from None
     except (OSError, ValueError) as exc:
         typer.echo(f"cannot import the road network: {exc}", err=True)
         raise typer.Exit(1) from None
-    with connect(settings.database_url) as conn:
-        save_road_graph(conn, graph)
-        if layers:
-            from dashboard.map_layers import save_region_layer
+    graph = pruned.graph
+    if pruned.dropped_nodes:
+        typer.echo(
+            f"dropped {pruned.dropped_nodes} nodes and {pruned.dropped_edges} edges outside the largest strongly connected "
+            f"part ({pruned.components - 1} smaller parts: one-way dead ends, islands, roads cut at the extract's edge)"
+        )
+    try:
+        with connect(settings.database_url) as conn:
+            typer.echo(f"writing {graph.n_nodes} nodes and {graph.n_edges} edges", err=True)
+            version = save_road_graph(conn, graph, datetime.now(UTC))
+            if layers:
+                from dashboard.map_layers import save_region_layer
 
-            with conn.transaction():
-                for name, doc in layers.items():
-                    save_region_layer(conn, name, doc, source=layers_source)
-    typer.echo(f"road network: {graph.n_nodes} nodes, {graph.n_edges} edges")
+                with conn.transaction():
+                    for name, doc in layers.items():
+                        save_region_layer(conn, name, doc, source=layers_source)
+    except psycopg.Error as exc:
+        _database_refused(exc)
+    typer.echo(f"road network: {graph.n_nodes} nodes, {graph.n_edges} edges (version {version})")
     if layers:
         typer.echo("region layers: " + ", ".join(layers))
 

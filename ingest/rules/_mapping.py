@@ -8,17 +8,25 @@ at load time with the field's name instead of silently running on a default.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 from collections.abc import Mapping
 from datetime import time
 from enum import Enum
-from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, TypeVar, Union, cast, get_args, get_origin, get_type_hints
 
 T = TypeVar("T")
 
 
 class ConfigError(ValueError):
     """A registry mapping does not describe a valid rules config."""
+
+
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    """A config class's field types, resolved once: resolving them evaluates every
+    annotation, which cost ~1 ms a record — most of checking a registry of 20,000 persons."""
+    return get_type_hints(cls)
 
 
 def config_from_mapping(cls: type[T], data: Mapping[str, Any]) -> T:
@@ -31,10 +39,17 @@ def config_from_mapping(cls: type[T], data: Mapping[str, Any]) -> T:
             f"{cls.__name__}: unknown field(s) {', '.join(unknown)}; "
             f"expected some of {', '.join(sorted(names))}"
         )
-    hints = get_type_hints(cls)
-    kwargs = {
-        name: convert(hints[name], value, f"{cls.__name__}.{name}") for name, value in data.items()
-    }
+    hints = _type_hints(cast(type, cls))
+    # Every field's conversion is tried, so that all wrong values are reported at once.
+    kwargs: dict[str, Any] = {}
+    errors: list[str] = []
+    for name, value in data.items():
+        try:
+            kwargs[name] = convert(hints[name], value, f"{cls.__name__}.{name}")
+        except ConfigError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise ConfigError("; ".join(errors))
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:

@@ -195,3 +195,15 @@ def test_a_malformed_average_is_rejected_with_its_reason(payload: dict, reason: 
 def test_an_average_from_an_unknown_station_is_rejected() -> None:
     payload = {"period": "day", "ts": "2026-11-28T00:00:00+08:00", "values": {"ph": {"avg": 7}}}
     assert rejection("water/WS-404/averages", payload) == Reason.UNKNOWN_DEVICE
+
+
+def test_a_retired_device_is_refused_with_that_reason_not_as_unknown() -> None:
+    devices = DeviceDirectory(persons=frozenset({"P-1"}), retired=frozenset({"P-2", "AMB-9"}))
+    for topic, payload in (("elder/P-2/wearable", {"ts": NOW.timestamp(), "hr_bpm": 70}),
+                           ("unit/AMB-9/gps", {"ts": NOW.timestamp(), "lat": 30.8, "lon": 120.9}),
+                           ("elder/P-2/online", b"1")):
+        with pytest.raises(RejectedMessage) as info:
+            parse_message(f"jiashan/{topic}", payload if isinstance(payload, bytes) else orjson.dumps(payload),
+                          root="jiashan", devices=devices, now=NOW, limits=Limits())
+        assert info.value.reason == Reason.RETIRED_DEVICE and "retired from the registry" in info.value.detail
+    assert rejection("elder/P-3/wearable", {"ts": NOW.timestamp(), "hr_bpm": 70}) == Reason.UNKNOWN_DEVICE

@@ -6,8 +6,12 @@ from __future__ import annotations
 from watchpost.registry import validate
 
 
+# The person the contact looks after (a link must name a person of the file or the database).
+PERSON = {"person_id": "P1", "name": "Wang Lan", "lat": 30.84, "lon": 120.93}
+
+
 def user(**fields: object) -> dict:
-    return {"users": [{"username": "fam1", "display_name": "Wang Jun", "role": "family", **fields}]}
+    return {"persons": [PERSON], "users": [{"username": "fam1", "display_name": "Wang Jun", "role": "family", **fields}]}
 
 
 def test_a_contact_with_a_phone_sms_and_voice_is_valid() -> None:
