@@ -13,7 +13,7 @@ def test_run_starts_the_hj212_gateway_on_its_own_account(monkeypatch: pytest.Mon
     seen: dict[str, list[str]] = {}
 
     class Captured:
-        def __init__(self, commands: dict[str, list[str]], quick_restart=frozenset()) -> None:
+        def __init__(self, commands: dict[str, list[str]], quick_restart=frozenset(), niceness=None) -> None:
             seen.update(commands)
 
         def stop(self) -> None: ...
