@@ -177,16 +177,7 @@ def finish(conn: psycopg.Connection, job: Job, outcome: Outcome, now: datetime, 
     decided = after_attempt(outcome, job.attempt, now, job.expires_at, policy)
     detail = {**outcome.detail, **({"keypad": list(outcome.keypad)} if outcome.keypad else {})}
     with conn.transaction(), conn.cursor() as cur:
-        cur.execute(
-            """UPDATE notifications SET state = %s, due_at = COALESCE(%s, due_at), lease_until = NULL,
-                      provider_ref = COALESCE(%s, provider_ref), updated_at = %s, detail = %s
-               WHERE notification_id = %s""",
-            (decided.state.value, decided.retry_at, outcome.ref, now, Jsonb(_plain(detail)), job.notification_id),
-        )
-        shown = {"attempt": job.attempt, "outcome": outcome.state.value, **detail}
-        if decided.retry_at is not None:
-            shown["retry_at"] = decided.retry_at
-        _announce(cur, job, decided.state, now, shown)
+        _record_attempt(cur, job, outcome, decided, detail, now)
         if outcome.wants_control_room:
             _flag_control_room(cur, job, now)
         # Keypad 1 from a partner's duty contact says they heard it; the alert is handed over
@@ -219,21 +210,26 @@ def _finish_doctor(conn: psycopg.Connection, job: Job, outcome: Outcome, now: da
             refused = doctor_answers(conn, job.incident_id, job.username, key == DOCTOR_ACCEPT, f"call:{job.username}", now)
             if refused:
                 detail["answer_refused"] = refused  # e.g. answered on the page meanwhile
-        cur.execute(
-            """UPDATE notifications SET state = %s, due_at = COALESCE(%s, due_at), lease_until = NULL,
-                      provider_ref = COALESCE(%s, provider_ref), updated_at = %s, detail = %s
-               WHERE notification_id = %s""",
-            (decided.state.value, decided.retry_at, outcome.ref, now, Jsonb(_plain(detail)), job.notification_id),
-        )
-        shown = {"attempt": job.attempt, "outcome": outcome.state.value, **detail}
-        if decided.retry_at is not None:
-            shown["retry_at"] = decided.retry_at
-        _announce(cur, job, decided.state, now, shown)
+        _record_attempt(cur, job, outcome, decided, detail, now)
         if decided.gave_up:
             _hand_over(cur, job, now)
     log.info("notification %s to post %s by %s: %s", job.notification_id, job.username, job.channel, decided.state,
              extra={"incident_id": job.incident_id, "attempt": job.attempt, "outcome": outcome.state.value})
     return decided
+
+
+def _record_attempt(cur: psycopg.Cursor, job: Job, outcome: Outcome, decided: Next, detail: dict[str, Any], now: datetime) -> None:
+    """The attempt's outcome on its row, and announced to the console and family pages."""
+    cur.execute(
+        """UPDATE notifications SET state = %s, due_at = COALESCE(%s, due_at), lease_until = NULL,
+                  provider_ref = COALESCE(%s, provider_ref), updated_at = %s, detail = %s
+           WHERE notification_id = %s""",
+        (decided.state.value, decided.retry_at, outcome.ref, now, Jsonb(_plain(detail)), job.notification_id),
+    )
+    shown = {"attempt": job.attempt, "outcome": outcome.state.value, **detail}
+    if decided.retry_at is not None:
+        shown["retry_at"] = decided.retry_at
+    _announce(cur, job, decided.state, now, shown)
 
 
 def delivery_report(conn: psycopg.Connection, ref: str, delivered: bool, now: datetime, detail: dict[str, Any]) -> bool:

@@ -191,19 +191,7 @@ class AlarmLedger:
     ) -> None:
         """Clear an alarm that may be open without this ledger knowing (see `unheld`)."""
         self._raised.pop(alarm_type, None)
-        self.transitions.append(
-            AlarmTransition(
-                action=Action.CLEAR,
-                source_kind=self._source_kind,
-                source_id=self._source_id,
-                alarm_type=alarm_type,
-                severity=severity,
-                at=at,
-                emergency=emergency,
-                detail=dict(detail or {}),
-                unheld=True,
-            )
-        )
+        self._emit(Action.CLEAR, alarm_type, severity, at, emergency, detail, unheld=True)
 
     def _emit(
         self,
@@ -213,6 +201,8 @@ class AlarmLedger:
         at: datetime,
         emergency: bool,
         detail: dict[str, Any] | None,
+        *,
+        unheld: bool = False,
     ) -> None:
         self.transitions.append(
             AlarmTransition(
@@ -224,5 +214,6 @@ class AlarmLedger:
                 at=at,
                 emergency=emergency,
                 detail=dict(detail or {}),
+                unheld=unheld,
             )
         )
