@@ -274,6 +274,10 @@ class Hj212Gateway:
                     identifier=self._client_id, protocol=aiomqtt.ProtocolVersion.V5,
                     tls_context=self._mqtt.ssl_context(),
                 ) as client:
+                    # One publish in flight per connected station is the normal case (each
+                    # waits for its PUBACK before the station's frame is answered), not the
+                    # backlog aiomqtt's default threshold of 10 warns about.
+                    client.pending_calls_threshold = self._limits.max_connections
                     self._client = client
                     self._broker_up.set()
                     self._update_ready()
