@@ -230,7 +230,8 @@ class RegionSettings:
         DEMO_REGION["cap_sender"], "the CAP `sender` of water alerts to partners and the public feed; a partner's Ack "
         "references it, so change it only with no alert awaiting an answer")
     cap_sender_name: str = setting("", "the CAP `senderName`; empty: \"{name_en} water-quality monitoring (Watchpost)\"")
-    app_name_zh: str = setting("", "the pages' title in Chinese (family page, village doctor, hospital, crew); empty: {name_zh}守望")
+    app_name_zh: str = setting("", "the service's name in Chinese: the pages' title (family page, village doctor, hospital, crew) "
+                               "and the 【signature】 of every SMS, which carriers deliver only when registered; empty: {name_zh}守望")
     app_name_en: str = setting("", "the pages' title in English; empty: Watchpost")
     control_room_zh: str = setting("", "the control room, titling the console and the shift report, in Chinese; empty: {name_zh}应急指挥")
     control_room_en: str = setting("", "the control room in English; empty: {name_en} Emergency Control Room")

@@ -9,10 +9,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-__all__ = ["AlarmFacts", "DoctorFacts", "doctor_sms_text", "doctor_voice_script", "partner_sms_text", "partner_voice_script", "sms_text",
+__all__ = ["AlarmFacts", "DoctorFacts", "Sender", "doctor_sms_text", "doctor_voice_script", "partner_sms_text", "partner_voice_script", "sms_text",
            "voice_script"]
 
 CST = timezone(timedelta(hours=8), "CST")
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """Who a message says it is from. `name_zh` is the SMS signature, 【…】 at the start of
+    every SMS: Chinese carriers deliver only signatures registered with them, so a deployment
+    sets its registered one (the region's service name, `region.app_name_zh`); the calls say
+    the same name. `county_*` names the county to a partner district."""
+
+    name_zh: str
+    name_en: str
+    county_zh: str
+    county_en: str
 
 _WHAT_ZH = {
     "fall": "跌倒", "sos": "紧急呼叫", "emergency": "紧急情况", "smoke": "烟雾报警", "gas": "燃气报警",
@@ -47,30 +60,30 @@ def _when(at: datetime) -> str:
     return at.astimezone(CST).strftime("%H:%M")
 
 
-def sms_text(facts: AlarmFacts, link: str) -> str:
+def sms_text(facts: AlarmFacts, link: str, sender: Sender) -> str:
     """The SMS: Chinese first, a short English line, and the family page's link (where
     "I'm on my way" is one tap)."""
     what_zh = _WHAT_ZH.get(facts.alarm_type, facts.alarm_type)
     what_en = _WHAT_EN.get(facts.alarm_type, facts.alarm_type)
     where = facts.address or "家中"
     return (
-        f"【Watchpost】{facts.person_name}于{_when(facts.at)}发生{what_zh}，地点：{where}。"
+        f"【{sender.name_zh}】{facts.person_name}于{_when(facts.at)}发生{what_zh}，地点：{where}。"
         f"请尽快确认：{link} "
         f"/ {facts.person_name}: {what_en} at {_when(facts.at)}. Tap to confirm: {link}"
     )
 
 
-def voice_script(facts: AlarmFacts) -> tuple[str, str]:
+def voice_script(facts: AlarmFacts, sender: Sender) -> tuple[str, str]:
     """What the call says (Mandarin, then English), before the keypad menu."""
     what_zh = _WHAT_ZH.get(facts.alarm_type, facts.alarm_type)
     what_en = _WHAT_EN.get(facts.alarm_type, facts.alarm_type)
     where = facts.address or "家中"
     zh = (
-        f"这里是Watchpost紧急通知。{facts.person_name}于{_when(facts.at)}发生{what_zh}，地点：{where}。"
+        f"这里是{sender.name_zh}紧急通知。{facts.person_name}于{_when(facts.at)}发生{what_zh}，地点：{where}。"
         "如果您正在赶去，请按1。重听请按2。需要控制中心联系您，请按9。"
     )
     en = (
-        f"This is Watchpost. {facts.person_name} had {what_en} at {_when(facts.at)}, at {facts.address or 'home'}. "
+        f"This is {sender.name_en}. {facts.person_name} had {what_en} at {_when(facts.at)}, at {facts.address or 'home'}. "
         "Press 1 if you are on your way. Press 2 to hear this again. Press 9 to be called by the control room."
     )
     return zh, en
@@ -111,10 +124,10 @@ def _eta_min(eta_s: float | None) -> int | None:
     return None if eta_s is None else max(1, round(eta_s / 60))
 
 
-def doctor_sms_text(facts: DoctorFacts, link: str) -> str:
+def doctor_sms_text(facts: DoctorFacts, link: str, sender: Sender) -> str:
     """Short, Chinese only (a long text is several SMS): who, where, what, conditions and
     medications, the ambulance's ETA, and the page where one tap accepts."""
-    parts = [f"【Watchpost急救】{_when(facts.at)} {facts.person_name or '患者'}，{_doctor_where(facts)}，"
+    parts = [f"【{sender.name_zh}】急救 {_when(facts.at)} {facts.person_name or '患者'}，{_doctor_where(facts)}，"
              f"{facts.description or _KIND_ZH.get(facts.kind, facts.kind)}。"]
     if facts.conditions:
         parts.append(f"病史：{'、'.join(facts.conditions)}。")
@@ -126,7 +139,7 @@ def doctor_sms_text(facts: DoctorFacts, link: str) -> str:
     return "".join(parts)
 
 
-def doctor_voice_script(facts: DoctorFacts) -> tuple[str, str]:
+def doctor_voice_script(facts: DoctorFacts, sender: Sender) -> tuple[str, str]:
     """The call (Mandarin, then English): the same facts, then the keypad: 1 accept, 2
     decline, 0 repeat — what the page's buttons do."""
     what = facts.description or _KIND_ZH.get(facts.kind, facts.kind)
@@ -134,12 +147,12 @@ def doctor_voice_script(facts: DoctorFacts) -> tuple[str, str]:
     history = "".join([f"病史：{'、'.join(facts.conditions)}。" if facts.conditions else "",
                        f"用药：{'、'.join(facts.medications)}。" if facts.medications else ""])
     zh = (
-        f"这里是Watchpost急救通知。{facts.person_name or '一位患者'}，地点：{_doctor_where(facts)}，{what}。{history}"
+        f"这里是{sender.name_zh}急救通知。{facts.person_name or '一位患者'}，地点：{_doctor_where(facts)}，{what}。{history}"
         + (f"救护车约{eta}分钟到达。" if eta is not None else "暂无救护车。")
         + "接单请按1，不能前往请按2，重听请按0。"
     )
     en = (
-        f"This is Watchpost. You are asked to attend {facts.person_name or 'a patient'} at {_doctor_where(facts)}: {what}. "
+        f"This is {sender.name_en}. You are asked to attend {facts.person_name or 'a patient'} at {_doctor_where(facts)}: {what}. "
         + (f"The ambulance is about {eta} minutes away. " if eta is not None else "No ambulance yet. ")
         + "Press 1 to accept. Press 2 if you cannot go. Press 0 to hear this again."
     )
@@ -155,28 +168,28 @@ def _water(facts: AlarmFacts) -> tuple[str, str]:
     return what_zh, what_en
 
 
-def partner_sms_text(facts: AlarmFacts, county_zh: str, county_en: str) -> str:
+def partner_sms_text(facts: AlarmFacts, sender: Sender) -> str:
     """The SMS to a partner district's duty contact whose desk has not answered our CAP
     alert: who writes (the county served), which section, what, since when, and what we ask
     (the CAP answer)."""
     what_zh, what_en = _water(facts)
     return (
-        f"【Watchpost {county_zh}】跨界断面{facts.person_name}自{_when(facts.at)}起{what_zh}。"
+        f"【{sender.name_zh}】{sender.county_zh}跨界断面{facts.person_name}自{_when(facts.at)}起{what_zh}。"
         f"已发送CAP预警（{facts.alarm_id}），贵方尚未确认，请尽快回复确认。"
-        f" / {county_en}: {what_en} at cross-border section {facts.person_name} since {_when(facts.at)}. "
+        f" / {sender.county_en}: {what_en} at cross-border section {facts.person_name} since {_when(facts.at)}. "
         f"Our CAP alert {facts.alarm_id} awaits your acknowledgement."
     )
 
 
-def partner_voice_script(facts: AlarmFacts, county_zh: str, county_en: str) -> tuple[str, str]:
+def partner_voice_script(facts: AlarmFacts, sender: Sender) -> tuple[str, str]:
     """What the call to a partner's duty contact says (Mandarin, then English)."""
     what_zh, what_en = _water(facts)
     zh = (
-        f"这里是{county_zh}Watchpost跨界水质通知。跨界断面{facts.person_name}自{_when(facts.at)}起{what_zh}。"
+        f"这里是{sender.name_zh}跨界水质通知。{sender.county_zh}跨界断面{facts.person_name}自{_when(facts.at)}起{what_zh}。"
         "我方CAP预警尚未收到贵方确认。已知悉请按1。重听请按2。需要我方控制中心联系您，请按9。"
     )
     en = (
-        f"This is Watchpost, {county_en}. {what_en} at the cross-border section {facts.person_name} since {_when(facts.at)}. "
+        f"This is {sender.name_en}, {sender.county_en}. {what_en} at the cross-border section {facts.person_name} since {_when(facts.at)}. "
         "Our CAP alert has not been acknowledged. Press 1 if you have heard this. Press 2 to hear it again. "
         "Press 9 to be called by our control room."
     )

@@ -26,9 +26,10 @@ import psycopg
 
 from ingest.rules.escalation import Channel
 from kernel.clock import Clock
-from kernel.settings import DEMO_REGION
+from kernel.settings import RegionSettings
 from notify import store
 from notify.messages import (
+    Sender,
     DoctorFacts,
     doctor_sms_text,
     doctor_voice_script,
@@ -64,6 +65,11 @@ class VoiceChannel(Protocol):
         ...
 
 
+def sender_of(region: RegionSettings) -> Sender:
+    """The region's service name signs the SMS and opens the calls (docs/notifications.md)."""
+    return Sender(region.app_name("zh"), region.app_name("en"), region.name_zh, region.name_en)
+
+
 @dataclass
 class NotifierHealth:
     """What /readyz reports: the channels' last results and the loop's last pass."""
@@ -86,7 +92,7 @@ class Notifier:
         family_url: str,
         first_aid_url: str = "",
         doctor_answers: store.DoctorAnswer | None = None,
-        county: tuple[str, str] | None = None,
+        sender: Sender | None = None,
         policy: RetryPolicy,
         batch: int,
         max_calls: int,
@@ -99,8 +105,8 @@ class Notifier:
         self._family_url = family_url
         self._first_aid_url = first_aid_url
         self._doctor_answers = doctor_answers
-        # (Chinese, English): who tells a partner district; the demo county's by default.
-        self._county = county or (str(DEMO_REGION["name_zh"]), str(DEMO_REGION["name_en"]))
+        # Who the messages are from: the SMS signature and the county; the demo's by default.
+        self._sender = sender or sender_of(RegionSettings())
         self._policy = policy
         self._batch = batch
         self._max_calls = max_calls
@@ -150,10 +156,10 @@ class Notifier:
 
     def _sms_text(self, job: store.Job) -> str:
         if isinstance(job.facts, DoctorFacts):
-            return doctor_sms_text(job.facts, f"{self._first_aid_url}?incident={job.incident_id}")
+            return doctor_sms_text(job.facts, f"{self._first_aid_url}?incident={job.incident_id}", self._sender)
         if job.partner_id is not None:  # the family page is not theirs: the SMS asks for the CAP answer
-            return partner_sms_text(job.facts, *self._county)
-        return sms_text(job.facts, f"{self._family_url}?alarm={job.alarm_id}")
+            return partner_sms_text(job.facts, self._sender)
+        return sms_text(job.facts, f"{self._family_url}?alarm={job.alarm_id}", self._sender)
 
     def _record_reports(self) -> None:
         later = []
@@ -194,11 +200,11 @@ class Notifier:
                     store.progress(conn, job, state, self._clock.now(), ref=ref)
 
                 if isinstance(job.facts, DoctorFacts):
-                    script, menu = doctor_voice_script(job.facts), DOCTOR_MENU
+                    script, menu = doctor_voice_script(job.facts, self._sender), DOCTOR_MENU
                 elif job.partner_id is not None:  # 1 heard, 2 again, 9 our control room calls back
-                    script, menu = partner_voice_script(job.facts, *self._county), FAMILY_MENU
+                    script, menu = partner_voice_script(job.facts, self._sender), FAMILY_MENU
                 else:
-                    script, menu = voice_script(job.facts), FAMILY_MENU
+                    script, menu = voice_script(job.facts, self._sender), FAMILY_MENU
                 outcome = self._voice.call(job.phone, script, progress, menu) if job.phone else _no_phone()
                 self.health.voice = "ok" if outcome.state is not State.FAILED else f"failing: {outcome.detail.get('error')}"
                 store.finish(conn, job, outcome, self._clock.now(), self._policy, self._doctor_answers)

@@ -20,7 +20,7 @@ from kernel.events import EVENTS_CHANNEL
 from kernel.health import serve_health
 from kernel.settings import Settings
 from notify import store
-from notify.notifier import Notifier, SmsChannel, VoiceChannel, run
+from notify.notifier import Notifier, SmsChannel, VoiceChannel, run, sender_of
 from notify.outcomes import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def build_notifier(settings: Settings, *, voice: VoiceChannel | None = None, sms
         voice = caller
     notifier = Notifier(
         connections, SystemClock(), sms=sms, voice=voice, family_url=cfg.family_url, first_aid_url=cfg.first_aid_url,
-        doctor_answers=doctor_answers, county=(settings.region.name_zh, settings.region.name_en),
+        doctor_answers=doctor_answers, sender=sender_of(settings.region),
         policy=RetryPolicy(max_attempts=cfg.max_attempts, base_s=cfg.retry_base_s),
         batch=cfg.batch, max_calls=cfg.max_calls, lease_s=cfg.lease_s,
     )
