@@ -1,7 +1,9 @@
 """CAP 1.2 (OASIS Common Alerting Protocol) documents for water alarms at cross-border
 stations, shared with the partner district. Pure: the alarm and station come in, XML goes
 out. A raise is an Alert, a repeat or escalation an Update, a clear a Cancel; Update and
-Cancel reference the original alert, as CAP requires. Who sends them (`CapSender`) is the
+Cancel reference the original alert, as CAP requires. The second alarm of one exceedance
+(the hourly rule's after the real-time one's, attached to the same incident) is an Update
+of the first alarm's Alert, not an Alert of its own (`plan_message`). Who sends them (`CapSender`) is the
 deployment's: the region settings name it."""
 
 from __future__ import annotations
@@ -42,6 +44,43 @@ def identifier(alarm_id: int, sequence: int) -> str:
     return f"watchpost-water-{alarm_id}-{sequence}"
 
 
+@dataclass(frozen=True, slots=True)
+class SentFirst:
+    """An alarm's first document to the partner (sequence 0): what later ones reference."""
+
+    alarm_id: int
+    sent: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CapPlan:
+    """What to send for one alarm event: the message type, the document's number within its
+    alarm, and the first document it references (None for an Alert)."""
+
+    msg_type: str
+    sequence: int
+    references: SentFirst | None
+
+
+def plan_message(event_type: str, *, own_first: SentFirst | None, own_sent: int, exceedance_alert: SentFirst | None) -> CapPlan | None:
+    """Alert or Update, referencing what. `own_first` is this alarm's first document and
+    `own_sent` how many it has sent; `exceedance_alert` the live Alert (not yet cancelled) of
+    another alarm on the same incident, i.e. of the same exceedance. None: send nothing.
+
+    A raise whose exceedance the partner already has an Alert for is an Update of that
+    Alert: the partner sees one spill once, and answers (or is escalated to) once, since only
+    Alerts wait for an answer. Everything later about an alarm references its own first
+    document, as before: its clear cancels what it sent, not its sibling's Alert."""
+    msg_type = _MSG_TYPE[event_type]
+    if own_first is not None:
+        return CapPlan(msg_type, own_sent, None if msg_type == "Alert" else own_first)
+    if msg_type != "Alert":
+        return None  # nothing was sent for this alarm: no Update or Cancel either
+    if exceedance_alert is not None:
+        return CapPlan("Update", 0, exceedance_alert)
+    return CapPlan("Alert", 0, None)
+
+
 def _ts(value: datetime) -> str:
     # CAP: seconds and an explicit offset, never "Z"; UTC is written "-00:00".
     text = value.isoformat(timespec="seconds")
@@ -50,22 +89,25 @@ def _ts(value: datetime) -> str:
 
 def water_alert(
     *, sender: CapSender, event_type: str, alarm: Mapping[str, Any], station: StationInfo, sent: datetime, sequence: int, first_sent: datetime | None,
-    public: bool = False,
+    public: bool = False, msg_type: str | None = None, references_alarm_id: int | None = None,
 ) -> str:
     """One CAP document. `sequence` numbers the documents of one alarm (0 for the Alert);
-    `first_sent` is when the Alert went out, referenced by Update and Cancel. A partner's
-    copy is Restricted and addressed to the partner; the public feed's is Public."""
+    `first_sent` is when the referenced first document went out, referenced by Update and
+    Cancel; it is the alarm's own unless `references_alarm_id` names another alarm's.
+    `msg_type` overrides the event's own (an Update for a raise, see `plan_message`). A
+    partner's copy is Restricted and addressed to the partner; the public feed's is Public."""
     element = alert_element(
-        sender=sender, event_type=event_type, alarm=alarm, station=station, sent=sent, sequence=sequence, first_sent=first_sent, public=public
+        sender=sender, event_type=event_type, alarm=alarm, station=station, sent=sent, sequence=sequence, first_sent=first_sent, public=public,
+        msg_type=msg_type, references_alarm_id=references_alarm_id,
     )
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(element, encoding="unicode")
 
 
 def alert_element(
     *, sender: CapSender, event_type: str, alarm: Mapping[str, Any], station: StationInfo, sent: datetime, sequence: int, first_sent: datetime | None,
-    public: bool = False,
+    public: bool = False, msg_type: str | None = None, references_alarm_id: int | None = None,
 ) -> ET.Element:
-    msg_type = _MSG_TYPE[event_type]
+    msg_type = msg_type or _MSG_TYPE[event_type]
     root = ET.Element("alert", xmlns=CAP_NS)
     header = [
         ("identifier", identifier(alarm["alarm_id"], sequence)),
@@ -85,7 +127,8 @@ def alert_element(
     for tag, text in header:
         ET.SubElement(root, tag).text = text
     if msg_type != "Alert" and first_sent is not None:
-        ET.SubElement(root, "references").text = f"{sender.address},{identifier(alarm['alarm_id'], 0)},{_ts(first_sent)}"
+        referenced = alarm["alarm_id"] if references_alarm_id is None else references_alarm_id
+        ET.SubElement(root, "references").text = f"{sender.address},{identifier(referenced, 0)},{_ts(first_sent)}"
     info = ET.SubElement(root, "info")
     detail = alarm.get("detail") or {}
     for tag, text in (

@@ -42,7 +42,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from dispatch import handlers, incidents, receipts, store, tier_store
 from dispatch.assignment import REDISPATCH_AFTER_S
-from dispatch.cap import CapSender, StationInfo, identifier, water_alert
+from dispatch.cap import CapSender, SentFirst, StationInfo, identifier, plan_message, water_alert
 from dispatch.first_response import ANSWER_WITHIN_S, CALL_AFTER_S, FIRST_RESPONDER_MARGIN_S
 from dispatch.incident_policy import VERIFY_WITHIN, Fix, incident_for
 from dispatch.partner_ack import AckRejected, parse_ack
@@ -523,25 +523,43 @@ class _DatabaseStore:
 
 
 def _record_cap(conn: psycopg.Connection, event: Event, station: StationInfo, sender: CapSender, now: datetime) -> str | None:
-    """Store the CAP document of this alarm event; None if another dispatcher already did."""
+    """Store the CAP document of this alarm event; None if another dispatcher already did.
+    The alarm's incident is linked before its raise gets here (`_on_event` opens or attaches
+    it first), so a second alarm of the exceedance finds the first one's Alert."""
     alarm = event.data
+    alarm_id = alarm["alarm_id"]
     with conn.transaction():
-        first = conn.execute(
-            "SELECT sent, (SELECT count(*) FROM cap_alerts WHERE alarm_id = %s) FROM cap_alerts WHERE alarm_id = %s AND msg_type = 'Alert'",
-            (alarm["alarm_id"], alarm["alarm_id"]),
+        own = conn.execute(
+            "SELECT (SELECT sent FROM cap_alerts WHERE alarm_id = %s AND identifier = %s), count(*) FROM cap_alerts WHERE alarm_id = %s",
+            (alarm_id, identifier(alarm_id, 0), alarm_id),
         ).fetchone()
-        if event.type is not EventType.ALARM_RAISED and first is None:
-            return None  # nothing was sent for this alarm: no Update or Cancel either
-        sequence = 0 if first is None else first[1]
+        own_first = SentFirst(alarm_id, own[0]) if own is not None and own[0] is not None else None
+        exceedance_alert = None
+        if own_first is None and event.type is EventType.ALARM_RAISED:
+            # The earliest Alert of another alarm on this alarm's incident that no Cancel has
+            # withdrawn: the partner already knows of this exceedance.
+            row = conn.execute(
+                """SELECT c.alarm_id, c.sent FROM incident_alarms mine
+                   JOIN incident_alarms other ON other.incident_id = mine.incident_id AND other.alarm_id <> mine.alarm_id
+                   JOIN cap_alerts c ON c.alarm_id = other.alarm_id AND c.msg_type = 'Alert' AND c.partner_id = %s
+                   WHERE mine.alarm_id = %s
+                     AND NOT EXISTS (SELECT 1 FROM cap_alerts x WHERE x.alarm_id = c.alarm_id AND x.msg_type = 'Cancel')
+                   ORDER BY c.sent LIMIT 1""",
+                (station.partner_id, alarm_id),
+            ).fetchone()
+            exceedance_alert = None if row is None else SentFirst(row[0], row[1])
+        plan = plan_message(event.type.value, own_first=own_first, own_sent=0 if own is None else own[1], exceedance_alert=exceedance_alert)
+        if plan is None:
+            return None
         document = water_alert(
-            sender=sender, event_type=event.type.value, alarm=alarm, station=station, sent=now, sequence=sequence,
-            first_sent=None if first is None else first[0],
+            sender=sender, event_type=event.type.value, alarm=alarm, station=station, sent=now, sequence=plan.sequence,
+            first_sent=None if plan.references is None else plan.references.sent, msg_type=plan.msg_type,
+            references_alarm_id=None if plan.references is None else plan.references.alarm_id,
         )
-        msg_type = _CAP_MSG_TYPE[event.type]
         inserted = conn.execute(
             "INSERT INTO cap_alerts (event_id, alarm_id, partner_id, msg_type, identifier, sent, document) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING RETURNING 1",
-            (event.id, alarm["alarm_id"], station.partner_id, msg_type, identifier(alarm["alarm_id"], sequence), now, document),
+            (event.id, alarm_id, station.partner_id, plan.msg_type, identifier(alarm_id, plan.sequence), now, document),
         ).fetchone()
     return document if inserted else None
 

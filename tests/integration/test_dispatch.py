@@ -362,3 +362,42 @@ def test_a_spill_at_a_cross_border_section_alarms_from_hourly_uploads_and_the_pa
         [sent] = collect(conn, "qingpu", *month_window(month)).alerts
     assert sent["answered_by"] == "duty@qingpu.example" and sent["escalated_at"] is not None
     assert all(sent["stages"][s] is not None for s in ("alert sent", "partner answered", "closed out"))
+
+
+def test_the_real_time_and_hourly_alarms_of_one_exceedance_reach_the_partner_as_one_alert_and_its_update(
+    start_dispatcher, collect, jiashan_url: str, jiashan_registry
+) -> None:
+    from datetime import timedelta
+    from xml.etree import ElementTree as ET
+
+    from dispatch.partner_loop import escalate_overdue
+    from ingest.alarm_store import apply_transitions
+    from ingest.rules.alarms import Action, AlarmTransition, AlarmType, Severity, SourceKind
+
+    station = next(s for s in jiashan_registry["stations"] if s.get("partner_id") == "qingpu")
+    alerts = collect("qingpu", "partner/qingpu/water-alert")
+    start_dispatcher(jiashan_url)
+
+    def raise_(alarm_type: AlarmType) -> None:
+        now = datetime.now(UTC)
+        with psycopg.connect(jiashan_url) as conn, conn.transaction(), conn.cursor() as cur:
+            apply_transitions(cur, [AlarmTransition(Action.RAISE, SourceKind.STATION, station["station_id"], alarm_type, Severity.MAJOR, now,
+                                                    detail={"parameter": "nh3n_mg_l"})], now)
+
+    raise_(AlarmType.WATER_CLASS_EXCEEDED)
+    alerts.wait_for(1, timeout=30)
+    raise_(AlarmType.WATER_HOURLY_EXCEEDED)
+    messages = alerts.wait_for(2, timeout=30)
+    ns = {"cap": "urn:oasis:names:tc:emergency:cap:1.2"}
+    alert, update = (ET.fromstring(m[2]) for m in messages)
+    assert [d.findtext("cap:msgType", namespaces=ns) for d in (alert, update)] == ["Alert", "Update"]
+    first = ",".join(alert.findtext(f"cap:{f}", namespaces=ns) for f in ("sender", "identifier", "sent"))
+    assert update.findtext("cap:references", namespaces=ns) == first
+    [incident] = rows(jiashan_url, "SELECT incident_id FROM incidents WHERE kind = 'water' AND station_id = %s", station["station_id"])
+    assert count(jiashan_url, "SELECT count(*) FROM incident_alarms WHERE incident_id = %s", incident["incident_id"]) == 2
+
+    # Only the Alert waits for the partner's answer: one escalation to its duty contact.
+    with psycopg.connect(jiashan_url) as conn:
+        assert len(escalate_overdue(conn, datetime.now(UTC) + timedelta(hours=2))) == 1
+        assert escalate_overdue(conn, datetime.now(UTC) + timedelta(hours=3)) == []
+    assert count(jiashan_url, "SELECT count(*) FROM events WHERE data ->> 'change' = 'partner_escalated'") == 1
