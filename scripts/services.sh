@@ -134,6 +134,24 @@ demo_logins() {
     done <"$file"
     log "console: http://127.0.0.1:8000/console   family page: http://127.0.0.1:8000/family"
     while read -r user password; do log "  login $user / $password"; done <"$file"
+    doctor_logins
+}
+
+# The village doctors' logins (doc-FAP-nnn, one per first-aid post): one random password for
+# all of them, kept (mode 600) in $WATCHPOST_HOME/doctor-password, where `watchpost run
+# --simulate` finds it for the simulated doctors (and a person can log in as any post's doctor).
+doctor_logins() {
+    local file=$WATCHPOST_HOME/doctor-password doctors
+    if [[ ! -f $file ]]; then
+        (umask 077; .venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(9))' >"$file.tmp")
+        mv "$file.tmp" "$file"
+    fi
+    doctors=$(psql "$WATCHPOST_DATABASE_URL" -qAtc "SELECT username FROM users WHERE username LIKE 'doc-FAP-%' ORDER BY username")
+    [[ -n $doctors ]] || return 0
+    # Applied at every start, all at once (one hash): the database may be newer than the file.
+    # shellcheck disable=SC2086
+    $WP user set-password $doctors --password-stdin <"$file" >/dev/null
+    log "  village doctors: login doc-FAP-nnn / $(cat "$file")"
 }
 
 # What only the tests need: Debian's Chromium for the browser tests (Playwright's own

@@ -541,11 +541,13 @@ def dispatch(config: ConfigOption = None, client_id: Annotated[str | None, typer
 
 @user_app.command("set-password")
 def user_set_password(
-    username: str,
+    usernames: Annotated[list[str], typer.Argument(metavar="USERNAME...")],
     config: ConfigOption = None,
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="read the password from standard input")] = False,
 ) -> None:
-    """Set (or reset) a user's password; it is stored only as an argon2 hash."""
+    """Set (or reset) a user's password; it is stored only as an argon2 hash. Several users
+    given at once get the same password (the demo's village doctors, one per post): it is
+    hashed once, because a hundred argon2 hashes at every start of the demo are slow."""
     from dashboard.auth import hash_password
     from kernel.db import connect
 
@@ -555,11 +557,13 @@ def user_set_password(
         typer.echo("a password needs at least 8 characters", err=True)
         raise typer.Exit(2)
     with connect(settings.database_url) as conn:
-        updated = conn.execute("UPDATE users SET password_hash = %s WHERE username = %s", (hash_password(password), username)).rowcount
-    if not updated:
-        typer.echo(f"no user {username!r} in the registry", err=True)
+        updated = {r[0] for r in conn.execute("UPDATE users SET password_hash = %s WHERE username = ANY(%s) RETURNING username",
+                                              (hash_password(password), usernames))}
+    missing = [u for u in usernames if u not in updated]
+    if missing:
+        typer.echo(f"no user {', '.join(map(repr, missing))} in the registry", err=True)
         raise typer.Exit(1)
-    typer.echo(f"password set for {username}")
+    typer.echo(f"password set for {usernames[0]}" if len(usernames) == 1 else f"password set for {len(usernames)} users")
 
 
 @user_app.command("unlock")
@@ -846,10 +850,11 @@ def run(
         "hj212": [sys.executable, "-m", "watchpost.cli", "hj212", *extra],
     }
     if simulate_scenario:
-        commands["simulator"] = [sys.executable, "-m", "watchpost.cli", "simulate", *extra, "--scenario", simulate_scenario, "--quiet"]
+        home = watchpost_home()
+        commands["simulator"] = [sys.executable, "-m", "watchpost.cli", "simulate", *extra, "--scenario", simulate_scenario, "--quiet",
+                                 *_village_doctor_options(settings, home)]
         # The families' side of the demo: an SMSC that takes the SMS and a phone that answers
         # every call and presses 1 (the notifier's settings point at them: scripts/services.sh).
-        home = watchpost_home()
         commands["smsc"] = [sys.executable, "-m", "simulators.smsc", "--port", "2775", "--log", str(home / "sms.log")]
         commands["phones"] = [sys.executable, "-m", "simulators.phone", "--phonebook", str(home / "phonebook.json"), "*"]
     supervisor = Supervisor(
@@ -859,6 +864,31 @@ def run(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: supervisor.stop())
     raise typer.Exit(supervisor.run())
+
+
+DOCTOR_PASSWORD_FILE = "doctor-password"
+
+
+def _village_doctor_options(settings: Settings, home: Path) -> list[str]:
+    """What the simulator needs to play the posts' village doctors: the API this supervisor
+    runs, and the file holding the demo doctors' password (written mode 600 by
+    scripts/services.sh, never passed on a command line, where `ps` shows it). Without the
+    file no doctor answers, as before, and the run says so."""
+    password_file = home / DOCTOR_PASSWORD_FILE
+    if not password_file.is_file():
+        typer.echo(f"no {password_file}: the simulated village doctors do not answer their alerts", err=True)
+        return []
+    return ["--api-url", local_api_url(settings.api.host, settings.api.port), "--doctor-password-file", str(password_file)]
+
+
+def local_api_url(host: str, port: int) -> str:
+    """The API as a process on the same machine reaches it: an API listening on every
+    address (0.0.0.0, ::) is reached on the loopback."""
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def main() -> None:

@@ -364,15 +364,23 @@
   }
 
   // Family notifications: one row per SMS or call (its latest state), newest first, kept
-  // bounded; who was reached, by which channel, when, and what came of it.
+  // bounded; who was reached, by which channel, when, and what came of it. The village
+  // doctor's SMS and calls (an incident's, to its first-aid post's duty phone) share the
+  // panel: the dispatcher sees the post was reached, named by the post, never a person.
   const NOTIFY_KEEP = 50;
-  function applyNotification(alarm, ts) {
-    const n = alarm.notification;
+  function keepNotification(n, about, ts) {
     const id = String(n.notification_id);
     const cur = S.notifications.get(id) || { first: ts };
-    S.notifications.set(id, Object.assign(cur, n, { alarm_id: alarm.alarm_id, person_id: alarm.person_id,
-      source_id: alarm.source_id, alarm_type: alarm.alarm_type, ts }));
+    S.notifications.set(id, Object.assign(cur, n, about, { ts }));
     if (S.notifications.size > NOTIFY_KEEP) S.notifications.delete(S.notifications.keys().next().value);
+  }
+  function applyNotification(alarm, ts) {
+    keepNotification(alarm.notification, { alarm_id: alarm.alarm_id, person_id: alarm.person_id,
+      source_id: alarm.source_id, alarm_type: alarm.alarm_type }, ts);
+  }
+  function applyPostNotification(incident, ts) {
+    // The doctor's notification's username is the post's facility id.
+    keepNotification(incident.notification, { incident_id: incident.incident_id, post_id: incident.notification.username }, ts);
   }
 
   function notificationRow(n) {
@@ -380,13 +388,20 @@
     const callback = (n.keypad || []).includes("9") ? ` · ${t("notify.callback")}` : "";
     const retry = n.attempt > 1 ? ` (#${n.attempt})` : "";
     const error = n.error ? ` · ${n.error}` : "";
+    const body = `<div class="notify-body" data-channel="${esc(n.channel)}" data-state="${esc(n.state)}">` +
+      `${esc(t("notify.channel." + n.channel))}: ${esc(t("notify.state." + n.state))}${esc(retry + callback + error)}</div>`;
+    if (n.incident_id) {
+      return {
+        cls: `notify-row notify-post notify-${n.state}`,
+        html: `<div class="notify-head">${esc(when.toLocaleTimeString())} · ${esc(n.incident_id)} → ` +
+          `${esc(t("notify.post", { post: n.post_id }))}${n.phone ? " " + esc(n.phone) : ""}</div>` + body,
+      };
+    }
     return {
       cls: `notify-row notify-${n.state}`,
       // A partner's duty contact is reached about a station's alarm, not a person's.
       html: `<div class="notify-head">${esc(when.toLocaleTimeString())} · ${esc(n.person_id ? personName(n.person_id) : n.source_id)} → ` +
-        `${esc(n.username)}${n.phone ? " " + esc(n.phone) : ""}</div>` +
-        `<div class="notify-body" data-channel="${esc(n.channel)}" data-state="${esc(n.state)}">` +
-        `${esc(t("notify.channel." + n.channel))}: ${esc(t("notify.state." + n.state))}${esc(retry + callback + error)}</div>`,
+        `${esc(n.username)}${n.phone ? " " + esc(n.phone) : ""}</div>` + body,
     };
   }
 
@@ -621,6 +636,7 @@
         break;
       case "incident.created":
       case "incident.updated":
+        if (d.change === "notification" && d.notification) applyPostNotification(d, msg.ts);
         applyIncident(d);
         // Some incident events carry only the incident row: fetch its unit and ETA.
         schedule("incidents", loadIncidents, 400);

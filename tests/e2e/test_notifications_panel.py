@@ -1,6 +1,7 @@
 """The console's family-notification panel in a real browser: a fall's SMS and call to the
 first contact appear as they happen — sent, delivered, ringing, answered, "on the way" —
-with the number masked."""
+with the number masked; the village doctor's SMS to a first-aid post's duty phone appears too,
+named by the post."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from kernel.clock import FakeClock
 from tests.e2e.conftest import watch
 from tests.e2e.test_console import sign_in
 from tests.fix_notify import needs_baresip, notifier_for, now_utc
+from tests.integration.test_first_responder_calls import DUTY_PHONE, POST, alert_the_post
 from tests.integration.test_notifications import DAUGHTER, fall, family
 
 pytestmark = pytest.mark.slow
@@ -53,4 +55,27 @@ def test_the_console_shows_who_was_texted_and_called_and_what_came_of_it(
     assert DAUGHTER not in page.content()
     expect(page.locator('#alarm-queue li[data-type="fall"]')).to_contain_text("fam1")
     shot(page, "call-acked")
+    assert page_errors == []
+
+
+def test_the_console_shows_the_village_doctors_sms_by_post_not_by_person(
+    browser, page_errors, database_url: str, smsc, start_api,
+) -> None:
+    _, port = smsc
+    api = start_api(database_url)
+    page = browser.new_page(viewport={"width": 1600, "height": 900})
+    watch(page, page_errors)
+    page.goto(f"{api.base}/console")
+    sign_in(page, "op1")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "connected", timeout=10_000)
+
+    clock = FakeClock(now_utc())
+    incident_id = alert_the_post(database_url, clock.now())
+    with notifier_for(database_url, clock, smsc_port=port, phonebook=None) as notifier:
+        notifier.run_pass()
+    row = page.locator("#notify-list li.notify-post")
+    expect(row.locator('.notify-body[data-channel="sms"]')).to_have_attribute("data-state", "accepted", timeout=5_000)
+    expect(row).to_contain_text(f"{incident_id} → 村卫生室 {POST}")
+    expect(row).to_contain_text("*" * (len(DUTY_PHONE) - 4) + DUTY_PHONE[-4:])
+    assert DUTY_PHONE not in page.content()
     assert page_errors == []

@@ -101,3 +101,19 @@ def test_a_database_nobody_migrated_is_named_with_the_command_that_fixes_it() ->
     assert result.returncode == 3 and "Traceback" not in result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert "has no Watchpost schema" in line and line.endswith("run `watchpost db migrate`")
+
+
+def test_set_password_gives_several_users_one_password_and_names_the_unknown(database_url: str, tmp_path) -> None:
+    """How the demo's village doctors all get theirs at once (scripts/services.sh)."""
+    import psycopg
+
+    from dashboard.auth import verify_password
+
+    env = {"WATCHPOST_DATABASE_URL": database_url, "WATCHPOST_HOME": str(tmp_path)}
+    done = _run("user", "set-password", "op1", "fam1", "--password-stdin", env=env, stdin="one-for-both\n")
+    assert done.returncode == 0 and "2 users" in done.stdout, done.stderr
+    with psycopg.connect(database_url) as conn:
+        hashes = dict(conn.execute("SELECT username, password_hash FROM users WHERE username IN ('op1', 'fam1')").fetchall())
+    assert all(verify_password(hashes[u], "one-for-both") for u in ("op1", "fam1"))
+    unknown = _run("user", "set-password", "op1", "nobody", "--password-stdin", env=env, stdin="one-for-both\n")
+    assert unknown.returncode == 1 and "'nobody'" in unknown.stderr
