@@ -233,7 +233,8 @@ def _record_attempt(cur: psycopg.Cursor, job: Job, outcome: Outcome, decided: Ne
 
 
 def delivery_report(conn: psycopg.Connection, ref: str, delivered: bool, now: datetime, detail: dict[str, Any]) -> bool:
-    """An SMSC's delivery report for the SMS it accepted as `ref`."""
+    """An SMSC's delivery report for the SMS it accepted as `ref`. False when no SMS was
+    accepted under `ref` (yet: the report may overtake the row's update)."""
     state = State.DELIVERED if delivered else State.FAILED
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
@@ -243,7 +244,10 @@ def delivery_report(conn: psycopg.Connection, ref: str, delivered: bool, now: da
             (state.value, now, Jsonb({"report": _plain(detail)}), ref),
         ).fetchone()
         if row is None:
-            return False
+            # A long SMS goes as several parts, each reported on its own and all under the
+            # first part's id: the first report settled the row; the others are its echoes.
+            cur.execute("SELECT 1 FROM notifications WHERE provider_ref = %s AND channel = 'sms'", (ref,))
+            return cur.fetchone() is not None
         job = _job(cur, row, now)
         _announce(cur, job, state, now, {"attempt": job.attempt, "report": _plain(detail)})
         if not delivered:

@@ -71,6 +71,13 @@ def test_an_sms_reaches_the_smsc_in_chinese_with_the_family_link_and_its_deliver
     assert notifications(database_url)[:2] == [("fam1", "app", "delivered", 0), ("fam1", "sms", "delivered", 1)]
     shown = [r["detail"]["state"] for r in rows(database_url, "SELECT detail FROM alarm_audit WHERE action = 'notification' ORDER BY at, ctid")]
     assert shown == ["sending", "accepted", "delivered"]
+    # The text is longer than one SMS: its other parts report under the first part's id,
+    # and are matched (not retried and logged as unknown) without recording anything again.
+    [ref] = [r["provider_ref"] for r in rows(database_url, "SELECT provider_ref FROM notifications WHERE channel = 'sms'")]
+    with psycopg.connect(database_url) as conn:
+        assert store.delivery_report(conn, ref, True, clock.now(), {"stat": "DELIVRD"})
+        assert not store.delivery_report(conn, "no-such-message", True, clock.now(), {"stat": "DELIVRD"})
+    assert len(rows(database_url, "SELECT 1 FROM alarm_audit WHERE action = 'notification'")) == 3
 
 
 @needs_baresip
