@@ -48,7 +48,7 @@ from dispatch.incident_policy import VERIFY_WITHIN, Fix, incident_for
 from dispatch.partner_ack import AckRejected, parse_ack
 from dispatch.partner_loop import escalate_overdue, record_answer
 from dispatch.roads import RoadGraph
-from dispatch.snapping import snap_cached
+from dispatch.snapping import snap_to_edge
 from ingest.devices import DeviceDirectory
 from ingest.parse import Limits, Reason, RejectedMessage, parse_message
 from ingest.readings import UnitPosition, UnitStatusReport
@@ -363,7 +363,9 @@ class Dispatcher:
         sent to the last place that is in the region. Before the road network is read every
         fix is taken as it comes."""
         graph = self._graph
-        return graph is None or not snap_cached(graph, fix.lat, fix.lon).outside
+        # Not through snap_cached: a person's fixes seldom repeat, and would only push the
+        # units' bases and the facilities out of that cache.
+        return graph is None or not snap_to_edge(graph, fix.lat, fix.lon).outside
 
     async def _open_incident(self, alarm_id: int, now: datetime) -> dict[str, Any] | None:
         opened: dict[str, Any] | None = await self._db(
