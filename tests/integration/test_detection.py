@@ -5,6 +5,7 @@ what the platform raised, and the water stations' own uploads stored and graded.
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -20,6 +21,14 @@ from watchpost import registry
 from watchpost.cli import hj212_digests
 
 pytestmark = pytest.mark.slow
+
+
+def same_phase_of_the_hour() -> datetime:
+    """The run begins 8 minutes past an hour, two hours back, whenever the test runs: what
+    the stations upload at the hours within it (and so whether the spill's hour falls inside
+    it) must not depend on the wall clock's minute."""
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    return hour - timedelta(hours=2) + timedelta(minutes=8)
 
 
 def test_the_platform_detects_what_the_simulator_injects(
@@ -48,6 +57,7 @@ def test_the_platform_detects_what_the_simulator_injects(
     args = build_parser().parse_args([
         "--mqtt-url", broker.url(SIMULATOR_USER), "--root", TEST_ROOT, "--quiet", "--scenario", "detection-ci",
         "--registry", str(registry_file), "--database-url", jiashan_url, "--settle", "60",
+        "--start", same_phase_of_the_hour().isoformat(),
         "--hj212", gateway.address, "--station-secret", str(gateway.deployment_secret),
     ])
     summary = run(args)
