@@ -40,7 +40,7 @@
 -- road_edges           0004
 -- road_nodes           0004
 -- road_water           0014
--- rule_state           0002
+-- rule_state           0002, 0023
 -- secret_fingerprints  0021
 -- station_averages     0015, 0020
 -- stations             0001, 0007, 0015, 0022
@@ -1036,3 +1036,11 @@ ALTER TABLE registry_version ADD COLUMN IF NOT EXISTS demo boolean NOT NULL DEFA
 -- process that routed on an older one reads the new network before its next route.
 ALTER TABLE registry_version ADD COLUMN IF NOT EXISTS roads_version bigint NOT NULL DEFAULT 0;
 ALTER TABLE registry_version ADD COLUMN IF NOT EXISTS roads_loaded_at timestamptz;
+
+-- ==== 0023_rule_state_json ====
+-- The rules' states are written by ingest thousands of times a second and read back whole;
+-- the database never searches inside them (the console reads a station's alarms and last
+-- time by key). `json` keeps the document as written, checking only that it is JSON, where
+-- `jsonb` took it apart into its binary form on every write and rebuilt the text on every
+-- read: a third of the time the database spent saving states.
+ALTER TABLE rule_state ALTER COLUMN state TYPE json USING state::json;

@@ -29,7 +29,7 @@ from ingest.alarm_store import apply_transitions, run_due_escalations
 from ingest.handlers import handle_alert, handle_readings, run_due_timers
 from ingest.readings import Reading, WearableReading
 from ingest.rules import Action, AlarmTransition, ConfigError, PersonConfig, WaterConfig
-from ingest.rules.engine import ALERT, RuleConfigs, State, deadline_of, new_state, state_from_json
+from ingest.rules.engine import ALERT, RuleConfigs, State, deadline_of, encode_state, new_state, state_from_json
 from kernel.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
@@ -145,20 +145,37 @@ def save_states(
 
 def _stage(cur: psycopg.Cursor, states: Mapping[str, State], configs: RuleConfigs | None, now: datetime) -> None:
     """COPY states into a per-connection staging table: thousands of JSON documents per
-    batch go through COPY far faster than as query parameters."""
+    batch go through COPY far faster than as query parameters, and faster still as one
+    buffer of COPY's text format than row by row."""
     conn = cur.connection
     if not getattr(conn, "_watchpost_rule_stage", False):
         cur.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS stage_rule_state (source_key text, state jsonb, next_deadline timestamptz) "
+            "CREATE TEMP TABLE IF NOT EXISTS stage_rule_state (source_key text, state json, next_deadline timestamptz) "
             "ON COMMIT DELETE ROWS"
         )
         conn._watchpost_rule_stage = True  # type: ignore[attr-defined]
     else:
         cur.execute("DELETE FROM stage_rule_state")  # staged once already in this transaction
+    lines = []
+    for key, state in states.items():
+        deadline = deadline_of(key, state, configs) if configs is not None else None
+        lines.append(b"\t".join((
+            _copy_text(key.encode()),
+            _copy_text(encode_state(state)),
+            b"\\N" if deadline is None else deadline.isoformat().encode(),
+        )))
+    lines.append(b"")
     with cur.copy("COPY stage_rule_state (source_key, state, next_deadline) FROM STDIN") as copy:
-        for key, state in states.items():
-            deadline = deadline_of(key, state, configs) if configs is not None else None
-            copy.write_row((key, orjson.dumps(state.to_json()).decode(), deadline))
+        copy.write(b"\n".join(lines))
+
+
+def _copy_text(value: bytes) -> bytes:
+    """A field in COPY's text format: a backslash starts an escape, a tab or a line break
+    ends the field. orjson writes neither raw, but its JSON escapes are backslashes."""
+    value = value.replace(b"\\", b"\\\\")
+    if b"\t" in value or b"\n" in value or b"\r" in value:
+        value = value.replace(b"\t", b"\\t").replace(b"\n", b"\\n").replace(b"\r", b"\\r")
+    return value
 
 
 class SqlRuleStates:
@@ -194,18 +211,18 @@ class FewRuleStates(SqlRuleStates):
         missing = [k for k in keys if k not in states]
         if missing:  # the person's first alert of its kind
             self._cur.executemany(
-                "INSERT INTO rule_state (source_key, state) VALUES (%s, %s::jsonb) ON CONFLICT DO NOTHING",
-                [(k, orjson.dumps(new_state(k, now).to_json()).decode()) for k in missing],
+                "INSERT INTO rule_state (source_key, state) VALUES (%s, %s::json) ON CONFLICT DO NOTHING",
+                [(k, encode_state(new_state(k, now)).decode()) for k in missing],
             )
             states.update(_select_for_update(self._cur, missing))
         return states
 
     def save(self, states: Mapping[str, State], configs: RuleConfigs, now: datetime) -> None:
         self._cur.executemany(
-            """INSERT INTO rule_state (source_key, state, next_deadline, updated_at) VALUES (%s, %s::jsonb, %s, %s)
+            """INSERT INTO rule_state (source_key, state, next_deadline, updated_at) VALUES (%s, %s::json, %s, %s)
                ON CONFLICT (source_key) DO UPDATE
                    SET state = excluded.state, next_deadline = excluded.next_deadline, updated_at = excluded.updated_at""",
-            [(k, orjson.dumps(st.to_json()).decode(), deadline_of(k, st, configs), now) for k, st in states.items()],
+            [(k, encode_state(st).decode(), deadline_of(k, st, configs), now) for k, st in states.items()],
         )
 
 

@@ -1,6 +1,6 @@
 """Detection rules: pure functions from (state, config, reading, now) to (new state, alarm
 transitions). No I/O and no clock: the caller passes `now`, persists each source's state
-(`to_json`/`from_json`) with its readings, and ticks at `next_deadline`.
+(`encode_state`/`from_json`) with its readings, and ticks at `next_deadline`.
 
 Sources and their state: a water station (`WaterState`), a person (`PersonState`: wearable
 and home sensors), a device (`DeviceState`: silence and battery), and the alert lane's own

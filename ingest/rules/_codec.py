@@ -1,13 +1,25 @@
 """How rule state crosses the JSON boundary, and the one check every entry point makes on
 the clock it is handed.
 
-Datetimes are stored as ISO 8601 strings in UTC: the state is persisted as a JSON document
-next to the readings, and a string with an explicit offset survives any JSON library.
+A state is written as JSON straight from its dataclasses by orjson: the fields are the keys,
+enums their values, tuples arrays, and datetimes ISO 8601 strings with their offset (a string
+with an explicit offset survives any JSON library). Each state class reads itself back with
+its `from_json`. Ingest saves thousands of states a second, and building a dictionary per
+state (and a string per datetime) in Python first cost three times as long as orjson's
+encoding of the dataclasses themselves.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+
+def encode_state(state: Any) -> bytes:
+    """A rules state (a frozen dataclass) as a JSON document, for `from_json` to read back."""
+    return orjson.dumps(state, option=orjson.OPT_NON_STR_KEYS)
 
 
 def require_aware(value: datetime, name: str = "now") -> None:

@@ -101,17 +101,6 @@ class RaisedAlarm:
     since: datetime
 
 
-def raised_to_json(raised: Mapping[AlarmType, RaisedAlarm]) -> dict[str, Any]:
-    return {
-        str(alarm_type): {
-            "severity": str(alarm.severity),
-            "emergency": alarm.emergency,
-            "since": dt_to_json(alarm.since),
-        }
-        for alarm_type, alarm in sorted(raised.items())
-    }
-
-
 def raised_from_json(data: Mapping[str, Any]) -> dict[AlarmType, RaisedAlarm]:
     return {
         AlarmType(name): RaisedAlarm(

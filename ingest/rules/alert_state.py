@@ -13,14 +13,15 @@ device sends its falls on one path or the other.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from ingest.readings import WearableReading
 
 from ._codec import check_source, dt_from_json_required, dt_to_json, require_aware
-from .alarms import AlarmLedger, AlarmTransition, AlarmType, RaisedAlarm, SourceKind, raised_from_json, raised_to_json
+from ._evolve import evolve
+from .alarms import AlarmLedger, AlarmTransition, AlarmType, RaisedAlarm, SourceKind, raised_from_json
 from .falls import UNCANCELLED_SEVERITY, Cancels, cancel_fall, open_fall, uncancelled_deadline
 from .person_config import PersonConfig
 from .person_state import FallEpisode
@@ -35,14 +36,6 @@ class AlertState:
     fall: FallEpisode | None = None
     # Device times of "I'm OK" presses that cancelled nothing yet (newest last, bounded).
     recent_cancels: Cancels = ()
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "person_id": self.person_id,
-            "alarms": raised_to_json(self.alarms),
-            "fall": None if self.fall is None else self.fall.to_json(),
-            "recent_cancels": [dt_to_json(t) for t in self.recent_cancels],
-        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> AlertState:
@@ -69,7 +62,7 @@ def evaluate_alert(state: AlertState, config: PersonConfig, reading: WearableRea
         fall, cancels = open_fall(fall, cancels, config, reading, now, ledger)
     if reading.cancel:
         fall, cancels = cancel_fall(fall, cancels, config, reading, now, ledger)
-    return replace(state, alarms=ledger.raised(), fall=fall, recent_cancels=cancels), ledger.transitions
+    return evolve(state, alarms=ledger.raised(), fall=fall, recent_cancels=cancels), ledger.transitions
 
 
 def tick_alert(state: AlertState, config: PersonConfig, now: datetime) -> Result:
@@ -86,7 +79,7 @@ def tick_alert(state: AlertState, config: PersonConfig, now: datetime) -> Result
         emergency=True,
         detail={"due_at": dt_to_json(deadline), "fall_at": dt_to_json(state.fall.fall_ts)},
     )
-    return replace(state, alarms=ledger.raised()), ledger.transitions
+    return evolve(state, alarms=ledger.raised()), ledger.transitions
 
 
 def next_alert_deadline(state: AlertState, config: PersonConfig) -> datetime | None:

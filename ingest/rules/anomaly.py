@@ -12,15 +12,17 @@ re-learns the new level and the event ends by itself (CANARY's "event timeout", 
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from statistics import fmean
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeVar
 
 from ingest.readings import WATER_PARAMETERS
 
+from ._evolve import evolve
 from ._mapping import ConfigError, config_from_mapping
 
 _T = TypeVar("_T")
@@ -86,13 +88,6 @@ class ParameterHistory:
     outliers: tuple[bool, ...] = ()  # at most `binomial_window`, oldest first
     in_event: bool = False
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "values": list(self.values),
-            "outliers": [int(flag) for flag in self.outliers],
-            "in_event": self.in_event,
-        }
-
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ParameterHistory:
         return cls(
@@ -112,8 +107,10 @@ class Judgement:
     probability: float  # of an event, after this value
 
 
+@functools.lru_cache(maxsize=1024)
 def binomial_cdf(k: int, n: int, p: float) -> float:
-    """P(X <= k) for X ~ Binomial(n, p)."""
+    """P(X <= k) for X ~ Binomial(n, p). A station's parameters ask for the same few (k, n, p)
+    with every reading: computed once each."""
     return math.fsum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(0, min(k, n) + 1))
 
 
@@ -122,10 +119,10 @@ def observe(
 ) -> tuple[ParameterHistory, Judgement]:
     if len(history.values) < config.min_history:
         # Still learning the baseline: admit everything, judge nothing.
-        learning = replace(history, values=_push(history.values, value, config.window))
+        learning = evolve(history, values=_push(history.values, value, config.window))
         return learning, Judgement(False, None, None, _event_probability(history.outliers, config))
 
-    mean = fmean(history.values)
+    mean = math.fsum(history.values) / len(history.values)
     std = max(_sample_std(history.values, mean), config.std_floor(parameter, mean))
     outlier = abs(value - mean) > config.k * std
     outliers = _push(history.outliers, outlier, config.binomial_window)
@@ -153,4 +150,5 @@ def _push(window: tuple[_T, ...], item: _T, size: int) -> tuple[_T, ...]:
 def _sample_std(values: tuple[float, ...] | list[float], mean: float) -> float:
     # statistics.stdev is exact (it sums Fractions) and costs ~40 µs for 30 values; every
     # water reading runs this for every parameter, and float precision is plenty here.
-    return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    deviations = [v - mean for v in values]
+    return math.sqrt(math.fsum(map(operator.mul, deviations, deviations)) / (len(values) - 1))

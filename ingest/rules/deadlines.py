@@ -7,7 +7,6 @@ the caller recomputes them and no timer is lost.
 from __future__ import annotations
 
 from datetime import datetime
-from functools import singledispatch
 from typing import Any
 
 from .alert_state import AlertState, next_alert_deadline
@@ -17,26 +16,16 @@ from .supervision import DeviceState, next_device_deadline
 from .water import WaterState, next_water_deadline
 
 
-@singledispatch
 def next_deadline(state: Any, config: Any) -> datetime | None:
+    # A match, not functools.singledispatch: this runs for every state ingest saves, and
+    # the dispatch wrapper cost more than most of the deadlines it chose.
+    match state:
+        case PersonState():
+            return next_person_deadline(state, config)
+        case DeviceState():
+            return next_device_deadline(state, config)
+        case WaterState():
+            return next_water_deadline(state, config)
+        case AlertState():
+            return next_alert_deadline(state, config)
     raise TypeError(f"no rules state: {type(state).__name__}")
-
-
-@next_deadline.register
-def _(state: WaterState, config: Any) -> datetime | None:
-    return next_water_deadline(state, config)
-
-
-@next_deadline.register
-def _(state: PersonState, config: Any) -> datetime | None:
-    return next_person_deadline(state, config)
-
-
-@next_deadline.register
-def _(state: DeviceState, config: Any) -> datetime | None:
-    return next_device_deadline(state, config)
-
-
-@next_deadline.register
-def _(state: AlertState, config: Any) -> datetime | None:
-    return next_alert_deadline(state, config)

@@ -22,13 +22,13 @@ fall and the "I'm OK" right behind it in the same backlog never raise an emergen
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from ingest.readings import HomeSensorEvent, WearableReading
 
 from ._codec import check_source, dt_to_json, require_aware
+from ._evolve import evolve
 from .alarms import Action, AlarmLedger, AlarmTransition, AlarmType, Severity, SourceKind
 from .falls import UNCANCELLED_SEVERITY, cancel_fall, open_fall, uncancelled_deadline, where
 from .home import (
@@ -74,7 +74,7 @@ def evaluate_wearable(
     state = _apply_cancel(state, config, reading, now, ledger)
     samples = record_samples(state.vital_samples, reading)
     if state.last_wearable_ts is None or reading.ts > state.last_wearable_ts:
-        state = replace(
+        state = evolve(
             state,
             vitals=apply_vitals(state.vitals, config, reading, ledger),
             vital_samples=samples,
@@ -84,15 +84,15 @@ def evaluate_wearable(
     elif reading.ts < state.last_wearable_ts:
         # Store-and-forward: judged by its own time against the samples around it.
         apply_late_vitals(state.vitals, state.vitals_cleared, samples, config, reading, ledger)
-        state = replace(state, vital_samples=samples)
+        state = evolve(state, vital_samples=samples)
     cleared = {
         t.alarm_type: t.at
         for t in ledger.transitions
         if t.action is Action.CLEAR and t.alarm_type in VITAL_ALARMS
     }
     if cleared:
-        state = replace(state, vitals_cleared={**state.vitals_cleared, **cleared})
-    return replace(state, alarms=ledger.raised()), ledger.transitions
+        state = evolve(state, vitals_cleared={**state.vitals_cleared, **cleared})
+    return evolve(state, alarms=ledger.raised()), ledger.transitions
 
 
 def evaluate_home_sensor(
@@ -104,7 +104,7 @@ def evaluate_home_sensor(
     ledger = AlarmLedger(SourceKind.PERSON, state.person_id, state.alarms)
     state = begin_monitoring(state, event.ts)
     state = apply_home_event(state, event, ledger)
-    return replace(state, alarms=ledger.raised()), ledger.transitions
+    return evolve(state, alarms=ledger.raised()), ledger.transitions
 
 
 def tick_person(state: PersonState, config: PersonConfig, now: datetime) -> Result:
@@ -122,7 +122,7 @@ def tick_person(state: PersonState, config: PersonConfig, now: datetime) -> Resu
                 emergency=emergency,
                 detail=_timer_detail(alarm_type, state, deadline),
             )
-    return replace(state, alarms=ledger.raised()), ledger.transitions
+    return evolve(state, alarms=ledger.raised()), ledger.transitions
 
 
 def next_person_deadline(state: PersonState, config: PersonConfig) -> datetime | None:
@@ -146,8 +146,8 @@ def resolve_person_alarm(state: PersonState, alarm_type: AlarmType, now: datetim
     else:
         ledger.clear(AlarmType.FALL, now, detail=detail)
         ledger.clear(AlarmType.FALL_UNCANCELLED, now, detail=detail)
-        state = replace(state, fall=None)
-    return replace(state, alarms=ledger.raised()), ledger.transitions
+        state = evolve(state, fall=None)
+    return evolve(state, alarms=ledger.raised()), ledger.transitions
 
 
 def sos_alarm(reading: WearableReading) -> AlarmTransition:
@@ -182,7 +182,7 @@ def _apply_sos(state: PersonState, reading: WearableReading, ledger: AlarmLedger
         # Another press while help is on its way: the control room must see it.
         ledger.repeat(AlarmType.SOS, reading.ts, detail=detail)
     newest = reading.ts if state.last_sos_ts is None else max(state.last_sos_ts, reading.ts)
-    return replace(state, last_sos_ts=newest)
+    return evolve(state, last_sos_ts=newest)
 
 
 def _apply_fall(
@@ -202,7 +202,7 @@ def _apply_fall(
         return state
     newest = reading.ts if state.last_fall_ts is None else max(state.last_fall_ts, reading.ts)
     fall, cancels = open_fall(state.fall, state.recent_cancels, config, reading, now, ledger)
-    return replace(state, last_fall_ts=newest, fall=fall, recent_cancels=cancels)
+    return evolve(state, last_fall_ts=newest, fall=fall, recent_cancels=cancels)
 
 
 def _apply_cancel(
@@ -219,11 +219,11 @@ def _apply_cancel(
             return state
         state = _remember_event(state, reading.event_id)
     fall, cancels = cancel_fall(state.fall, state.recent_cancels, config, reading, now, ledger)
-    return replace(state, fall=fall, recent_cancels=cancels)
+    return evolve(state, fall=fall, recent_cancels=cancels)
 
 
 def _remember_event(state: PersonState, event_id: str) -> PersonState:
-    return replace(state, recent_events=(*state.recent_events, event_id)[-RECENT_EVENTS:])
+    return evolve(state, recent_events=(*state.recent_events, event_id)[-RECENT_EVENTS:])
 
 
 def _apply_steps(state: PersonState, reading: WearableReading, ledger: AlarmLedger) -> PersonState:
@@ -234,7 +234,7 @@ def _apply_steps(state: PersonState, reading: WearableReading, ledger: AlarmLedg
     moved = previous is not None and (
         reading.steps > previous or (reading.steps < previous and reading.steps > 0)
     )
-    state = replace(state, steps=reading.steps)
+    state = evolve(state, steps=reading.steps)
     return record_motion(state, reading.ts, ledger, source="steps") if moved else state
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from ingest.readings import HomeSensorEvent, Reading, StationAverage, WaterReading, WearableReading
 
+from ._codec import encode_state as encode_state  # how the store writes a state
 from .alarms import AlarmTransition
 from .alert_state import AlertState, tick_alert
 from .deadlines import next_deadline

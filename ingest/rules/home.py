@@ -16,11 +16,11 @@ time.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 from ingest.readings import HomeSensorEvent
 
+from ._evolve import evolve
 from .alarms import Action, AlarmLedger, AlarmTransition, AlarmType, Severity, SourceKind
 from .inactivity import record_motion
 from .person_config import PersonConfig
@@ -59,7 +59,7 @@ def apply_home_event(
         since=previous.since if unchanged and previous is not None else event.ts,
         last_ts=event.ts,
     )
-    state = replace(state, sensors={**state.sensors, event.sensor_id: sensor})
+    state = evolve(state, sensors={**state.sensors, event.sensor_id: sensor})
     detail: dict[str, object] = {"sensor_id": event.sensor_id, "kind": event.kind, "value": value}
     if event.event_id is not None:  # from the alert lane
         detail.update(event_id=event.event_id, clock_suspect=event.clock_suspect)

@@ -8,10 +8,10 @@ pause the clock, so a person who goes to bed at 21:00 and is not seen moving aga
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 from ._codec import dt_to_json
+from ._evolve import evolve
 from .alarms import AlarmLedger, AlarmType
 from .person_config import PersonConfig
 from .person_state import PersonState
@@ -23,7 +23,7 @@ def begin_monitoring(state: PersonState, at: datetime) -> PersonState:
     first tick): a person is not "inactive since forever" on their first day."""
     if state.inactive_since is not None:
         return state
-    return replace(state, inactive_since=at)
+    return evolve(state, inactive_since=at)
 
 
 def record_motion(
@@ -34,7 +34,7 @@ def record_motion(
     # A motion older than the alarm itself (a delayed message) still proves the alarm was
     # wrong; the clock restarts from it and may well fire again at the next tick.
     ledger.clear(AlarmType.INACTIVITY, ts, detail={"motion_at": dt_to_json(ts), "source": source})
-    return replace(state, inactive_since=ts)
+    return evolve(state, inactive_since=ts)
 
 
 def inactivity_deadline(state: PersonState, config: PersonConfig) -> datetime | None:

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from ._codec import dt_from_json, dt_from_json_required, dt_to_json
-from .alarms import AlarmType, RaisedAlarm, raised_from_json, raised_to_json
+from .alarms import AlarmType, RaisedAlarm, raised_from_json
 from .vitals import Run, Sample
 
 
@@ -28,9 +28,6 @@ class FallEpisode:
     # Platform time by which "I'm OK" must arrive: counted from when the platform learnt of
     # the fall, so a wearable with a slow clock or a delayed message still gets its window.
     deadline: datetime
-
-    def to_json(self) -> dict[str, Any]:
-        return {"fall_ts": dt_to_json(self.fall_ts), "deadline": dt_to_json(self.deadline)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> FallEpisode:
@@ -48,14 +45,6 @@ class SensorState:
     value: bool
     since: datetime  # ts at which it took this value
     last_ts: datetime  # ts of its latest event, to drop stale and duplicate ones
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "value": self.value,
-            "since": dt_to_json(self.since),
-            "last_ts": dt_to_json(self.last_ts),
-        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SensorState:
@@ -93,27 +82,6 @@ class PersonState:
     # Device times of "I'm OK" presses that cancelled nothing yet (newest last, at most
     # RECENT_CANCELS): the fall they answer may still be on its way.
     recent_cancels: tuple[datetime, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "person_id": self.person_id,
-            "alarms": raised_to_json(self.alarms),
-            "last_sos_ts": dt_to_json(self.last_sos_ts),
-            "last_fall_ts": dt_to_json(self.last_fall_ts),
-            "fall": None if self.fall is None else self.fall.to_json(),
-            "last_wearable_ts": dt_to_json(self.last_wearable_ts),
-            "vitals": {str(k): run.to_json() for k, run in sorted(self.vitals.items())},
-            "vital_samples": {
-                k: [[dt_to_json(ts), v] for ts, v in samples]
-                for k, samples in sorted(self.vital_samples.items())
-            },
-            "vitals_cleared": {str(k): dt_to_json(t) for k, t in sorted(self.vitals_cleared.items())},
-            "steps": self.steps,
-            "inactive_since": dt_to_json(self.inactive_since),
-            "sensors": {k: s.to_json() for k, s in sorted(self.sensors.items())},
-            "recent_events": list(self.recent_events),
-            "recent_cancels": [dt_to_json(t) for t in self.recent_cancels],
-        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PersonState:

@@ -11,7 +11,7 @@ mere reconnects, and retained 0s are redelivered to every new subscriber.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +29,7 @@ from ingest.readings import (
 )
 
 from ._codec import check_source, dt_from_json, dt_to_json, require_aware
+from ._evolve import evolve
 from ._mapping import ConfigError, config_from_mapping
 from .alarms import (
     AlarmLedger,
@@ -38,7 +39,6 @@ from .alarms import (
     Severity,
     SourceKind,
     raised_from_json,
-    raised_to_json,
 )
 
 
@@ -101,15 +101,6 @@ class DeviceState:
     battery_ts: datetime | None = None  # device time of the latest battery level used
     alarms: dict[AlarmType, RaisedAlarm] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "device_key": self.device_key,
-            "last_seen": dt_to_json(self.last_seen),
-            "offline_since": dt_to_json(self.offline_since),
-            "battery_ts": dt_to_json(self.battery_ts),
-            "alarms": raised_to_json(self.alarms),
-        }
-
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> DeviceState:
         return cls(
@@ -131,29 +122,42 @@ def evaluate_device(
     its online flag (Presence); apply its battery level if the reading carries one."""
     require_aware(now)
     check_source(state.device_key, device_key_of(reading), "device")
-    ledger = AlarmLedger(SourceKind.DEVICE, state.device_key, state.alarms)
     if isinstance(reading, Presence):
         # online=1 is not a report: a retained 1 is replayed on every resubscribe.
         offline_since = None if reading.online else reading.ts
-        return replace(state, offline_since=offline_since), []
+        return evolve(state, offline_since=offline_since), []
 
+    # Every reading of every device comes here: the common case (no alarm open, no battery
+    # level) builds one new state and nothing else.
     last_seen = now if state.last_seen is None else max(state.last_seen, now)
-    ledger.clear(AlarmType.DEVICE_SILENT, now, detail={"last_seen": dt_to_json(last_seen)})
-    state = replace(state, last_seen=last_seen, offline_since=None)
-    battery = getattr(reading, "battery_pct", None)
-    if battery is not None and (state.battery_ts is None or reading.ts > state.battery_ts):
-        state = replace(state, battery_ts=reading.ts)
-        detail = {"battery_pct": battery}
-        if battery < config.battery_low_pct:
-            ledger.raise_(
-                AlarmType.BATTERY_LOW,
-                Severity.WARNING,
-                reading.ts,
-                detail={**detail, "threshold": config.battery_low_pct},
-            )
-        elif battery >= config.battery_clear_pct:
-            ledger.clear(AlarmType.BATTERY_LOW, reading.ts, detail=detail)
-    return replace(state, alarms=ledger.raised()), ledger.transitions
+    battery: float | None = getattr(reading, "battery_pct", None)
+    if battery is not None and state.battery_ts is not None and reading.ts <= state.battery_ts:
+        battery = None  # older than the level already used
+    alarms = state.alarms
+    transitions: list[AlarmTransition] = []
+    if alarms or (battery is not None and battery < config.battery_low_pct):
+        ledger = AlarmLedger(SourceKind.DEVICE, state.device_key, alarms)
+        if AlarmType.DEVICE_SILENT in alarms:
+            ledger.clear(AlarmType.DEVICE_SILENT, now, detail={"last_seen": dt_to_json(last_seen)})
+        if battery is not None:
+            detail = {"battery_pct": battery}
+            if battery < config.battery_low_pct:
+                ledger.raise_(
+                    AlarmType.BATTERY_LOW,
+                    Severity.WARNING,
+                    reading.ts,
+                    detail={**detail, "threshold": config.battery_low_pct},
+                )
+            elif battery >= config.battery_clear_pct:
+                ledger.clear(AlarmType.BATTERY_LOW, reading.ts, detail=detail)
+        alarms, transitions = ledger.raised(), ledger.transitions
+    return DeviceState(
+        device_key=state.device_key,
+        last_seen=last_seen,
+        offline_since=None,
+        battery_ts=state.battery_ts if battery is None else reading.ts,
+        alarms=alarms,
+    ), transitions
 
 
 def tick_device(state: DeviceState, config: DeviceConfig, now: datetime) -> Result:
@@ -161,7 +165,7 @@ def tick_device(state: DeviceState, config: DeviceConfig, now: datetime) -> Resu
     never heard from starts being supervised at its first tick."""
     require_aware(now)
     if state.last_seen is None:
-        return replace(state, last_seen=now), []
+        return evolve(state, last_seen=now), []
     deadline = next_device_deadline(state, config)
     if deadline is None or now < deadline:
         return state, []
@@ -177,7 +181,7 @@ def tick_device(state: DeviceState, config: DeviceConfig, now: datetime) -> Resu
             "offline_flag": state.offline_since is not None,
         },
     )
-    return replace(state, alarms=ledger.raised()), ledger.transitions
+    return evolve(state, alarms=ledger.raised()), ledger.transitions
 
 
 def next_device_deadline(state: DeviceState, config: DeviceConfig) -> datetime | None:

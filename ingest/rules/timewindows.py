@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -80,13 +80,24 @@ class DailyWindow:
         across midnight that began yesterday may still be open at `since`.
         """
         day = since.astimezone(tz).date() - timedelta(days=1)
-        end_shift = timedelta(days=1) if self.end <= self.start else timedelta(0)
         while True:
-            start = datetime.combine(day, self.start, tzinfo=tz).astimezone(UTC)
-            end = datetime.combine(day + end_shift, self.end, tzinfo=tz).astimezone(UTC)
+            start, end = _occurrence(self, tz, day)
             if end > since:
                 yield start, end
             day += timedelta(days=1)
+
+
+# Every saved person state asks for its next deadline, and those of a county fall on the
+# same few days: each day's interval is worked out once (a day's UTC interval depends on the
+# zone's rules for that day only).
+@lru_cache(maxsize=4096)
+def _occurrence(window: DailyWindow, tz: tzinfo, day: date) -> tuple[datetime, datetime]:
+    """The window's [start, end) in UTC for the local day it starts on."""
+    end_day = day + timedelta(days=1) if window.end <= window.start else day
+    return (
+        datetime.combine(day, window.start, tzinfo=tz).astimezone(UTC),
+        datetime.combine(end_day, window.end, tzinfo=tz).astimezone(UTC),
+    )
 
 
 def accumulated_deadline(

@@ -46,15 +46,6 @@ class Run:
     def held(self) -> timedelta:
         return self.last - self.since
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "abnormal": self.abnormal,
-            "since": dt_to_json(self.since),
-            "last": dt_to_json(self.last),
-            "mildest": self.mildest,
-            "count": self.count,
-        }
-
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Run:
         return cls(
@@ -124,25 +115,22 @@ def apply_vitals(
     readings newer than every one processed; older ones go to `apply_late_vitals`."""
     runs = dict(runs)
     clear_after = timedelta(seconds=config.vitals_clear_s)
+    gap = config.vitals_gap
     for rule in _RULES:
         value = getattr(reading, rule.field)
         if value is None:
             continue
-        run = extend_run(
-            runs.get(rule.alarm_type),
-            rule.is_abnormal(config, value),
-            reading.ts,
-            value,
-            config.vitals_gap,
-            rule.milder,
-        )
+        run = extend_run(runs.get(rule.alarm_type), rule.is_abnormal(config, value), reading.ts, value, gap, rule.milder)
         runs[rule.alarm_type] = run
-        detail = {"parameter": rule.field, "value": value, "held_s": run.held.total_seconds()}
         if sustained(run, config):
-            _raise(ledger, rule, config, run, reading.ts, detail)
-        elif not run.abnormal and run.held >= clear_after:
-            ledger.clear(rule.alarm_type, reading.ts, detail=detail)
+            _raise(ledger, rule, config, run, reading.ts, _detail(rule, value, run))
+        elif not run.abnormal and run.held >= clear_after and ledger.is_raised(rule.alarm_type):
+            ledger.clear(rule.alarm_type, reading.ts, detail=_detail(rule, value, run))
     return runs
+
+
+def _detail(rule: _VitalRule, value: float, run: Run) -> dict[str, Any]:
+    return {"parameter": rule.field, "value": value, "held_s": run.held.total_seconds()}
 
 
 def record_samples(
@@ -156,9 +144,10 @@ def record_samples(
         if value is None:
             continue
         kept = out.get(name, ())
-        if any(ts == reading.ts for ts, _ in kept):
-            continue
-        out[name] = tuple(sorted((*kept, (reading.ts, float(value)))))[-VITAL_SAMPLES:]
+        if not kept or reading.ts > kept[-1][0]:  # the usual case: newer than every sample kept
+            out[name] = (*kept, (reading.ts, float(value)))[-VITAL_SAMPLES:]
+        elif all(ts != reading.ts for ts, _ in kept):
+            out[name] = tuple(sorted((*kept, (reading.ts, float(value)))))[-VITAL_SAMPLES:]
     return out
 
 

@@ -17,13 +17,14 @@ give a result every 4 hours, so consecutive hourly values are not what a station
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from ingest.readings import AveragePeriod, StationAverage, WaterReading
 
 from ._codec import check_source, dt_from_json, dt_to_json, require_aware
+from ._evolve import evolve
 from ._mapping import ConfigError, config_from_mapping
 from .alarms import (
     AlarmLedger,
@@ -33,7 +34,6 @@ from .alarms import (
     Severity,
     SourceKind,
     raised_from_json,
-    raised_to_json,
 )
 from .anomaly import AnomalyConfig, ParameterHistory, observe
 from .evaluation import Grade, grade
@@ -85,20 +85,6 @@ class WaterState:
     hours_worse_since: datetime | None = None
     hours_better_since: datetime | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "station_id": self.station_id,
-            "last_ts": dt_to_json(self.last_ts),
-            "worse_run": self.worse_run,
-            "better_run": self.better_run,
-            "run_worst": None if self.run_worst is None else int(self.run_worst),
-            "histories": {name: h.to_json() for name, h in sorted(self.histories.items())},
-            "alarms": raised_to_json(self.alarms),
-            "hour_last": dt_to_json(self.hour_last),
-            "hours_worse_since": dt_to_json(self.hours_worse_since),
-            "hours_better_since": dt_to_json(self.hours_better_since),
-        }
-
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> WaterState:
         run_worst = data["run_worst"]
@@ -131,10 +117,10 @@ def evaluate_water(
 
     ledger = AlarmLedger(SourceKind.STATION, state.station_id, state.alarms)
     if _is_gap(state, config, reading.ts):
-        state = replace(state, worse_run=0, better_run=0, run_worst=None)
+        state = evolve(state, worse_run=0, better_run=0, run_worst=None)
     state = _apply_class_rule(state, config, reading, ledger)
     state = _apply_anomaly_rule(state, config, reading, ledger)
-    return replace(state, last_ts=reading.ts, alarms=ledger.raised()), ledger.transitions
+    return evolve(state, last_ts=reading.ts, alarms=ledger.raised()), ledger.transitions
 
 
 _HOUR = timedelta(hours=1)
@@ -156,12 +142,12 @@ def evaluate_average(
     if graded.water_class is None:
         return state, []  # nothing gradable this hour: it neither counts nor breaks a run
     if _is_hour_gap(state, config, average.ts):
-        state = replace(state, hours_worse_since=None, hours_better_since=None)
+        state = evolve(state, hours_worse_since=None, hours_better_since=None)
     ledger = AlarmLedger(SourceKind.STATION, state.station_id, state.alarms)
     end = average.ts + _HOUR
     if graded.water_class > config.target_class:
         since = state.hours_worse_since or average.ts
-        state = replace(state, hours_worse_since=since, hours_better_since=None)
+        state = evolve(state, hours_worse_since=since, hours_better_since=None)
         hours = (end - since) / _HOUR
         if hours >= config.hourly_raise_hours:
             severity = Severity.CRITICAL if graded.water_class is WaterClass.BELOW_V else Severity.MAJOR
@@ -169,12 +155,12 @@ def evaluate_average(
                           detail=_hourly_detail(graded, config, since, hours))
     elif not graded.at_least:
         since = state.hours_better_since or average.ts
-        state = replace(state, hours_better_since=since, hours_worse_since=None)
+        state = evolve(state, hours_better_since=since, hours_worse_since=None)
         hours = (end - since) / _HOUR
         if hours >= config.hourly_clear_hours:
             ledger.clear(AlarmType.WATER_HOURLY_EXCEEDED, average.ts, detail=_hourly_detail(graded, config, since, hours))
     # else: compliant only as far as an over-range lower bound shows — neither way.
-    return replace(state, hour_last=average.ts, alarms=ledger.raised()), ledger.transitions
+    return evolve(state, hour_last=average.ts, alarms=ledger.raised()), ledger.transitions
 
 
 def _is_hour_gap(state: WaterState, config: WaterConfig, ts: datetime) -> bool:
@@ -222,7 +208,7 @@ def _apply_class_rule(
         return state  # nothing graded in this reading: it neither counts nor breaks a run
     if graded.water_class > config.target_class:
         run_worst = max(graded.water_class, state.run_worst or graded.water_class)
-        state = replace(state, worse_run=state.worse_run + 1, better_run=0, run_worst=run_worst)
+        state = evolve(state, worse_run=state.worse_run + 1, better_run=0, run_worst=run_worst)
         if state.worse_run >= config.raise_after:
             severity = Severity.CRITICAL if run_worst is WaterClass.BELOW_V else Severity.MAJOR
             ledger.raise_(
@@ -232,7 +218,7 @@ def _apply_class_rule(
                 detail=_class_detail(graded, state, config),
             )
         return state
-    state = replace(state, worse_run=0, better_run=state.better_run + 1, run_worst=None)
+    state = evolve(state, worse_run=0, better_run=state.better_run + 1, run_worst=None)
     if state.better_run >= config.clear_after:
         ledger.clear(
             AlarmType.WATER_CLASS_EXCEEDED,
@@ -291,4 +277,4 @@ def _apply_anomaly_rule(
         )
     else:
         ledger.clear(AlarmType.WATER_ANOMALY, reading.ts, detail={"parameters": []})
-    return replace(state, histories=histories)
+    return evolve(state, histories=histories)

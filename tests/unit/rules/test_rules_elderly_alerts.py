@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ingest.readings import WearableReading
 from ingest.rules import AlarmType, PersonConfig, PersonState, evaluate_wearable, next_deadline, tick_person
+from ingest.rules._codec import encode_state
 
 T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 CONFIG = PersonConfig()
@@ -103,14 +105,14 @@ def test_a_cancel_pressed_after_the_window_does_not_cancel_a_later_arriving_fall
 
 
 def test_states_without_the_alert_memories_still_load():
-    data = PersonState("P001").to_json()
+    data = orjson.loads(encode_state(PersonState("P001")))
     del data["recent_events"], data["recent_cancels"]
     assert PersonState.from_json(data) == PersonState("P001")
 
 
 def test_the_alert_memories_survive_a_restart():
     state, _ = feed(alert(0, "c1", cancel=True), alert(5, "s1", sos=True))
-    assert PersonState.from_json(state.to_json()) == state
+    assert PersonState.from_json(orjson.loads(encode_state(state))) == state
 
 
 @given(

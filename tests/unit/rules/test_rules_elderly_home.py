@@ -17,6 +17,7 @@ from ingest.rules import (
     next_deadline,
     tick_person,
 )
+from ingest.rules._codec import encode_state
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CONFIG = PersonConfig()
@@ -288,7 +289,7 @@ def test_monitoring_begins_at_the_first_tick_when_nothing_was_heard():
 
 def test_timers_survive_a_restart_through_the_json_state():
     state, _ = feed(home(local(3, 23), "door", True), home(local(3, 23), "bed", False, "bed1"))
-    restored = PersonState.from_json(json.loads(json.dumps(state.to_json())))
+    restored = PersonState.from_json(json.loads(encode_state(state)))
     assert restored == state
     assert next_deadline(restored, CONFIG) == local(3, 23, 2)
     _, transitions = tick_person(restored, CONFIG, local(3, 23, 31))

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from ingest.readings import WearableReading
 from ingest.rules import Action, AlarmType, ConfigError, PersonConfig, PersonState, evaluate_wearable
+from ingest.rules._codec import encode_state
 
 T0 = datetime(2025, 6, 3, 2, 0, tzinfo=UTC)
 SPOT = PersonConfig(vitals_sample_interval_s=600)  # one sample every 10 minutes
@@ -113,7 +114,7 @@ def test_a_late_normal_sample_never_clears_an_open_alarm():
 
 def test_the_sample_memory_survives_a_restart():
     state, _ = feed(wear(10, hr_bpm=36))
-    state = PersonState.from_json(json.loads(json.dumps(state.to_json())))
+    state = PersonState.from_json(json.loads(encode_state(state)))
     _, [raised] = feed(wear(0, hr_bpm=35), state=state)
     assert raised.detail["late"] is True
 
