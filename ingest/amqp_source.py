@@ -218,6 +218,9 @@ class AmqpSource:
             self.connected.set()
             while not self._closing.is_set():
                 connection.process_data_events(time_limit=POLL_S)
+            # The worker acknowledges its last batch just before it closes the source: send
+            # that before the connection goes, or the batch would be delivered again.
+            connection.process_data_events(time_limit=0)
         finally:
             if connection.is_open:
                 try:

@@ -4,6 +4,7 @@ and is stored once ingest is back, exactly once."""
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterator
 
@@ -103,3 +104,19 @@ def test_what_arrives_while_ingest_is_stopped_waits_in_the_queue_and_is_stored_o
     assert sorted(s for s, _ in per_seq) == list(range(n))
     assert {c for _, c in per_seq} == {1}
     assert count(database_url, "SELECT count(*) FROM dead_letters") == 0
+
+
+def test_a_worker_stopped_cleanly_commits_and_acknowledges_the_batch_it_holds(
+    rabbitmq_node: Node, station: Device, queue: str, start_amqp_ingest, database_url: str
+) -> None:
+    # The batch stays open until the worker stops: it is committed and acknowledged on the way out.
+    ingest = start_amqp_ingest([rabbitmq_node], ingest__amqp_queue=queue, ingest__batch_max_wait_s="600")
+    base = time.time() - 600
+    for seq in range(100):
+        station.publish(TOPIC, reading(seq, base))
+    wait_for(lambda: len(station.acked()) == 100, what="the broker acknowledges all")
+    wait_for(lambda: queue_depth(rabbitmq_node, queue) == 0, what="the worker holds them all")  # delivered, not yet acknowledged
+    assert count(database_url, "SELECT count(*) FROM water_readings") == 0
+    ingest.kill(signal.SIGTERM)
+    assert count(database_url, "SELECT count(*) FROM water_readings") == 100
+    assert queue_depth(rabbitmq_node, queue) == 0, "the last batch went back to the queue: its acknowledgement was never sent"
