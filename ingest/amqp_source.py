@@ -47,8 +47,9 @@ QUEUE_ARGUMENTS = {"x-queue-type": "quorum"}
 MAX_PREFETCH = 65535
 # How long the source's thread lets pika wait for traffic before it looks at `close()`.
 POLL_S = 0.2
-# First wait after every node failed in a row (doubled each round, up to RETRY_MAX_S). A
-# node lost after it served is left for the next one at once: another node usually serves.
+# First wait once every node has failed in a row, refusing the connection or the queue
+# (doubled each round, up to RETRY_MAX_S). A node lost after it served is left for the next
+# one at once: another node usually serves.
 RETRY_MIN_S = 0.5
 RETRY_MAX_S = 30.0
 # A node that neither accepts nor refuses is given up on after this long.
@@ -176,6 +177,7 @@ class AmqpSource:
             except Exception as exc:  # a bug in the client or the source: say so, start over
                 log.exception("the amqp source failed unexpectedly on %s", node_label(url))
                 reason = f"{type(exc).__name__}: {exc}"
+                self._consuming = False  # backed off like a refusal: a bug that recurs must not spin
             finally:
                 self.connected.clear()
                 self._forget_connection()
@@ -188,9 +190,9 @@ class AmqpSource:
                 continue
             failures_in_a_row += 1
             if failures_in_a_row < len(self._urls):
-                log.warning("cannot reach the broker at %s (%s); trying the next node", node_label(url), reason)
+                log.warning("cannot consume through the broker at %s (%s); trying the next node", node_label(url), reason)
                 continue
-            log.warning("cannot reach any broker node (last: %s, %s); retrying in %.1f s", node_label(url), reason, delay)
+            log.warning("no broker node lets ingest consume (last: %s, %s); retrying in %.1f s", node_label(url), reason, delay)
             self._closing.wait(delay * random.uniform(0.5, 1.0))
             delay = min(delay * 2, RETRY_MAX_S)
             failures_in_a_row = 0

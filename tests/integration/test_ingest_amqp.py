@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from ingest.amqp_source import QUEUE_ARGUMENTS
-from tests.fix_broker import TEST_ROOT
+from tests.fix_broker import TEST_ROOT, free_port
 from tests.fix_db import count
 from tests.fix_rabbitmq import Device, Node, needs_rabbitmq
 from tests.fix_wait import wait_for
@@ -86,7 +86,10 @@ def test_what_arrives_while_ingest_is_stopped_waits_in_the_queue_and_is_stored_o
 ) -> None:
     n = 3000
     base = time.time() - 3600
-    ingest = start_amqp_ingest([rabbitmq_node], ingest__amqp_queue=queue)  # declares and binds the queue
+    # The first node of the list is down (nothing listens on its port): ingest goes on to the next.
+    down = Node("down", 0, free_port())
+    ingest = start_amqp_ingest([down, rabbitmq_node], ingest__amqp_queue=queue)  # declares and binds the queue
+    assert f"cannot consume through the broker at 127.0.0.1:{down.amqp_port}" in ingest.log()
     for seq in range(n // 3):
         station.publish(TOPIC, reading(seq, base))
     wait_for(lambda: count(database_url, "SELECT count(*) FROM water_readings") == n // 3, what="the first third stored")
