@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import signal
 import time
+import urllib.request
 from collections.abc import Iterator
 
 import orjson
@@ -17,7 +18,7 @@ from ingest.amqp_source import QUEUE_ARGUMENTS
 from tests.fix_broker import TEST_ROOT, free_port
 from tests.fix_db import count
 from tests.fix_rabbitmq import Device, Node, needs_rabbitmq
-from tests.fix_wait import wait_for
+from tests.fix_wait import metric, wait_for
 
 pytestmark = [pytest.mark.slow, needs_rabbitmq]
 
@@ -52,7 +53,8 @@ def queue(rabbitmq_node: Node, request: pytest.FixtureRequest) -> Iterator[str]:
 def test_malformed_messages_read_from_the_queue_are_dead_lettered_with_their_reason_and_ingest_goes_on(
     rabbitmq_node: Node, station: Device, queue: str, start_amqp_ingest, database_url: str
 ) -> None:
-    ingest = start_amqp_ingest([rabbitmq_node], ingest__amqp_queue=queue)
+    port = free_port()
+    ingest = start_amqp_ingest([rabbitmq_node], ingest__amqp_queue=queue, metrics_port=str(port))
     base = time.time() - 600
     messages = [
         (TOPIC, reading(0, base)),
@@ -79,6 +81,9 @@ def test_malformed_messages_read_from_the_queue_are_dead_lettered_with_their_rea
     assert seqs == [0, 3]
     assert ingest.alive
     wait_for(lambda: queue_depth(rabbitmq_node, queue) == 0, what="everything acknowledged")
+    ready = orjson.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz").read())
+    assert ready == {"ready": True, "broker": "ok", "database": "ok", "lag": "ok"}
+    assert metric(port, 'watchpost_ingest_dead_letters_total{reason="not_json"}') == 1
 
 
 def test_what_arrives_while_ingest_is_stopped_waits_in_the_queue_and_is_stored_once(
