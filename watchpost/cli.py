@@ -76,6 +76,7 @@ def config_check(
 
         problems += checks.database_problems(settings, max(m.version for m in load_migrations()))
         problems += checks.broker_problems(settings)
+        problems += checks.amqp_problems(settings)
     for problem in problems:
         typer.echo(f"problem: {problem}", err=True)
     if problems:

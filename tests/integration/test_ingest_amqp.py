@@ -5,6 +5,8 @@ and is stored once ingest is back, exactly once."""
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -128,3 +130,25 @@ def test_a_worker_stopped_cleanly_commits_and_acknowledges_the_batch_it_holds(
     ingest.kill(signal.SIGTERM)
     assert count(database_url, "SELECT count(*) FROM water_readings") == 100
     assert queue_depth(rabbitmq_node, queue) == 0, "the last batch went back to the queue: its acknowledgement was never sent"
+
+
+def test_config_check_connect_names_the_amqp_nodes_that_do_not_answer_or_refuse_ingest(
+    rabbitmq_node: Node, broker, database_url: str, tmp_path
+) -> None:
+    from kernel.broker import API_ROLE
+    from tests.fix_broker import process_environment
+
+    down = Node("down", 0, free_port())
+    wrong_password = rabbitmq_node.amqp_url.replace("guest:guest", "guest:wrong")
+    env = {**process_environment(), "WATCHPOST_DATABASE_URL": database_url, "WATCHPOST_HOME": str(tmp_path),
+           "WATCHPOST_MQTT_URL": broker.url(broker.account(API_ROLE)), "WATCHPOST_INGEST__SOURCE": "amqp"}
+    check = [sys.executable, "-m", "watchpost.cli", "config", "check", "--connect"]
+    ok = subprocess.run(check, capture_output=True, text=True, timeout=60, env={**env, "WATCHPOST_INGEST__AMQP_URLS": rabbitmq_node.amqp_url})
+    assert ok.returncode == 0, ok.stderr
+    bad = subprocess.run(check, capture_output=True, text=True, timeout=60,
+                         env={**env, "WATCHPOST_INGEST__AMQP_URLS": f"{rabbitmq_node.amqp_url} {down.amqp_url} {wrong_password}"})
+    problems = bad.stderr.strip().splitlines()
+    assert bad.returncode == 1 and len(problems) == 2, bad.stderr
+    assert problems[0].startswith(f"problem: WATCHPOST_INGEST__AMQP_URLS (127.0.0.1:{down.amqp_port}): the node does not answer")
+    assert problems[1] == (f"problem: WATCHPOST_INGEST__AMQP_URLS (127.0.0.1:{rabbitmq_node.amqp_port}): "
+                           "the node refuses ingest's user name or password")
