@@ -16,7 +16,10 @@ a free port and its own database. Every figure below is measured in the same run
   the relay are compared within a round: this machine's speed varies several times over
   from one minute to the next;
 * watchpost live: the same workers already running while publishers send, timed from the
-  first publish to the last row committed.
+  first publish to the last row committed;
+* with `--amqp`: the same drain with the workers reading a RabbitMQ quorum queue over AMQP
+  (`ingest.source = amqp`, one node of scripts/rabbitmq.sh, the queue preloaded over AMQP)
+  right after the MQTT drain of the same round, rules as the last mode.
 
 Preloading persistent sessions, then timing the drain, keeps the publishers' own CPU out of
 the figure on a 2-core machine; the live figure shows what it costs when both compete.
@@ -28,6 +31,7 @@ import argparse
 import os
 import shutil
 import statistics
+import subprocess
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -38,12 +42,14 @@ import psycopg
 
 from common import (
     INGEST_ROLE,
+    ROOT_DIR,
     STATIONS,
     Broker,
     Workers,
     bench_database,
     drain_with,
     make_session,
+    message,
     platform_summary,
     publish,
     truncate,
@@ -130,6 +136,57 @@ def watchpost_live(broker: Broker, url: str, n: int, workers: int, log_dir: Path
     return n / (t1 - t0), rss
 
 
+class RabbitMQNode:
+    """One RabbitMQ node of scripts/rabbitmq.sh under a directory of its own."""
+
+    SCRIPT = ROOT_DIR / "scripts" / "rabbitmq.sh"
+
+    def __init__(self, parent: Path) -> None:
+        self.dir = Path(tempfile.mkdtemp(dir=parent, prefix="rmq"))
+        out = subprocess.run([str(self.SCRIPT), "up", str(self.dir), "1"], check=True, capture_output=True, text=True).stdout
+        self.url = f"amqp://guest:guest@127.0.0.1:{out.split()[2]}/%2F"
+
+    def close(self) -> None:
+        subprocess.run([str(self.SCRIPT), "down", str(self.dir)], check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def preload_queue(url: str, queue: str, n: int, base_ts: float) -> None:
+    """Messages 0..n-1 into `amq.topic` with the routing keys the MQTT plugin would give
+    them, then wait until the quorum queue holds them all (the preload is not timed)."""
+    import pika
+
+    with pika.BlockingConnection(pika.URLParameters(url)) as connection:
+        channel = connection.channel()
+        persistent = pika.BasicProperties(delivery_mode=2)
+        for i in range(n):
+            topic, payload = message(i, base_ts)
+            channel.basic_publish("amq.topic", topic.replace("/", "."), payload, persistent)
+        deadline = time.monotonic() + 600
+        while channel.queue_declare(queue, passive=True).method.message_count < n:
+            if time.monotonic() > deadline:
+                raise SystemExit("the queue never held the preloaded messages")
+            time.sleep(0.2)
+
+
+def amqp_drain(node: RabbitMQNode, broker: Broker, url: str, n: int, workers: int, log_dir: Path, env: dict) -> tuple[float, list[float]]:
+    """watchpost_drain with the workers reading a quorum queue over AMQP."""
+    queue = "watchpost-ingest"
+    env = {**env, "WATCHPOST_INGEST__SOURCE": "amqp", "WATCHPOST_INGEST__AMQP_URLS": node.url, "WATCHPOST_INGEST__AMQP_QUEUE": queue}
+    env.pop("WATCHPOST_INGEST__SHARE_GROUP", None)  # workers reading one queue split it by themselves
+    w = Workers(broker, url, workers, fresh_dir(log_dir), env)
+    w.start()  # declares the queue and binds it to the device topics
+    w.wait_connected(1)
+    w.stop()
+    preload_queue(node.url, queue, n, time.time() - 4 * 3600)
+    w.start()
+    t0 = w.wait_connected(2)
+    t1 = wait_stored(url, n)
+    rss = w.peak_rss_mb()
+    w.stop()
+    return n / (t1 - t0), rss
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--messages", type=int, default=200_000)
@@ -141,6 +198,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1,
                     help="rounds of relay and drains, interleaved; medians are printed with each round's ratios")
     ap.add_argument("--drains-only", action="store_true", help="skip raw COPY, naive and live")
+    ap.add_argument("--amqp", action="store_true", help="also drain a RabbitMQ quorum queue over AMQP in every round")
     args = ap.parse_args()
     modes = ["off"] if args.no_rules else ["off", "on"] if args.rules == "both" else [args.rules]
     base_env = {"WATCHPOST_INGEST__SHARE_GROUP": "watchpost-ingest"} if args.workers > 1 else {}
@@ -150,6 +208,8 @@ def main() -> None:
     with bench_database() as url:
         broker = Broker()
         log_dir = Path(tempfile.mkdtemp(prefix="watchpost-bench-logs-"))
+        node = RabbitMQNode(log_dir) if args.amqp else None
+        amqp_drains: list[float] = []
         try:
             print(f"machine: {os.cpu_count()} cores, {platform_summary()}; rules {'/'.join(modes)}; "
                   f"load average {os.getloadavg()[0]:.1f}", flush=True)
@@ -166,6 +226,13 @@ def main() -> None:
                     rss[m] += peak
                     print(f"round {k + 1}: watchpost drain, rules {m} ({args.workers} workers): {rate:,.0f} msg/s durable, "
                           f"peak RSS {', '.join(f'{r:.0f}' for r in peak)} MB; load average {os.getloadavg()[0]:.1f}", flush=True)
+                if node is not None:
+                    truncate(url)
+                    rate, peak = amqp_drain(node, broker, url, args.messages, args.workers, log_dir, envs[modes[-1]])
+                    amqp_drains.append(rate)
+                    print(f"round {k + 1}: watchpost drain from a RabbitMQ quorum queue over AMQP, rules {modes[-1]} "
+                          f"({args.workers} workers): {rate:,.0f} msg/s, peak RSS {', '.join(f'{r:.0f}' for r in peak)} MB; "
+                          f"load average {os.getloadavg()[0]:.1f}", flush=True)
             print()
             print(f"| measure ({args.messages:,} preloaded QoS 1 msgs, {args.workers} workers, median of {args.rounds}) | figure | ratio |")
             print("|---|---|---|")
@@ -174,6 +241,10 @@ def main() -> None:
             for m in modes:
                 ratio = statistics.median(d / r for d, r in zip(drains[m], relays, strict=True))
                 print(f"| watchpost drain, rules {m} | {statistics.median(drains[m]):,.0f} msg/s | {ratio:.2f} of the relay |")
+            if amqp_drains:
+                ratio = statistics.median(a / d for a, d in zip(amqp_drains, drains[modes[-1]], strict=True))
+                print(f"| watchpost drain from a RabbitMQ quorum queue (AMQP), rules {modes[-1]} | "
+                      f"{statistics.median(amqp_drains):,.0f} msg/s | {ratio:.2f} of the MQTT drain, same round |")
             if len(modes) == 2:
                 ratio = statistics.median(on / off for on, off in zip(drains["on"], drains["off"], strict=True))
                 print(f"| rules on ÷ rules off, same round | | **{ratio:.2f}** |")
@@ -191,6 +262,8 @@ def main() -> None:
                   f"peak RSS {max(live_rss):.0f} MB |")
         finally:
             broker.close()
+            if node is not None:
+                node.close()
             shutil.rmtree(log_dir, ignore_errors=True)
 
 

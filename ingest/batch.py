@@ -10,15 +10,15 @@ from ingest.store import DeadLetter
 
 @dataclass(frozen=True, slots=True)
 class Received:
-    """One MQTT message after validation: its readings, or the dead letter it became.
-    `ack` is (broker connection generation, packet id, QoS) for the acknowledgement that is
-    sent once the message is committed."""
+    """One message after validation: its readings, or the dead letter it became. `ack` is
+    the message source's token for the acknowledgement sent once the message is committed
+    (ingest.source)."""
 
     topic: str
     payload: bytes
     readings: list[Reading] | None
     dead_letter: DeadLetter | None
-    ack: tuple[int, int, int]
+    ack: object
 
 
 @dataclass(slots=True)

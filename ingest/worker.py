@@ -1,15 +1,17 @@
-"""The ingest worker: MQTT in, validated batches committed to TimescaleDB, then acknowledged.
+"""The ingest worker: messages in, validated batches committed to TimescaleDB, then acknowledged.
 
-Two threads. paho's network thread receives, validates (pure, fast) and appends to the open
+Two threads. The message source's thread (ingest.source: a persistent MQTT session, or a
+RabbitMQ quorum queue over AMQP) receives, validates (pure, fast) and appends to the open
 batch. The writer thread (the caller of `run`) commits a batch when it is full or old
-enough, and only then sends the PUBACKs, so a crash at any point leaves every unacknowledged
-message with the broker, which redelivers it; the store's unique keys make the redelivery a
-no-op.
+enough, and only then acknowledges its messages to the broker, so a crash at any point
+leaves every unacknowledged message with the broker, which redelivers it; the store's
+unique keys make the redelivery a no-op.
 
-Memory is bounded by the broker: the worker announces a Receive Maximum and never
-acknowledges before committing, so while the database is slow or down the broker stops
-sending once that many messages are outstanding. QoS 0 messages, which the broker does not
-count, are held back by `max_pending`: the network thread waits instead of growing.
+Memory is bounded by the broker: the source announces how many unacknowledged messages it
+takes (MQTT's Receive Maximum, AMQP's prefetch) and nothing is acknowledged before it is
+committed, so while the database is slow or down the broker stops sending once that many
+are outstanding. MQTT QoS 0 messages, which the broker does not count, are held back by
+`max_pending`: the source's thread waits instead of growing.
 
 Every time the worker reads comes from its `Clock`: `now()` for what it stores, `monotonic()`
 for the batch wait and the housekeeping intervals.
@@ -25,18 +27,14 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
 
-import paho.mqtt.client as mqtt
 import psycopg
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from ingest.batch import Batch, Received
 from ingest.devices import DeviceDirectory
 from ingest.metrics import IngestMetrics
 from ingest.parse import Limits, RejectedMessage, parse_message
 from ingest.rule_store import RuleRunner, fetch_rule_configs
+from ingest.source import MessageSource
 from ingest.store import (
     DeadLetter,
     TelemetryStore,
@@ -46,8 +44,7 @@ from ingest.store import (
 )
 from kernel.clock import Clock
 from kernel.db import registry_version
-from kernel.settings import IngestSettings, MqttEndpoint
-from kernel.topics import Kind, Topics, shared
+from kernel.settings import IngestSettings
 
 log = logging.getLogger(__name__)
 
@@ -58,32 +55,11 @@ INTERNAL_ERROR = "internal_error"
 STORE_REJECTED = "store_rejected"
 
 
-def subscriptions(root: str, share_group: str) -> list[str]:
-    """The device→platform topics of the contract. Platform→device topics (orders, partner
-    alerts, receipts) live under the same root and are deliberately not subscribed, and so
-    are life-safety alerts: the alert lane has its own subscription (ingest.alert_lane)."""
-    return [shared(f, share_group) for f in Topics(root).ingest_filters()]
-
-
-# The group every worker joined before a single worker subscribed plainly by default.
-FORMER_SHARE_GROUP = "watchpost-ingest"
-
-
-def retired_subscriptions(root: str, share_group: str) -> list[str]:
-    """Filters earlier versions subscribed: a persistent session keeps them, so they are
-    unsubscribed on connect (`elder/#` would take the alert lane's messages too). A session
-    that switches between a plain and a shared subscription drops the other form, or it
-    would receive every message twice."""
-    retired = [shared(f"{root}/{Kind.ELDER}/#", g) for g in dict.fromkeys((share_group, FORMER_SHARE_GROUP))]
-    other = FORMER_SHARE_GROUP if not share_group else ""
-    return retired + subscriptions(root, other)
-
-
 class IngestWorker:
     def __init__(
         self,
         *,
-        mqtt_endpoint: MqttEndpoint,
+        source: MessageSource,
         topic_root: str,
         database_url: str,
         settings: IngestSettings,
@@ -91,7 +67,7 @@ class IngestWorker:
         connect_db: Callable[[str], psycopg.Connection],
         clock: Clock,
     ) -> None:
-        self._endpoint = mqtt_endpoint
+        self._source = source
         self._root = topic_root
         self._database_url = database_url
         self._settings = settings
@@ -109,7 +85,6 @@ class IngestWorker:
         self._lock = threading.Condition()
         self._batch = Batch(opened_at=self._clock.monotonic())
         self._pending = 0  # received, not yet committed (all open and in-flight batches)
-        self._generation = 0  # bumped on every broker (re)connection
         self._stopping = threading.Event()
         self._store: TelemetryStore | None = None
         self._rules = RuleRunner(clock) if settings.rules_enabled else None
@@ -117,53 +92,12 @@ class IngestWorker:
         self._registry_version: int | None = None
         self._last_commit: float | None = None
         metrics.pending.set_function(lambda: self._pending)
-        self._client = self._make_client()
-        self.connected = threading.Event()
 
-    # --- MQTT side (paho's network thread) ---------------------------------------------
+    # --- the source's thread --------------------------------------------------------------
 
-    def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=self._settings.client_id or self._endpoint.username or "watchpost-ingest-1",
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
-        )
-        if self._endpoint.username:
-            client.username_pw_set(self._endpoint.username, self._endpoint.password)
-        if (context := self._endpoint.ssl_context()) is not None:
-            client.tls_set_context(context)
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        return client
-
-    def _on_connect(self, client: mqtt.Client, _userdata, _flags, reason_code, _props) -> None:
-        if reason_code.is_failure:
-            log.error("broker refused the connection: %s", reason_code)
-            return
-        with self._lock:
-            self._generation += 1
-        self._metrics.broker_connects.inc()
-        options = SubscribeOptions(qos=1)
-        client.subscribe([(f, options) for f in subscriptions(self._root, self._settings.share_group)])
-        client.unsubscribe(retired_subscriptions(self._root, self._settings.share_group))
-        log.info("connected to the broker at %s:%s (generation %d)", self._endpoint.host, self._endpoint.port, self._generation)
-        self.connected.set()
-
-    def _on_disconnect(self, _client, _userdata, _flags, reason_code, _props) -> None:
-        self.connected.clear()
-        if not self._stopping.is_set():
-            log.warning("lost the broker connection (%s); reconnecting", reason_code)
-
-    def _on_message(self, _client, _userdata, msg: mqtt.MQTTMessage) -> None:
+    def _receive(self, topic: str, payload: bytes, ack: object) -> None:
+        """Validate one message and add it to the open batch (the source's `Deliver`)."""
         received_at = self._clock.now()
-        payload = msg.payload
-        try:
-            topic = msg.topic
-        except UnicodeDecodeError:
-            topic = repr(msg._topic)  # a broker should never pass this on; keep the message anyway
         readings: list | None = None
         dead: DeadLetter | None = None
         try:
@@ -180,7 +114,7 @@ class IngestWorker:
                 self._lock.wait(0.5)
             if not self._batch.items:
                 self._batch.opened_at = self._clock.monotonic()
-            self._batch.items.append(Received(topic, payload, readings, dead, (self._generation, msg.mid, msg.qos)))
+            self._batch.items.append(Received(topic, payload, readings, dead, ack))
             self._pending += 1
             # Wake the writer when a batch opens (its wait clock starts now) and when it fills.
             if len(self._batch) == 1 or len(self._batch) >= self._settings.batch_max_messages:
@@ -195,10 +129,7 @@ class IngestWorker:
         # Not at start-up: retention can wait while a restarted worker drains its backlog.
         next_maintenance = self._clock.monotonic() + min(600.0, self._settings.maintenance_interval_s)
         next_timers = self._clock.monotonic()
-        self._client.connect_async(
-            self._endpoint.host, self._endpoint.port, keepalive=30, clean_start=False, properties=self._connect_properties()
-        )
-        self._client.loop_start()
+        self._source.start(self._receive)
         try:
             while True:
                 batch = self._next_batch()
@@ -217,8 +148,7 @@ class IngestWorker:
                     self._maintain()
                     next_maintenance = now + self._settings.maintenance_interval_s
         finally:
-            self._client.disconnect()
-            self._client.loop_stop()
+            self._source.close()
             if self._store is not None:
                 self._store.connection.close()
 
@@ -229,7 +159,7 @@ class IngestWorker:
         with self._lock:
             pending = self._pending
         return {
-            "broker": "ok" if self.connected.is_set() else "not connected",
+            "broker": "ok" if self._source.connected.is_set() else "not connected",
             "database": "ok" if self._store is not None else "not connected",
             "lag": "ok" if pending == 0 or age < max_commit_age_s else f"{pending} messages pending, last commit {age:.0f} s ago",
         }
@@ -238,12 +168,6 @@ class IngestWorker:
         self._stopping.set()
         with self._lock:
             self._lock.notify_all()
-
-    def _connect_properties(self) -> Properties:
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = self._settings.session_expiry_s
-        props.ReceiveMaximum = min(self._settings.receive_maximum, 65535)
-        return props
 
     def _next_batch(self) -> Batch | None:
         """Wait until the open batch is due (full, or its oldest message has waited long
@@ -294,15 +218,7 @@ class IngestWorker:
         m.last_commit.set(self._last_commit)
 
     def _acknowledge(self, batch: Batch) -> None:
-        with self._lock:
-            generation = self._generation
-        for item in batch.items:
-            acked_generation, mid, qos = item.ack
-            # A message received on an earlier connection is redelivered by the broker on
-            # the current one, with the same packet id; acknowledging the stale id could
-            # acknowledge a different, uncommitted message, so those wait for redelivery.
-            if qos and acked_generation == generation:
-                self._client.ack(mid, qos)
+        self._source.acknowledge([item.ack for item in batch.items])
         with self._lock:
             self._pending -= len(batch)
             self._lock.notify_all()

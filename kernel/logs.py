@@ -93,3 +93,6 @@ def configure(level: str, fmt: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # pika (the AMQP ingest source) logs each step of every connection at INFO; its warnings
+    # and errors are what an operator needs, and the source logs its own connections.
+    logging.getLogger("pika").setLevel(logging.DEBUG if level.upper() == "DEBUG" else logging.WARNING)

@@ -87,12 +87,22 @@ def section(cls: type, doc: str) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class IngestSettings:
+    source: str = setting(
+        "mqtt", "where ingest reads the devices' messages: mqtt (a persistent MQTT session on the broker) or amqp (a RabbitMQ "
+        "quorum queue bound to the device topics, read over AMQP: docs/delivery.md, \"Reading a quorum queue\")")
     mqtt_url: str = setting("", "this process's broker URL, when it differs from the top-level one (ingest's account may only read device topics)")
+    amqp_urls: str = setting(
+        "", "RabbitMQ nodes the amqp source reads through, amqp://user:password@host:5672/vhost (amqps:// for TLS), separated "
+        "by spaces or commas; a lost connection moves on to the next")
+    amqp_queue: str = setting(
+        "watchpost-ingest", "the quorum queue the amqp source declares, binds to the device topics and reads; workers reading "
+        "the same queue split its messages")
     batch_max_messages: int = setting(5000, "a batch is committed when it holds this many messages… (large batches make COPY cheap)", "messages", 1)
     batch_max_wait_s: float = setting(0.02, "…or when its oldest message has waited this long (bounds the latency an alarm sees)", "s", 0.001)
     receive_maximum: int = setting(
-        20000, "MQTT v5 Receive Maximum: unacknowledged messages the broker may push to one worker; messages are acknowledged "
-        "only after commit, so this bounds a worker's memory while the database is slow", "messages", 1)
+        20000, "MQTT v5 Receive Maximum (the amqp source: its prefetch): unacknowledged messages the broker may push to one "
+        "worker, at most 65535; messages are acknowledged only after commit, so this bounds a worker's memory while the "
+        "database is slow", "messages", 1)
     share_group: str = setting(
         "", "shared-subscription group for several workers to split the load; empty (one worker): a plain subscription "
         "(Mosquitto 2.1 restores either from its store after a restart; 2.0 restores only a plain one)")
@@ -112,6 +122,10 @@ class IngestSettings:
     rules_enabled: bool = setting(True, "run the detection rules in ingest's transactions (off only to measure bare ingest)")
     timer_interval_s: float = setting(1.0, "how often due timers (fall windows, inactivity, silent devices, escalation) are ticked", "s", 0.05)
     maintenance_interval_s: float = setting(3600.0, "how often retention drops expired chunks", "s", 1)
+
+    def amqp_nodes(self) -> list[str]:
+        """The amqp source's node URLs, in the order they are tried."""
+        return self.amqp_urls.replace(",", " ").split()
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,6 +433,7 @@ def _semantic_problems(settings: Settings) -> list[str]:
                 problems.append(f"{_label(name)}: {exc}")
     if not settings.database_url.startswith(("postgresql://", "postgres://")) and "dbname=" not in settings.database_url:
         problems.append(f"{_label('database_url')}: must be a postgresql:// URL or a libpq connection string")
+    problems += _ingest_source_problems(settings.ingest)
     if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append(f"{_label('log_level')}: must be DEBUG, INFO, WARNING or ERROR, got {settings.log_level!r}")
     if settings.log_format not in ("text", "json"):
@@ -426,6 +441,24 @@ def _semantic_problems(settings: Settings) -> list[str]:
     if not settings.topic_root or "#" in settings.topic_root or "+" in settings.topic_root:
         problems.append(f"{_label('topic_root')}: must be a topic level without wildcards, got {settings.topic_root!r}")
     return problems + _region_problems(settings.region)
+
+
+INGEST_SOURCES = ("mqtt", "amqp")
+
+
+def _ingest_source_problems(ingest: IngestSettings) -> list[str]:
+    if ingest.source not in INGEST_SOURCES:
+        return [f"{_label('ingest.source')}: must be mqtt or amqp, got {ingest.source!r}"]
+    problems = []
+    urls = ingest.amqp_nodes()
+    if ingest.source == "amqp" and not urls:
+        problems.append(f"{_label('ingest.amqp_urls')}: ingest.source is amqp, so at least one amqp:// URL is needed")
+    for url in urls:
+        if urlsplit(url).scheme not in ("amqp", "amqps"):
+            problems.append(f"{_label('ingest.amqp_urls')}: must be amqp:// or amqps:// URLs, got {url!r}")
+    if ingest.source == "amqp" and not ingest.amqp_queue:
+        problems.append(f"{_label('ingest.amqp_queue')}: must name a queue")
+    return problems
 
 
 # CAP 1.2: a sender "MUST NOT include spaces, commas or restricted characters (< and &)".

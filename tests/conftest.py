@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.fix_wait", "tests.fix_db", "tests.fix_broker", "tests.fix_ingest", "tests.fix_alerts", "tests.fix_proxy", "tests.fix_jiashan", "tests.fix_dispatch", "tests.fix_api", "tests.fix_notify", "tests.fix_second_county", "tests.fix_hj212"]
+pytest_plugins = ["tests.fix_wait", "tests.fix_db", "tests.fix_broker", "tests.fix_ingest", "tests.fix_rabbitmq", "tests.fix_alerts", "tests.fix_proxy", "tests.fix_jiashan", "tests.fix_dispatch", "tests.fix_api", "tests.fix_notify", "tests.fix_second_county", "tests.fix_hj212"]

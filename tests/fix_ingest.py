@@ -18,11 +18,12 @@ from kernel.broker import INGEST_ROLE
 
 
 class IngestProcess:
-    def __init__(self, broker: Broker, database_url: str, log_path: Path, client_id: str, **settings: str) -> None:
+    def __init__(self, broker: Broker | None, database_url: str, log_path: Path, client_id: str, **settings: str) -> None:
+        """`broker` None: the settings name another source (a RabbitMQ queue over AMQP)."""
         self.env = {
             **process_environment(),
             "WATCHPOST_DATABASE_URL": database_url,
-            "WATCHPOST_MQTT_URL": broker.url(broker.account(INGEST_ROLE, client_id)),
+            **({"WATCHPOST_MQTT_URL": broker.url(broker.account(INGEST_ROLE, client_id))} if broker else {}),
             "WATCHPOST_TOPIC_ROOT": TEST_ROOT,
             "WATCHPOST_INGEST__CLIENT_ID": client_id,
             "WATCHPOST_INGEST__REGISTRY_REFRESH_S": "1",

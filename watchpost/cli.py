@@ -76,6 +76,7 @@ def config_check(
 
         problems += checks.database_problems(settings, max(m.version for m in load_migrations()))
         problems += checks.broker_problems(settings)
+        problems += checks.amqp_problems(settings)
     for problem in problems:
         typer.echo(f"problem: {problem}", err=True)
     if problems:
@@ -316,8 +317,10 @@ def secrets_import(
 
 @app.command("ingest")
 def ingest(config: ConfigOption = None) -> None:
-    """Run an ingest worker: MQTT → validated → TimescaleDB, until SIGTERM or Ctrl-C."""
+    """Run an ingest worker: MQTT (or a RabbitMQ quorum queue over AMQP) → validated →
+    TimescaleDB, until SIGTERM or Ctrl-C."""
     from ingest.metrics import IngestMetrics
+    from ingest.source import MessageSource
     from ingest.worker import IngestWorker
     from kernel.clock import SystemClock
     from kernel.db import connect
@@ -325,8 +328,19 @@ def ingest(config: ConfigOption = None) -> None:
 
     settings = _settings(config)
     metrics = IngestMetrics()
+    source: MessageSource
+    if settings.ingest.source == "amqp":
+        from ingest.amqp_source import AmqpSource
+
+        source = AmqpSource(urls=settings.ingest.amqp_nodes(), queue=settings.ingest.amqp_queue, topic_root=settings.topic_root,
+                            prefetch=settings.ingest.receive_maximum, metrics=metrics)
+    else:
+        from ingest.mqtt_source import MqttSource
+
+        source = MqttSource(endpoint=settings.mqtt_for(settings.ingest), topic_root=settings.topic_root,
+                            settings=settings.ingest, metrics=metrics)
     worker = IngestWorker(
-        mqtt_endpoint=settings.mqtt_for(settings.ingest),
+        source=source,
         topic_root=settings.topic_root,
         database_url=settings.database_url,
         settings=settings.ingest,

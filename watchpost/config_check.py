@@ -112,6 +112,31 @@ def broker_problems(settings: Settings) -> list[str]:
     return problems
 
 
+def amqp_problems(settings: Settings) -> list[str]:
+    """With ingest reading a RabbitMQ queue: does every node of `ingest.amqp_urls` accept
+    ingest's login? (Logging in takes over nothing over AMQP: connections have no identity.)"""
+    if settings.ingest.source != "amqp":
+        return []
+    import pika
+    import pika.exceptions
+
+    from ingest.amqp_source import node_label
+
+    problems = []
+    for url in settings.ingest.amqp_nodes():
+        label = f"{env_name('ingest.amqp_urls')} ({node_label(url)})"
+        try:
+            params = pika.URLParameters(url)
+            params.socket_timeout = params.stack_timeout = CONNECT_TIMEOUT_S
+            params.connection_attempts = 1
+            pika.BlockingConnection(params).close()
+        except pika.exceptions.ProbableAuthenticationError:
+            problems.append(f"{label}: the node refuses ingest's user name or password")
+        except (pika.exceptions.AMQPError, OSError, ValueError) as exc:
+            problems.append(f"{label}: the node does not answer: {type(exc).__name__} {exc}".rstrip())
+    return problems
+
+
 def _anonymous_connack(host: str, port: int, context: ssl.SSLContext | None) -> int:
     """The return code of the broker's CONNACK to an MQTT 3.1.1 CONNECT without credentials
     (0 accepted, 4/5 refused: bad credentials / not authorised)."""

@@ -1,139 +1,94 @@
-"""Beyond one box: a three-node RabbitMQ cluster loses a node mid-stream and nothing else.
+"""Beyond one box: Watchpost's ingest reads a quorum queue of a three-node RabbitMQ cluster,
+and a node lost mid-stream loses nothing.
 
-Devices publish over MQTT to one node; ingest's queue is a quorum queue (a Raft log on all
-three nodes) bound to the device topics and read over AMQP from another node with an
-acknowledgement per message. The node leading the queue is SIGKILLed mid-stream: the other
-two elect a new leader and the stream goes on; every reading the broker acknowledged is
-delivered. Redeliveries after the leader change are allowed (ingest's unique keys make them
-no-ops), losses are not.
+Devices publish over MQTT to node 1; ingest's quorum queue (a Raft log on all three nodes) is
+led by node 2, and the ingest worker — `watchpost ingest` with the AMQP source, in a child
+process — reads it through node 3 and commits to TimescaleDB. Node 2 is SIGKILLed
+mid-stream: the other two elect a new leader, the devices keep publishing, ingest keeps
+storing. Every reading the broker acknowledged is stored exactly once. Then node 2 comes back
+and node 3, the one ingest reads through, is killed: ingest moves on to node 1 and the rest
+of the stream is stored too. Redeliveries after a leader change or a reconnection are
+allowed (the store's unique keys make them no-ops), losses are not.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
-import paho.mqtt.client as mqtt
+import pika
+import psycopg
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
+from ingest.amqp_source import declare_queue, ingest_bindings
+from tests.fix_broker import TEST_ROOT
+from tests.fix_db import count
+from tests.fix_rabbitmq import Cluster, Device, needs_rabbitmq, rabbitmq
 from tests.fix_wait import wait_for
 
-pika = pytest.importorskip("pika")
+pytestmark = [pytest.mark.slow, needs_rabbitmq]
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not Path("/usr/lib/rabbitmq/bin/rabbitmq-server").exists(), reason="rabbitmq-server is not installed"),
-]
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "rabbitmq.sh"
-ROOT = "clustertest"
 QUEUE = "watchpost-ingest"
-
-
-@dataclass(frozen=True)
-class Node:
-    name: str
-    mqtt_port: int
-    amqp_port: int
+TOPIC = f"{TEST_ROOT}/water/WS-001/telemetry"
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[tuple[Path, list[Node]]]:
-    # Node names are registered with the machine's epmd: unique per test process.
-    directory = tmp_path / f"rmq{os.getpid()}"
-    directory.mkdir()
-    try:
-        out = subprocess.run([str(SCRIPT), "up", str(directory), "3"], check=True, capture_output=True, text=True, timeout=400).stdout
-        yield directory, [Node(name, int(m), int(a)) for name, m, a in (line.split() for line in out.splitlines())]
-    finally:
-        subprocess.run([str(SCRIPT), "down", str(directory)], timeout=120, check=False)
-        shutil.rmtree(directory, ignore_errors=True)
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    with rabbitmq(tmp_path, 3) as c:
+        yield c
 
 
-class QueueReader:
-    """Ingest's side: reads the quorum queue through one node, acknowledging each message."""
-
-    def __init__(self, node: Node) -> None:
-        self.seqs: list[int] = []
-        self._stop = threading.Event()
-        self._ready = threading.Event()
-        self._params = pika.ConnectionParameters("127.0.0.1", node.amqp_port)
-        self._thread = threading.Thread(target=self._run, name="queue-reader", daemon=True)
-        self._thread.start()
-        assert self._ready.wait(30), "the reader never started consuming"
-
-    def _run(self) -> None:
-        connection = pika.BlockingConnection(self._params)
-        channel = connection.channel()
-        channel.basic_qos(prefetch_count=500)
-
-        def on_message(ch, method, _props, body: bytes) -> None:
-            self.seqs.append(orjson.loads(body)["seq"])
-            ch.basic_ack(method.delivery_tag)
-
-        channel.basic_consume(QUEUE, on_message)
-        self._ready.set()
-        while not self._stop.is_set():
-            connection.process_data_events(time_limit=0.1)
-        connection.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
+def stored(url: str) -> int:
+    return count(url, "SELECT count(*) FROM water_readings")
 
 
-def declare_queue(node: Node) -> None:
-    """Declared through `node`, which leads the queue (the leader is placed on the declaring node)."""
-    with pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", node.amqp_port)) as connection:
-        channel = connection.channel()
-        channel.queue_declare(QUEUE, durable=True, arguments={"x-queue-type": "quorum", "x-quorum-initial-group-size": 3})
-        channel.queue_bind(QUEUE, "amq.topic", routing_key=f"{ROOT}.water.#")  # the MQTT plugin maps / to .
-
-
-def test_killing_the_node_that_leads_the_queue_mid_stream_loses_nothing(cluster: tuple[Path, list[Node]]) -> None:
-    directory, (entry, leader, reader_node) = cluster
-    declare_queue(leader)
-    reader = QueueReader(reader_node)
+def test_killing_the_queue_leader_and_then_ingests_own_node_mid_stream_loses_nothing(
+    cluster: Cluster, start_amqp_ingest, database_url: str
+) -> None:
+    entry, leader, reader = cluster.nodes
+    # Declared through node 2, which so leads the queue (a quorum queue's leader is placed on
+    # the declaring node), with the worker's own declaration: the worker's is then a no-op.
+    with pika.BlockingConnection(pika.URLParameters(leader.amqp_url)) as connection:
+        declare_queue(connection.channel(), QUEUE, ingest_bindings(TEST_ROOT))
+    assert cluster.queue_leader(QUEUE, asking=reader) == leader.name
+    ingest = start_amqp_ingest([reader, entry])
     n = 20_000
-    sent: list[mqtt.MQTTMessageInfo] = []
-
-    station = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="WS-001", protocol=mqtt.MQTTv311, clean_session=False)
-    station.max_inflight_messages_set(500)
-    station.max_queued_messages_set(0)
-    station.reconnect_delay_set(min_delay=1, max_delay=2)
-    station.connect("127.0.0.1", entry.mqtt_port, keepalive=10)
-    station.loop_start()
-
-    def acked() -> set[int]:
-        return {seq for seq, info in enumerate(list(sent)) if info.is_published()}
-
-    def keep_publishing() -> None:
-        for seq in range(n):
-            if seq >= 500:  # at most 500 unacknowledged, as a device's own buffer
-                sent[seq - 500].wait_for_publish(120)
-            sent.append(station.publish(f"{ROOT}/water/WS-001/telemetry", orjson.dumps({"seq": seq, "ph": 7.1}), qos=1))
-
-    sender = threading.Thread(target=keep_publishing, name="station")
-    sender.start()
+    base = time.time() - 3600
+    messages = [(TOPIC, orjson.dumps({"ts": base + seq * 0.001, "ph": 7.1, "seq": seq})) for seq in range(n)]
+    station = Device("WS-001", entry)
     try:
-        wait_for(lambda: len(reader.seqs) > 3000, timeout=60, what="the stream flows through the cluster")
-        subprocess.run([str(SCRIPT), "kill", str(directory), "2"], check=True, timeout=60)
-        killed_at = len(set(reader.seqs))
+        # First half: the leader dies mid-stream.
+        sender = station.publish_in_background(messages[: n // 2])
+        wait_for(lambda: stored(database_url) > 3000, timeout=60, what="the stream flows through the cluster into the database")
+        cluster.kill(2)
+        killed_leader_at = stored(database_url)
         sender.join(120)
-        wait_for(lambda: len(acked()) == n, timeout=90, what="the surviving nodes acknowledge the rest of the stream")
-        wait_for(lambda: len(set(reader.seqs)) >= n, timeout=60, what="every acknowledged reading delivered")
+        wait_for(lambda: len(station.acked()) == n // 2, timeout=90, what="the survivors acknowledge the first half")
+        wait_for(lambda: stored(database_url) >= n // 2, timeout=90, what="the first half stored")
+        assert ingest.log().count("connected to the broker") == 1, "ingest's node stayed up: no reconnection"
+
+        # Second half: the leader's node is back; the node ingest reads through dies.
+        cluster.start(2)
+        sender = station.publish_in_background(messages[n // 2:])
+        wait_for(lambda: stored(database_url) > n // 2 + 3000, timeout=60, what="the second half flows")
+        cluster.kill(3)
+        killed_reader_at = stored(database_url)
+        sender.join(120)
+        wait_for(lambda: len(station.acked()) == n, timeout=90, what="the survivors acknowledge the rest of the stream")
+        wait_for(lambda: stored(database_url) >= n, timeout=90, what="every acknowledged reading stored")
     finally:
-        station.disconnect()
-        station.loop_stop()
-        reader.close()
-    assert killed_at < n, "the node was killed after the stream had passed; the test proved nothing"
-    assert set(reader.seqs) == acked() == set(range(n))
-    print(f"node killed after {killed_at} readings; {len(reader.seqs) - n} redelivered after the leader change")
+        station.close()
+    with psycopg.connect(database_url) as conn:
+        per_seq = dict(conn.execute("SELECT seq, count(*) FROM water_readings GROUP BY seq").fetchall())
+    assert killed_leader_at < n // 2, "the leader was killed after the first half had passed; the test proved nothing"
+    assert killed_reader_at < n, "ingest's node was killed after the stream had passed; the test proved nothing"
+    assert station.acked() == set(range(n))
+    assert set(per_seq) == set(range(n)), f"{n - len(per_seq)} acknowledged readings not stored"
+    assert [s for s, c in per_seq.items() if c != 1] == [], "a reading stored twice"
+    assert count(database_url, "SELECT count(*) FROM dead_letters") == 0
+    assert ingest.alive
+    log = ingest.log()
+    assert "moving on to" in log and log.count("connected to the broker") == 2, log[-3000:]
+    print(f"leader killed after {killed_leader_at} stored, ingest's node after {killed_reader_at}; {n} stored once each")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ingest.alert_lane import alert_subscriptions
-from ingest.worker import retired_subscriptions, subscriptions
+from ingest.mqtt_source import retired_subscriptions, subscriptions
 from watchpost.supervisor import restart_delay
 
 
