@@ -58,3 +58,21 @@ def test_a_worker_reuses_the_states_it_committed(database_url: str) -> None:
         assert battery(a, conn, 10, T0 + timedelta(seconds=1)) == {AlarmType.BATTERY_LOW}
         assert a.cache.hits == hits + 2  # the device's state and the person's
         assert battery(a, conn, 9, T0 + timedelta(seconds=2)) == set()
+
+
+def test_states_with_any_text_in_them_come_back_as_they_were_saved(database_url: str) -> None:
+    # States go to the database as one buffer of COPY's text format, where a backslash, a
+    # tab or a line break in a field would change what is stored.
+    from ingest.rule_store import load_states, save_states
+    from ingest.rules import PersonState
+    from ingest.rules.person_state import SensorState
+
+    odd = 'door "front"\\back\tside\nnew line \u5357\u95e8'
+    state = PersonState("P-0001", sensors={odd: SensorState("door", True, T0, T0)}, recent_events=(odd, "\\"))
+    runner = RuleRunner()
+    with psycopg.connect(database_url) as conn:
+        with conn.transaction(), conn.cursor() as cur:
+            save_states(cur, {"person:P-0001": state, "person:P-\\1\t2": state}, runner.configs, T0)
+        with conn.transaction(), conn.cursor() as cur:
+            loaded = load_states(cur, ["person:P-0001", "person:P-\\1\t2"], T0)
+    assert loaded == {"person:P-0001": state, "person:P-\\1\t2": state}
