@@ -57,6 +57,7 @@ NOTHING = ""
 # In a topic permission of an MQTT connection, RabbitMQ puts the client id here.
 _CLIENT_ID = "{client_id}"
 _SALT_BYTES = 4  # what RabbitMQ's own hashing uses
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +84,7 @@ def routing_pattern(topic_filter: str, own_id: str | None = None) -> str:
         elif level == "#":
             levels.append(r".+")
         elif level == own_id:
-            # RabbitMQ puts the client id into the regex as it is: `(?=WS-001\.)`.
+            # `(?=WS-001\.)WS\-001` once RabbitMQ has put the client id in.
             levels.append(rf"(?={_CLIENT_ID}\.){re.escape(level)}")
         else:
             levels.append(re.escape(level))
@@ -102,7 +103,10 @@ def _own_queues(client_id: str) -> str:
 
 def device_account(topics: Topics, secret: bytes, device: str) -> Account:
     rules = device_acl(topics, device)
-    writes = [routing_pattern(t, own_id=device) for access, t in rules if access == "write"]
+    # RabbitMQ puts the client id into the regex unescaped: only an id that reads the same
+    # as a regex can be compared with it. Any other id still writes only under itself.
+    own_id = device if _PLAIN_ID.fullmatch(device) else None
+    writes = [routing_pattern(t, own_id=own_id) for access, t in rules if access == "write"]
     reads = [routing_pattern(t) for access, t in rules if access == "read"]
     queues = _own_queues(device)
     return Account(
