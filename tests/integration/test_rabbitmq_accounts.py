@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,7 +112,7 @@ class Device:
 
 
 @pytest.fixture
-def delivered(rabbit: Rabbit) -> Iterator[list[str]]:
+def delivered(rabbit: Rabbit) -> Iterator[Callable[[], list[str]]]:
     """The routing keys of what reaches a queue bound to every device topic (read as the
     default administrator over AMQP)."""
     received: list[str] = []
@@ -126,7 +126,7 @@ def delivered(rabbit: Rabbit) -> Iterator[list[str]]:
             received.append(message[0].routing_key)
         return received
 
-    yield drain  # type: ignore[misc]
+    yield drain
     connection.close()
 
 
