@@ -32,7 +32,7 @@ import hashlib
 import hmac
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from kernel.broker import (
@@ -162,49 +162,75 @@ def hash_matches(stored: str, password: str) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class SyncPlan:
-    """What a sync sends: the definitions to import (users, permissions, topic permissions)
-    and the users to delete."""
+class BrokerAccounts:
+    """The broker's users, permissions and topic permissions, as the management API lists them."""
 
-    definitions: dict[str, list[dict[str, object]]]
+    users: list[Mapping[str, object]]
+    permissions: list[Mapping[str, object]]
+    topic_permissions: list[Mapping[str, object]]
+
+
+@dataclass(frozen=True, slots=True)
+class SyncPlan:
+    """What a sync sends: the users, permissions and topic permissions that differ from the
+    broker's (to import), and the users to delete."""
+
+    users: list[dict[str, object]]
+    permissions: list[dict[str, object]]
+    topic_permissions: list[dict[str, object]]
     created: list[str]
     updated: list[str]
     unchanged: list[str]
     deleted: list[str]
 
+    def batches(self, accounts: int) -> Iterator[dict[str, list[dict[str, object]]]]:
+        """The import as definitions documents of at most `accounts` accounts each: the
+        management API refuses a request body over its limit (some 20,000 accounts)."""
+        names = list(dict.fromkeys([*(str(u["name"]) for u in self.users), *(str(p["user"]) for p in self.permissions),
+                                    *(str(p["user"]) for p in self.topic_permissions)]))
+        for first in range(0, len(names), accounts):
+            chosen = set(names[first:first + accounts])
+            yield {
+                "users": [u for u in self.users if u["name"] in chosen],
+                "permissions": [p for p in self.permissions if p["user"] in chosen],
+                "topic_permissions": [p for p in self.topic_permissions if p["user"] in chosen],
+            }
 
-def plan_sync(wanted: list[Account], existing: Iterable[Mapping[str, object]], vhost: str) -> SyncPlan:
-    """The import and deletions that make the broker's users `wanted`, given its users as the
-    management API lists them. A user whose password already verifies keeps its hash (a sync
-    that changes nothing rewrites no password); tagged users no longer wanted are deleted."""
-    current = {str(u["name"]): u for u in existing}
-    users: list[dict[str, object]] = []
-    permissions: list[dict[str, object]] = []
-    topic_permissions: list[dict[str, object]] = []
-    created: list[str] = []
-    updated: list[str] = []
-    unchanged: list[str] = []
+
+def plan_sync(wanted: list[Account], broker: BrokerAccounts, vhost: str) -> SyncPlan:
+    """The import and deletions that make the broker's accounts `wanted`. Only what differs is
+    sent: a user whose password verifies keeps its hash, rights already in place are not
+    written again, so a sync that changes nothing writes nothing. Users an earlier sync made
+    (tagged) that are no longer wanted are deleted; no other user is."""
+    current = {str(u["name"]): u for u in broker.users}
+    rights = {str(p["user"]): p for p in broker.permissions if p.get("vhost") == vhost}
+    topic_rights = {str(p["user"]): p for p in broker.topic_permissions
+                    if p.get("vhost") == vhost and p.get("exchange") == EXCHANGE}
+    plan = SyncPlan([], [], [], [], [], [], [])
     for account in wanted:
         user = current.get(account.name)
         stored = str(user.get("password_hash", "")) if user else ""
-        same_password = (
-            user is not None and user.get("hashing_algorithm") == HASHING_ALGORITHM and hash_matches(stored, account.password)
-        )
-        (unchanged if same_password else updated if user else created).append(account.name)
-        users.append({
-            "name": account.name,
-            "password_hash": stored if same_password else password_hash(account.password),
-            "hashing_algorithm": HASHING_ALGORITHM,
-            "tags": MANAGED_TAG,
-        })
-        permissions.append({"user": account.name, "vhost": vhost, "configure": account.configure,
-                            "write": account.write, "read": account.read})
-        topic_permissions.append({"user": account.name, "vhost": vhost, "exchange": EXCHANGE,
-                                  "write": account.topic_write, "read": account.topic_read})
+        user_current = (user is not None and user.get("hashing_algorithm") == HASHING_ALGORITHM
+                        and hash_matches(stored, account.password) and MANAGED_TAG in _tags(user))
+        permission: dict[str, object] = {"user": account.name, "vhost": vhost, "configure": account.configure,
+                                          "write": account.write, "read": account.read}
+        topic_permission: dict[str, object] = {"user": account.name, "vhost": vhost, "exchange": EXCHANGE,
+                                                "write": account.topic_write, "read": account.topic_read}
+        rights_current = _same(rights.get(account.name), permission) and _same(topic_rights.get(account.name), topic_permission)
+        if not user_current:
+            plan.users.append({"name": account.name, "password_hash": password_hash(account.password),
+                               "hashing_algorithm": HASHING_ALGORITHM, "tags": MANAGED_TAG})
+        if not rights_current:
+            plan.permissions.append(permission)
+            plan.topic_permissions.append(topic_permission)
+        (plan.unchanged if user_current and rights_current else plan.updated if user else plan.created).append(account.name)
     names = {a.name for a in wanted}
-    deleted = sorted(n for n, u in current.items() if n not in names and MANAGED_TAG in _tags(u))
-    return SyncPlan({"users": users, "permissions": permissions, "topic_permissions": topic_permissions},
-                    created, updated, unchanged, deleted)
+    plan.deleted.extend(sorted(n for n, u in current.items() if n not in names and MANAGED_TAG in _tags(u)))
+    return plan
+
+
+def _same(existing: Mapping[str, object] | None, wanted: Mapping[str, object]) -> bool:
+    return existing is not None and all(existing.get(k) == v for k, v in wanted.items())
 
 
 def _tags(user: Mapping[str, object]) -> list[str]:

@@ -171,7 +171,7 @@ def test_a_resync_removes_unregistered_devices_and_keeps_accounts_it_did_not_mak
 
     report = sync(rabbit, database_url, tmp_path)
     assert "0 accounts created, 0 updated" in report and "1 deleted" in report, report
-    users = {u["name"] for u in api.users()}
+    users = {str(u["name"]) for u in api.accounts().users}
     assert "P-0002" not in users
     assert {"P-0001", "site-monitoring", "guest", "watchpost-ingest-1"} <= users
 
@@ -182,3 +182,25 @@ def test_a_resync_removes_unregistered_devices_and_keeps_accounts_it_did_not_mak
     assert not kept.refused
     kept.publish(f"{ROOT}/elder/P-0001/wearable").wait_for_publish(10)
     kept.close()
+
+
+def test_ingests_account_binds_its_quorum_queue_to_the_device_topics_and_nothing_else(
+    rabbit: Rabbit, database_url: str, tmp_path: Path
+) -> None:
+    """What ingest's AMQP source does with its account: declare its quorum queue, bind it to
+    the device topics it stores; a binding to the alert lane's topics is refused."""
+    sync(rabbit, database_url, tmp_path)
+    secret = load_or_create_secret(tmp_path / MQTT_SECRET)
+    credentials = pika.PlainCredentials("watchpost-ingest-2", password_for(secret, "watchpost-ingest-2"))
+    with pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", rabbit.amqp_port, credentials=credentials)) as conn:
+        channel = conn.channel()
+        queue = f"watchpost-ingest-{os.getpid()}"
+        channel.queue_declare(queue, durable=True, arguments={"x-queue-type": "quorum"})
+        for key in (f"{ROOT}.water.#", f"{ROOT}.elder.*.wearable", f"{ROOT}.elder.*.home.*", f"{ROOT}.unit.*.gps"):
+            channel.queue_bind(queue, "amq.topic", routing_key=key)
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker, match="ACCESS_REFUSED"):
+            channel.queue_bind(queue, "amq.topic", routing_key=f"{ROOT}.elder.*.alert")
+        channel = conn.channel()
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker, match="ACCESS_REFUSED"):
+            channel.queue_declare("someone-elses-queue", durable=True)
+        conn.channel().queue_delete(queue)

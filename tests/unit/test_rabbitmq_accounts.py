@@ -14,6 +14,7 @@ from kernel.rabbitmq_accounts import (
     HASHING_ALGORITHM,
     MANAGED_TAG,
     Account,
+    BrokerAccounts,
     hash_matches,
     password_hash,
     plan_sync,
@@ -118,21 +119,43 @@ def test_the_hash_is_rabbitmqs_salted_sha256() -> None:
     assert not hash_matches("not base64!", "pw")
 
 
-def test_a_sync_keeps_verified_passwords_updates_changed_ones_and_deletes_only_its_own_users() -> None:
+def broker_with(accounts: list[Account], **tags: object) -> BrokerAccounts:
+    """A broker that holds `accounts` exactly as a sync leaves them (their tags overridable)."""
+    plan = plan_sync(accounts, BrokerAccounts([], [], []), "/")
+    users = [{**u, "tags": tags.get(str(u["name"]), [MANAGED_TAG])} for u in plan.users]
+    return BrokerAccounts(users, list(plan.permissions), list(plan.topic_permissions))
+
+
+def test_a_sync_that_changes_nothing_sends_nothing() -> None:
     wanted = wanted_accounts(ROOT, SECRET, ["WS-001", "WS-002"], instances=1)
-    existing = [
-        {"name": "WS-001", "password_hash": password_hash(password_for(SECRET, "WS-001")),
-         "hashing_algorithm": HASHING_ALGORITHM, "tags": [MANAGED_TAG]},
-        {"name": "WS-002", "password_hash": password_hash("an old secret's password"),
-         "hashing_algorithm": HASHING_ALGORITHM, "tags": [MANAGED_TAG]},
-        {"name": "WS-009", "password_hash": "x", "hashing_algorithm": HASHING_ALGORITHM, "tags": MANAGED_TAG},
-        {"name": "admin", "password_hash": "x", "hashing_algorithm": HASHING_ALGORITHM, "tags": ["administrator"]},
-    ]
-    plan = plan_sync(wanted, existing, "/")
-    assert plan.unchanged == ["WS-001"] and plan.updated == ["WS-002"]
-    assert len(plan.created) == 6  # one account per service role
+    plan = plan_sync(wanted, broker_with(wanted), "/")
+    assert (plan.users, plan.permissions, plan.topic_permissions, plan.deleted) == ([], [], [], [])
+    assert len(plan.unchanged) == len(wanted) and list(plan.batches(100)) == []
+
+
+def test_a_sync_updates_a_changed_password_or_right_and_deletes_only_its_own_users() -> None:
+    wanted = wanted_accounts(ROOT, SECRET, ["WS-001", "WS-002", "WS-003"], instances=1)
+    before = wanted_accounts(ROOT, SECRET, ["WS-002", "WS-003", "WS-009"], instances=1)
+    broker = broker_with(before, **{"WS-009": MANAGED_TAG})  # a 3.10 broker lists tags as a string
+    broker.users.append({"name": "admin", "password_hash": "x", "hashing_algorithm": HASHING_ALGORITHM,
+                         "tags": ["administrator"]})
+    old_secret = [u for u in broker.users if u["name"] == "WS-002"][0]
+    old_secret["password_hash"] = password_hash("a password of an old secret")
+    for p in broker.topic_permissions:
+        if p["user"] == "WS-003":
+            p["write"] = ".*"  # someone widened it by hand
+    plan = plan_sync(wanted, broker, "/")
+    assert plan.created == ["WS-001"] and plan.updated == ["WS-002", "WS-003"]
     assert plan.deleted == ["WS-009"]  # never the administrator, which no sync made
-    users = {u["name"]: u for u in plan.definitions["users"]}
-    assert users["WS-001"]["password_hash"] == existing[0]["password_hash"]
-    assert hash_matches(str(users["WS-002"]["password_hash"]), password_for(SECRET, "WS-002"))
-    assert {p["user"] for p in plan.definitions["topic_permissions"]} == set(users), "no account may use every topic"
+    assert {u["name"] for u in plan.users} == {"WS-001", "WS-002"}
+    assert hash_matches(str(plan.users[1]["password_hash"]), password_for(SECRET, "WS-002"))
+    assert {p["user"] for p in plan.topic_permissions} == {"WS-001", "WS-003"}
+
+
+def test_an_import_goes_in_batches_of_whole_accounts() -> None:
+    wanted = wanted_accounts(ROOT, SECRET, [f"P-{n:04d}" for n in range(250)], instances=1)
+    batches = list(plan_sync(wanted, BrokerAccounts([], [], []), "/").batches(100))
+    assert [len(b["users"]) for b in batches] == [100, 100, 56]
+    for batch in batches:
+        assert {u["name"] for u in batch["users"]} == {p["user"] for p in batch["permissions"]} \
+            == {p["user"] for p in batch["topic_permissions"]}
