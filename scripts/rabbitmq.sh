@@ -128,7 +128,11 @@ configure() {
         chmod 400 "$dir/home/.erlang.cookie"
     fi
     # A DIR keeps the RabbitMQ it was first started with: its data is that version's.
-    [[ -f $dir/server ]] || choose_server >"$dir/server"
+    if [[ ! -s $dir/server ]]; then
+        local server
+        server=$(choose_server)
+        echo "$server" >"$dir/server"
+    fi
     echo "[rabbitmq_mqtt,rabbitmq_management]." >"$dir/enabled_plugins"
     local tag=wp$(basename "$dir" | tr -dc 'a-zA-Z0-9' | tail -c 12)
     for ((k = 1; k <= nodes; k++)); do
