@@ -8,6 +8,9 @@
 #                              .env.local with the URLs (idempotent)
 #   scripts/services.sh down   stop both
 #   scripts/services.sh test-deps   what only the tests need (Chromium, a CJK font)
+#   scripts/services.sh rabbitmq    RabbitMQ 4 (MQTT 5) for the broker cluster and account
+#                              tests, in a Debian 13 root (~1.5 min, once); without it they
+#                              run on the host's RabbitMQ 3.10 and skip what needs MQTT 5
 #
 # A broker or database given in WATCHPOST_MQTT_URL / WATCHPOST_DATABASE_URL is used as it is
 # and not started here.
@@ -180,5 +183,6 @@ case ${1:-up} in
     up) up ;;
     down) down ;;
     test-deps) test_deps ;;
-    *) echo "usage: $0 up|down|test-deps" >&2; exit 2 ;;
+    rabbitmq) scripts/rabbitmq.sh provision ;;
+    *) echo "usage: $0 up|down|test-deps|rabbitmq" >&2; exit 2 ;;
 esac

@@ -239,19 +239,52 @@ def broker_sync(
     directory = directory or home / "mosquitto"
     with connect(settings.database_url) as conn:
         secret = guarded_secret(conn, home, MQTT_SECRET)
-        users = [
-            r[0]
-            for r in conn.execute(
-                "SELECT station_id FROM stations UNION SELECT person_id FROM persons "
-                "UNION SELECT unit_id FROM units UNION SELECT partner_id FROM partners"
-            )
-        ]
+        users = [r[0] for r in conn.execute(_DEVICE_IDS)]
     files = write_broker_files(
         directory, port=port, root=settings.topic_root, secret=secret, device_users=users,
         bind=bind, tls_port=tls_port, persist_plugin=persist_plugin or find_mosquitto(home).persist_plugin,
     )
     typer.echo(str(files.config))
     typer.echo(_reload_broker(directory / "mosquitto.pid", reload_command), err=True)
+
+
+@broker_app.command("sync-rabbitmq")
+def broker_sync_rabbitmq(
+    url: Annotated[str, typer.Argument(help="a node's management API, e.g. http://rabbitmq-1:15672 (any node of "
+                                            "the cluster: accounts are the cluster's)")],
+    config: ConfigOption = None,
+    admin_user: Annotated[str, typer.Option(help="an administrator of the broker")] = "guest",
+    admin_password_file: Annotated[Path | None, typer.Option(
+        help="a file holding the administrator's password (default: RabbitMQ's default, guest)")] = None,
+    vhost: Annotated[str, typer.Option(help="the virtual host the MQTT plugin and ingest's queue use")] = "/",
+    instances: Annotated[int, typer.Option(help="accounts per service role (watchpost-ingest-1 … -N)")] = 8,
+) -> None:
+    """Give a RabbitMQ cluster every registered device's account and the services' accounts,
+    with the same passwords and topic rights as the Mosquitto files `broker sync` writes, and
+    delete the accounts of devices no longer registered (never an account it did not make)."""
+    from kernel.db import connect
+    from kernel.rabbitmq_accounts import wanted_accounts
+    from kernel.rabbitmq_admin import ManagementApi, ManagementApiError, sync_accounts
+    from watchpost.deployment_secrets import MQTT_SECRET, guarded_secret
+
+    settings = _settings(config)
+    with connect(settings.database_url) as conn:
+        secret = guarded_secret(conn, watchpost_home(), MQTT_SECRET)
+        devices = [r[0] for r in conn.execute(_DEVICE_IDS)]
+    password = admin_password_file.read_text().strip() if admin_password_file else "guest"
+    api = ManagementApi(url, admin_user, password)
+    try:
+        plan = sync_accounts(api, wanted_accounts(settings.topic_root, secret, devices, instances), vhost)
+    except ManagementApiError as exc:
+        typer.echo(f"the broker refused: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"RabbitMQ {api.version()} at {url}: {len(plan.created)} accounts created, {len(plan.updated)} updated, "
+               f"{len(plan.unchanged)} unchanged, {len(plan.deleted)} deleted")
+
+
+# Every registered device, whose id is its broker account.
+_DEVICE_IDS = ("SELECT station_id FROM stations UNION SELECT person_id FROM persons "
+               "UNION SELECT unit_id FROM units UNION SELECT partner_id FROM partners")
 
 
 def _reload_broker(pid_file: Path, reload_command: str | None) -> str:

@@ -37,12 +37,13 @@ def _compose_command() -> list[str] | None:
 def test_docker_compose_accepts_the_stack(tmp_path: Path) -> None:
     shutil.copy(DEPLOY / "compose.yaml", tmp_path)
     (tmp_path / "secrets").mkdir()
-    for name in ("db-password", "api-token-secret"):
+    for name in compose()["secrets"]:
         (tmp_path / "secrets" / name).write_text("test\n")
     (tmp_path / "county").mkdir()
-    done = subprocess.run([*_compose_command(), "-f", str(tmp_path / "compose.yaml"), "config", "-q"],
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
+    for profile in ([], ["--profile", "cluster"]):
+        done = subprocess.run([*_compose_command(), "-f", str(tmp_path / "compose.yaml"), *profile, "config", "-q"],
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
 
 
 def test_the_stack_runs_each_watchpost_process_from_the_image() -> None:
@@ -97,7 +98,38 @@ def test_the_broker_is_the_images_mosquitto_with_its_sqlite_persistence() -> Non
 def test_no_secret_is_written_in_the_compose_file() -> None:
     text = (DEPLOY / "compose.yaml").read_text()
     assert not re.search(r"://[^:$\s]+:[^$@\s]+@", text), "a URL with a literal password"
-    assert set(compose()["secrets"]) == {"db-password", "api-token-secret"}
+    assert set(compose()["secrets"]) == {"db-password", "api-token-secret", "rabbitmq-admin-password", "rabbitmq-cookie"}
+    rabbitmq = compose()["services"]["rabbitmq-1"]["entrypoint"][2]
+    assert "default_pass = $$(cat /run/secrets/rabbitmq-admin-password)" in rabbitmq
+
+
+def test_the_cluster_profile_is_three_rabbitmq_nodes_an_account_sync_and_amqp_ingest_workers() -> None:
+    from kernel.broker import service_users
+
+    services = compose()["services"]
+    cluster = {name for name, service in services.items() if "cluster" in service.get("profiles", [])}
+    assert cluster == {"rabbitmq-1", "rabbitmq-2", "rabbitmq-3", "rabbitmq-accounts", "ingest-amqp-1", "ingest-amqp-2"}
+    nodes = [services[f"rabbitmq-{k}"] for k in (1, 2, 3)]
+    assert {n["image"] for n in nodes} == {"rabbitmq:4.0.5"}  # MQTT 5 needs 3.13 or later
+    assert [n["hostname"] for n in nodes] == ["rabbitmq-1", "rabbitmq-2", "rabbitmq-3"]
+    assert len({n["volumes"][0] for n in nodes}) == 3, "each node its own data"
+    script = nodes[0]["entrypoint"][2]
+    for line in ("rabbitmq_mqtt", "mqtt.allow_anonymous = false", "mqtt.durable_queue_type = quorum",
+                 *(f"cluster_formation.classic_config.nodes.{k} = rabbit@rabbitmq-{k}" for k in (1, 2, 3))):
+        assert line in script
+    sync = services["rabbitmq-accounts"]
+    assert sync["command"][:3] == ["broker", "sync-rabbitmq", "http://rabbitmq-1:15672"]
+    assert {f"rabbitmq-{k}" for k in (1, 2, 3)} <= set(sync["depends_on"]) and "setup" in sync["depends_on"]
+    workers = [services["ingest-amqp-1"], services["ingest-amqp-2"]]
+    assert {w["environment"]["WATCHPOST_INGEST__SOURCE"] for w in workers} == {"amqp"}
+    assert all(set(w["environment"]["AMQP_NODES"].split()) == {f"rabbitmq-{k}:5672" for k in (1, 2, 3)} for w in workers)
+    accounts = [w["environment"]["AMQP_ACCOUNT"] for w in workers]
+    assert len(set(accounts)) == 2 and set(accounts) <= set(service_users())
+    assert all(w["depends_on"]["rabbitmq-accounts"]["condition"] == "service_completed_successfully" for w in workers)
+    assert "export WATCHPOST_INGEST__AMQP_URLS" in compose()["x-watchpost"]["entrypoint"][2]
+    # the command the sync runs exists, with the options it is given
+    usage = subprocess.run([str(WATCHPOST), "broker", "sync-rabbitmq", "--help"], capture_output=True, text=True)
+    assert usage.returncode == 0 and "--admin-password-file" in usage.stdout
 
 
 def test_every_watchpost_setting_in_the_compose_file_exists() -> None:
@@ -113,7 +145,8 @@ def test_the_image_entry_points_work_with_the_compose_environment(tmp_path: Path
     """What the image's ENTRYPOINT runs, outside a container: `watchpost --help` and
     `watchpost config check` with the environment compose gives the API."""
     assert subprocess.run([str(WATCHPOST), "--help"], capture_output=True).returncode == 0
-    env = {k: str(v) for k, v in compose()["services"]["api"]["environment"].items()}
+    # with compose's defaults for the variables it interpolates (`${MQTT_BROKER:-mosquitto:1883}`)
+    env = {k: re.sub(r"\$\{[A-Z0-9_]+:-([^}]*)\}", r"\1", str(v)) for k, v in compose()["services"]["api"]["environment"].items()}
     env |= {
         "PATH": "/usr/bin:/bin", "WATCHPOST_HOME": str(tmp_path),
         "WATCHPOST_DATABASE_URL": f"postgresql://watchpost:pw@{env['DB_HOST']}:5432/watchpost",
