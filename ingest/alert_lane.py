@@ -65,7 +65,7 @@ from ingest.store import fetch_device_directory, insert_reading
 from kernel.clock import Clock
 from kernel.db import registry_version
 from kernel.settings import AlertSettings, MqttEndpoint
-from kernel.topics import ANY, Topics, shared
+from kernel.topics import ANY, Topics, share_group_offered, shared
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ class AlertLane:
         client.on_message = self._on_message
         return client
 
-    def _on_connect(self, client: mqtt.Client, _userdata, _flags, reason_code, _props) -> None:
+    def _on_connect(self, client: mqtt.Client, _userdata, _flags, reason_code, props) -> None:
         if reason_code.is_failure:
             log.error("broker refused the connection: %s", reason_code)
             return
@@ -197,7 +197,11 @@ class AlertLane:
             self._generation += 1
         self._metrics.broker_connects.inc()
         options = SubscribeOptions(qos=1)
-        client.subscribe([(f, options) for f in alert_subscriptions(self._root, self._settings.share_group)])
+        group = share_group_offered(self._settings.share_group, props)
+        if group != self._settings.share_group:
+            log.warning("the broker has no shared subscriptions: the alert lane subscribes on its own, and every "
+                        "alert lane running hears every alert (run one, or count each alert's repeats)")
+        client.subscribe([(f, options) for f in alert_subscriptions(self._root, group)])
         log.info("connected to the broker at %s:%s (alert lane)", self._endpoint.host, self._endpoint.port)
         self.connected.set()
 

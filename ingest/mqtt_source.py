@@ -22,7 +22,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from ingest.metrics import IngestMetrics
 from ingest.source import Deliver
 from kernel.settings import IngestSettings, MqttEndpoint
-from kernel.topics import Kind, Topics, shared
+from kernel.topics import Kind, Topics, share_group_offered, shared
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ class MqttSource:
 
     # --- paho's network thread ---------------------------------------------------------
 
-    def _on_connect(self, client: mqtt.Client, _userdata, _flags, reason_code, _props) -> None:
+    def _on_connect(self, client: mqtt.Client, _userdata, _flags, reason_code, props) -> None:
         if reason_code.is_failure:
             log.error("broker refused the connection: %s", reason_code)
             return
@@ -130,8 +130,12 @@ class MqttSource:
             generation = self._generation
         self._metrics.broker_connects.inc()
         options = SubscribeOptions(qos=1)
-        client.subscribe([(f, options) for f in subscriptions(self._root, self._settings.share_group)])
-        client.unsubscribe(retired_subscriptions(self._root, self._settings.share_group))
+        group = share_group_offered(self._settings.share_group, props)
+        if group != self._settings.share_group:
+            log.warning("the broker has no shared subscriptions: this worker subscribes on its own and stores "
+                        "everything (more workers only repeat it; on RabbitMQ read the quorum queue: ingest.source = amqp)")
+        client.subscribe([(f, options) for f in subscriptions(self._root, group)])
+        client.unsubscribe(retired_subscriptions(self._root, group))
         log.info("connected to the broker at %s:%s (generation %d)", self._endpoint.host, self._endpoint.port, generation)
         self.connected.set()
 

@@ -122,6 +122,17 @@ def shared(topic_filter: str, group: str) -> str:
     return f"$share/{group}/{topic_filter}" if group else topic_filter
 
 
+def share_group_offered(group: str, connack_properties: object) -> str:
+    """The group to subscribe in: `group`, unless the broker's CONNACK said it has no shared
+    subscriptions (MQTT 5's Shared Subscription Available = 0), and then none. RabbitMQ's
+    MQTT plugin says so, yet accepts a `$share/…` filter and never delivers anything to it:
+    a consumer that subscribed in its group anyway would hear nothing, alerts included. An
+    MQTT 3.1.1 CONNACK has no properties; a broker that does not say is taken at its word."""
+    if group and getattr(connack_properties, "SharedSubscriptionAvailable", 1) == 0:
+        return ""
+    return group
+
+
 @dataclass(frozen=True, slots=True)
 class Topics:
     """Builders of every topic under one root. An id may be `ANY` (`+`) for a subscription

@@ -160,7 +160,9 @@ doctor_logins() {
 # What only the tests need: Debian's Chromium for the browser tests (Playwright's own
 # browser download does not work here; the shift report's PDF uses it too), a CJK font so
 # that screenshots are readable, pdftoppm to turn the report's pages into images, and
-# RabbitMQ for the broker cluster test.
+# RabbitMQ for the broker cluster tests: the host's (Debian 12: 3.10, MQTT 3.1.1 only) for
+# its Erlang tools, and RabbitMQ 4 in a Debian 13 root (once, ~1 min) so that MQTT 5 devices,
+# the accounts' client-id rule and the alert lane are tested against the version to deploy.
 test_deps() {
     local missing=()
     [[ -x /usr/bin/chromium ]] || missing+=(chromium)
@@ -172,6 +174,7 @@ test_deps() {
         log "installing ${missing[*]} for the browser tests"
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
+    scripts/rabbitmq.sh provision >/dev/null
 }
 
 down() {

@@ -1,8 +1,10 @@
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
-from kernel.topics import ANY, Channel, Kind, TopicAddress, Topics, parse_topic, shared
+from kernel.topics import ANY, Channel, Kind, TopicAddress, Topics, parse_topic, share_group_offered, shared
 
 T = Topics("jiashan")
 
@@ -84,6 +86,18 @@ def test_wildcards_and_acl_usernames_take_the_place_of_an_id():
 def test_a_shared_subscription_names_its_group_and_no_group_means_an_ordinary_one():
     assert shared("jiashan/unit/+/gps", "dispatch") == "$share/dispatch/jiashan/unit/+/gps"
     assert shared("jiashan/unit/+/gps", "") == "jiashan/unit/+/gps"
+
+
+def test_a_broker_without_shared_subscriptions_is_subscribed_to_plainly():
+    said_no = Properties(PacketTypes.CONNACK)
+    said_no.SharedSubscriptionAvailable = 0  # RabbitMQ's MQTT plugin
+    said_yes = Properties(PacketTypes.CONNACK)
+    said_yes.SharedSubscriptionAvailable = 1
+    assert share_group_offered("watchpost-alerts", said_no) == ""
+    assert share_group_offered("watchpost-alerts", said_yes) == "watchpost-alerts"
+    assert share_group_offered("watchpost-alerts", Properties(PacketTypes.CONNACK)) == "watchpost-alerts"  # not said
+    assert share_group_offered("watchpost-alerts", None) == "watchpost-alerts"  # MQTT 3.1.1
+    assert share_group_offered("", said_no) == ""
 
 
 _level = st.text(st.characters(blacklist_characters="/+#\x00", blacklist_categories=("Cs",)), min_size=1, max_size=20)
