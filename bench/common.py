@@ -231,20 +231,21 @@ def consumer_client(broker: Broker, user: str, manual_ack: bool = False) -> mqtt
     return client(broker.port, user, broker.password(user), manual_ack=manual_ack)
 
 
-def connect_persistent(c: mqtt.Client, port: int, receive_maximum: int = 20000) -> None:
+def connect_persistent(c: mqtt.Client, port: int, receive_maximum: int = 20000, clean_start: bool = False) -> None:
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = 3600
     props.ReceiveMaximum = receive_maximum
-    c.connect("127.0.0.1", port, clean_start=False, properties=props)
+    c.connect("127.0.0.1", port, clean_start=clean_start, properties=props)
 
 
 def make_session(broker: Broker, user: str) -> None:
     """Create a persistent session of ingest account `user` subscribed to the device
-    topics, then leave."""
+    topics, then leave. It starts empty: the session of an earlier measurement holds every
+    message published since (the other measurements' too)."""
     c = consumer_client(broker, user)
     subscribed = threading.Event()
     c.on_subscribe = lambda *a: subscribed.set()
-    connect_persistent(c, broker.port)
+    connect_persistent(c, broker.port, clean_start=True)
     c.loop_start()
     c.subscribe(TOPICS.everything(), qos=1)
     subscribed.wait(10)
@@ -346,6 +347,17 @@ def stored(url: str) -> int:
             "(SELECT count(*) FROM water_readings) + (SELECT count(*) FROM unit_positions) + "
             "(SELECT count(*) FROM unit_status_reports) + (SELECT count(*) FROM dead_letters)"
         ).fetchone()[0]
+
+
+def settle(url: str, quiet_s: float = 1.0, timeout: float = 120) -> None:
+    """Wait until nothing more is being stored: workers reconnecting to their persistent
+    sessions first take what the sessions kept from other measurements (the relay's
+    messages reach every session subscribed to the device topics)."""
+    deadline = time.monotonic() + timeout
+    previous = -1
+    while (have := stored(url)) != previous and time.monotonic() < deadline:
+        previous = have
+        time.sleep(quiet_s)
 
 
 def wait_stored(url: str, n: int, timeout: float = 600) -> float:

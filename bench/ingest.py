@@ -52,6 +52,7 @@ from common import (
     message,
     platform_summary,
     publish,
+    settle,
     truncate,
     wait_stored,
 )
@@ -113,7 +114,9 @@ def watchpost_drain(broker: Broker, url: str, n: int, workers: int, log_dir: Pat
     w = Workers(broker, url, workers, fresh_dir(log_dir), env)
     w.start()  # creates the persistent sessions and the shared subscription
     w.wait_connected(1)
+    settle(url)  # what the sessions kept from the relay is not this drain's
     w.stop()
+    truncate(url)
     publish(broker, n, time.time() - 3 * 3600)
     w.start()
     t0 = w.wait_connected(2)
