@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -19,7 +19,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from ingest.handlers import DueEscalation, advance_due_escalations
-from ingest.rules import Action, AlarmTransition, AlarmType, SourceKind
+from ingest.rules import Action, AlarmTransition, SourceKind
 from ingest.rules.escalation import PARTNER_PREFIX, Channel, Contact, EscalationStep, Notification, first_step
 from kernel.events import EventType, emit
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ._codec import dt_from_json, dt_from_json_required, dt_to_json
+from ._codec import dt_from_json, dt_from_json_required
 from .alarms import AlarmType, RaisedAlarm, raised_from_json
 from .vitals import Run, Sample
 
