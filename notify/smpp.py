@@ -64,41 +64,67 @@ class SmppSender:
         self._answers: dict[int, tuple[int, str]] = {}  # sequence -> (status, message id)
         self._answered = threading.Condition()
         self._parts: dict[str, str] = {}  # a part's message id -> the first part's (the notification's ref)
+        # An SMSC may report a part delivered before the last part of the same SMS is even
+        # accepted, that is before `_parts` knows which SMS it belongs to: such reports wait
+        # here until the send that is under way has all its parts' ids.
+        self._sending = False
+        self._early: dict[str, tuple[str, str]] = {}  # part id -> (stat, err)
+        self._parts_lock = threading.Lock()
         self._references = itertools.count(1)
 
     # --- sending -----------------------------------------------------------------------
 
     def send(self, phone: str, text: str) -> Outcome:
         with self._lock:
+            with self._parts_lock:
+                self._sending = True
             try:
-                client = self._session()
-                sequences = []
-                reference = next(self._references) & 0xFF
-                for part in segments(text, reference):
-                    pdu = client.send_message(
-                        source_addr_ton=smpplib.consts.SMPP_TON_ALNUM if not self._sender.isdigit() else smpplib.consts.SMPP_TON_INTL,
-                        source_addr_npi=smpplib.consts.SMPP_NPI_UNK if not self._sender.isdigit() else smpplib.consts.SMPP_NPI_ISDN,
-                        source_addr=self._sender,
-                        dest_addr_ton=smpplib.consts.SMPP_TON_INTL,
-                        dest_addr_npi=smpplib.consts.SMPP_NPI_ISDN,
-                        destination_addr=phone.lstrip("+"),
-                        short_message=part.payload,
-                        data_coding=UCS2,
-                        esm_class=_UDHI if part.udh else 0,
-                        registered_delivery=True,
-                    )
-                    sequences.append(pdu.sequence)
-                answers = self._wait(sequences)
-            except (OSError, smpplib.exceptions.ConnectionError, smpplib.exceptions.PDUError) as exc:
-                self._drop()
-                return Outcome(State.FAILED, detail={"error": f"SMSC: {exc}"})
+                return self._submit(phone, text)
+            finally:
+                self._sent()
+
+    def _submit(self, phone: str, text: str) -> Outcome:
+        """Submit every part and wait for the SMSC to accept them (the caller holds the session)."""
+        try:
+            client = self._session()
+            sequences = []
+            reference = next(self._references) & 0xFF
+            for part in segments(text, reference):
+                pdu = client.send_message(
+                    source_addr_ton=smpplib.consts.SMPP_TON_ALNUM if not self._sender.isdigit() else smpplib.consts.SMPP_TON_INTL,
+                    source_addr_npi=smpplib.consts.SMPP_NPI_UNK if not self._sender.isdigit() else smpplib.consts.SMPP_NPI_ISDN,
+                    source_addr=self._sender,
+                    dest_addr_ton=smpplib.consts.SMPP_TON_INTL,
+                    dest_addr_npi=smpplib.consts.SMPP_NPI_ISDN,
+                    destination_addr=phone.lstrip("+"),
+                    short_message=part.payload,
+                    data_coding=UCS2,
+                    esm_class=_UDHI if part.udh else 0,
+                    registered_delivery=True,
+                )
+                sequences.append(pdu.sequence)
+            answers = self._wait(sequences)
+        except (OSError, smpplib.exceptions.ConnectionError, smpplib.exceptions.PDUError) as exc:
+            self._drop()
+            return Outcome(State.FAILED, detail={"error": f"SMSC: {exc}"})
         refused = [status for status, _ in answers if status != smpplib.consts.SMPP_ESME_ROK]
         if refused:
             return Outcome(State.FAILED, detail={"error": f"SMSC refused the message (command_status {refused[0]:#x})"})
         ids = [message_id for _, message_id in answers]
-        for message_id in ids:
-            self._parts[message_id] = ids[0]
+        with self._parts_lock:
+            for message_id in ids:
+                self._parts[message_id] = ids[0]
         return Outcome(State.ACCEPTED, ref=ids[0], detail={"parts": len(ids)})
+
+    def _sent(self) -> None:
+        """The send is over: hand on the reports that came before its parts were all known,
+        now under their SMS's ref (or their own, if they were no part of it)."""
+        with self._parts_lock:
+            self._sending = False
+            early, self._early = self._early, {}
+            known = {part: self._parts.get(part, part) for part in early}
+        for part, (stat, err) in early.items():
+            self._report(known[part], stat, err)
 
     def close(self) -> None:
         with self._lock:
@@ -174,8 +200,16 @@ class SmppSender:
         part = receipt.group("id").decode()
         stat = receipt.group("stat").decode()
         err = (receipt.group("err") or b"").decode()
+        with self._parts_lock:
+            ref = self._parts.get(part)
+            if ref is None and self._sending:
+                self._early[part] = (stat, err)
+                return smpplib.consts.SMPP_ESME_ROK
+        self._report(ref or part, stat, err)
+        return smpplib.consts.SMPP_ESME_ROK
+
+    def _report(self, ref: str, stat: str, err: str) -> None:
         try:
-            self._on_report(self._parts.get(part, part), stat == "DELIVRD", {"stat": stat, "err": err})
+            self._on_report(ref, stat == "DELIVRD", {"stat": stat, "err": err})
         except Exception:  # the report is lost, the SMS is not: log and acknowledge
             log.exception("recording a delivery report failed")
-        return smpplib.consts.SMPP_ESME_ROK

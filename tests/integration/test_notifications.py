@@ -17,6 +17,7 @@ from ingest.rules import Action, AlarmTransition, AlarmType, Severity, SourceKin
 from kernel.clock import FakeClock
 from notify import store
 from notify.outcomes import RetryPolicy
+from notify.smpp import SmppEndpoint, SmppSender
 from tests.fix_notify import needs_baresip, notifier_for, now_utc
 from tests.fix_wait import wait_for
 
@@ -78,6 +79,23 @@ def test_an_sms_reaches_the_smsc_in_chinese_with_the_family_link_and_its_deliver
         assert store.delivery_report(conn, ref, True, clock.now(), {"stat": "DELIVRD"})
         assert not store.delivery_report(conn, "no-such-message", True, clock.now(), {"stat": "DELIVRD"})
     assert len(rows(database_url, "SELECT 1 FROM alarm_audit WHERE action = 'notification'")) == 3
+
+
+def test_every_part_of_a_long_sms_is_reported_under_its_sms_even_before_all_parts_are_accepted(smsc) -> None:
+    # The test SMSC reports each part delivered right after accepting it, as a fast SMSC may:
+    # the first parts' reports arrive while the sender still waits for the last part's id.
+    state, port = smsc
+    reports: list[tuple[str, bool]] = []
+    sender = SmppSender(SmppEndpoint("127.0.0.1", port, "watchpost", "secret"), sender="JiashanWatch",
+                        on_report=lambda ref, delivered, _detail: reports.append((ref, delivered)))
+    try:
+        for _ in range(3):
+            outcome = sender.send("+8613800000001", "老人跌倒，请立即查看。" * 20)  # four parts
+            assert outcome.detail["parts"] == 4
+            wait_for(lambda: len([r for r in reports if r[0] == outcome.ref]) == 4, 10, what="four reports under the SMS's ref")
+    finally:
+        sender.close()
+    assert len(reports) == 12 and all(delivered for _, delivered in reports)
 
 
 @needs_baresip
