@@ -821,7 +821,7 @@
         + `<span class="q-title">${esc(t(`kind.${i.kind}`))}</span><span class="q-id">${esc(i.incident_id)}</span>`
         + `<span class="q-who">${esc(who)}</span></div>`
         + `<div class="q-sub">${bits.join('<span class="sep">·</span>')}</div>${desc}`
-        + `<div class="q-actions">${assign}${verify}<button type="button" data-act="close">${esc(t("incidents.close"))}</button>`
+        + `<div class="q-actions">${assign}${verify}${closeButton(i.incident_id)}`
         + `<button type="button" data-act="locate">${esc(t("incidents.locate"))}</button></div>`,
     };
   }
@@ -922,18 +922,31 @@
     }
   }
 
+  // Closing asks for a second click within CLOSE_CONFIRM_MS. The row may be rewritten in
+  // between (a unit assigned, a position update), so which incidents wait for their second
+  // click is kept here and drawn into the row, not left on a button that may be replaced.
+  const CLOSE_CONFIRM_MS = 4000;
+  const closeArmedUntil = new Map();
+
+  function closeButton(id) {
+    const armed = (closeArmedUntil.get(id) || 0) > Date.now();
+    return `<button type="button" data-act="close"${armed ? ' class="confirming"' : ""}>`
+      + `${esc(t(armed ? "incidents.close_confirm" : "incidents.close"))}</button>`;
+  }
+
   async function closeIncident(id, button) {
-    if (!button.classList.contains("confirming")) {
+    if ((closeArmedUntil.get(id) || 0) <= Date.now()) {
+      closeArmedUntil.set(id, Date.now() + CLOSE_CONFIRM_MS);
       button.classList.add("confirming");
       button.textContent = t("incidents.close_confirm");
       setTimeout(() => {
-        if (button.isConnected) {
-          button.classList.remove("confirming");
-          button.textContent = t("incidents.close");
-        }
-      }, 4000);
+        if ((closeArmedUntil.get(id) || 0) > Date.now()) return; // armed again since
+        closeArmedUntil.delete(id);
+        render();
+      }, CLOSE_CONFIRM_MS + 50);
       return;
     }
+    closeArmedUntil.delete(id);
     button.disabled = true;
     try {
       const row = await api(`/api/incidents/${encodeURIComponent(id)}/close`, { method: "POST" });

@@ -165,6 +165,15 @@ def test_operator_sees_acknowledges_and_reassigns(
     close = called.locator('button[data-act="close"]')
     close.click()
     expect(close).to_have_class(re.compile("confirming"))
+    # The row is rewritten between the two clicks (another unit is assigned meanwhile): the
+    # second click still closes the incident, it does not ask for confirmation again.
+    with api.client("disp1") as http:
+        busy = {called.get_attribute("data-unit-id"), first_unit, second}
+        spare = next(u["unit_id"] for u in http.get("/api/units").json()
+                     if u["kind"] == "ambulance" and u["status"] == "available" and u["unit_id"] not in busy)
+        assert http.post(f"/api/incidents/{called_id}/assign", json={"unit_id": spare}).status_code in (200, 202)
+    expect(called).to_have_attribute("data-unit-id", spare, timeout=5_000)
+    expect(close).to_have_class(re.compile("confirming"))
     close.click()
     expect(page.locator(f'#incident-queue li[data-key="{called_id}"]')).to_have_count(0, timeout=5_000)
     expect(page.locator(f'.inc-icon[data-incident="{called_id}"]')).to_have_count(0)
