@@ -34,6 +34,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -110,20 +111,27 @@ def fresh_dir(parent: Path) -> Path:
     return Path(tempfile.mkdtemp(dir=parent))
 
 
-def watchpost_drain(broker: Broker, url: str, n: int, workers: int, log_dir: Path, env: dict) -> tuple[float, list[float]]:
-    w = Workers(broker, url, workers, fresh_dir(log_dir), env)
-    w.start()  # creates the persistent sessions and the shared subscription
+def timed_drain(w: Workers, url: str, n: int, preload: Callable[[], None]) -> tuple[float, list[float]]:
+    """Start the workers once, so that their sessions (or their queue) exist, and let them take
+    what those kept from other measurements; stop them, preload n messages, start them again
+    and time from their connection to the last row committed."""
+    w.start()
     w.wait_connected(1)
-    settle(url)  # what the sessions kept from the relay is not this drain's
+    settle(url)
     w.stop()
     truncate(url)
-    publish(broker, n, time.time() - 3 * 3600)
+    preload()
     w.start()
     t0 = w.wait_connected(2)
     t1 = wait_stored(url, n)
     rss = w.peak_rss_mb()
     w.stop()
     return n / (t1 - t0), rss
+
+
+def watchpost_drain(broker: Broker, url: str, n: int, workers: int, log_dir: Path, env: dict) -> tuple[float, list[float]]:
+    w = Workers(broker, url, workers, fresh_dir(log_dir), env)
+    return timed_drain(w, url, n, lambda: publish(broker, n, time.time() - 3 * 3600))
 
 
 def watchpost_live(broker: Broker, url: str, n: int, workers: int, log_dir: Path, env: dict) -> tuple[float, list[float]]:
@@ -177,17 +185,8 @@ def amqp_drain(node: RabbitMQNode, broker: Broker, url: str, n: int, workers: in
     queue = "watchpost-ingest"
     env = {**env, "WATCHPOST_INGEST__SOURCE": "amqp", "WATCHPOST_INGEST__AMQP_URLS": node.url, "WATCHPOST_INGEST__AMQP_QUEUE": queue}
     env.pop("WATCHPOST_INGEST__SHARE_GROUP", None)  # workers reading one queue split it by themselves
-    w = Workers(broker, url, workers, fresh_dir(log_dir), env)
-    w.start()  # declares the queue and binds it to the device topics
-    w.wait_connected(1)
-    w.stop()
-    preload_queue(node.url, queue, n, time.time() - 4 * 3600)
-    w.start()
-    t0 = w.wait_connected(2)
-    t1 = wait_stored(url, n)
-    rss = w.peak_rss_mb()
-    w.stop()
-    return n / (t1 - t0), rss
+    w = Workers(broker, url, workers, fresh_dir(log_dir), env)  # their first start declares the queue
+    return timed_drain(w, url, n, lambda: preload_queue(node.url, queue, n, time.time() - 4 * 3600))
 
 
 def main() -> None:
